@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: MIT
+# upgate: one non-recursive Makefile. Objects in build/, binaries in bin/.
+
+CC       ?= cc
+PKGS     := libmicrohttpd jansson sqlite3 inih libsodium
+TEST_PKGS := cmocka
+DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
+	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
+	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wvla
+WERROR   ?= -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(WERROR) \
+	-fstack-protector-strong -Iinclude -MMD -MP
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+LDFLAGS  += -fsanitize=$(SANITIZE)
+BUILD    ?= build/san
+else
+CFLAGS   += -D_FORTIFY_SOURCE=2
+BUILD    ?= build/rel
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   += $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
+
+COMMON_SRC  := $(wildcard src/common/*.c)
+GATEWAY_SRC := $(wildcard src/gateway/*.c)
+COMMON_OBJ  := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/%.o)
+GATEWAY_LIB := $(filter-out $(BUILD)/src/gateway/main.o,$(GATEWAY_OBJ))
+
+BINDIR   ?= bin
+BINS     := $(BINDIR)/upgate-gatewayd
+
+UNIT_SRC := $(wildcard tests/common/test_*.c tests/gateway/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run check unit integration clean
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BINDIR)/upgate-gatewayd: $(GATEWAY_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/common/%: tests/common/%.c $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $^ \
+		$(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/gateway/%: tests/gateway/%.c $(GATEWAY_LIB) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/gateway $(shell pkg-config --cflags cmocka) $(LDFLAGS) \
+		-o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+# Install the Debian packages the build and the tests need, when missing.
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "deps: installing $$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; }; \
+	else \
+		echo "deps: missing packages; run as root:"; \
+		echo "  apt-get install -y $$missing"; exit 1; \
+	fi
+
+# Start the gateway in the foreground on loopback with state under ./var/.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh etc/dev-run.sh
+
+# Every test: unit tests and integration tests, built with ASan and UBSan.
+check: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined BINDIR=build/san/bin unit integration
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do \
+		echo "== $$t"; $$t > $$t.log 2>&1 || { fail=1; cat $$t.log; }; \
+		grep -E '^\[  (PASSED|FAILED)' $$t.log; done; exit $$fail
+
+integration: $(BINS)
+	UPGATE_BIN=$(abspath $(BINDIR)) /usr/bin/python3 -m unittest discover \
+		-s tests/integration -p 'test_*.py' -v
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

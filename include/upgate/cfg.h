@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* INI configuration driven by a key table; errors name file, line and key. */
+#ifndef UPGATE_CFG_H
+#define UPGATE_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Field types in the daemon's config struct, by cfg_type:
+ * CFG_STR, CFG_ADDR: char * (malloc'd, freed by cfg_free)
+ * CFG_INT: int64_t; CFG_DUR: int64_t milliseconds; CFG_REAL: double
+ * CFG_BOOL: bool ("yes/no/true/false/on/off/1/0"); CFG_ENUM: int index */
+enum cfg_type { CFG_STR, CFG_ADDR, CFG_INT, CFG_DUR, CFG_REAL, CFG_BOOL,
+	CFG_ENUM };
+
+struct cfg_key {
+	const char *section;
+	const char *key;
+	enum cfg_type type;
+	size_t off;			/* offsetof the field */
+	const char *dflt;		/* default, parsed as a file value */
+	double min, max;		/* INT, REAL; DUR in milliseconds */
+	const char *const *choices;	/* ENUM: NULL-terminated */
+	bool (*check)(const char *);	/* STR: extra check, NULL: none */
+	const char *check_what;		/* what check wants, for errors */
+};
+
+/* Fill conf (a struct the keys describe) with defaults, then with the
+ * values of the file at path (NULL: defaults only). On success returns 0.
+ * On any problem returns -EINVAL and sets *errors to a malloc'd text, one
+ * "FILE:LINE: [section] key: problem" line each (the caller frees it); conf
+ * then holds what could be parsed and must still be passed to cfg_free().
+ * When set is not NULL, set[i] tells whether keys[i] was in the file. */
+int cfg_load(const char *path, const struct cfg_key *keys, size_t n,
+    void *conf, bool *set, char **errors);
+
+/* Free the strings cfg_load() put into conf. */
+void cfg_free(const struct cfg_key *keys, size_t n, void *conf);
+
+#endif

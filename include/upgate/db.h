@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* SQLite helpers: connections, migrations, prepared statements, a reader pool. */
+#ifndef UPGATE_DB_H
+#define UPGATE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+/* One store's statements: sql[i] is prepared at open as statement i. */
+struct db_sqlset {
+	const char *name;
+	const char *const *sql;
+	size_t n;
+};
+
+/* A daemon's schema: migrations[i] takes user_version i to i + 1. */
+struct db_schema {
+	const char *const *migrations;
+	size_t n_migrations;
+	const struct db_sqlset *const *sets;
+	size_t n_sets;
+};
+
+struct db;
+struct db_pool;
+
+/* Open path (":memory:" allowed) with WAL, synchronous=FULL, busy_timeout
+ * and foreign keys. With migrate, bring the schema up to date first (one
+ * transaction per step); without, the connection is read-only
+ * (query_only). Every statement of every set is prepared, so an SQL error
+ * fails here. Returns 0 and *out (free with db_close), or a negative errno
+ * with the reason logged. */
+int db_open(const char *path, const struct db_schema *schema, bool migrate,
+    struct db **out);
+
+/* Finalize every statement and close. NULL does nothing. */
+void db_close(struct db *db);
+
+/* Statement idx of set, reset and with bindings cleared. Borrowed: valid
+ * until db_close. A connection and its statements belong to one thread at
+ * a time. */
+sqlite3_stmt *db_stmt(struct db *db, const struct db_sqlset *set, int idx);
+
+/* Transactions: db_begin takes the write lock at once (IMMEDIATE);
+ * db_begin_read starts a deferred one for a consistent read. */
+int db_begin(struct db *db);
+int db_begin_read(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+
+/* Serialize users of a shared connection (the one writer). */
+void db_lock(struct db *db);
+void db_unlock(struct db *db);
+
+/* Step until done and reset: 0 or a negative errno. */
+int db_run(sqlite3_stmt *st);
+
+/* One step: 1 for a row, 0 when done (and reset), negative errno. */
+int db_row(sqlite3_stmt *st);
+
+/* Bind s as text, or NULL when s is NULL. */
+int db_bind_text(sqlite3_stmt *st, int idx, const char *s);
+
+/* Column i as a malloc'd string ("" for NULL), or NULL when out of memory. */
+char *db_col_strdup(sqlite3_stmt *st, int i);
+
+/* Copy column i into buf (truncated to len - 1). */
+void db_col_copy(sqlite3_stmt *st, int i, char *buf, size_t len);
+
+/* Map an SQLite result code: BUSY/LOCKED -EBUSY, FULL -ENOSPC, CONSTRAINT
+ * -EEXIST, NOMEM -ENOMEM, other errors -EIO. */
+int db_errno(int rc);
+
+/* Last error text of the connection. */
+const char *db_errmsg(struct db *db);
+
+/* Run a statement directly (PRAGMA, integrity checks). 0 or -errno. */
+int db_exec(struct db *db, const char *sql);
+
+/* A pool of n read-only connections to path. Returns 0 or -errno. */
+int db_pool_new(const char *path, const struct db_schema *schema, size_t n,
+    struct db_pool **out);
+
+/* Borrow a connection, waiting while all are in use; give it back with
+ * db_pool_put from the same thread. */
+struct db *db_pool_get(struct db_pool *pool);
+void db_pool_put(struct db_pool *pool, struct db *db);
+
+/* Close every connection; all must have been put back. NULL: nothing. */
+void db_pool_free(struct db_pool *pool);
+
+#endif

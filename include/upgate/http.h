@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* A small HTTP layer over libmicrohttpd: routes, limits, JSON, errors, metrics. */
+#ifndef UPGATE_HTTP_H
+#define UPGATE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "upgate/jv.h"
+
+#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_HEADERS 6
+#define HTTP_DEFAULT_MAX_BODY (64 * 1024)
+
+struct http_server;
+struct MHD_Connection;
+
+enum http_auth { HTTP_AUTH_NONE, HTTP_AUTH_ADMIN };
+
+/* A request as handlers see it. Everything in it is borrowed and lives
+ * until the handler returns. */
+struct req {
+	void *ctx;			/* the daemon's context */
+	struct http_server *server;
+	const char *method;
+	const char *path;
+	const char *params[HTTP_MAX_PARAMS];	/* {name} segments, in order */
+	json_t *body;			/* parsed JSON object, NULL if no body */
+	struct MHD_Connection *conn;
+};
+
+/* A response under construction. http_reply* and http_error fill it. */
+struct resp {
+	int status;
+	json_t *json;		/* owned */
+	char *raw;		/* owned, or NULL */
+	size_t raw_len;
+	const char *ctype;	/* static string for raw bodies */
+	struct {
+		const char *name;	/* static */
+		char value[160];
+	} hdr[HTTP_MAX_HEADERS];
+	int nhdr;
+};
+
+typedef int (*http_handler)(struct req *, struct resp *);
+
+/* One row of a daemon's route table. pattern segments "{x}" match any one
+ * non-empty segment and land in req->params. max_body 0: the default. */
+struct http_route {
+	const char *method;
+	const char *pattern;
+	http_handler handler;
+	enum http_auth auth;
+	size_t max_body;
+};
+
+struct http_config {
+	const char *listen;		/* host:port, port 0 picks a free one */
+	unsigned threads;		/* worker threads, 0: one per CPU */
+	unsigned conn_limit;
+	unsigned conn_timeout_s;
+	const struct http_route *routes;
+	size_t n_routes;
+	void *ctx;
+	/* Whether token (len bytes, not NUL-terminated) is the admin token.
+	 * Called on worker threads; must be thread-safe. */
+	bool (*authorize)(void *ctx, const char *token, size_t len);
+};
+
+/* Start serving on worker threads. Returns 0 and *out, or -errno with the
+ * reason logged. */
+int http_start(const struct http_config *cfg, struct http_server **out);
+
+/* The bound port (useful with port 0). */
+unsigned http_port(struct http_server *s);
+
+/* Stop accepting new connections; requests in flight go on. */
+void http_quiesce(struct http_server *s);
+
+/* Wait until no request is in flight or timeout_ms passes. Returns true
+ * when drained. */
+bool http_drain(struct http_server *s, int timeout_ms);
+
+/* Stop the workers, close every connection and free. NULL: nothing. */
+void http_stop(struct http_server *s);
+
+/* Write request counters and latency histograms in Prometheus text. */
+void http_metrics(struct http_server *s, FILE *out);
+
+/* Query string value (decoded), or NULL. */
+const char *req_query(const struct req *r, const char *key);
+
+/* Request header value, or NULL. */
+const char *req_header(const struct req *r, const char *name);
+
+/* Respond with status and body (stolen; NULL: no body). Returns 0. */
+int http_reply(struct resp *rs, int status, json_t *body);
+
+/* Respond with a raw body (stolen, from malloc) of type ctype. Returns 0. */
+int http_reply_raw(struct resp *rs, int status, const char *ctype, char *body,
+    size_t len);
+
+/* Add a response header (name static, value copied). */
+void http_header(struct resp *rs, const char *name, const char *value);
+
+/* Respond with the JSON error shape; the status comes from err through
+ * http_status_from_err(). field may be NULL. Returns err. */
+int http_error(struct resp *rs, int err, const char *code, const char *field,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* http_error from a validation result. Returns e->err. */
+int http_error_jv(struct resp *rs, const struct jv_err *e);
+
+/* The one mapping of negative errno to HTTP status: -EBADMSG 400, -EACCES
+ * 401, -EPERM 403, -ENOENT 404, -EOPNOTSUPP 405, -EEXIST 409, -E2BIG 413,
+ * -EMEDIUMTYPE 415, -EINVAL 422, -EAGAIN 429, -EBUSY/-EIO/-ENOSPC 503,
+ * anything else 500. */
+int http_status_from_err(int err);
+
+#endif

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/* SQLite connections: pragmas, migrations, statement sets and a reader pool. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upgate/db.h"
+#include "upgate/log.h"
+
+struct db {
+	sqlite3 *h;
+	const struct db_schema *schema;
+	sqlite3_stmt **stmts;	/* every set's statements, set by set */
+	size_t *first;		/* index in stmts of each set's first */
+	pthread_mutex_t lock;
+};
+
+struct db_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	struct db **conns;
+	size_t n, nfree;
+	struct db **free_list;
+};
+
+int
+db_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+const char *
+db_errmsg(struct db *db)
+{
+	return sqlite3_errmsg(db->h);
+}
+
+int
+db_exec(struct db *db, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		log_err("database: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return db_errno(rc);
+	}
+	return 0;
+}
+
+static int
+user_version(struct db *db, int *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return db_errno(rc);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : db_errno(rc);
+}
+
+static int
+migrate(struct db *db, const char *path)
+{
+	const struct db_schema *s = db->schema;
+	int v = 0, err;
+	char sql[64];
+
+	if ((err = user_version(db, &v)) < 0)
+		return err;
+	if (v > (int)s->n_migrations) {
+		log_err("database %s: schema version %d is newer than this "
+		    "program knows (%zu); refusing to touch it", path, v,
+		    s->n_migrations);
+		return -EPROTO;
+	}
+	for (; v < (int)s->n_migrations; v++) {
+		if ((err = db_begin(db)) < 0)
+			return err;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if ((err = db_exec(db, s->migrations[v])) < 0 ||
+		    (err = db_exec(db, sql)) < 0) {
+			db_rollback(db);
+			log_err("database %s: migration to version %d failed",
+			    path, v + 1);
+			return err;
+		}
+		if ((err = db_commit(db)) < 0)
+			return err;
+		log_info("database %s: schema migrated to version %d", path,
+		    v + 1);
+	}
+	return 0;
+}
+
+static int
+prepare_all(struct db *db)
+{
+	const struct db_schema *s = db->schema;
+	size_t total = 0, k = 0;
+
+	db->first = calloc(s->n_sets ? s->n_sets : 1, sizeof(*db->first));
+	for (size_t i = 0; i < s->n_sets; i++)
+		total += s->sets[i]->n;
+	db->stmts = calloc(total ? total : 1, sizeof(*db->stmts));
+	if (db->first == NULL || db->stmts == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n_sets; i++) {
+		db->first[i] = k;
+		for (size_t j = 0; j < s->sets[i]->n; j++, k++) {
+			int rc = sqlite3_prepare_v3(db->h, s->sets[i]->sql[j], -1,
+			    SQLITE_PREPARE_PERSISTENT, &db->stmts[k], NULL);
+
+			if (rc != SQLITE_OK) {
+				log_err("database: statement %s[%zu] does not "
+				    "prepare: %s", s->sets[i]->name, j,
+				    sqlite3_errmsg(db->h));
+				return -EIO;
+			}
+		}
+	}
+	return 0;
+}
+
+int
+db_open(const char *path, const struct db_schema *schema, bool migrate_it,
+    struct db **out)
+{
+	static const char pragmas[] =
+	    "PRAGMA foreign_keys = ON;"
+	    "PRAGMA synchronous = FULL;";
+	struct db *db;
+	int rc, err;
+
+	db = calloc(1, sizeof(*db));
+	if (db == NULL)
+		return -ENOMEM;
+	db->schema = schema;
+	pthread_mutex_init(&db->lock, NULL);
+	rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		log_err("database %s: cannot open: %s", path,
+		    db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+		err = db_errno(rc);
+		goto fail;
+	}
+	sqlite3_busy_timeout(db->h, 5000);
+	if (strcmp(path, ":memory:") != 0 &&
+	    (err = db_exec(db, "PRAGMA journal_mode = WAL")) < 0)
+		goto fail;
+	if ((err = db_exec(db, pragmas)) < 0)
+		goto fail;
+	if (migrate_it && (err = migrate(db, path)) < 0)
+		goto fail;
+	if (!migrate_it && (err = db_exec(db, "PRAGMA query_only = 1")) < 0)
+		goto fail;
+	if ((err = prepare_all(db)) < 0)
+		goto fail;
+	*out = db;
+	return 0;
+fail:
+	db_close(db);
+	return err;
+}
+
+void
+db_close(struct db *db)
+{
+	size_t total = 0;
+
+	if (db == NULL)
+		return;
+	if (db->stmts != NULL) {
+		for (size_t i = 0; i < db->schema->n_sets; i++)
+			total += db->schema->sets[i]->n;
+		for (size_t i = 0; i < total; i++)
+			sqlite3_finalize(db->stmts[i]);
+	}
+	sqlite3_close(db->h);
+	pthread_mutex_destroy(&db->lock);
+	free(db->stmts);
+	free(db->first);
+	free(db);
+}
+
+sqlite3_stmt *
+db_stmt(struct db *db, const struct db_sqlset *set, int idx)
+{
+	for (size_t i = 0; i < db->schema->n_sets; i++) {
+		if (db->schema->sets[i] == set) {
+			sqlite3_stmt *st = db->stmts[db->first[i] + (size_t)idx];
+
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return st;
+		}
+	}
+	fatal("database: statement set %s is not in the schema", set->name);
+}
+
+int
+db_begin(struct db *db)
+{
+	return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int
+db_begin_read(struct db *db)
+{
+	return db_exec(db, "BEGIN");
+}
+
+int
+db_commit(struct db *db)
+{
+	int err = db_exec(db, "COMMIT");
+
+	if (err < 0)
+		db_rollback(db);
+	return err;
+}
+
+void
+db_rollback(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->h))
+		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void
+db_lock(struct db *db)
+{
+	pthread_mutex_lock(&db->lock);
+}
+
+void
+db_unlock(struct db *db)
+{
+	pthread_mutex_unlock(&db->lock);
+}
+
+int
+db_run(sqlite3_stmt *st)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_err("database: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+		return db_errno(rc);
+	}
+	return 0;
+}
+
+int
+db_row(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_err("database: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+	return db_errno(rc);
+}
+
+int
+db_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+	if (s == NULL)
+		return sqlite3_bind_null(st, idx);
+	return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+}
+
+char *
+db_col_strdup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return strdup(t ? (const char *)t : "");
+}
+
+void
+db_col_copy(sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	size_t n = t ? strlen((const char *)t) : 0;
+
+	if (n >= len)
+		n = len - 1;
+	if (n > 0)
+		memcpy(buf, t, n);
+	buf[n] = '\0';
+}
+
+int
+db_pool_new(const char *path, const struct db_schema *schema, size_t n,
+    struct db_pool **out)
+{
+	struct db_pool *p;
+	int err = 0;
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	p->conns = calloc(n, sizeof(*p->conns));
+	p->free_list = calloc(n, sizeof(*p->free_list));
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	if (p->conns == NULL || p->free_list == NULL) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (; p->n < n; p->n++) {
+		if ((err = db_open(path, schema, false, &p->conns[p->n])) < 0)
+			goto out;
+		p->free_list[p->nfree++] = p->conns[p->n];
+	}
+out:
+	if (err < 0) {
+		db_pool_free(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+struct db *
+db_pool_get(struct db_pool *p)
+{
+	struct db *db;
+
+	pthread_mutex_lock(&p->lock);
+	while (p->nfree == 0)
+		pthread_cond_wait(&p->freed, &p->lock);
+	db = p->free_list[--p->nfree];
+	pthread_mutex_unlock(&p->lock);
+	return db;
+}
+
+void
+db_pool_put(struct db_pool *p, struct db *db)
+{
+	db_rollback(db);
+	pthread_mutex_lock(&p->lock);
+	p->free_list[p->nfree++] = db;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+db_pool_free(struct db_pool *p)
+{
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		db_close(p->conns[i]);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->freed);
+	free(p->conns);
+	free(p->free_list);
+	free(p);
+}

@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: MIT */
+/* HTTP layer: route matching, auth, limits, JSON bodies and request metrics. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "upgate/addr.h"
+#include "upgate/http.h"
+#include "upgate/log.h"
+
+/* Status codes counted one by one in metrics; others count as "other". */
+static const int counted_status[] = { 200, 201, 204, 304, 400, 401, 403, 404,
+	405, 409, 413, 415, 422, 429, 500, 503 };
+#define N_STATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
+
+static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+#define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+
+struct route_metrics {
+	atomic_uint_fast64_t by_status[N_STATUS];
+	atomic_uint_fast64_t le[N_BUCKETS + 1];	/* last: +Inf */
+	atomic_uint_fast64_t sum_us;
+};
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	struct http_config cfg;
+	atomic_int active;
+	struct route_metrics *metrics;	/* n_routes + 1: unmatched */
+};
+
+/* Per-request state, freed when MHD reports the request completed. */
+struct conn_req {
+	struct req r;
+	const struct http_route *route;
+	char *path_copy;
+	char *buf;
+	size_t len, cap, max;
+	bool too_big;
+	int status;
+	struct timespec t0;
+};
+
+int
+http_status_from_err(int err)
+{
+	switch (err) {
+	case -EBADMSG: return 400;
+	case -EACCES: return 401;
+	case -EPERM: return 403;
+	case -ENOENT: return 404;
+	case -EOPNOTSUPP: return 405;
+	case -EEXIST: return 409;
+	case -E2BIG: return 413;
+	case -EMEDIUMTYPE: return 415;
+	case -EINVAL: return 422;
+	case -EAGAIN: return 429;
+	case -EBUSY:
+	case -EIO:
+	case -ENOSPC: return 503;
+	default: return 500;
+	}
+}
+
+int
+http_reply(struct resp *rs, int status, json_t *body)
+{
+	json_decref(rs->json);
+	rs->status = status;
+	rs->json = body;
+	return 0;
+}
+
+int
+http_reply_raw(struct resp *rs, int status, const char *ctype, char *body,
+    size_t len)
+{
+	free(rs->raw);
+	rs->status = status;
+	rs->raw = body;
+	rs->raw_len = len;
+	rs->ctype = ctype;
+	return 0;
+}
+
+void
+http_header(struct resp *rs, const char *name, const char *value)
+{
+	if (rs->nhdr >= HTTP_MAX_HEADERS)
+		fatal("http: more than %d response headers", HTTP_MAX_HEADERS);
+	rs->hdr[rs->nhdr].name = name;
+	snprintf(rs->hdr[rs->nhdr].value, sizeof(rs->hdr[0].value), "%s",
+	    value);
+	rs->nhdr++;
+}
+
+static int
+error_v(struct resp *rs, int err, const char *code, const char *field,
+    const char *fmt, va_list ap)
+{
+	char msg[512];
+	json_t *e;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	e = json_pack("{s:s, s:s}", "code", code, "message", msg);
+	if (e != NULL && field != NULL && field[0] != '\0')
+		json_object_set_new(e, "field", json_string(field));
+	http_reply(rs, http_status_from_err(err),
+	    e ? json_pack("{s:o}", "error", e) : NULL);
+	return err;
+}
+
+int
+http_error(struct resp *rs, int err, const char *code, const char *field,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_v(rs, err, code, field, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int
+http_error_jv(struct resp *rs, const struct jv_err *e)
+{
+	return http_error(rs, e->err, e->code, e->field, "%s", e->msg);
+}
+
+const char *
+req_query(const struct req *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *
+req_header(const struct req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* Match path against pattern, storing {x} segments (pointers into the
+ * writable copy) in params. */
+static bool
+match(const char *pattern, char *path, const char **params)
+{
+	const char *p = pattern;
+	char *s = path;
+	int np = 0;
+
+	while (*p != '\0' && *s != '\0') {
+		if (*p == '{') {
+			char *end = strchr(s, '/');
+
+			if (end == s || np >= HTTP_MAX_PARAMS)
+				return false;
+			params[np++] = s;
+			p = strchr(p, '}') + 1;
+			if (end == NULL) {
+				s += strlen(s);
+			} else if (*p == '/') {
+				*end = '\0';
+				s = end + 1;
+				p++;
+			} else {
+				return false;
+			}
+			continue;
+		}
+		if (*p++ != *s++)
+			return false;
+	}
+	return *p == '\0' && *s == '\0';
+}
+
+/* Find the route for method and path; on a path match with the wrong
+ * method set *allow to the methods that would match. */
+static const struct http_route *
+find_route(struct http_server *s, struct conn_req *cr, const char *method,
+    const char *url, char *allow, size_t allow_len)
+{
+	size_t off = 0;
+
+	allow[0] = '\0';
+	for (size_t i = 0; i < s->cfg.n_routes; i++) {
+		const struct http_route *rt = &s->cfg.routes[i];
+		const char *params[HTTP_MAX_PARAMS] = { 0 };
+
+		free(cr->path_copy);
+		cr->path_copy = strdup(url);
+		if (cr->path_copy == NULL)
+			return NULL;
+		if (!match(rt->pattern, cr->path_copy, params))
+			continue;
+		if (strcmp(rt->method, method) == 0) {
+			memcpy(cr->r.params, params, sizeof(params));
+			return rt;
+		}
+		if (strstr(allow, rt->method) == NULL && off < allow_len)
+			off += (size_t)snprintf(allow + off, allow_len - off,
+			    "%s%s", off ? ", " : "", rt->method);
+	}
+	return NULL;
+}
+
+static bool
+is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static enum MHD_Result
+send_resp(struct conn_req *cr, struct resp *rs)
+{
+	struct MHD_Response *mr;
+	enum MHD_Result ret;
+	char *body = rs->raw;
+	size_t len = rs->raw_len;
+	const char *ctype = rs->ctype;
+
+	if (rs->status == 0)
+		http_error(rs, -EIO, "internal", NULL, "handler gave no answer");
+	if (body == NULL && rs->json != NULL) {
+		body = json_dumps(rs->json, JSON_COMPACT);
+		len = body ? strlen(body) : 0;
+		ctype = "application/json";
+	} else {
+		rs->raw = NULL;
+	}
+	if (body == NULL) {
+		/* An empty body (304): MHD never reads a zero-length buffer. */
+		static char empty[1];
+
+		mr = MHD_create_response_from_buffer(0, empty,
+		    MHD_RESPMEM_PERSISTENT);
+	} else {
+		mr = MHD_create_response_from_buffer(len, body,
+		    MHD_RESPMEM_MUST_FREE);
+	}
+	if (mr == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	if (ctype != NULL)
+		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	for (int i = 0; i < rs->nhdr; i++)
+		MHD_add_response_header(mr, rs->hdr[i].name, rs->hdr[i].value);
+	cr->status = rs->status;
+	ret = MHD_queue_response(cr->r.conn, (unsigned)rs->status, mr);
+	MHD_destroy_response(mr);
+	json_decref(rs->json);
+	rs->json = NULL;
+	return ret;
+}
+
+/* Answer an error before the handler runs. */
+static enum MHD_Result
+send_error(struct conn_req *cr, int err, const char *code, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result
+send_error(struct conn_req *cr, int err, const char *code, const char *fmt,
+    ...)
+{
+	struct resp rs = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	error_v(&rs, err, code, NULL, fmt, ap);
+	va_end(ap);
+	if (err == -EACCES)
+		http_header(&rs, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	return send_resp(cr, &rs);
+}
+
+static bool
+authorized(struct http_server *s, struct conn_req *cr)
+{
+	const char *h = MHD_lookup_connection_value(cr->r.conn,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return s->cfg.authorize != NULL &&
+	    s->cfg.authorize(s->cfg.ctx, h, strlen(h));
+}
+
+/* First call for a request: route, auth and declared-size checks. Returns
+ * MHD_YES with nothing queued when the request may go on. */
+static enum MHD_Result
+begin(struct http_server *s, struct conn_req *cr, const char *url,
+    const char *method)
+{
+	char allow[64];
+	const char *cl, *ct;
+
+	cr->route = find_route(s, cr, method, url, allow, sizeof(allow));
+	if (cr->route == NULL && allow[0] != '\0') {
+		struct resp rs = { 0 };
+
+		http_error(&rs, -EOPNOTSUPP, "method_not_allowed", NULL,
+		    "%s is not allowed on %s (allowed: %s)", method, url, allow);
+		http_header(&rs, MHD_HTTP_HEADER_ALLOW, allow);
+		return send_resp(cr, &rs);
+	}
+	if (cr->route == NULL)
+		return send_error(cr, -ENOENT, "not_found", "no such resource: %s",
+		    url);
+	if (cr->route->auth == HTTP_AUTH_ADMIN && !authorized(s, cr))
+		return send_error(cr, -EACCES, "unauthorized",
+		    "this endpoint needs Authorization: Bearer <admin token>");
+	cr->max = cr->route->max_body ? cr->route->max_body :
+	    HTTP_DEFAULT_MAX_BODY;
+	cl = MHD_lookup_connection_value(cr->r.conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && strtoull(cl, NULL, 10) > cr->max)
+		return send_error(cr, -E2BIG, "body_too_large",
+		    "request body is over the %zu byte limit", cr->max);
+	ct = MHD_lookup_connection_value(cr->r.conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	if ((ct != NULL || (cl != NULL && strcmp(cl, "0") != 0)) &&
+	    !is_json_type(ct) && (strcmp(method, "POST") == 0 ||
+	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0))
+		return send_error(cr, -EMEDIUMTYPE, "unsupported_media_type",
+		    "Content-Type must be application/json, not %s",
+		    ct ? ct : "(none)");
+	return MHD_YES;
+}
+
+static void
+take_upload(struct conn_req *cr, const char *data, size_t n)
+{
+	if (cr->too_big || cr->len + n > cr->max) {
+		cr->too_big = true;
+		return;
+	}
+	if (cr->len + n + 1 > cr->cap) {
+		size_t cap = cr->cap ? cr->cap : 1024;
+		char *nb;
+
+		while (cap < cr->len + n + 1)
+			cap *= 2;
+		nb = realloc(cr->buf, cap);
+		if (nb == NULL) {
+			cr->too_big = true;
+			return;
+		}
+		cr->buf = nb;
+		cr->cap = cap;
+	}
+	memcpy(cr->buf + cr->len, data, n);
+	cr->len += n;
+}
+
+/* The whole request is in: parse, call the handler, answer. */
+static enum MHD_Result
+finish(struct conn_req *cr)
+{
+	struct resp rs = { 0 };
+	json_error_t je;
+	int err;
+
+	if (cr->too_big)
+		return send_error(cr, -E2BIG, "body_too_large",
+		    "request body is over the %zu byte limit", cr->max);
+	if (cr->len > 0) {
+		cr->r.body = json_loadb(cr->buf, cr->len, JSON_REJECT_DUPLICATES,
+		    &je);
+		if (cr->r.body == NULL)
+			return send_error(cr, -EBADMSG, "malformed_json",
+			    "body is not valid JSON: %s (line %d, column %d)",
+			    je.text, je.line, je.column);
+		if (!json_is_object(cr->r.body))
+			return send_error(cr, -EBADMSG, "malformed_json",
+			    "body must be a JSON object");
+	}
+	err = cr->route->handler(&cr->r, &rs);
+	if (err < 0 && rs.status == 0)
+		http_error(&rs, err, err == -ENOMEM ? "out_of_memory" :
+		    http_status_from_err(err) == 503 ? "storage_unavailable" :
+		    "internal", NULL, "the request could not be completed: %s",
+		    strerror(-err));
+	return send_resp(cr, &rs);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_size, void **con_cls)
+{
+	struct http_server *s = cls;
+	struct conn_req *cr = *con_cls;
+
+	(void)version;
+	if (cr == NULL) {
+		cr = calloc(1, sizeof(*cr));
+		if (cr == NULL)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &cr->t0);
+		cr->r.ctx = s->cfg.ctx;
+		cr->r.server = s;
+		cr->r.conn = conn;
+		cr->r.method = method;
+		cr->r.path = url;
+		*con_cls = cr;
+		atomic_fetch_add(&s->active, 1);
+		return begin(s, cr, url, method);
+	}
+	if (*upload_size > 0) {
+		take_upload(cr, upload_data, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	return finish(cr);
+}
+
+static size_t
+status_index(int status)
+{
+	for (size_t i = 0; i < N_STATUS - 1; i++)
+		if (counted_status[i] == status)
+			return i;
+	return N_STATUS - 1;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	struct conn_req *cr = *con_cls;
+	struct route_metrics *m;
+	struct timespec t1;
+	double secs;
+	size_t b;
+
+	(void)conn;
+	if (cr == NULL)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - cr->t0.tv_sec) +
+	    (double)(t1.tv_nsec - cr->t0.tv_nsec) / 1e9;
+	m = &s->metrics[cr->route ? (size_t)(cr->route - s->cfg.routes) :
+	    s->cfg.n_routes];
+	atomic_fetch_add(&m->by_status[status_index(cr->status)], 1);
+	for (b = 0; b < N_BUCKETS && secs > buckets[b]; b++)
+		;
+	atomic_fetch_add(&m->le[b], 1);
+	atomic_fetch_add(&m->sum_us, (uint_fast64_t)(secs * 1e6));
+	if (log_enabled(LOG_LVL_INFO)) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char addr[64] = "-";
+
+		if (ci != NULL && ci->client_addr != NULL)
+			addr_format(ci->client_addr, addr, sizeof(addr));
+		log_info("%s %s %d %.1fms %s%s", cr->r.method, cr->r.path,
+		    cr->status, secs * 1000, addr,
+		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
+		    " (aborted)");
+	}
+	json_decref(cr->r.body);
+	free(cr->path_copy);
+	free(cr->buf);
+	free(cr);
+	*con_cls = NULL;
+	atomic_fetch_sub(&s->active, 1);
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_warn("http: %s", msg);
+}
+
+int
+http_start(const struct http_config *cfg, struct http_server **out)
+{
+	struct http_server *s;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned threads = cfg->threads;
+
+	if (addr_parse(cfg->listen, &ss, &sl) < 0) {
+		log_err("http: bad listen address '%s'", cfg->listen);
+		return -EINVAL;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = n > 0 ? (unsigned)n : 2;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	s->metrics = calloc(cfg->n_routes + 1, sizeof(*s->metrics));
+	if (s->metrics == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
+	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit ? cfg->conn_limit : 1024,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout_s ?
+	    cfg->conn_timeout_s : 30,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+	    MHD_OPTION_END);
+	if (s->mhd == NULL) {
+		log_err("http: cannot listen on %s: %s", cfg->listen,
+		    strerror(errno));
+		free(s->metrics);
+		free(s);
+		return -EADDRINUSE;
+	}
+	*out = s;
+	return 0;
+}
+
+unsigned
+http_port(struct http_server *s)
+{
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd,
+	    MHD_DAEMON_INFO_BIND_PORT);
+
+	return di ? di->port : 0;
+}
+
+void
+http_quiesce(struct http_server *s)
+{
+	MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+bool
+http_drain(struct http_server *s, int timeout_ms)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+
+	for (int waited = 0; atomic_load(&s->active) > 0; waited += 10) {
+		if (waited >= timeout_ms)
+			return false;
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
+void
+http_stop(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	MHD_stop_daemon(s->mhd);
+	free(s->metrics);
+	free(s);
+}
+
+void
+http_metrics(struct http_server *s, FILE *out)
+{
+	fputs("# HELP upgate_http_requests_total HTTP requests answered, by "
+	    "route and status.\n# TYPE upgate_http_requests_total counter\n",
+	    out);
+	for (size_t i = 0; i <= s->cfg.n_routes; i++) {
+		const char *meth = i < s->cfg.n_routes ?
+		    s->cfg.routes[i].method : "";
+		const char *pat = i < s->cfg.n_routes ?
+		    s->cfg.routes[i].pattern : "unmatched";
+
+		for (size_t k = 0; k < N_STATUS; k++) {
+			uint_fast64_t v = atomic_load(&s->metrics[i].by_status[k]);
+
+			if (v == 0)
+				continue;
+			if (k < N_STATUS - 1)
+				fprintf(out, "upgate_http_requests_total{route="
+				    "\"%s%s%s\",status=\"%d\"} %llu\n", meth,
+				    *meth ? " " : "", pat, counted_status[k],
+				    (unsigned long long)v);
+			else
+				fprintf(out, "upgate_http_requests_total{route="
+				    "\"%s%s%s\",status=\"other\"} %llu\n", meth,
+				    *meth ? " " : "", pat, (unsigned long long)v);
+		}
+	}
+	fputs("# HELP upgate_http_request_duration_seconds Time from request "
+	    "start to response sent.\n"
+	    "# TYPE upgate_http_request_duration_seconds histogram\n", out);
+	for (size_t i = 0; i <= s->cfg.n_routes; i++) {
+		const char *meth = i < s->cfg.n_routes ?
+		    s->cfg.routes[i].method : "";
+		const char *pat = i < s->cfg.n_routes ?
+		    s->cfg.routes[i].pattern : "unmatched";
+		uint_fast64_t cum = 0;
+
+		for (size_t b = 0; b <= N_BUCKETS; b++) {
+			cum += atomic_load(&s->metrics[i].le[b]);
+			if (b < N_BUCKETS)
+				fprintf(out, "upgate_http_request_duration_seconds"
+				    "_bucket{route=\"%s%s%s\",le=\"%g\"} %llu\n",
+				    meth, *meth ? " " : "", pat, buckets[b],
+				    (unsigned long long)cum);
+			else
+				fprintf(out, "upgate_http_request_duration_seconds"
+				    "_bucket{route=\"%s%s%s\",le=\"+Inf\"} %llu\n",
+				    meth, *meth ? " " : "", pat,
+				    (unsigned long long)cum);
+		}
+		fprintf(out, "upgate_http_request_duration_seconds_sum{route="
+		    "\"%s%s%s\"} %.6f\n", meth, *meth ? " " : "", pat,
+		    (double)atomic_load(&s->metrics[i].sum_us) / 1e6);
+		fprintf(out, "upgate_http_request_duration_seconds_count{route="
+		    "\"%s%s%s\"} %llu\n", meth, *meth ? " " : "", pat,
+		    (unsigned long long)cum);
+	}
+}

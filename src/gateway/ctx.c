@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* The gateway context's shared parts: settings, auth, write transactions. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gw.h"
+#include "upgate/log.h"
+#include "upgate/secret.h"
+
+void
+gw_settings_from_conf(const struct gw_conf *c, struct gw_settings *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->session_timeout = c->session_timeout;
+	out->retry_backoff = c->retry_backoff;
+	out->max_attempts = c->max_attempts;
+	out->halt_failure_rate = c->halt_failure_rate;
+	out->halt_min_samples = c->halt_min_samples;
+	out->manifest_max_age = c->manifest_max_age;
+	snprintf(out->gateway_id, sizeof(out->gateway_id), "%s", c->gateway_id);
+}
+
+void
+gw_settings_get(struct gw *gw, struct gw_settings *out)
+{
+	pthread_mutex_lock(&gw->lock);
+	*out = gw->settings;
+	pthread_mutex_unlock(&gw->lock);
+}
+
+bool
+gw_authorize(void *ctx, const char *token, size_t len)
+{
+	struct gw *gw = ctx;
+	bool ok;
+
+	pthread_mutex_lock(&gw->lock);
+	ok = secret_equal(token, len, gw->admin_token);
+	pthread_mutex_unlock(&gw->lock);
+	return ok;
+}
+
+int
+gw_write_begin(struct gw *gw)
+{
+	int err;
+
+	db_lock(gw->writer);
+	if ((err = db_begin(gw->writer)) < 0)
+		db_unlock(gw->writer);
+	return err;
+}
+
+int
+gw_write_end(struct gw *gw, int err)
+{
+	if (err == 0)
+		err = db_commit(gw->writer);
+	else
+		db_rollback(gw->writer);
+	db_unlock(gw->writer);
+	return err;
+}
+
+void
+gw_finish_opts(const struct gw_settings *s, struct finish_opts *o)
+{
+	o->gateway_id = s->gateway_id;
+	o->halt_failure_rate = s->halt_failure_rate;
+	o->halt_min_samples = s->halt_min_samples;
+}

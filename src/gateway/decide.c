@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* The launch decision rules: rollout, in-progress, retries and halts. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "decide.h"
+#include "upgate/semver.h"
+
+int
+decide_bucket(const char *client_id, const char *app, const char *version)
+{
+	crypto_hash_sha256_state st;
+	unsigned char h[crypto_hash_sha256_BYTES];
+	uint64_t v = 0;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)client_id,
+	    strlen(client_id) + 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)app,
+	    strlen(app) + 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)version,
+	    strlen(version));
+	crypto_hash_sha256_final(&st, h);
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	return (int)(v % 100);
+}
+
+/* The client's failures at release id, counting a just-expired latest. */
+static void
+failures_of(const struct decide_in *in, const struct decide_out *out,
+    int64_t release_id, int64_t *count, int64_t *last_at)
+{
+	*count = 0;
+	*last_at = 0;
+	for (size_t i = 0; i < in->n_fails; i++) {
+		if (in->fails[i].release_id == release_id) {
+			*count = in->fails[i].failures;
+			*last_at = in->fails[i].last_at;
+		}
+	}
+	if (out->expire_latest && in->latest->release_id == release_id) {
+		(*count)++;
+		*last_at = in->now;
+	}
+}
+
+void
+decide(const struct decide_in *in, struct decide_out *out)
+{
+	const struct upgrade *l = in->latest;
+	const struct release *newest = NULL, *target = NULL;
+	struct semver cur, best, tv, v;
+	bool any = false;
+	int64_t fails, last_at;
+
+	memset(out, 0, sizeof(*out));
+	out->action = DECIDE_LAUNCH;
+
+	/* Rule 2: an unfinished upgrade that has not timed out blocks. */
+	if (l != NULL && !store_state_final(l->state)) {
+		if (in->now < l->created_at + in->session_timeout) {
+			out->in_progress = true;
+			out->reason = "upgrade_in_progress";
+			return;
+		}
+		out->expire_latest = true;	/* rule 5: a failure */
+	}
+	/* Rule 3: the last upgrade failed and the client was not told. */
+	if (l != NULL && !l->failure_told && (out->expire_latest ||
+	    l->state == UPG_FAILED || l->state == UPG_TIMED_OUT))
+		out->tell_failure = true;
+
+	/* Rule 1: the newest eligible release newer than what runs. */
+	if (semver_parse(in->version, &cur) < 0) {
+		out->reason = "no_release";
+		return;
+	}
+	for (size_t i = 0; i < in->n_releases; i++) {
+		const struct release *r = &in->releases[i];
+
+		if (r->paused || r->yanked ||
+		    store_release_artifact(r, in->platform) == NULL ||
+		    semver_parse(r->version, &v) < 0)
+			continue;
+		any = true;
+		if (semver_cmp(&v, &cur) <= 0)
+			continue;
+		if (newest == NULL || semver_cmp(&v, &best) > 0) {
+			newest = r;
+			best = v;
+		}
+		if (r->halted || decide_bucket(in->client_id, r->app,
+		    r->version) >= r->rollout_percent)
+			continue;
+		if (target == NULL || semver_cmp(&v, &tv) > 0) {
+			target = r;
+			tv = v;
+		}
+	}
+	if (!any) {
+		out->reason = "no_release";
+		return;
+	}
+	if (newest == NULL) {
+		out->reason = "up_to_date";
+		return;
+	}
+	if (target == NULL) {
+		out->reason = newest->halted ? "release_halted" :
+		    "not_in_rollout";
+		return;
+	}
+
+	/* Rule 4: retries of a release that failed for this client. */
+	failures_of(in, out, target->id, &fails, &last_at);
+	if (fails >= in->max_attempts) {
+		out->reason = "attempts_exhausted";
+		return;
+	}
+	if (fails > 0 && in->now < last_at + in->retry_backoff) {
+		out->reason = "retry_backoff";
+		return;
+	}
+	out->action = DECIDE_UPGRADE;
+	out->target = target;
+	out->artifact = store_release_artifact(target, in->platform);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* The launch decision: pure logic over what the stores returned. */
+#ifndef GW_DECIDE_H
+#define GW_DECIDE_H
+
+#include "store.h"
+
+struct decide_in {
+	const char *client_id;
+	const char *version;		/* installed, a valid semver */
+	const char *platform;
+	int64_t now;			/* ms */
+	const struct release *releases;	/* the app's on the channel */
+	size_t n_releases;
+	const struct upgrade *latest;	/* client's last upgrade, or NULL */
+	const struct fail_stat *fails;	/* client's failures per release */
+	size_t n_fails;
+	int64_t session_timeout;	/* ms */
+	int64_t retry_backoff;		/* ms */
+	int64_t max_attempts;
+};
+
+enum decide_action { DECIDE_LAUNCH, DECIDE_UPGRADE };
+
+struct decide_out {
+	enum decide_action action;
+	const char *reason;		/* launch: why; static */
+	const struct release *target;	/* upgrade: borrowed from in */
+	const struct artifact *artifact;	/* upgrade: for the platform */
+	bool in_progress;		/* launch: latest is still running */
+	bool expire_latest;		/* latest ran past session_timeout */
+	bool tell_failure;		/* latest failed, client not told */
+};
+
+/* The client's stable rollout bucket for app/version: 0-99. */
+int decide_bucket(const char *client_id, const char *app,
+    const char *version);
+
+/* Apply the SPEC's decision rules to in. Never fails. */
+void decide(const struct decide_in *in, struct decide_out *out);
+
+#endif

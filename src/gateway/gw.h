@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* The gateway daemon's context, configuration and handler entry points. */
+#ifndef GW_GW_H
+#define GW_GW_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "upgate/db.h"
+#include "upgate/http.h"
+
+struct gw_conf {
+	char *listen;
+	int64_t threads;
+	int64_t max_connections;
+	int64_t connection_timeout;	/* ms */
+	char *database;
+	int64_t readers;
+	char *token_file;
+	int64_t session_timeout;	/* ms */
+	int64_t retry_backoff;		/* ms */
+	int64_t max_attempts;
+	double halt_failure_rate;
+	int64_t halt_min_samples;
+	int64_t manifest_max_age;	/* ms */
+	char *mgmt_url;
+	char *gateway_id;
+	char *secret_file;
+	int log_level;			/* index into the level names */
+	bool token_file_set;		/* named in the file, not defaulted */
+};
+
+/* Load path (NULL: defaults only). 0, or -EINVAL with *errors (malloc'd
+ * "file:line: [section] key: problem" lines). gw_conf_free either way. */
+int gw_conf_load(const char *path, struct gw_conf *c, char **errors);
+void gw_conf_free(struct gw_conf *c);
+
+/* The log level a config names (enum log_level). */
+int gw_conf_log_level(const struct gw_conf *c);
+
+/* What SIGHUP may change while running; copied out under the lock. */
+struct gw_settings {
+	int64_t session_timeout, retry_backoff, max_attempts;
+	double halt_failure_rate;
+	int64_t halt_min_samples;
+	int64_t manifest_max_age;
+	char gateway_id[STORE_NAME_MAX + 1];
+};
+
+struct reaper;
+
+/* The daemon context: one per process, passed to every handler. */
+struct gw {
+	struct gw_conf conf;
+	struct db *writer;		/* every write; db_lock() around use */
+	struct db_pool *readers;
+	struct http_server *http;
+	struct reaper *reaper;
+	pthread_mutex_t lock;		/* guards token and settings */
+	char *admin_token;		/* NULL: admin API refused */
+	struct gw_settings settings;
+};
+
+/* ctx.c: settings, auth, and the write transaction. */
+void gw_settings_get(struct gw *gw, struct gw_settings *out);
+void gw_settings_from_conf(const struct gw_conf *c, struct gw_settings *out);
+bool gw_authorize(void *gw, const char *token, size_t len);
+/* Take the writer and BEGIN IMMEDIATE; 0 or -errno (writer released). */
+int gw_write_begin(struct gw *gw);
+/* COMMIT when err is 0, else ROLLBACK; release the writer. Returns the
+ * commit's error or err. */
+int gw_write_end(struct gw *gw, int err);
+/* Finish options from settings. */
+void gw_finish_opts(const struct gw_settings *s, struct finish_opts *o);
+
+/* render.c: JSON for API answers. All return new references or NULL. */
+json_t *render_release(const struct release *r, const char *platform,
+    bool with_counts);
+json_t *render_offer(const struct upgrade *u);
+json_t *render_failure(const struct upgrade *u);
+json_t *render_upgrade(const struct upgrade *u);
+json_t *render_events(const struct upgrade_event *ev, size_t n);
+json_t *render_time(int64_t ms);
+
+/* reaper.c: times out upgrades past session_timeout. */
+int reaper_start(struct gw *gw, struct reaper **out);
+/* Finish every expired upgrade now; returns how many, or -errno. */
+int reaper_run_once(struct gw *gw);
+/* Finish u as timed_out at now inside the caller's write transaction.
+ * Returns 0, -EALREADY when u was final already, or -errno. */
+int reaper_expire(struct db *db, struct upgrade *u, int64_t now,
+    const struct gw_settings *s);
+void reaper_stop(struct reaper *r);
+
+/* routes.c */
+extern const struct http_route gw_routes[];
+extern const size_t gw_n_routes;
+
+/* Handlers (h_*.c). */
+int h_healthz_get(struct req *r, struct resp *rs);
+int h_readyz_get(struct req *r, struct resp *rs);
+int h_metrics_get(struct req *r, struct resp *rs);
+int h_releases_post(struct req *r, struct resp *rs);
+int h_releases_get(struct req *r, struct resp *rs);
+int h_release_patch(struct req *r, struct resp *rs);
+int h_manifest_get(struct req *r, struct resp *rs);
+int h_launch_post(struct req *r, struct resp *rs);
+int h_events_post(struct req *r, struct resp *rs);
+int h_upgrade_get(struct req *r, struct resp *rs);
+int h_upgrades_get(struct req *r, struct resp *rs);
+
+#endif

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/* POST /v1/launch: an icon was clicked; upgrade first or start the app? */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decide.h"
+#include "gw.h"
+#include "upgate/id.h"
+#include "upgate/log.h"
+#include "upgate/semver.h"
+#include "upgate/ts.h"
+
+struct launch_req {
+	const char *client_id, *app, *version, *platform, *channel;
+};
+
+/* What the read phase loaded; freed by view_fini. */
+struct view {
+	struct release *releases;
+	size_t n_releases;
+	struct upgrade latest;
+	bool has_latest;
+	struct fail_stat *fails;
+	size_t n_fails;
+};
+
+static void
+view_fini(struct view *v)
+{
+	store_release_free_list(v->releases, v->n_releases);
+	if (v->has_latest)
+		store_upgrade_fini(&v->latest);
+	free(v->fails);
+	memset(v, 0, sizeof(*v));
+}
+
+/* One read transaction: releases, the client's last upgrade, failures. */
+static int
+load_view(struct gw *gw, const struct launch_req *l, struct view *v)
+{
+	struct db *db = db_pool_get(gw->readers);
+	int err;
+
+	memset(v, 0, sizeof(*v));
+	if ((err = db_begin_read(db)) < 0)
+		goto out;
+	err = store_release_list(db, l->app, l->channel, false, &v->releases,
+	    &v->n_releases);
+	if (err == 0) {
+		err = store_upgrade_latest(db, l->client_id, l->app, &v->latest);
+		v->has_latest = err == 0;
+		if (err == -ENOENT)
+			err = 0;
+	}
+	if (err == 0)
+		err = store_upgrade_failures(db, l->client_id, l->app, &v->fails,
+		    &v->n_fails);
+	db_rollback(db);
+out:
+	db_pool_put(gw->readers, db);
+	if (err < 0)
+		view_fini(v);
+	return err;
+}
+
+/* The write phase. Returns 0, -EAGAIN when another request changed the
+ * client's state in between (decide again), or -errno. */
+static int
+apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
+    struct view *v, struct decide_out *d, struct upgrade *offer,
+    int64_t now)
+{
+	struct db *db = gw->writer;
+	struct launch_rec rec = { now, l->client_id, l->app, l->version,
+		l->platform, l->channel, "launch", d->reason, NULL };
+	int err;
+
+	if ((err = gw_write_begin(gw)) < 0)
+		return err;
+	if (d->expire_latest) {
+		err = reaper_expire(db, &v->latest, now, s);
+		if (err == -EALREADY)
+			err = -EAGAIN;
+	}
+	if (err == 0 && d->action == DECIDE_UPGRADE) {
+		const struct release *t = d->target;
+
+		memset(offer, 0, sizeof(*offer));
+		id_new(offer->upgrade_id);
+		snprintf(offer->client_id, sizeof(offer->client_id), "%s",
+		    l->client_id);
+		snprintf(offer->app, sizeof(offer->app), "%s", l->app);
+		snprintf(offer->platform, sizeof(offer->platform), "%s",
+		    l->platform);
+		snprintf(offer->channel, sizeof(offer->channel), "%s",
+		    l->channel);
+		snprintf(offer->from_version, sizeof(offer->from_version), "%s",
+		    l->version);
+		snprintf(offer->to_version, sizeof(offer->to_version), "%s",
+		    t->version);
+		offer->release_id = t->id;
+		offer->url = strdup(d->artifact->url);
+		offer->notes = strdup(t->notes ? t->notes : "");
+		offer->size = d->artifact->size;
+		memcpy(offer->sha256, d->artifact->sha256, sizeof(offer->sha256));
+		offer->mandatory = t->mandatory;
+		offer->created_at = now;
+		offer->progress = -1;
+		offer->download_ms = offer->install_ms = -1;
+		if (offer->url == NULL || offer->notes == NULL)
+			err = -ENOMEM;
+		if (err == 0)
+			err = store_upgrade_insert(db, offer);
+		if (err == -EEXIST)
+			err = -EAGAIN;	/* a concurrent launch started one */
+		rec.action = "upgrade";
+		rec.upgrade_id = offer->upgrade_id;
+	}
+	if (err == 0 && d->tell_failure) {
+		err = store_upgrade_tell(db, v->latest.id);
+		if (err == 0)
+			d->tell_failure = false;	/* told by another call */
+		else if (err == 1)
+			err = 0;
+	}
+	if (err == 0 && d->in_progress)
+		rec.upgrade_id = v->latest.upgrade_id;
+	if (err == 0)
+		err = store_launch_insert(db, &rec);
+	return gw_write_end(gw, err);
+}
+
+static int
+parse(const json_t *b, struct launch_req *l, struct jv_err *e)
+{
+	int err;
+
+	l->channel = "stable";
+	if ((err = jv_str(b, "client_id", true, 128, &l->client_id, e)) < 0 ||
+	    (err = jv_str(b, "app", true, STORE_NAME_MAX, &l->app, e)) < 0 ||
+	    (err = jv_str(b, "version", true, STORE_NAME_MAX, &l->version,
+	    e)) < 0 ||
+	    (err = jv_str(b, "platform", true, STORE_NAME_MAX, &l->platform,
+	    e)) < 0 ||
+	    (err = jv_str(b, "channel", false, STORE_NAME_MAX, &l->channel,
+	    e)) < 0)
+		return err;
+	if ((err = jv_check(id_client_valid(l->client_id), "client_id",
+	    "must be 1-128 printable ASCII characters", e)) < 0 ||
+	    (err = jv_check(id_app_valid(l->app), "app", "must match "
+	    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0 ||
+	    (err = jv_check(semver_valid(l->version), "version",
+	    "must be a semantic version like 1.4.2", e)) < 0 ||
+	    (err = jv_check(id_app_valid(l->platform), "platform", "must "
+	    "match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0 ||
+	    (err = jv_check(id_app_valid(l->channel), "channel", "must match "
+	    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0)
+		return err;
+	return 0;
+}
+
+int
+h_launch_post(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	struct launch_req l;
+	struct gw_settings s;
+	struct decide_out d;
+	struct upgrade offer = { 0 };
+	struct view v = { 0 };
+	struct jv_err e;
+	json_t *o;
+	int err = -EAGAIN;
+
+	if (rq->body == NULL)
+		return http_error(rs, -EBADMSG, "missing_body", NULL,
+		    "a JSON object with client_id, app, version and platform "
+		    "is required");
+	if (parse(rq->body, &l, &e) < 0)
+		return http_error_jv(rs, &e);
+	gw_settings_get(gw, &s);
+
+	/* Decide on a snapshot; if the client's state moved before the
+	 * write, decide again on the new state. */
+	for (int attempt = 0; attempt < 5 && err == -EAGAIN; attempt++) {
+		struct decide_in in;
+		int64_t now = ts_now_ms();
+
+		view_fini(&v);
+		store_upgrade_fini(&offer);
+		if ((err = load_view(gw, &l, &v)) < 0)
+			break;
+		in = (struct decide_in){ l.client_id, l.version, l.platform,
+			now, v.releases, v.n_releases,
+			v.has_latest ? &v.latest : NULL, v.fails, v.n_fails,
+			s.session_timeout, s.retry_backoff, s.max_attempts };
+		decide(&in, &d);
+		err = apply(gw, &l, &s, &v, &d, &offer, now);
+	}
+	if (err < 0) {
+		if (err == -EAGAIN)
+			err = -EBUSY;
+		goto out;
+	}
+	if (d.action == DECIDE_UPGRADE) {
+		o = json_pack("{s:s, s:o}", "action", "upgrade", "upgrade",
+		    render_offer(&offer));
+	} else {
+		o = json_pack("{s:s, s:s}", "action", "launch", "reason",
+		    d.reason);
+		if (o != NULL && d.in_progress)
+			json_object_set_new(o, "upgrade", render_offer(&v.latest));
+	}
+	if (o != NULL)
+		json_object_set_new(o, "previous_failure", d.tell_failure ?
+		    render_failure(&v.latest) : json_null());
+	err = o ? http_reply(rs, 200, o) : -ENOMEM;
+out:
+	view_fini(&v);
+	store_upgrade_fini(&offer);
+	return err;
+}

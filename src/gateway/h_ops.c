@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/* Operations endpoints: liveness, readiness and Prometheus metrics. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gw.h"
+#include "upgate/ts.h"
+
+int
+h_healthz_get(struct req *rq, struct resp *rs)
+{
+	(void)rq;
+	return http_reply(rs, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+/* Outbox depth and age of its oldest row, from a reader. */
+static int
+outbox(struct gw *gw, int64_t *rows, double *age_s)
+{
+	struct db *db = db_pool_get(gw->readers);
+	int64_t oldest = 0;
+	int err;
+
+	err = store_outbox_depth(db, rows, &oldest);
+	db_pool_put(gw->readers, db);
+	*age_s = oldest ? (double)(ts_now_ms() - oldest) / 1000.0 : 0.0;
+	return err;
+}
+
+int
+h_readyz_get(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	int64_t rows = 0;
+	double age;
+
+	if (outbox(gw, &rows, &age) < 0)
+		return http_error(rs, -EIO, "storage_unavailable", NULL,
+		    "the database cannot be read");
+	return http_reply(rs, 200, json_pack("{s:s, s:s, s:{s:I, s:f}}",
+	    "status", "ready", "database", "ok", "outbox", "rows",
+	    (json_int_t)rows, "oldest_age_seconds", age));
+}
+
+int
+h_metrics_get(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	int64_t counts[UPG_STATE_COUNT], rows = 0;
+	double age = 0;
+	char *text = NULL;
+	size_t len = 0;
+	struct db *db;
+	FILE *f;
+	int err;
+
+	db = db_pool_get(gw->readers);
+	err = store_upgrade_state_counts(db, counts);
+	db_pool_put(gw->readers, db);
+	if (err == 0)
+		err = outbox(gw, &rows, &age);
+	if (err < 0)
+		return http_error(rs, -EIO, "storage_unavailable", NULL,
+		    "the database cannot be read");
+	f = open_memstream(&text, &len);
+	if (f == NULL)
+		return -ENOMEM;
+	http_metrics(rq->server, f);
+	fputs("# HELP upgate_upgrades Upgrades by state.\n"
+	    "# TYPE upgate_upgrades gauge\n", f);
+	for (int s = 0; s < UPG_STATE_COUNT; s++)
+		fprintf(f, "upgate_upgrades{state=\"%s\"} %lld\n",
+		    store_state_name((enum upg_state)s), (long long)counts[s]);
+	fprintf(f, "# HELP upgate_outbox_rows Outcomes waiting to be "
+	    "forwarded.\n# TYPE upgate_outbox_rows gauge\n"
+	    "upgate_outbox_rows %lld\n"
+	    "# HELP upgate_outbox_oldest_age_seconds Age of the oldest "
+	    "waiting outcome.\n# TYPE upgate_outbox_oldest_age_seconds gauge\n"
+	    "upgate_outbox_oldest_age_seconds %.3f\n", (long long)rows, age);
+	if (fclose(f) != 0) {
+		free(text);
+		return -ENOMEM;
+	}
+	return http_reply_raw(rs, 200, "text/plain; version=0.0.4", text, len);
+}

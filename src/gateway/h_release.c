@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/* Releases: publish, change, list (admin) and the public manifest. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "gw.h"
+#include "upgate/id.h"
+#include "upgate/semver.h"
+#include "upgate/ts.h"
+
+#define MAX_ARTIFACTS 64
+#define MAX_SIZE (INT64_C(1) << 53)
+
+static bool
+url_valid(const char *u)
+{
+	if (strncmp(u, "https://", 8) != 0 && strncmp(u, "http://", 7) != 0)
+		return false;
+	for (; *u != '\0'; u++)
+		if ((unsigned char)*u <= 0x20 || (unsigned char)*u >= 0x7f)
+			return false;
+	return true;
+}
+
+/* Read and check the artifacts object into r (which then owns them). */
+static int
+parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
+{
+	const char *platform;
+	json_t *a;
+	size_t n = json_object_size(arts);
+
+	if (n == 0)
+		return jv_fail(e, -EINVAL, "invalid_value", "artifacts",
+		    "artifacts needs at least one platform");
+	if (n > MAX_ARTIFACTS)
+		return jv_fail(e, -EINVAL, "invalid_value", "artifacts",
+		    "artifacts has more than %d platforms", MAX_ARTIFACTS);
+	r->artifacts = calloc(n, sizeof(*r->artifacts));
+	if (r->artifacts == NULL)
+		return jv_fail(e, -ENOMEM, "out_of_memory", NULL, "no memory");
+	json_object_foreach(arts, platform, a) {
+		struct artifact *art = &r->artifacts[r->n_artifacts];
+		const char *url = NULL, *sha = NULL;
+		int64_t size = 0;
+		char field[STORE_NAME_MAX + 32];
+		int err;
+
+		snprintf(field, sizeof(field), "artifacts.%s", platform);
+		if (!id_app_valid(platform))
+			return jv_fail(e, -EINVAL, "invalid_value", "artifacts",
+			    "platform '%.64s' must match "
+			    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", platform);
+		if (!json_is_object(a))
+			return jv_fail(e, -EBADMSG, "invalid_type", field,
+			    "%s must be an object with url, size and sha256",
+			    field);
+		if ((err = jv_str(a, "url", true, STORE_URL_MAX, &url, e)) < 0 ||
+		    (err = jv_int(a, "size", true, 1, MAX_SIZE, &size, e)) < 0 ||
+		    (err = jv_str(a, "sha256", true, 64, &sha, e)) < 0 ||
+		    (err = jv_check(url_valid(url), "url", "must be an http or "
+		    "https URL without spaces", e)) < 0 ||
+		    (err = jv_check(id_sha256_valid(sha), "sha256",
+		    "must be 64 hex digits", e)) < 0)
+			return err;
+		snprintf(art->platform, sizeof(art->platform), "%s", platform);
+		art->url = strdup(url);
+		if (art->url == NULL)
+			return jv_fail(e, -ENOMEM, "out_of_memory", NULL,
+			    "no memory");
+		art->size = size;
+		for (int i = 0; i < 64; i++)
+			art->sha256[i] = (char)tolower((unsigned char)sha[i]);
+		art->sha256[64] = '\0';
+		r->n_artifacts++;
+	}
+	return 0;
+}
+
+/* The publish body as stored: what decides "same content" on republish. */
+static char *
+canonical(const struct release *r)
+{
+	json_t *arts = json_object(), *o;
+	char *s;
+
+	for (size_t i = 0; arts != NULL && i < r->n_artifacts; i++)
+		json_object_set_new(arts, r->artifacts[i].platform, json_pack(
+		    "{s:s, s:I, s:s}", "url", r->artifacts[i].url, "size",
+		    (json_int_t)r->artifacts[i].size, "sha256",
+		    r->artifacts[i].sha256));
+	o = json_pack("{s:s, s:i, s:b, s:b, s:o}", "notes", r->notes,
+	    "rollout_percent", r->rollout_percent, "mandatory", r->mandatory,
+	    "paused", r->paused, "artifacts", arts ? arts : json_object());
+	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(o);
+	return s;
+}
+
+static int
+parse_release(json_t *b, struct release *r, struct jv_err *e)
+{
+	const char *app = NULL, *version = NULL, *channel = "stable";
+	const char *notes = "";
+	int64_t rollout = 100;
+	json_t *arts = NULL;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if ((err = jv_str(b, "app", true, STORE_NAME_MAX, &app, e)) < 0 ||
+	    (err = jv_str(b, "version", true, STORE_NAME_MAX, &version, e)) < 0 ||
+	    (err = jv_str(b, "channel", false, STORE_NAME_MAX, &channel, e)) < 0 ||
+	    (err = jv_str(b, "notes", false, STORE_NOTES_MAX, &notes, e)) < 0 ||
+	    (err = jv_int(b, "rollout_percent", false, 0, 100, &rollout, e)) < 0 ||
+	    (err = jv_bool(b, "mandatory", false, &r->mandatory, e)) < 0 ||
+	    (err = jv_bool(b, "paused", false, &r->paused, e)) < 0 ||
+	    (err = jv_obj(b, "artifacts", true, &arts, e)) < 0)
+		return err;
+	if ((err = jv_check(id_app_valid(app), "app", "must match "
+	    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0 ||
+	    (err = jv_check(semver_valid(version), "version", "must be a "
+	    "semantic version like 1.5.0 or 2.0.0-rc.1", e)) < 0 ||
+	    (err = jv_check(id_app_valid(channel), "channel", "must match "
+	    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0)
+		return err;
+	snprintf(r->app, sizeof(r->app), "%s", app);
+	snprintf(r->version, sizeof(r->version), "%s", version);
+	snprintf(r->channel, sizeof(r->channel), "%s", channel);
+	r->rollout_percent = (int)rollout;
+	r->notes = strdup(notes);
+	if (r->notes == NULL)
+		return jv_fail(e, -ENOMEM, "out_of_memory", NULL, "no memory");
+	return parse_artifacts(arts, r, e);
+}
+
+int
+h_releases_post(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	struct release r, old;
+	struct jv_err e;
+	char *content = NULL, *old_content = NULL;
+	int err, status = 201;
+
+	if (rq->body == NULL)
+		return http_error(rs, -EBADMSG, "missing_body", NULL,
+		    "a JSON release is required");
+	if ((err = parse_release(rq->body, &r, &e)) < 0) {
+		store_release_fini(&r);
+		return http_error_jv(rs, &e);
+	}
+	content = canonical(&r);
+	if (content == NULL) {
+		store_release_fini(&r);
+		return -ENOMEM;
+	}
+	r.created_at = r.updated_at = ts_now_ms();
+	if ((err = gw_write_begin(gw)) < 0)
+		goto out;
+	err = store_release_find(gw->writer, r.app, r.channel, r.version, &old,
+	    &old_content);
+	if (err == 0) {
+		status = strcmp(content, old_content) == 0 ? 200 : 409;
+		store_release_fini(&r);
+		r = old;
+	} else if (err == -ENOENT) {
+		err = store_release_insert(gw->writer, &r, content);
+	}
+	err = gw_write_end(gw, err);
+	if (err == 0 && status == 409)
+		err = http_error(rs, -EEXIST, "release_conflict", NULL,
+		    "%s %s is already published on channel %s with different "
+		    "content; publish a new version instead", r.app, r.version,
+		    r.channel);
+	else if (err == 0)
+		http_reply(rs, status, render_release(&r, NULL, false));
+out:
+	store_release_fini(&r);
+	free(content);
+	free(old_content);
+	return err;
+}
+
+int
+h_release_patch(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	const char *app = rq->params[0], *version = rq->params[1];
+	const char *channel = req_query(rq, "channel");
+	char chans[4][STORE_NAME_MAX + 1];
+	int64_t rollout = -1;
+	bool paused, yanked, halted;
+	int p = -1, y = -1, h = -1, n, err;
+	struct release r;
+	struct jv_err e;
+
+	if (rq->body == NULL)
+		return http_error(rs, -EBADMSG, "missing_body", NULL,
+		    "a JSON object with rollout_percent, paused, yanked or "
+		    "halted is required");
+	if ((err = jv_int(rq->body, "rollout_percent", false, 0, 100, &rollout,
+	    &e)) < 0 || (err = jv_bool(rq->body, "paused", false, &paused,
+	    &e)) < 0 || (err = jv_bool(rq->body, "yanked", false, &yanked,
+	    &e)) < 0 || (err = jv_bool(rq->body, "halted", false, &halted,
+	    &e)) < 0)
+		return http_error_jv(rs, &e);
+	if (json_object_get(rq->body, "paused") != NULL)
+		p = paused;
+	if (json_object_get(rq->body, "yanked") != NULL)
+		y = yanked;
+	if (json_object_get(rq->body, "halted") != NULL)
+		h = halted;
+	if (rollout < 0 && p < 0 && y < 0 && h < 0)
+		return http_error(rs, -EBADMSG, "missing_field", NULL,
+		    "give at least one of rollout_percent, paused, yanked, "
+		    "halted");
+	if ((err = gw_write_begin(gw)) < 0)
+		return err;
+	if (channel == NULL) {
+		n = store_release_channels(gw->writer, app, version, chans, 4);
+		if (n == 1) {
+			channel = chans[0];
+		} else if (n > 1) {
+			gw_write_end(gw, -EEXIST);
+			return http_error(rs, -EEXIST, "ambiguous_release",
+			    "channel", "%s %s is on several channels (%s, %s%s);"
+			    " add ?channel=", app, version, chans[0], chans[1],
+			    n > 2 ? ", ..." : "");
+		} else {
+			err = n < 0 ? n : -ENOENT;
+		}
+	}
+	if (err == 0)
+		err = store_release_find(gw->writer, app, channel, version, &r,
+		    NULL);
+	if (err == 0) {
+		err = store_release_update(gw->writer, r.id, (int)rollout, p, y,
+		    h, ts_now_ms());
+		store_release_fini(&r);
+	}
+	if (err == 0)
+		err = store_release_find(gw->writer, app, channel, version, &r,
+		    NULL);
+	err = gw_write_end(gw, err);
+	if (err == -ENOENT)
+		return http_error(rs, err, "release_not_found", NULL,
+		    "no release %s %s%s%s", app, version, channel ? " on " : "",
+		    channel ? channel : "");
+	if (err < 0)
+		return err;
+	http_reply(rs, 200, render_release(&r, NULL, false));
+	store_release_fini(&r);
+	return 0;
+}
+
+int
+h_releases_get(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	const char *app = req_query(rq, "app");
+	const char *channel = req_query(rq, "channel");
+	struct release *list = NULL;
+	size_t n = 0;
+	json_t *arr;
+	struct db *db;
+	int err;
+
+	if (app != NULL && !id_app_valid(app))
+		return http_error(rs, -EINVAL, "invalid_value", "app",
+		    "app must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
+	db = db_pool_get(gw->readers);
+	err = store_release_list(db, app, channel, true, &list, &n);
+	db_pool_put(gw->readers, db);
+	if (err < 0)
+		return err;
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		json_array_append_new(arr, render_release(&list[i], NULL, true));
+	store_release_free_list(list, n);
+	return http_reply(rs, 200, json_pack("{s:o}", "releases",
+	    arr ? arr : json_array()));
+}
+
+/* Whether an If-None-Match header lists etag (or is "*"). */
+static bool
+etag_matches(const char *inm, const char *etag)
+{
+	size_t el = strlen(etag);
+
+	while (inm != NULL && *inm != '\0') {
+		while (*inm == ' ' || *inm == ',')
+			inm++;
+		if (strncmp(inm, "W/", 2) == 0)
+			inm += 2;
+		if (*inm == '*' || (strncmp(inm, etag, el) == 0 &&
+		    (inm[el] == '\0' || inm[el] == ',' || inm[el] == ' ')))
+			return true;
+		inm = strchr(inm, ',');
+	}
+	return false;
+}
+
+int
+h_manifest_get(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	const char *app = rq->params[0];
+	const char *channel = req_query(rq, "channel");
+	const char *platform = req_query(rq, "platform");
+	struct release *list = NULL;
+	const struct release *best = NULL;
+	struct gw_settings set;
+	size_t n = 0;
+	struct db *db;
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char hex[sizeof(h) * 2 + 1], etag[sizeof(hex) + 2], cc[64];
+	char *body;
+	json_t *doc;
+	int err;
+
+	if (channel == NULL)
+		channel = "stable";
+	if (!id_app_valid(app) || !id_app_valid(channel) ||
+	    (platform != NULL && !id_app_valid(platform)))
+		return http_error(rs, -EINVAL, "invalid_value", NULL,
+		    "app, channel and platform must match "
+		    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
+	db = db_pool_get(gw->readers);
+	err = store_release_list(db, app, channel, false, &list, &n);
+	db_pool_put(gw->readers, db);
+	if (err < 0)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		const struct release *r = &list[i];
+
+		if (r->paused || r->yanked || r->halted || (platform != NULL &&
+		    store_release_artifact(r, platform) == NULL))
+			continue;
+		if (best == NULL || semver_cmp_str(r->version, best->version) > 0)
+			best = r;
+	}
+	if (best == NULL) {
+		store_release_free_list(list, n);
+		return http_error(rs, -ENOENT, "no_release", NULL,
+		    "no published release of %s on channel %s%s%s", app,
+		    channel, platform ? " for " : "", platform ? platform : "");
+	}
+	doc = render_release(best, platform, false);
+	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	store_release_free_list(list, n);
+	if (body == NULL)
+		return -ENOMEM;
+	gw_settings_get(gw, &set);
+	crypto_hash_sha256(h, (const unsigned char *)body, strlen(body));
+	sodium_bin2hex(hex, sizeof(hex), h, 16);
+	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	snprintf(cc, sizeof(cc), "public, max-age=%lld",
+	    (long long)(set.manifest_max_age / 1000));
+	http_header(rs, "ETag", etag);
+	http_header(rs, "Cache-Control", cc);
+	if (etag_matches(req_header(rq, "If-None-Match"), etag)) {
+		free(body);
+		return http_reply(rs, 304, NULL);
+	}
+	return http_reply_raw(rs, 200, "application/json", body, strlen(body));
+}

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/* Upgrades: progress reports from launchers, reads, and the admin list. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "upgate/id.h"
+#include "upgate/log.h"
+#include "upgate/ts.h"
+
+#define MAX_SEQ (INT64_C(1) << 53)
+
+struct report {
+	const char *client_id;
+	struct upgrade_event ev;
+	const char *message;
+};
+
+static int
+parse_report(const json_t *b, struct report *r, struct jv_err *e)
+{
+	const char *state = NULL, *code = NULL;
+	int64_t progress = -1;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->ev.download_ms = r->ev.install_ms = -1;
+	if ((err = jv_str(b, "client_id", true, 128, &r->client_id, e)) < 0 ||
+	    (err = jv_int(b, "seq", true, 1, MAX_SEQ, &r->ev.seq, e)) < 0 ||
+	    (err = jv_str(b, "state", true, 32, &state, e)) < 0 ||
+	    (err = jv_str(b, "error_code", false, 64, &code, e)) < 0 ||
+	    (err = jv_str(b, "message", false, STORE_MSG_MAX, &r->message,
+	    e)) < 0 ||
+	    (err = jv_int(b, "progress", false, 0, 100, &progress, e)) < 0 ||
+	    (err = jv_int(b, "download_ms", false, 0, MAX_SEQ,
+	    &r->ev.download_ms, e)) < 0 ||
+	    (err = jv_int(b, "install_ms", false, 0, MAX_SEQ,
+	    &r->ev.install_ms, e)) < 0)
+		return err;
+	r->ev.progress = (int)progress;
+	if (store_state_parse(state, &r->ev.state) < 0 ||
+	    r->ev.state == UPG_OFFERED || r->ev.state == UPG_TIMED_OUT)
+		return jv_fail(e, -EINVAL, "invalid_value", "state",
+		    "state must be one of downloading, downloaded, verifying, "
+		    "installing, succeeded, failed");
+	if (r->ev.state == UPG_FAILED && code == NULL)
+		return jv_fail(e, -EBADMSG, "missing_field", "error_code",
+		    "error_code is required when state is failed");
+	if (code != NULL && (err = jv_check(id_code_valid(code), "error_code",
+	    "must match ^[a-z][a-z0-9_]{0,63}$", e)) < 0)
+		return err;
+	if (code != NULL)
+		snprintf(r->ev.error_code, sizeof(r->ev.error_code), "%s", code);
+	return 0;
+}
+
+static bool
+same_str(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* Whether a stored event says what report r says. */
+static bool
+same_event(const struct upgrade_event *old, const struct report *r)
+{
+	return old->state == r->ev.state &&
+	    same_str(old->error_code, r->ev.error_code) &&
+	    same_str(old->message, r->message) &&
+	    old->progress == r->ev.progress &&
+	    old->download_ms == r->ev.download_ms &&
+	    old->install_ms == r->ev.install_ms;
+}
+
+/* Apply report r to upgrade uid in one write transaction. On a conflict
+ * fills rs and returns its error; *dup tells an idempotent repeat. */
+static int
+apply_report(struct gw *gw, const char *uid, struct report *r,
+    struct resp *rs, struct upgrade *u, bool *dup)
+{
+	struct db *db = gw->writer;
+	struct upgrade_event old;
+	struct gw_settings s;
+	struct finish_opts fo;
+	int64_t now = ts_now_ms();
+	bool halted = false;
+	int err;
+
+	gw_settings_get(gw, &s);
+	gw_finish_opts(&s, &fo);
+	*dup = false;
+	if ((err = gw_write_begin(gw)) < 0)
+		return err;
+	err = store_upgrade_get(db, uid, u);
+	if (err == 0 && strcmp(u->client_id, r->client_id) != 0) {
+		store_upgrade_fini(u);
+		err = -ENOENT;
+	}
+	if (err == -ENOENT) {
+		gw_write_end(gw, err);
+		return http_error(rs, err, "upgrade_not_found", NULL,
+		    "no upgrade %s for this client", uid);
+	}
+	if (err < 0)
+		return gw_write_end(gw, err);
+
+	err = store_upgrade_event_get(db, u->id, r->ev.seq, &old);
+	if (err == 0) {
+		bool same = same_event(&old, r);
+
+		store_event_fini(&old);
+		gw_write_end(gw, -EEXIST);
+		if (same) {
+			*dup = true;
+			return 0;
+		}
+		return http_error(rs, -EEXIST, "seq_conflict", "seq",
+		    "seq %" PRId64 " was already reported with a different "
+		    "body", r->ev.seq);
+	}
+	if (err != -ENOENT)
+		return gw_write_end(gw, err);
+	err = 0;
+
+	if (!store_state_final(u->state) &&
+	    now >= u->created_at + s.session_timeout) {
+		/* Past its deadline: it is timed out, whatever comes now. */
+		if ((err = reaper_expire(db, u, now, &s)) < 0)
+			return gw_write_end(gw, err);
+		if ((err = gw_write_end(gw, 0)) < 0)
+			return err;
+		return http_error(rs, -EEXIST, "upgrade_finished", "state",
+		    "upgrade %s timed out; it can no longer change", uid);
+	}
+	if (store_state_final(u->state)) {
+		gw_write_end(gw, -EEXIST);
+		return http_error(rs, -EEXIST, "upgrade_finished", "state",
+		    "upgrade %s already finished as %s; it can no longer "
+		    "change", uid, store_state_name(u->state));
+	}
+	if (r->ev.seq <= u->last_seq) {
+		gw_write_end(gw, -EEXIST);
+		return http_error(rs, -EEXIST, "seq_out_of_order", "seq",
+		    "seq must grow: %" PRId64 " is not above the last one, %"
+		    PRId64, r->ev.seq, u->last_seq);
+	}
+	if (r->ev.state < u->state) {
+		gw_write_end(gw, -EEXIST);
+		return http_error(rs, -EEXIST, "state_regression", "state",
+		    "state cannot go back from %s to %s",
+		    store_state_name(u->state), store_state_name(r->ev.state));
+	}
+	r->ev.at = now;
+	if (r->message != NULL && (r->ev.message = strdup(r->message)) == NULL)
+		err = -ENOMEM;
+	if (err == 0)
+		err = store_upgrade_event_add(db, u, &r->ev);
+	store_event_fini(&r->ev);
+	if (err == 0 && store_state_final(r->ev.state))
+		err = store_upgrade_finish(db, u, r->ev.state, r->ev.error_code,
+		    r->message, now, &fo, &halted);
+	err = gw_write_end(gw, err);
+	if (err == 0 && halted)
+		log_warn("release %s %s halted: failure rate over %.2f after "
+		    "upgrade %s failed", u->app, u->to_version,
+		    s.halt_failure_rate, uid);
+	return err;
+}
+
+int
+h_events_post(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	const char *uid = rq->params[0];
+	struct upgrade u = { 0 }, now_u;
+	struct report r;
+	struct jv_err e;
+	struct db *db;
+	json_t *o;
+	bool dup;
+	int err;
+
+	if (rq->body == NULL)
+		return http_error(rs, -EBADMSG, "missing_body", NULL,
+		    "a JSON object with client_id, seq and state is required");
+	if (parse_report(rq->body, &r, &e) < 0)
+		return http_error_jv(rs, &e);
+	if (!id_valid(uid))
+		return http_error(rs, -ENOENT, "upgrade_not_found", NULL,
+		    "no upgrade %.40s for this client", uid);
+	err = apply_report(gw, uid, &r, rs, &u, &dup);
+	store_upgrade_fini(&u);
+	if (err < 0 || rs->status != 0)
+		return err;
+	db = db_pool_get(gw->readers);
+	err = store_upgrade_get(db, uid, &now_u);
+	db_pool_put(gw->readers, db);
+	if (err < 0)
+		return err;
+	o = render_upgrade(&now_u);
+	store_upgrade_fini(&now_u);
+	if (o == NULL)
+		return -ENOMEM;
+	json_object_set_new(o, "duplicate", json_boolean(dup));
+	return http_reply(rs, 200, o);
+}
+
+int
+h_upgrade_get(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	const char *uid = rq->params[0];
+	const char *client = req_query(rq, "client_id");
+	struct upgrade_event *ev = NULL;
+	struct upgrade u;
+	size_t n = 0;
+	struct db *db;
+	json_t *o;
+	int err;
+
+	if (client == NULL)
+		return http_error(rs, -EBADMSG, "missing_parameter", "client_id",
+		    "the client_id query parameter is required");
+	if (!id_valid(uid))
+		return http_error(rs, -ENOENT, "upgrade_not_found", NULL,
+		    "no upgrade %.40s for this client", uid);
+	db = db_pool_get(gw->readers);
+	if ((err = db_begin_read(db)) == 0) {
+		err = store_upgrade_get(db, uid, &u);
+		if (err == 0 && strcmp(u.client_id, client) != 0) {
+			store_upgrade_fini(&u);
+			err = -ENOENT;
+		}
+		if (err == 0 && (err = store_upgrade_events(db, u.id, &ev,
+		    &n)) < 0)
+			store_upgrade_fini(&u);
+		db_rollback(db);
+	}
+	db_pool_put(gw->readers, db);
+	if (err == -ENOENT)
+		return http_error(rs, err, "upgrade_not_found", NULL,
+		    "no upgrade %s for this client", uid);
+	if (err < 0)
+		return err;
+	o = render_upgrade(&u);
+	if (o != NULL)
+		json_object_set_new(o, "events", render_events(ev, n));
+	store_event_free_list(ev, n);
+	store_upgrade_fini(&u);
+	return o ? http_reply(rs, 200, o) : -ENOMEM;
+}
+
+int
+h_upgrades_get(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	struct upgrade_filter f = { req_query(rq, "app"),
+		req_query(rq, "client_id"), -1, 0, 100 };
+	const char *state = req_query(rq, "state");
+	const char *limit = req_query(rq, "limit");
+	const char *after = req_query(rq, "after");
+	struct upgrade *list = NULL;
+	size_t n = 0, got;
+	enum upg_state st;
+	json_t *arr, *next = json_null();
+	struct db *db;
+	char *end;
+	int err;
+
+	if (state != NULL) {
+		if (store_state_parse(state, &st) < 0)
+			return http_error(rs, -EINVAL, "invalid_value", "state",
+			    "state must be one of offered, downloading, "
+			    "downloaded, verifying, installing, succeeded, "
+			    "failed, timed_out");
+		f.state = (int)st;
+	}
+	if (limit != NULL) {
+		long v = strtol(limit, &end, 10);
+
+		if (*limit == '\0' || *end != '\0' || v < 1 || v > 1000)
+			return http_error(rs, -EINVAL, "invalid_value", "limit",
+			    "limit must be a whole number from 1 to 1000");
+		f.limit = (int)v;
+	}
+	if (after != NULL && *after != '\0') {
+		long long v = strtoll(after, &end, 10);
+
+		if (*end != '\0' || v < 1)
+			return http_error(rs, -EINVAL, "invalid_value", "after",
+			    "after must be a cursor from a previous page's "
+			    "next");
+		f.after = v;
+	}
+	f.limit++;	/* one more tells whether a next page exists */
+	db = db_pool_get(gw->readers);
+	err = store_upgrade_list(db, &f, &list, &n);
+	db_pool_put(gw->readers, db);
+	if (err < 0)
+		return err;
+	got = n;
+	if (n == (size_t)f.limit) {
+		char cur[32];
+
+		n--;
+		snprintf(cur, sizeof(cur), "%" PRId64, list[n - 1].id);
+		next = json_string(cur);
+	}
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		json_array_append_new(arr, render_upgrade(&list[i]));
+	store_upgrade_free_list(list, got);
+	return http_reply(rs, 200, json_pack("{s:o, s:o}", "upgrades",
+	    arr ? arr : json_array(), "next", next));
+}

@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: MIT */
+/* All SQL for releases and their artifacts. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+enum {
+	R_INSERT,
+	R_ART_INSERT,
+	R_FIND,
+	R_FIND_ARTS,
+	R_CHANNELS,
+	R_LIST,
+	R_LIST_ARTS,
+	R_COUNTS,
+	R_UPDATE,
+	R_HALT,
+	R_RESUME,
+	R_COUNT
+};
+
+#define RELEASE_COLS "id, app, channel, version, notes, rollout_percent, " \
+	"mandatory, paused, yanked, halted, created_at, updated_at, halted_at"
+
+static const char *const sql[R_COUNT] = {
+	[R_INSERT] = "INSERT INTO releases (app, channel, version, notes,"
+	    " rollout_percent, mandatory, paused, content, created_at,"
+	    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+	[R_ART_INSERT] = "INSERT INTO artifacts (release_id, platform, url,"
+	    " size, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[R_FIND] = "SELECT " RELEASE_COLS ", content FROM releases"
+	    " WHERE app = ?1 AND channel = ?2 AND version = ?3",
+	[R_FIND_ARTS] = "SELECT release_id, platform, url, size, sha256"
+	    " FROM artifacts WHERE release_id = ?1 ORDER BY platform",
+	[R_CHANNELS] = "SELECT channel FROM releases WHERE app = ?1 AND"
+	    " version = ?2 ORDER BY channel",
+	[R_LIST] = "SELECT " RELEASE_COLS " FROM releases"
+	    " WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR channel = ?2)"
+	    " ORDER BY id",
+	[R_LIST_ARTS] = "SELECT a.release_id, a.platform, a.url, a.size,"
+	    " a.sha256 FROM artifacts a JOIN releases r ON r.id = a.release_id"
+	    " WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
+	    " r.channel = ?2) ORDER BY a.release_id, a.platform",
+	[R_COUNTS] = "SELECT u.release_id, u.state, count(*) FROM upgrades u"
+	    " JOIN releases r ON r.id = u.release_id"
+	    " WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
+	    " r.channel = ?2) GROUP BY u.release_id, u.state",
+	[R_UPDATE] = "UPDATE releases SET"
+	    " rollout_percent = CASE WHEN ?2 >= 0 THEN ?2"
+	    "   ELSE rollout_percent END,"
+	    " paused = CASE WHEN ?3 >= 0 THEN ?3 ELSE paused END,"
+	    " yanked = CASE WHEN ?4 >= 0 THEN ?4 ELSE yanked END,"
+	    " updated_at = ?5 WHERE id = ?1",
+	[R_HALT] = "UPDATE releases SET halted = 1, halted_at = ?2,"
+	    " updated_at = ?2 WHERE id = ?1 AND halted = 0",
+	[R_RESUME] = "UPDATE releases SET halted = 0, halted_at = 0,"
+	    " base_finished = n_succeeded + n_failed + n_timed_out,"
+	    " base_failed = n_failed + n_timed_out, updated_at = ?2"
+	    " WHERE id = ?1 AND halted = 1",
+};
+
+const struct db_sqlset store_release_sql = { "release", sql, R_COUNT };
+
+void
+store_release_fini(struct release *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_artifacts; i++)
+		free(r->artifacts[i].url);
+	free(r->artifacts);
+	free(r->notes);
+	r->artifacts = NULL;
+	r->n_artifacts = 0;
+	r->notes = NULL;
+}
+
+void
+store_release_free_list(struct release *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_release_fini(&list[i]);
+	free(list);
+}
+
+const struct artifact *
+store_release_artifact(const struct release *r, const char *platform)
+{
+	for (size_t i = 0; i < r->n_artifacts; i++)
+		if (strcmp(r->artifacts[i].platform, platform) == 0)
+			return &r->artifacts[i];
+	return NULL;
+}
+
+static int
+read_release(sqlite3_stmt *st, struct release *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	db_col_copy(st, 1, r->app, sizeof(r->app));
+	db_col_copy(st, 2, r->channel, sizeof(r->channel));
+	db_col_copy(st, 3, r->version, sizeof(r->version));
+	r->notes = db_col_strdup(st, 4);
+	r->rollout_percent = sqlite3_column_int(st, 5);
+	r->mandatory = sqlite3_column_int(st, 6);
+	r->paused = sqlite3_column_int(st, 7);
+	r->yanked = sqlite3_column_int(st, 8);
+	r->halted = sqlite3_column_int(st, 9);
+	r->created_at = sqlite3_column_int64(st, 10);
+	r->updated_at = sqlite3_column_int64(st, 11);
+	r->halted_at = sqlite3_column_int64(st, 12);
+	return r->notes ? 0 : -ENOMEM;
+}
+
+/* Append the artifact in the current row of st to r. */
+static int
+add_artifact(sqlite3_stmt *st, struct release *r)
+{
+	struct artifact *a;
+
+	a = realloc(r->artifacts, (r->n_artifacts + 1) * sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	r->artifacts = a;
+	a = &a[r->n_artifacts];
+	db_col_copy(st, 1, a->platform, sizeof(a->platform));
+	a->url = db_col_strdup(st, 2);
+	a->size = sqlite3_column_int64(st, 3);
+	db_col_copy(st, 4, a->sha256, sizeof(a->sha256));
+	if (a->url == NULL)
+		return -ENOMEM;
+	r->n_artifacts++;
+	return 0;
+}
+
+int
+store_release_insert(struct db *db, struct release *r, const char *content)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_INSERT);
+	int err;
+
+	db_bind_text(st, 1, r->app);
+	db_bind_text(st, 2, r->channel);
+	db_bind_text(st, 3, r->version);
+	db_bind_text(st, 4, r->notes ? r->notes : "");
+	sqlite3_bind_int(st, 5, r->rollout_percent);
+	sqlite3_bind_int(st, 6, r->mandatory);
+	sqlite3_bind_int(st, 7, r->paused);
+	db_bind_text(st, 8, content);
+	sqlite3_bind_int64(st, 9, r->created_at);
+	if ((err = db_run(st)) < 0)
+		return err;
+	r->id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
+	for (size_t i = 0; i < r->n_artifacts; i++) {
+		st = db_stmt(db, &store_release_sql, R_ART_INSERT);
+		sqlite3_bind_int64(st, 1, r->id);
+		db_bind_text(st, 2, r->artifacts[i].platform);
+		db_bind_text(st, 3, r->artifacts[i].url);
+		sqlite3_bind_int64(st, 4, r->artifacts[i].size);
+		db_bind_text(st, 5, r->artifacts[i].sha256);
+		if ((err = db_run(st)) < 0)
+			return err;
+	}
+	return 0;
+}
+
+int
+store_release_find(struct db *db, const char *app, const char *channel,
+    const char *version, struct release *out, char **content)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_FIND);
+	struct release r;
+	char *c = NULL;
+	int err;
+
+	db_bind_text(st, 1, app);
+	db_bind_text(st, 2, channel);
+	db_bind_text(st, 3, version);
+	if ((err = db_row(st)) <= 0)
+		return err == 0 ? -ENOENT : err;
+	err = read_release(st, &r);
+	if (err == 0 && content != NULL && (c = db_col_strdup(st, 13)) == NULL)
+		err = -ENOMEM;
+	sqlite3_reset(st);
+	st = db_stmt(db, &store_release_sql, R_FIND_ARTS);
+	sqlite3_bind_int64(st, 1, r.id);
+	while (err == 0 && (err = db_row(st)) == 1)
+		err = add_artifact(st, &r);
+	sqlite3_reset(st);
+	if (err < 0) {
+		store_release_fini(&r);
+		free(c);
+		return err;
+	}
+	*out = r;
+	if (content != NULL)
+		*content = c;
+	return 0;
+}
+
+int
+store_release_channels(struct db *db, const char *app, const char *version,
+    char names[][STORE_NAME_MAX + 1], int max)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_CHANNELS);
+	int n = 0, err;
+
+	db_bind_text(st, 1, app);
+	db_bind_text(st, 2, version);
+	while ((err = db_row(st)) == 1) {
+		if (n < max)
+			db_col_copy(st, 0, names[n], STORE_NAME_MAX + 1);
+		n++;
+	}
+	return err < 0 ? err : n;
+}
+
+/* The release with id in list (sorted by id), or NULL. */
+static struct release *
+by_id(struct release *list, size_t n, int64_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (list[mid].id == id)
+			return &list[mid];
+		if (list[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int
+store_release_list(struct db *db, const char *app, const char *channel,
+    bool with_counts, struct release **out, size_t *n)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_LIST);
+	struct release *list = NULL, *r;
+	size_t len = 0, cap = 0;
+	int err;
+
+	db_bind_text(st, 1, app);
+	db_bind_text(st, 2, channel);
+	while ((err = db_row(st)) == 1) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 8;
+			r = realloc(list, cap * sizeof(*list));
+			if (r == NULL) {
+				err = -ENOMEM;
+				break;
+			}
+			list = r;
+		}
+		if ((err = read_release(st, &list[len++])) < 0)
+			break;
+	}
+	sqlite3_reset(st);
+	if (err == 0) {
+		st = db_stmt(db, &store_release_sql, R_LIST_ARTS);
+		db_bind_text(st, 1, app);
+		db_bind_text(st, 2, channel);
+		while ((err = db_row(st)) == 1) {
+			r = by_id(list, len, sqlite3_column_int64(st, 0));
+			if (r != NULL && (err = add_artifact(st, r)) < 0)
+				break;
+		}
+		sqlite3_reset(st);
+	}
+	if (err == 0 && with_counts) {
+		st = db_stmt(db, &store_release_sql, R_COUNTS);
+		db_bind_text(st, 1, app);
+		db_bind_text(st, 2, channel);
+		while ((err = db_row(st)) == 1) {
+			enum upg_state s;
+
+			r = by_id(list, len, sqlite3_column_int64(st, 0));
+			if (r != NULL && store_state_parse((const char *)
+			    sqlite3_column_text(st, 1), &s) == 0)
+				r->counts[s] = sqlite3_column_int64(st, 2);
+		}
+		sqlite3_reset(st);
+	}
+	if (err < 0) {
+		store_release_free_list(list, len);
+		return err;
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+int
+store_release_update(struct db *db, int64_t id, int rollout_percent,
+    int paused, int yanked, int halted, int64_t now)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_UPDATE);
+	int err;
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, rollout_percent);
+	sqlite3_bind_int(st, 3, paused);
+	sqlite3_bind_int(st, 4, yanked);
+	sqlite3_bind_int64(st, 5, now);
+	if ((err = db_run(st)) < 0 || halted < 0)
+		return err;
+	st = db_stmt(db, &store_release_sql, halted ? R_HALT : R_RESUME);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	return db_run(st);
+}
