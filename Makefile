@@ -52,13 +52,13 @@ $(BINDIR)/upgate-gatewayd: $(GATEWAY_OBJ) $(COMMON_OBJ)
 
 $(BUILD)/tests/common/%: tests/common/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $^ \
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) \
 		$(LDLIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/tests/gateway/%: tests/gateway/%.c $(GATEWAY_LIB) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc/gateway $(shell pkg-config --cflags cmocka) $(LDFLAGS) \
-		-o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+		-o $@ $(filter %.c %.o,$^) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 # Install the Debian packages the build and the tests need, when missing.
 deps:

@@ -264,6 +264,19 @@ db_unlock(struct db *db)
 	pthread_mutex_unlock(&db->lock);
 }
 
+/* A constraint conflict is an answer callers handle; anything else is
+ * logged here, where the statement's text is at hand. */
+static int
+step_failed(sqlite3_stmt *st, int rc)
+{
+	int err = db_errno(rc);
+
+	if (err != -EEXIST)
+		log_err("database: %s (in: %.80s)",
+		    sqlite3_errmsg(sqlite3_db_handle(st)), sqlite3_sql(st));
+	return err;
+}
+
 int
 db_run(sqlite3_stmt *st)
 {
@@ -272,10 +285,8 @@ db_run(sqlite3_stmt *st)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		;
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		log_err("database: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
-		return db_errno(rc);
-	}
+	if (rc != SQLITE_DONE)
+		return step_failed(st, rc);
 	return 0;
 }
 
@@ -289,8 +300,7 @@ db_row(sqlite3_stmt *st)
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	log_err("database: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
-	return db_errno(rc);
+	return step_failed(st, rc);
 }
 
 int
