@@ -15,7 +15,8 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) $(WERROR) \
 	-fstack-protector-strong -Iinclude -MMD -MP
 ifneq ($(SANITIZE),)
-CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -O1
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -O1
 LDFLAGS  += -fsanitize=$(SANITIZE)
 BUILD    ?= build/san
 else

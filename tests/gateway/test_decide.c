@@ -34,6 +34,18 @@ rel(int64_t id, const char *version)
 	return r;
 }
 
+/* The client's last upgrade: of release 1, in state st. */
+static struct upgrade
+last(enum upg_state st)
+{
+	struct upgrade u;
+
+	memset(&u, 0, sizeof(u));
+	u.release_id = 1;
+	u.state = st;
+	return u;
+}
+
 static struct decide_in
 input(const struct release *rs, size_t n)
 {
@@ -133,14 +145,11 @@ static void
 test_in_progress_and_timeout(void **state)
 {
 	struct release rs[1] = { rel(1, "1.1.0") };
-	struct upgrade u;
+	struct upgrade u = last(UPG_DOWNLOADING);
 	struct decide_in in = input(rs, 1);
 	struct decide_out out;
 
 	(void)state;
-	memset(&u, 0, sizeof(u));
-	u.release_id = 1;
-	u.state = UPG_DOWNLOADING;
 	u.created_at = NOW - HOUR + 1;
 	in.latest = &u;
 	decide(&in, &out);
@@ -161,14 +170,11 @@ test_failures_backoff_attempts(void **state)
 {
 	struct release rs[2] = { rel(1, "1.1.0"), rel(2, "1.2.0") };
 	struct fail_stat f = { 1, 1, NOW - 1000 };
-	struct upgrade u;
+	struct upgrade u = last(UPG_FAILED);
 	struct decide_in in = input(rs, 1);
 	struct decide_out out;
 
 	(void)state;
-	memset(&u, 0, sizeof(u));
-	u.release_id = 1;
-	u.state = UPG_FAILED;
 	u.finished_at = NOW - 1000;
 	in.latest = &u;
 	in.fails = &f;
@@ -198,14 +204,11 @@ static void
 test_timed_out_counts_as_failure(void **state)
 {
 	struct release rs[1] = { rel(1, "1.1.0") };
-	struct upgrade u;
+	struct upgrade u = last(UPG_TIMED_OUT);
 	struct decide_in in = input(rs, 1);
 	struct decide_out out;
 
 	(void)state;
-	memset(&u, 0, sizeof(u));
-	u.release_id = 1;
-	u.state = UPG_TIMED_OUT;
 	in.latest = &u;
 	decide(&in, &out);
 	assert_true(out.tell_failure);
