@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/* Tests of the HTTP layer on a real loopback server, and of addresses. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "upgate/addr.h"
+#include "upgate/http.h"
+
+static int
+h_item(struct req *r, struct resp *rs)
+{
+	return http_reply(rs, 200, json_pack("{s:s, s:s?}", "id", r->params[0],
+	    "q", req_query(r, "q")));
+}
+
+static int
+h_echo(struct req *r, struct resp *rs)
+{
+	if (r->body == NULL)
+		return http_error(rs, -EBADMSG, "missing_body", NULL, "body!");
+	return http_reply(rs, 201, json_incref(r->body));
+}
+
+static int
+h_fail(struct req *r, struct resp *rs)
+{
+	(void)r;
+	(void)rs;
+	return -EBUSY;
+}
+
+static const struct http_route routes[] = {
+	{ "GET", "/v1/items/{id}", h_item, HTTP_AUTH_NONE, 0 },
+	{ "POST", "/v1/items/{id}/echo", h_echo, HTTP_AUTH_ADMIN, 32 },
+	{ "GET", "/fail", h_fail, HTTP_AUTH_NONE, 0 },
+};
+
+static bool
+auth(void *ctx, const char *token, size_t len)
+{
+	(void)ctx;
+	return len == 3 && memcmp(token, "tok", 3) == 0;
+}
+
+/* Send raw request text to port; return the whole answer (malloc'd). */
+static char *
+fetch(unsigned port, const char *text)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port) };
+	char *buf = calloc(1, 65536);
+	size_t len = 0;
+	ssize_t n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	while ((n = read(fd, buf + len, 65535 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	return buf;
+}
+
+static void
+expect(unsigned port, const char *req, const char *status, const char *has)
+{
+	char *ans = fetch(port, req);
+
+	if (strncmp(ans, status, strlen(status)) != 0 ||
+	    (has != NULL && strstr(ans, has) == NULL))
+		fail_msg("request:\n%s\nwant %s with '%s', got:\n%s", req, status,
+		    has ? has : "", ans);
+	free(ans);
+}
+
+static void
+test_server(void **state)
+{
+	struct http_config c = { "127.0.0.1:0", 2, 16, 5, routes, 3, NULL,
+		auth };
+	struct http_server *s;
+	unsigned p;
+	FILE *m;
+	char *text = NULL;
+	size_t len = 0;
+
+	(void)state;
+	assert_int_equal(http_start(&c, &s), 0);
+	p = http_port(s);
+	assert_true(p > 0);
+	expect(p, "GET /v1/items/abc?q=x%20y HTTP/1.0\r\n\r\n", "HTTP/1.1 200",
+	    "{\"id\":\"abc\",\"q\":\"x y\"}");
+	expect(p, "GET /v1/items/ HTTP/1.0\r\n\r\n", "HTTP/1.1 404",
+	    "\"code\":\"not_found\"");
+	expect(p, "GET /v1/items/a/b HTTP/1.0\r\n\r\n", "HTTP/1.1 404", NULL);
+	expect(p, "DELETE /v1/items/abc HTTP/1.0\r\n\r\n", "HTTP/1.1 405",
+	    "Allow: GET");
+	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nContent-Type: "
+	    "application/json\r\nContent-Length: 2\r\n\r\n{}", "HTTP/1.1 401",
+	    "WWW-Authenticate: Bearer");
+	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	    "\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
+	    "{\"a\":1}", "HTTP/1.1 201", "{\"a\":1}");
+	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	    "\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}",
+	    "HTTP/1.1 415", "unsupported_media_type");
+	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	    "\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n"
+	    "{\"a\":\"0123456789012345678901234567890\"}", "HTTP/1.1 413",
+	    "body_too_large");
+	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	    "\r\nContent-Type: application/json; charset=utf-8\r\n"
+	    "Content-Length: 3\r\n\r\n{x}", "HTTP/1.1 400", "malformed_json");
+	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	    "\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 400", "missing_body");
+	expect(p, "GET /fail HTTP/1.0\r\n\r\n", "HTTP/1.1 503",
+	    "storage_unavailable");
+
+	m = open_memstream(&text, &len);
+	http_metrics(s, m);
+	fclose(m);
+	assert_non_null(strstr(text, "upgate_http_requests_total{route=\"GET "
+	    "/v1/items/{id}\",status=\"200\"} 1"));
+	assert_non_null(strstr(text, "{route=\"unmatched\",status=\"404\"} 2"));
+	free(text);
+	http_quiesce(s);
+	assert_true(http_drain(s, 1000));
+	http_stop(s);
+}
+
+static void
+test_status_mapping(void **state)
+{
+	(void)state;
+	assert_int_equal(http_status_from_err(-EBADMSG), 400);
+	assert_int_equal(http_status_from_err(-EACCES), 401);
+	assert_int_equal(http_status_from_err(-ENOENT), 404);
+	assert_int_equal(http_status_from_err(-EEXIST), 409);
+	assert_int_equal(http_status_from_err(-EINVAL), 422);
+	assert_int_equal(http_status_from_err(-ENOSPC), 503);
+	assert_int_equal(http_status_from_err(-ENOMEM), 500);
+}
+
+static void
+test_addresses(void **state)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(addr_parse("127.0.0.1:8470", &ss, &len), 0);
+	addr_format((struct sockaddr *)&ss, buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:8470");
+	assert_int_equal(addr_parse("[::1]:0", &ss, &len), 0);
+	addr_format((struct sockaddr *)&ss, buf, sizeof(buf));
+	assert_string_equal(buf, "[::1]:0");
+	assert_int_equal(addr_parse("localhost:1", &ss, &len), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(addr_parse("127.0.0.1", &ss, &len), -EINVAL);
+	assert_int_equal(addr_parse("127.0.0.1:65536", &ss, &len), -EINVAL);
+	assert_int_equal(addr_parse("127.0.0.1:", &ss, &len), -EINVAL);
+	assert_int_equal(addr_parse("::1:80", &ss, &len), -EINVAL);
+	assert_int_equal(addr_parse("example.com:80", &ss, &len), -EINVAL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_server),
+		cmocka_unit_test(test_status_mapping),
+		cmocka_unit_test(test_addresses),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
