@@ -14,6 +14,9 @@ void id_new(char out[ID_LEN + 1]);
 /* An id as id_new() makes them. */
 bool id_valid(const char *s);
 
+/* What id_app_valid() accepts, for error messages. */
+#define ID_APP_RULE "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
 /* ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$ (app names; channels; platforms). */
 bool id_app_valid(const char *s);
 

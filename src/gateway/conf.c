@@ -43,7 +43,7 @@ static const struct cfg_key keys[] = {
 	STR("forward", "mgmt_url", mgmt_url, "http://127.0.0.1:8471"),
 	{ .section = "forward", .key = "gateway_id", .type = CFG_STR,
 	    .off = S(gateway_id), .dflt = "gw-1", .check = id_app_valid,
-	    .check_what = "must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$" },
+	    .check_what = ID_APP_RULE },
 	STR("forward", "secret_file", secret_file, "/etc/upgate/forward.secret"),
 	{ .section = "log", .key = "level", .type = CFG_ENUM,
 	    .off = S(log_level), .dflt = "info", .choices = levels },

@@ -149,14 +149,14 @@ parse(const json_t *b, struct launch_req *l, struct jv_err *e)
 		return err;
 	if ((err = jv_check(id_client_valid(l->client_id), "client_id",
 	    "must be 1-128 printable ASCII characters", e)) < 0 ||
-	    (err = jv_check(id_app_valid(l->app), "app", "must match "
-	    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0 ||
+	    (err = jv_check(id_app_valid(l->app), "app", ID_APP_RULE,
+	    e)) < 0 ||
 	    (err = jv_check(semver_valid(l->version), "version",
 	    "must be a semantic version like 1.4.2", e)) < 0 ||
-	    (err = jv_check(id_app_valid(l->platform), "platform", "must "
-	    "match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0 ||
-	    (err = jv_check(id_app_valid(l->channel), "channel", "must match "
-	    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0)
+	    (err = jv_check(id_app_valid(l->platform), "platform",
+	    ID_APP_RULE, e)) < 0 ||
+	    (err = jv_check(id_app_valid(l->channel), "channel", ID_APP_RULE,
+	    e)) < 0)
 		return err;
 	return 0;
 }

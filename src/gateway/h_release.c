@@ -54,8 +54,7 @@ parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
 		snprintf(field, sizeof(field), "artifacts.%s", platform);
 		if (!id_app_valid(platform))
 			return jv_fail(e, -EINVAL, "invalid_value", "artifacts",
-			    "platform '%.64s' must match "
-			    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", platform);
+			    "platform '%.64s' " ID_APP_RULE, platform);
 		if (!json_is_object(a))
 			return jv_fail(e, -EBADMSG, "invalid_type", field,
 			    "%s must be an object with url, size and sha256",
@@ -121,12 +120,12 @@ parse_release(json_t *b, struct release *r, struct jv_err *e)
 	    (err = jv_bool(b, "paused", false, &r->paused, e)) < 0 ||
 	    (err = jv_obj(b, "artifacts", true, &arts, e)) < 0)
 		return err;
-	if ((err = jv_check(id_app_valid(app), "app", "must match "
-	    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0 ||
+	if ((err = jv_check(id_app_valid(app), "app", ID_APP_RULE,
+	    e)) < 0 ||
 	    (err = jv_check(semver_valid(version), "version", "must be a "
 	    "semantic version like 1.5.0 or 2.0.0-rc.1", e)) < 0 ||
-	    (err = jv_check(id_app_valid(channel), "channel", "must match "
-	    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", e)) < 0)
+	    (err = jv_check(id_app_valid(channel), "channel", ID_APP_RULE,
+	    e)) < 0)
 		return err;
 	snprintf(r->app, sizeof(r->app), "%s", app);
 	snprintf(r->version, sizeof(r->version), "%s", version);
@@ -272,7 +271,7 @@ h_releases_get(struct req *rq, struct resp *rs)
 
 	if (app != NULL && !id_app_valid(app))
 		return http_error(rs, -EINVAL, "invalid_value", "app",
-		    "app must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
+		    "app " ID_APP_RULE);
 	db = db_pool_get(gw->readers);
 	err = store_release_list(db, app, channel, true, &list, &n);
 	db_pool_put(gw->readers, db);
@@ -328,8 +327,7 @@ h_manifest_get(struct req *rq, struct resp *rs)
 	if (!id_app_valid(app) || !id_app_valid(channel) ||
 	    (platform != NULL && !id_app_valid(platform)))
 		return http_error(rs, -EINVAL, "invalid_value", NULL,
-		    "app, channel and platform must match "
-		    "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$");
+		    "app, channel and platform " ID_APP_RULE);
 	db = db_pool_get(gw->readers);
 	err = store_release_list(db, app, channel, false, &list, &n);
 	db_pool_put(gw->readers, db);
