@@ -11,19 +11,26 @@
  * CFG_STR, CFG_ADDR: char * (malloc'd, freed by cfg_free)
  * CFG_INT: int64_t; CFG_DUR: int64_t milliseconds; CFG_REAL: double
  * CFG_BOOL: bool ("yes/no/true/false/on/off/1/0"); CFG_ENUM: int index */
-enum cfg_type { CFG_STR, CFG_ADDR, CFG_INT, CFG_DUR, CFG_REAL, CFG_BOOL,
-	CFG_ENUM };
+enum cfg_type {
+	CFG_STR,
+	CFG_ADDR,
+	CFG_INT,
+	CFG_DUR,
+	CFG_REAL,
+	CFG_BOOL,
+	CFG_ENUM
+};
 
 struct cfg_key {
 	const char *section;
 	const char *key;
 	enum cfg_type type;
-	size_t off;			/* offsetof the field */
-	const char *dflt;		/* default, parsed as a file value */
-	double min, max;		/* INT, REAL; DUR in milliseconds */
-	const char *const *choices;	/* ENUM: NULL-terminated */
-	bool (*check)(const char *);	/* STR: extra check, NULL: none */
-	const char *check_what;		/* what check wants, for errors */
+	size_t off;		     /* offsetof the field */
+	const char *dflt;	     /* default, parsed as a file value */
+	double min, max;	     /* INT, REAL; DUR in milliseconds */
+	const char *const *choices;  /* ENUM: NULL-terminated */
+	bool (*check)(const char *); /* STR: extra check, NULL: none */
+	const char *check_what;	     /* what check wants, for errors */
 };
 
 /* Fill conf (a struct the keys describe) with defaults, then with the
@@ -32,8 +39,8 @@ struct cfg_key {
  * "FILE:LINE: [section] key: problem" line each (the caller frees it); conf
  * then holds what could be parsed and must still be passed to cfg_free().
  * When set is not NULL, set[i] tells whether keys[i] was in the file. */
-int cfg_load(const char *path, const struct cfg_key *keys, size_t n,
-    void *conf, bool *set, char **errors);
+int cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
+    bool *set, char **errors);
 
 /* Free the strings cfg_load() put into conf. */
 void cfg_free(const struct cfg_key *keys, size_t n, void *conf);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* SQLite helpers: connections, migrations, prepared statements, a reader pool. */
+/* SQLite helpers: connections, migrations, prepared statements, a reader pool.
+ */
 #ifndef UPGATE_DB_H
 #define UPGATE_DB_H
 

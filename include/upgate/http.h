@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* A small HTTP layer over libmicrohttpd: routes, limits, JSON, errors, metrics. */
+/* A small HTTP layer over libmicrohttpd: routes, limits, JSON, errors, metrics.
+ */
 #ifndef UPGATE_HTTP_H
 #define UPGATE_HTTP_H
 
@@ -24,24 +25,24 @@ enum http_auth { HTTP_AUTH_NONE, HTTP_AUTH_ADMIN };
 /* A request as handlers see it. Everything in it is borrowed and lives
  * until the handler returns. */
 struct req {
-	void *ctx;			/* the daemon's context */
+	void *ctx; /* the daemon's context */
 	struct http_server *server;
 	const char *method;
 	const char *path;
-	const char *params[HTTP_MAX_PARAMS];	/* {name} segments, in order */
-	json_t *body;			/* parsed JSON object, NULL if no body */
+	const char *params[HTTP_MAX_PARAMS]; /* {name} segments, in order */
+	json_t *body; /* parsed JSON object, NULL if no body */
 	struct MHD_Connection *conn;
 };
 
 /* A response under construction. http_reply* and http_error fill it. */
 struct resp {
 	int status;
-	json_t *json;		/* owned */
-	char *raw;		/* owned, or NULL */
+	json_t *json; /* owned */
+	char *raw;    /* owned, or NULL */
 	size_t raw_len;
-	const char *ctype;	/* static string for raw bodies */
+	const char *ctype; /* static string for raw bodies */
 	struct {
-		const char *name;	/* static */
+		const char *name; /* static */
 		char value[160];
 	} hdr[HTTP_MAX_HEADERS];
 	int nhdr;
@@ -60,8 +61,8 @@ struct http_route {
 };
 
 struct http_config {
-	const char *listen;		/* host:port, port 0 picks a free one */
-	unsigned threads;		/* worker threads, 0: one per CPU */
+	const char *listen; /* host:port, port 0 picks a free one */
+	unsigned threads;   /* worker threads, 0: one per CPU */
 	unsigned conn_limit;
 	unsigned conn_timeout_s;
 	const struct http_route *routes;
@@ -102,8 +103,8 @@ const char *req_header(const struct req *r, const char *name);
 int http_reply(struct resp *rs, int status, json_t *body);
 
 /* Respond with a raw body (stolen, from malloc) of type ctype. Returns 0. */
-int http_reply_raw(struct resp *rs, int status, const char *ctype, char *body,
-    size_t len);
+int http_reply_raw(
+    struct resp *rs, int status, const char *ctype, char *body, size_t len);
 
 /* Add a response header (name static, value copied). */
 void http_header(struct resp *rs, const char *name, const char *value);

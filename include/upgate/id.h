@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Identifiers: random ids made here, and checks of ids that come from outside. */
+/* Identifiers: random ids made here, and checks of ids that come from outside.
+ */
 #ifndef UPGATE_ID_H
 #define UPGATE_ID_H
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Logging to stderr: journald priority prefixes under systemd, else readable. */
+/* Logging to stderr: journald priority prefixes under systemd, else readable.
+ */
 #ifndef UPGATE_LOG_H
 #define UPGATE_LOG_H
 
@@ -28,11 +29,11 @@ bool log_enabled(enum log_level level);
 
 /* Write one line. Thread-safe; never blocks on anything but stderr. */
 void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Log at error level and exit(1). Only at start-up or on broken invariants. */
 void fatal(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 
 #define log_err(...) log_msg(LOG_LVL_ERR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARNING, __VA_ARGS__)

@@ -11,8 +11,8 @@
 /* A parsed version. Self-contained: it may be copied by assignment. */
 struct semver {
 	uint64_t major, minor, patch;
-	char text[SEMVER_MAX + 1];	/* the version as given */
-	uint8_t pre_off, pre_len;	/* pre-release inside text, 0 len: none */
+	char text[SEMVER_MAX + 1]; /* the version as given */
+	uint8_t pre_off, pre_len;  /* pre-release inside text, 0 len: none */
 };
 
 /* Parse s (at most SEMVER_MAX characters, no leading "v"). Returns 0, or

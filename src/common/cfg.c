@@ -19,11 +19,11 @@ struct load {
 	const struct cfg_key *keys;
 	size_t n;
 	void *conf;
-	int *line_of;	/* line each key was set on, 0: not set */
+	int *line_of; /* line each key was set on, 0: not set */
 	FILE *in;
 	int line;
-	int long_line;	/* first line over inih's limit, 0: none */
-	FILE *errs;	/* memstream collecting problems */
+	int long_line; /* first line over inih's limit, 0: none */
+	FILE *errs;    /* memstream collecting problems */
 	int nerr;
 };
 
@@ -43,8 +43,8 @@ problem(struct load *l, int line, const char *fmt, ...)
 static int
 parse_bool(const char *v, bool *out)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
 
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(v, yes[i]) == 0) {
@@ -61,8 +61,8 @@ parse_bool(const char *v, bool *out)
 
 /* Parse v for k into its field; on error write a reason into why. */
 static int
-set_value(const struct cfg_key *k, void *conf, const char *v, char *why,
-    size_t wl)
+set_value(
+    const struct cfg_key *k, void *conf, const char *v, char *why, size_t wl)
 {
 	char *field = (char *)conf + k->off;
 	char *end;
@@ -73,8 +73,10 @@ set_value(const struct cfg_key *k, void *conf, const char *v, char *why,
 		socklen_t len;
 
 		if (addr_parse(v, &ss, &len) < 0) {
-			snprintf(why, wl, "'%s' is not host:port (numeric "
-			    "IPv4, [IPv6] or localhost, port 0-65535)", v);
+			snprintf(why, wl,
+			    "'%s' is not host:port (numeric "
+			    "IPv4, [IPv6] or localhost, port 0-65535)",
+			    v);
 			return -EINVAL;
 		}
 	}
@@ -117,8 +119,10 @@ set_value(const struct cfg_key *k, void *conf, const char *v, char *why,
 		int64_t ms;
 
 		if (dur_parse(v, &ms) < 0) {
-			snprintf(why, wl, "'%s' is not a duration (like 30s, "
-			    "5m, 1h, 7d)", v);
+			snprintf(why, wl,
+			    "'%s' is not a duration (like 30s, "
+			    "5m, 1h, 7d)",
+			    v);
 			return -EINVAL;
 		}
 		if ((double)ms < k->min || (double)ms > k->max) {
@@ -142,8 +146,8 @@ set_value(const struct cfg_key *k, void *conf, const char *v, char *why,
 			return -EINVAL;
 		}
 		if (x < k->min || x > k->max) {
-			snprintf(why, wl, "%s is outside %g..%g", v, k->min,
-			    k->max);
+			snprintf(
+			    why, wl, "%s is outside %g..%g", v, k->min, k->max);
 			return -EINVAL;
 		}
 		*(double *)field = x;
@@ -163,11 +167,12 @@ set_value(const struct cfg_key *k, void *conf, const char *v, char *why,
 			}
 		}
 		{
-			size_t off = (size_t)snprintf(why, wl, "'%s' is not one of", v);
+			size_t off =
+			    (size_t)snprintf(why, wl, "'%s' is not one of", v);
 
 			for (int i = 0; k->choices[i] != NULL && off < wl; i++)
-				off += (size_t)snprintf(why + off, wl - off, " %s",
-				    k->choices[i]);
+				off += (size_t)snprintf(
+				    why + off, wl - off, " %s", k->choices[i]);
 		}
 		return -EINVAL;
 	}
@@ -184,11 +189,14 @@ on_pair(void *user, const char *section, const char *name, const char *value)
 	for (size_t i = 0; i < l->n; i++) {
 		const struct cfg_key *k = &l->keys[i];
 
-		if (strcmp(k->section, section) != 0 || strcmp(k->key, name) != 0)
+		if (strcmp(k->section, section) != 0 ||
+		    strcmp(k->key, name) != 0)
 			continue;
 		if (l->line_of[i] != 0) {
-			problem(l, l->line, "[%s] %s: set twice (first on line "
-			    "%d)", section, name, l->line_of[i]);
+			problem(l, l->line,
+			    "[%s] %s: set twice (first on line "
+			    "%d)",
+			    section, name, l->line_of[i]);
 			return 1;
 		}
 		l->line_of[i] = l->line;
@@ -227,8 +235,10 @@ int
 cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
     bool *set, char **errors)
 {
-	struct load l = { .path = path ? path : "(defaults)", .keys = keys,
-		.n = n, .conf = conf };
+	struct load l = {.path = path ? path : "(defaults)",
+	    .keys = keys,
+	    .n = n,
+	    .conf = conf};
 	char *text = NULL;
 	size_t text_len = 0;
 	char why[256];
@@ -245,8 +255,8 @@ cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (set_value(&keys[i], conf, keys[i].dflt, why,
-		    sizeof(why)) < 0)
+		if (set_value(&keys[i], conf, keys[i].dflt, why, sizeof(why)) <
+		    0)
 			problem(&l, 0, "[%s] %s: bad default: %s",
 			    keys[i].section, keys[i].key, why);
 	}
@@ -259,7 +269,8 @@ cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
 		} else {
 			rc = ini_parse_stream(read_line, &l, on_pair, &l);
 			if (rc > 0)
-				problem(&l, rc, "syntax error: expected "
+				problem(&l, rc,
+				    "syntax error: expected "
 				    "'[section]', 'key = value' or a comment");
 			if (l.long_line != 0)
 				problem(&l, l.long_line, "line too long");

@@ -12,8 +12,8 @@
 struct db {
 	sqlite3 *h;
 	const struct db_schema *schema;
-	sqlite3_stmt **stmts;	/* every set's statements, set by set */
-	size_t *first;		/* index in stmts of each set's first */
+	sqlite3_stmt **stmts; /* every set's statements, set by set */
+	size_t *first;	      /* index in stmts of each set's first */
 	pthread_mutex_t lock;
 };
 
@@ -60,7 +60,8 @@ db_exec(struct db *db, const char *sql)
 	int rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		log_err("database: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+		log_err(
+		    "database: %s: %s", sql, msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return db_errno(rc);
 	}
@@ -94,8 +95,8 @@ migrate(struct db *db, const char *path)
 		return err;
 	if (v > (int)s->n_migrations) {
 		log_err("database %s: schema version %d is newer than this "
-		    "program knows (%zu); refusing to touch it", path, v,
-		    s->n_migrations);
+			"program knows (%zu); refusing to touch it",
+		    path, v, s->n_migrations);
 		return -EPROTO;
 	}
 	for (; v < (int)s->n_migrations; v++) {
@@ -111,8 +112,8 @@ migrate(struct db *db, const char *path)
 		}
 		if ((err = db_commit(db)) < 0)
 			return err;
-		log_info("database %s: schema migrated to version %d", path,
-		    v + 1);
+		log_info(
+		    "database %s: schema migrated to version %d", path, v + 1);
 	}
 	return 0;
 }
@@ -132,13 +133,13 @@ prepare_all(struct db *db)
 	for (size_t i = 0; i < s->n_sets; i++) {
 		db->first[i] = k;
 		for (size_t j = 0; j < s->sets[i]->n; j++, k++) {
-			int rc = sqlite3_prepare_v3(db->h, s->sets[i]->sql[j], -1,
-			    SQLITE_PREPARE_PERSISTENT, &db->stmts[k], NULL);
+			int rc = sqlite3_prepare_v3(db->h, s->sets[i]->sql[j],
+			    -1, SQLITE_PREPARE_PERSISTENT, &db->stmts[k], NULL);
 
 			if (rc != SQLITE_OK) {
 				log_err("database: statement %s[%zu] does not "
-				    "prepare: %s", s->sets[i]->name, j,
-				    sqlite3_errmsg(db->h));
+					"prepare: %s",
+				    s->sets[i]->name, j, sqlite3_errmsg(db->h));
 				return -EIO;
 			}
 		}
@@ -150,9 +151,8 @@ int
 db_open(const char *path, const struct db_schema *schema, bool migrate_it,
     struct db **out)
 {
-	static const char pragmas[] =
-	    "PRAGMA foreign_keys = ON;"
-	    "PRAGMA synchronous = FULL;";
+	static const char pragmas[] = "PRAGMA foreign_keys = ON;"
+				      "PRAGMA synchronous = FULL;";
 	struct db *db;
 	int rc, err;
 
@@ -161,8 +161,9 @@ db_open(const char *path, const struct db_schema *schema, bool migrate_it,
 		return -ENOMEM;
 	db->schema = schema;
 	pthread_mutex_init(&db->lock, NULL);
-	rc = sqlite3_open_v2(path, &db->h, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &db->h,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    NULL);
 	if (rc != SQLITE_OK) {
 		log_err("database %s: cannot open: %s", path,
 		    db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
@@ -213,7 +214,8 @@ db_stmt(struct db *db, const struct db_sqlset *set, int idx)
 {
 	for (size_t i = 0; i < db->schema->n_sets; i++) {
 		if (db->schema->sets[i] == set) {
-			sqlite3_stmt *st = db->stmts[db->first[i] + (size_t)idx];
+			sqlite3_stmt *st =
+			    db->stmts[db->first[i] + (size_t)idx];
 
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);

@@ -12,8 +12,11 @@ static const struct {
 	const char *suffix;
 	int64_t ms;
 } units[] = {
-	{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
-	{ "d", 86400000 },
+    {"ms", 1},
+    {"s", 1000},
+    {"m", 60000},
+    {"h", 3600000},
+    {"d", 86400000},
 };
 
 int
@@ -39,7 +42,8 @@ dur_parse(const char *s, int64_t *out_ms)
 		if (*p == '\0' && segments == 0) {
 			mul = 1000; /* bare number: seconds */
 		} else {
-			for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			for (size_t i = 0; i < sizeof(units) / sizeof(units[0]);
+			     i++) {
 				size_t l = strlen(units[i].suffix);
 
 				if (strncmp(p, units[i].suffix, l) == 0 &&

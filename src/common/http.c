@@ -16,17 +16,17 @@
 #include "upgate/log.h"
 
 /* Status codes counted one by one in metrics; others count as "other". */
-static const int counted_status[] = { 200, 201, 204, 304, 400, 401, 403, 404,
-	405, 409, 413, 415, 422, 429, 500, 503 };
+static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404,
+    405, 409, 413, 415, 422, 429, 500, 503};
 #define N_STATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
 
-static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-	0.05, 0.1, 0.25, 0.5, 1, 2.5 };
+static const double buckets[] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 struct route_metrics {
 	atomic_uint_fast64_t by_status[N_STATUS];
-	atomic_uint_fast64_t le[N_BUCKETS + 1];	/* last: +Inf */
+	atomic_uint_fast64_t le[N_BUCKETS + 1]; /* last: +Inf */
 	atomic_uint_fast64_t sum_us;
 };
 
@@ -34,7 +34,7 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	struct http_config cfg;
 	atomic_int active;
-	struct route_metrics *metrics;	/* n_routes + 1: unmatched */
+	struct route_metrics *metrics; /* n_routes + 1: unmatched */
 };
 
 /* Per-request state, freed when MHD reports the request completed. */
@@ -53,20 +53,32 @@ int
 http_status_from_err(int err)
 {
 	switch (err) {
-	case -EBADMSG: return 400;
-	case -EACCES: return 401;
-	case -EPERM: return 403;
-	case -ENOENT: return 404;
-	case -EOPNOTSUPP: return 405;
-	case -EEXIST: return 409;
-	case -E2BIG: return 413;
-	case -EMEDIUMTYPE: return 415;
-	case -EINVAL: return 422;
-	case -EAGAIN: return 429;
+	case -EBADMSG:
+		return 400;
+	case -EACCES:
+		return 401;
+	case -EPERM:
+		return 403;
+	case -ENOENT:
+		return 404;
+	case -EOPNOTSUPP:
+		return 405;
+	case -EEXIST:
+		return 409;
+	case -E2BIG:
+		return 413;
+	case -EMEDIUMTYPE:
+		return 415;
+	case -EINVAL:
+		return 422;
+	case -EAGAIN:
+		return 429;
 	case -EBUSY:
 	case -EIO:
-	case -ENOSPC: return 503;
-	default: return 500;
+	case -ENOSPC:
+		return 503;
+	default:
+		return 500;
 	}
 }
 
@@ -80,8 +92,8 @@ http_reply(struct resp *rs, int status, json_t *body)
 }
 
 int
-http_reply_raw(struct resp *rs, int status, const char *ctype, char *body,
-    size_t len)
+http_reply_raw(
+    struct resp *rs, int status, const char *ctype, char *body, size_t len)
 {
 	free(rs->raw);
 	rs->status = status;
@@ -97,8 +109,8 @@ http_header(struct resp *rs, const char *name, const char *value)
 	if (rs->nhdr >= HTTP_MAX_HEADERS)
 		fatal("http: more than %d response headers", HTTP_MAX_HEADERS);
 	rs->hdr[rs->nhdr].name = name;
-	snprintf(rs->hdr[rs->nhdr].value, sizeof(rs->hdr[0].value), "%s",
-	    value);
+	snprintf(
+	    rs->hdr[rs->nhdr].value, sizeof(rs->hdr[0].value), "%s", value);
 	rs->nhdr++;
 }
 
@@ -193,7 +205,7 @@ find_route(struct http_server *s, struct conn_req *cr, const char *method,
 	allow[0] = '\0';
 	for (size_t i = 0; i < s->cfg.n_routes; i++) {
 		const struct http_route *rt = &s->cfg.routes[i];
-		const char *params[HTTP_MAX_PARAMS] = { 0 };
+		const char *params[HTTP_MAX_PARAMS] = {0};
 
 		free(cr->path_copy);
 		cr->path_copy = strdup(url);
@@ -233,7 +245,8 @@ send_resp(struct conn_req *cr, struct resp *rs)
 	const char *ctype = rs->ctype;
 
 	if (rs->status == 0)
-		http_error(rs, -EIO, "internal", NULL, "handler gave no answer");
+		http_error(
+		    rs, -EIO, "internal", NULL, "handler gave no answer");
 	if (body == NULL && rs->json != NULL) {
 		body = json_dumps(rs->json, JSON_COMPACT);
 		len = body ? strlen(body) : 0;
@@ -245,18 +258,19 @@ send_resp(struct conn_req *cr, struct resp *rs)
 		/* An empty body (304): MHD never reads a zero-length buffer. */
 		static char empty[1];
 
-		mr = MHD_create_response_from_buffer(0, empty,
-		    MHD_RESPMEM_PERSISTENT);
+		mr = MHD_create_response_from_buffer(
+		    0, empty, MHD_RESPMEM_PERSISTENT);
 	} else {
-		mr = MHD_create_response_from_buffer(len, body,
-		    MHD_RESPMEM_MUST_FREE);
+		mr = MHD_create_response_from_buffer(
+		    len, body, MHD_RESPMEM_MUST_FREE);
 	}
 	if (mr == NULL) {
 		free(body);
 		return MHD_NO;
 	}
 	if (ctype != NULL)
-		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+		MHD_add_response_header(
+		    mr, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	for (int i = 0; i < rs->nhdr; i++)
 		MHD_add_response_header(mr, rs->hdr[i].name, rs->hdr[i].value);
 	cr->status = rs->status;
@@ -268,15 +282,14 @@ send_resp(struct conn_req *cr, struct resp *rs)
 }
 
 /* Answer an error before the handler runs. */
-static enum MHD_Result
-send_error(struct conn_req *cr, int err, const char *code, const char *fmt,
-    ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(
+    struct conn_req *cr, int err, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static enum MHD_Result
-send_error(struct conn_req *cr, int err, const char *code, const char *fmt,
-    ...)
+send_error(struct conn_req *cr, int err, const char *code, const char *fmt, ...)
 {
-	struct resp rs = { 0 };
+	struct resp rs = {0};
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -290,8 +303,8 @@ send_error(struct conn_req *cr, int err, const char *code, const char *fmt,
 static bool
 authorized(struct http_server *s, struct conn_req *cr)
 {
-	const char *h = MHD_lookup_connection_value(cr->r.conn,
-	    MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h = MHD_lookup_connection_value(
+	    cr->r.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return false;
@@ -299,7 +312,7 @@ authorized(struct http_server *s, struct conn_req *cr)
 	while (*h == ' ')
 		h++;
 	return s->cfg.authorize != NULL &&
-	    s->cfg.authorize(s->cfg.ctx, h, strlen(h));
+	       s->cfg.authorize(s->cfg.ctx, h, strlen(h));
 }
 
 /* First call for a request: route, auth and declared-size checks. Returns
@@ -313,31 +326,33 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 
 	cr->route = find_route(s, cr, method, url, allow, sizeof(allow));
 	if (cr->route == NULL && allow[0] != '\0') {
-		struct resp rs = { 0 };
+		struct resp rs = {0};
 
 		http_error(&rs, -EOPNOTSUPP, "method_not_allowed", NULL,
-		    "%s is not allowed on %s (allowed: %s)", method, url, allow);
+		    "%s is not allowed on %s (allowed: %s)", method, url,
+		    allow);
 		http_header(&rs, MHD_HTTP_HEADER_ALLOW, allow);
 		return send_resp(cr, &rs);
 	}
 	if (cr->route == NULL)
-		return send_error(cr, -ENOENT, "not_found", "no such resource: %s",
-		    url);
+		return send_error(
+		    cr, -ENOENT, "not_found", "no such resource: %s", url);
 	if (cr->route->auth == HTTP_AUTH_ADMIN && !authorized(s, cr))
 		return send_error(cr, -EACCES, "unauthorized",
 		    "this endpoint needs Authorization: Bearer <admin token>");
-	cr->max = cr->route->max_body ? cr->route->max_body :
-	    HTTP_DEFAULT_MAX_BODY;
-	cl = MHD_lookup_connection_value(cr->r.conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	cr->max =
+	    cr->route->max_body ? cr->route->max_body : HTTP_DEFAULT_MAX_BODY;
+	cl = MHD_lookup_connection_value(
+	    cr->r.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL && strtoull(cl, NULL, 10) > cr->max)
 		return send_error(cr, -E2BIG, "body_too_large",
 		    "request body is over the %zu byte limit", cr->max);
-	ct = MHD_lookup_connection_value(cr->r.conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_TYPE);
+	ct = MHD_lookup_connection_value(
+	    cr->r.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	if ((ct != NULL || (cl != NULL && strcmp(cl, "0") != 0)) &&
-	    !is_json_type(ct) && (strcmp(method, "POST") == 0 ||
-	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0))
+	    !is_json_type(ct) &&
+	    (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+		strcmp(method, "PATCH") == 0))
 		return send_error(cr, -EMEDIUMTYPE, "unsupported_media_type",
 		    "Content-Type must be application/json, not %s",
 		    ct ? ct : "(none)");
@@ -373,7 +388,7 @@ take_upload(struct conn_req *cr, const char *data, size_t n)
 static enum MHD_Result
 finish(struct conn_req *cr)
 {
-	struct resp rs = { 0 };
+	struct resp rs = {0};
 	json_error_t je;
 	int err;
 
@@ -381,8 +396,8 @@ finish(struct conn_req *cr)
 		return send_error(cr, -E2BIG, "body_too_large",
 		    "request body is over the %zu byte limit", cr->max);
 	if (cr->len > 0) {
-		cr->r.body = json_loadb(cr->buf, cr->len, JSON_REJECT_DUPLICATES,
-		    &je);
+		cr->r.body =
+		    json_loadb(cr->buf, cr->len, JSON_REJECT_DUPLICATES, &je);
 		if (cr->r.body == NULL)
 			return send_error(cr, -EBADMSG, "malformed_json",
 			    "body is not valid JSON: %s (line %d, column %d)",
@@ -393,9 +408,11 @@ finish(struct conn_req *cr)
 	}
 	err = cr->route->handler(&cr->r, &rs);
 	if (err < 0 && rs.status == 0)
-		http_error(&rs, err, err == -ENOMEM ? "out_of_memory" :
-		    http_status_from_err(err) == 503 ? "storage_unavailable" :
-		    "internal", NULL, "the request could not be completed: %s",
+		http_error(&rs, err,
+		    err == -ENOMEM		       ? "out_of_memory"
+		    : http_status_from_err(err) == 503 ? "storage_unavailable"
+						       : "internal",
+		    NULL, "the request could not be completed: %s",
 		    strerror(-err));
 	return send_resp(cr, &rs);
 }
@@ -456,25 +473,25 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - cr->t0.tv_sec) +
-	    (double)(t1.tv_nsec - cr->t0.tv_nsec) / 1e9;
-	m = &s->metrics[cr->route ? (size_t)(cr->route - s->cfg.routes) :
-	    s->cfg.n_routes];
+	       (double)(t1.tv_nsec - cr->t0.tv_nsec) / 1e9;
+	m = &s->metrics[cr->route ? (size_t)(cr->route - s->cfg.routes)
+				  : s->cfg.n_routes];
 	atomic_fetch_add(&m->by_status[status_index(cr->status)], 1);
 	for (b = 0; b < N_BUCKETS && secs > buckets[b]; b++)
 		;
 	atomic_fetch_add(&m->le[b], 1);
 	atomic_fetch_add(&m->sum_us, (uint_fast64_t)(secs * 1e6));
 	if (log_enabled(LOG_LVL_INFO)) {
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
-		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		char addr[64] = "-";
 
 		if (ci != NULL && ci->client_addr != NULL)
 			addr_format(ci->client_addr, addr, sizeof(addr));
 		log_info("%s %s %d %.1fms %s%s", cr->r.method, cr->r.path,
 		    cr->status, secs * 1000, addr,
-		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
-		    " (aborted)");
+		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+							       : " (aborted)");
 	}
 	json_decref(cr->r.body);
 	free(cr->path_copy);
@@ -505,7 +522,7 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	unsigned threads = cfg->threads;
 
 	if (addr_parse(cfg->listen, &ss, &sl) < 0) {
@@ -529,14 +546,13 @@ http_start(const struct http_config *cfg, struct http_server **out)
 		return -ENOMEM;
 	}
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	    MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit ? cfg->conn_limit : 1024,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout_s ?
-	    cfg->conn_timeout_s : 30,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_END);
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+	    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    cfg->conn_limit ? cfg->conn_limit : 1024,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->conn_timeout_s ? cfg->conn_timeout_s : 30,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
 	if (s->mhd == NULL) {
 		log_err("http: cannot listen on %s: %s", cfg->listen,
 		    strerror(errno));
@@ -551,8 +567,8 @@ http_start(const struct http_config *cfg, struct http_server **out)
 unsigned
 http_port(struct http_server *s)
 {
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd,
-	    MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *di =
+	    MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
 
 	return di ? di->port : 0;
 }
@@ -569,7 +585,7 @@ http_quiesce(struct http_server *s)
 bool
 http_drain(struct http_server *s, int timeout_ms)
 {
-	struct timespec ts = { 0, 10 * 1000000 };
+	struct timespec ts = {0, 10 * 1000000};
 
 	for (int waited = 0; atomic_load(&s->active) > 0; waited += 10) {
 		if (waited >= timeout_ms)
@@ -593,58 +609,70 @@ void
 http_metrics(struct http_server *s, FILE *out)
 {
 	fputs("# HELP upgate_http_requests_total HTTP requests answered, by "
-	    "route and status.\n# TYPE upgate_http_requests_total counter\n",
+	      "route and status.\n# TYPE upgate_http_requests_total counter\n",
 	    out);
 	for (size_t i = 0; i <= s->cfg.n_routes; i++) {
-		const char *meth = i < s->cfg.n_routes ?
-		    s->cfg.routes[i].method : "";
-		const char *pat = i < s->cfg.n_routes ?
-		    s->cfg.routes[i].pattern : "unmatched";
+		const char *meth =
+		    i < s->cfg.n_routes ? s->cfg.routes[i].method : "";
+		const char *pat = i < s->cfg.n_routes ? s->cfg.routes[i].pattern
+						      : "unmatched";
 
 		for (size_t k = 0; k < N_STATUS; k++) {
-			uint_fast64_t v = atomic_load(&s->metrics[i].by_status[k]);
+			uint_fast64_t v =
+			    atomic_load(&s->metrics[i].by_status[k]);
 
 			if (v == 0)
 				continue;
 			if (k < N_STATUS - 1)
-				fprintf(out, "upgate_http_requests_total{route="
-				    "\"%s%s%s\",status=\"%d\"} %llu\n", meth,
-				    *meth ? " " : "", pat, counted_status[k],
-				    (unsigned long long)v);
+				fprintf(out,
+				    "upgate_http_requests_total{route="
+				    "\"%s%s%s\",status=\"%d\"} %llu\n",
+				    meth, *meth ? " " : "", pat,
+				    counted_status[k], (unsigned long long)v);
 			else
-				fprintf(out, "upgate_http_requests_total{route="
-				    "\"%s%s%s\",status=\"other\"} %llu\n", meth,
-				    *meth ? " " : "", pat, (unsigned long long)v);
+				fprintf(out,
+				    "upgate_http_requests_total{route="
+				    "\"%s%s%s\",status=\"other\"} %llu\n",
+				    meth, *meth ? " " : "", pat,
+				    (unsigned long long)v);
 		}
 	}
 	fputs("# HELP upgate_http_request_duration_seconds Time from request "
-	    "start to response sent.\n"
-	    "# TYPE upgate_http_request_duration_seconds histogram\n", out);
+	      "start to response sent.\n"
+	      "# TYPE upgate_http_request_duration_seconds histogram\n",
+	    out);
 	for (size_t i = 0; i <= s->cfg.n_routes; i++) {
-		const char *meth = i < s->cfg.n_routes ?
-		    s->cfg.routes[i].method : "";
-		const char *pat = i < s->cfg.n_routes ?
-		    s->cfg.routes[i].pattern : "unmatched";
+		const char *meth =
+		    i < s->cfg.n_routes ? s->cfg.routes[i].method : "";
+		const char *pat = i < s->cfg.n_routes ? s->cfg.routes[i].pattern
+						      : "unmatched";
 		uint_fast64_t cum = 0;
 
 		for (size_t b = 0; b <= N_BUCKETS; b++) {
 			cum += atomic_load(&s->metrics[i].le[b]);
 			if (b < N_BUCKETS)
-				fprintf(out, "upgate_http_request_duration_seconds"
-				    "_bucket{route=\"%s%s%s\",le=\"%g\"} %llu\n",
+				fprintf(out,
+				    "upgate_http_request_duration_seconds"
+				    "_bucket{route=\"%s%s%s\",le=\"%g\"} "
+				    "%llu\n",
 				    meth, *meth ? " " : "", pat, buckets[b],
 				    (unsigned long long)cum);
 			else
-				fprintf(out, "upgate_http_request_duration_seconds"
-				    "_bucket{route=\"%s%s%s\",le=\"+Inf\"} %llu\n",
+				fprintf(out,
+				    "upgate_http_request_duration_seconds"
+				    "_bucket{route=\"%s%s%s\",le=\"+Inf\"} "
+				    "%llu\n",
 				    meth, *meth ? " " : "", pat,
 				    (unsigned long long)cum);
 		}
-		fprintf(out, "upgate_http_request_duration_seconds_sum{route="
-		    "\"%s%s%s\"} %.6f\n", meth, *meth ? " " : "", pat,
+		fprintf(out,
+		    "upgate_http_request_duration_seconds_sum{route="
+		    "\"%s%s%s\"} %.6f\n",
+		    meth, *meth ? " " : "", pat,
 		    (double)atomic_load(&s->metrics[i].sum_us) / 1e6);
-		fprintf(out, "upgate_http_request_duration_seconds_count{route="
-		    "\"%s%s%s\"} %llu\n", meth, *meth ? " " : "", pat,
-		    (unsigned long long)cum);
+		fprintf(out,
+		    "upgate_http_request_duration_seconds_count{route="
+		    "\"%s%s%s\"} %llu\n",
+		    meth, *meth ? " " : "", pat, (unsigned long long)cum);
 	}
 }

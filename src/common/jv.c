@@ -32,16 +32,16 @@ get(const json_t *o, const char *key, bool required, json_t **v,
 	if (*v != NULL && json_is_null(*v))
 		*v = NULL;
 	if (*v == NULL && required)
-		return jv_fail(e, -EBADMSG, "missing_field", key,
-		    "%s is required", key);
+		return jv_fail(
+		    e, -EBADMSG, "missing_field", key, "%s is required", key);
 	return 0;
 }
 
 static int
 wrong_type(struct jv_err *e, const char *key, const char *want)
 {
-	return jv_fail(e, -EBADMSG, "invalid_type", key, "%s must be %s", key,
-	    want);
+	return jv_fail(
+	    e, -EBADMSG, "invalid_type", key, "%s must be %s", key, want);
 }
 
 int
@@ -121,6 +121,6 @@ jv_check(bool ok, const char *field, const char *what, struct jv_err *e)
 {
 	if (ok)
 		return 0;
-	return jv_fail(e, -EINVAL, "invalid_value", field, "%s %s", field,
-	    what);
+	return jv_fail(
+	    e, -EINVAL, "invalid_value", field, "%s %s", field, what);
 }

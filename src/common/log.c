@@ -12,9 +12,11 @@
 #include "upgate/log.h"
 
 static const char *const level_names[] = {
-	[LOG_LVL_ERR] = "error",	[LOG_LVL_WARNING] = "warning",
-	[LOG_LVL_NOTICE] = "notice", [LOG_LVL_INFO] = "info",
-	[LOG_LVL_DEBUG] = "debug",
+    [LOG_LVL_ERR] = "error",
+    [LOG_LVL_WARNING] = "warning",
+    [LOG_LVL_NOTICE] = "notice",
+    [LOG_LVL_INFO] = "info",
+    [LOG_LVL_DEBUG] = "debug",
 };
 
 /* Process-wide logging state: set once at start-up, level atomically. */
@@ -22,7 +24,7 @@ static struct {
 	const char *ident;
 	bool journal;
 	atomic_int level;
-} lg = { "upgate", false, LOG_LVL_INFO };
+} lg = {"upgate", false, LOG_LVL_INFO};
 
 void
 log_init(const char *ident)

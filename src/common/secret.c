@@ -37,8 +37,9 @@ secret_read(const char *path, char **out)
 	close(fd);
 	if (err == 0 && len > SECRET_MAX)
 		err = -EINVAL;
-	while (err == 0 && len > 0 && (buf[len - 1] == '\n' ||
-	    buf[len - 1] == '\r' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+	while (err == 0 && len > 0 &&
+	       (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+		   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
 		len--;
 	if (err == 0 && len == 0)
 		err = -EINVAL;
@@ -73,7 +74,7 @@ secret_equal(const char *given, size_t given_len, const char *expected)
 	if (expected == NULL)
 		return false;
 	crypto_hash_sha256(a, (const unsigned char *)given, given_len);
-	crypto_hash_sha256(b, (const unsigned char *)expected,
-	    strlen(expected));
+	crypto_hash_sha256(
+	    b, (const unsigned char *)expected, strlen(expected));
 	return sodium_memcmp(a, b, sizeof(a)) == 0;
 }

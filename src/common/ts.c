@@ -31,7 +31,7 @@ ts_format(int64_t ms, char buf[TS_LEN])
 int
 ts_parse(const char *s, int64_t *out_ms)
 {
-	struct tm tm = { 0 };
+	struct tm tm = {0};
 	const char *p;
 	char *end;
 	int64_t frac = 0, off = 0;
@@ -59,10 +59,11 @@ ts_parse(const char *s, int64_t *out_ms)
 	if (*p == 'Z' || *p == 'z') {
 		p++;
 	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
-	    isdigit((unsigned char)p[2]) && p[3] == ':' &&
-	    isdigit((unsigned char)p[4]) && isdigit((unsigned char)p[5])) {
+		   isdigit((unsigned char)p[2]) && p[3] == ':' &&
+		   isdigit((unsigned char)p[4]) &&
+		   isdigit((unsigned char)p[5])) {
 		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
-		    ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		      ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
 		if (*p == '+')
 			off = -off;
 		p += 6;

@@ -11,42 +11,53 @@
 #define S(f) offsetof(struct gw_conf, f)
 #define MS_DAY (86400000.0)
 
-static const char *const levels[] = { "error", "warning", "notice", "info",
-	"debug", NULL };
+static const char *const levels[] = {
+    "error", "warning", "notice", "info", "debug", NULL};
 
 /* KEY(section, key, type, field, default, min, max) */
-#define KEY(sec, k, t, f, d, lo, hi) { .section = sec, .key = k, .type = t, \
-	.off = S(f), .dflt = d, .min = lo, .max = hi }
+#define KEY(sec, k, t, f, d, lo, hi)                                           \
+	{                                                                      \
+		.section = sec, .key = k, .type = t, .off = S(f), .dflt = d,   \
+		.min = lo, .max = hi                                           \
+	}
 #define STR(sec, k, f, d) KEY(sec, k, CFG_STR, f, d, 0, 0)
 
 static const struct cfg_key keys[] = {
-	KEY("server", "listen", CFG_ADDR, listen, "127.0.0.1:8470", 0, 0),
-	KEY("server", "threads", CFG_INT, threads, "0", 0, 256),
-	KEY("server", "max_connections", CFG_INT, max_connections, "1024", 1,
-	    65536),
-	KEY("server", "connection_timeout", CFG_DUR, connection_timeout, "30s",
-	    1000, MS_DAY),
-	KEY("server", "manifest_max_age", CFG_DUR, manifest_max_age, "60s", 0,
-	    MS_DAY),
-	STR("storage", "database", database, "/var/lib/upgate/gateway.db"),
-	KEY("storage", "readers", CFG_INT, readers, "0", 0, 256),
-	STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
-	KEY("upgrade", "session_timeout", CFG_DUR, session_timeout, "1h", 1000,
-	    30 * MS_DAY),
-	KEY("upgrade", "retry_backoff", CFG_DUR, retry_backoff, "24h", 0,
-	    365 * MS_DAY),
-	KEY("upgrade", "max_attempts", CFG_INT, max_attempts, "3", 1, 1000),
-	KEY("upgrade", "halt_failure_rate", CFG_REAL, halt_failure_rate, "0.25",
-	    0, 1),
-	KEY("upgrade", "halt_min_samples", CFG_INT, halt_min_samples, "20", 1,
-	    1000000000),
-	STR("forward", "mgmt_url", mgmt_url, "http://127.0.0.1:8471"),
-	{ .section = "forward", .key = "gateway_id", .type = CFG_STR,
-	    .off = S(gateway_id), .dflt = "gw-1", .check = id_app_valid,
-	    .check_what = ID_APP_RULE },
-	STR("forward", "secret_file", secret_file, "/etc/upgate/forward.secret"),
-	{ .section = "log", .key = "level", .type = CFG_ENUM,
-	    .off = S(log_level), .dflt = "info", .choices = levels },
+    KEY("server", "listen", CFG_ADDR, listen, "127.0.0.1:8470", 0, 0),
+    KEY("server", "threads", CFG_INT, threads, "0", 0, 256),
+    KEY("server", "max_connections", CFG_INT, max_connections, "1024", 1,
+	65536),
+    KEY("server", "connection_timeout", CFG_DUR, connection_timeout, "30s",
+	1000, MS_DAY),
+    KEY("server", "manifest_max_age", CFG_DUR, manifest_max_age, "60s", 0,
+	MS_DAY),
+    STR("storage", "database", database, "/var/lib/upgate/gateway.db"),
+    KEY("storage", "readers", CFG_INT, readers, "0", 0, 256),
+    STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
+    KEY("upgrade", "session_timeout", CFG_DUR, session_timeout, "1h", 1000,
+	30 * MS_DAY),
+    KEY("upgrade", "retry_backoff", CFG_DUR, retry_backoff, "24h", 0,
+	365 * MS_DAY),
+    KEY("upgrade", "max_attempts", CFG_INT, max_attempts, "3", 1, 1000),
+    KEY("upgrade", "halt_failure_rate", CFG_REAL, halt_failure_rate, "0.25", 0,
+	1),
+    KEY("upgrade", "halt_min_samples", CFG_INT, halt_min_samples, "20", 1,
+	1000000000),
+    STR("forward", "mgmt_url", mgmt_url, "http://127.0.0.1:8471"),
+    {.section = "forward",
+	.key = "gateway_id",
+	.type = CFG_STR,
+	.off = S(gateway_id),
+	.dflt = "gw-1",
+	.check = id_app_valid,
+	.check_what = ID_APP_RULE},
+    STR("forward", "secret_file", secret_file, "/etc/upgate/forward.secret"),
+    {.section = "log",
+	.key = "level",
+	.type = CFG_ENUM,
+	.off = S(log_level),
+	.dflt = "info",
+	.choices = levels},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

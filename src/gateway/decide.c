@@ -15,12 +15,12 @@ decide_bucket(const char *client_id, const char *app, const char *version)
 	uint64_t v = 0;
 
 	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const unsigned char *)client_id,
-	    strlen(client_id) + 1);
-	crypto_hash_sha256_update(&st, (const unsigned char *)app,
-	    strlen(app) + 1);
-	crypto_hash_sha256_update(&st, (const unsigned char *)version,
-	    strlen(version));
+	crypto_hash_sha256_update(
+	    &st, (const unsigned char *)client_id, strlen(client_id) + 1);
+	crypto_hash_sha256_update(
+	    &st, (const unsigned char *)app, strlen(app) + 1);
+	crypto_hash_sha256_update(
+	    &st, (const unsigned char *)version, strlen(version));
 	crypto_hash_sha256_final(&st, h);
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | h[i];
@@ -65,11 +65,12 @@ decide(const struct decide_in *in, struct decide_out *out)
 			out->reason = "upgrade_in_progress";
 			return;
 		}
-		out->expire_latest = true;	/* rule 5: a failure */
+		out->expire_latest = true; /* rule 5: a failure */
 	}
 	/* Rule 3: the last upgrade failed and the client was not told. */
-	if (l != NULL && !l->failure_told && (out->expire_latest ||
-	    l->state == UPG_FAILED || l->state == UPG_TIMED_OUT))
+	if (l != NULL && !l->failure_told &&
+	    (out->expire_latest || l->state == UPG_FAILED ||
+		l->state == UPG_TIMED_OUT))
 		out->tell_failure = true;
 
 	/* Rule 1: the newest eligible release newer than what runs. */
@@ -92,7 +93,7 @@ decide(const struct decide_in *in, struct decide_out *out)
 			best = v;
 		}
 		if (r->halted || decide_bucket(in->client_id, r->app,
-		    r->version) >= r->rollout_percent)
+				     r->version) >= r->rollout_percent)
 			continue;
 		if (target == NULL || semver_cmp(&v, &tv) > 0) {
 			target = r;
@@ -108,8 +109,8 @@ decide(const struct decide_in *in, struct decide_out *out)
 		return;
 	}
 	if (target == NULL) {
-		out->reason = newest->halted ? "release_halted" :
-		    "not_in_rollout";
+		out->reason =
+		    newest->halted ? "release_halted" : "not_in_rollout";
 		return;
 	}
 

@@ -7,16 +7,16 @@
 
 struct decide_in {
 	const char *client_id;
-	const char *version;		/* installed, a valid semver */
+	const char *version; /* installed, a valid semver */
 	const char *platform;
 	int64_t now;			/* ms */
-	const struct release *releases;	/* the app's on the channel */
+	const struct release *releases; /* the app's on the channel */
 	size_t n_releases;
-	const struct upgrade *latest;	/* client's last upgrade, or NULL */
-	const struct fail_stat *fails;	/* client's failures per release */
+	const struct upgrade *latest;  /* client's last upgrade, or NULL */
+	const struct fail_stat *fails; /* client's failures per release */
 	size_t n_fails;
-	int64_t session_timeout;	/* ms */
-	int64_t retry_backoff;		/* ms */
+	int64_t session_timeout; /* ms */
+	int64_t retry_backoff;	 /* ms */
 	int64_t max_attempts;
 };
 
@@ -24,17 +24,16 @@ enum decide_action { DECIDE_LAUNCH, DECIDE_UPGRADE };
 
 struct decide_out {
 	enum decide_action action;
-	const char *reason;		/* launch: why; static */
-	const struct release *target;	/* upgrade: borrowed from in */
-	const struct artifact *artifact;	/* upgrade: for the platform */
-	bool in_progress;		/* launch: latest is still running */
-	bool expire_latest;		/* latest ran past session_timeout */
-	bool tell_failure;		/* latest failed, client not told */
+	const char *reason;		 /* launch: why; static */
+	const struct release *target;	 /* upgrade: borrowed from in */
+	const struct artifact *artifact; /* upgrade: for the platform */
+	bool in_progress;		 /* launch: latest is still running */
+	bool expire_latest;		 /* latest ran past session_timeout */
+	bool tell_failure;		 /* latest failed, client not told */
 };
 
 /* The client's stable rollout bucket for app/version: 0-99. */
-int decide_bucket(const char *client_id, const char *app,
-    const char *version);
+int decide_bucket(const char *client_id, const char *app, const char *version);
 
 /* Apply the SPEC's decision rules to in. Never fails. */
 void decide(const struct decide_in *in, struct decide_out *out);

@@ -15,21 +15,21 @@ struct gw_conf {
 	char *listen;
 	int64_t threads;
 	int64_t max_connections;
-	int64_t connection_timeout;	/* ms */
+	int64_t connection_timeout; /* ms */
 	char *database;
 	int64_t readers;
 	char *token_file;
-	int64_t session_timeout;	/* ms */
-	int64_t retry_backoff;		/* ms */
+	int64_t session_timeout; /* ms */
+	int64_t retry_backoff;	 /* ms */
 	int64_t max_attempts;
 	double halt_failure_rate;
 	int64_t halt_min_samples;
-	int64_t manifest_max_age;	/* ms */
+	int64_t manifest_max_age; /* ms */
 	char *mgmt_url;
 	char *gateway_id;
 	char *secret_file;
-	int log_level;			/* index into the level names */
-	bool token_file_set;		/* named in the file, not defaulted */
+	int log_level;	     /* index into the level names */
+	bool token_file_set; /* named in the file, not defaulted */
 };
 
 /* Load path (NULL: defaults only). 0, or -EINVAL with *errors (malloc'd
@@ -54,12 +54,12 @@ struct reaper;
 /* The daemon context: one per process, passed to every handler. */
 struct gw {
 	struct gw_conf conf;
-	struct db *writer;		/* every write; db_lock() around use */
+	struct db *writer; /* every write; db_lock() around use */
 	struct db_pool *readers;
 	struct http_server *http;
 	struct reaper *reaper;
-	pthread_mutex_t lock;		/* guards token and settings */
-	char *admin_token;		/* NULL: admin API refused */
+	pthread_mutex_t lock; /* guards token and settings */
+	char *admin_token;    /* NULL: admin API refused */
 	struct gw_settings settings;
 };
 
@@ -76,8 +76,8 @@ int gw_write_end(struct gw *gw, int err);
 void gw_finish_opts(const struct gw_settings *s, struct finish_opts *o);
 
 /* render.c: JSON for API answers. All return new references or NULL. */
-json_t *render_release(const struct release *r, const char *platform,
-    bool with_counts);
+json_t *render_release(
+    const struct release *r, const char *platform, bool with_counts);
 json_t *render_offer(const struct upgrade *u);
 json_t *render_failure(const struct upgrade *u);
 json_t *render_upgrade(const struct upgrade *u);
@@ -90,8 +90,8 @@ int reaper_start(struct gw *gw, struct reaper **out);
 int reaper_run_once(struct gw *gw);
 /* Finish u as timed_out at now inside the caller's write transaction.
  * Returns 0, -EALREADY when u was final already, or -errno. */
-int reaper_expire(struct db *db, struct upgrade *u, int64_t now,
-    const struct gw_settings *s);
+int reaper_expire(
+    struct db *db, struct upgrade *u, int64_t now, const struct gw_settings *s);
 void reaper_stop(struct reaper *r);
 
 /* routes.c */

@@ -46,17 +46,18 @@ load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 	memset(v, 0, sizeof(*v));
 	if ((err = db_begin_read(db)) < 0)
 		goto out;
-	err = store_release_list(db, l->app, l->channel, false, &v->releases,
-	    &v->n_releases);
+	err = store_release_list(
+	    db, l->app, l->channel, false, &v->releases, &v->n_releases);
 	if (err == 0) {
-		err = store_upgrade_latest(db, l->client_id, l->app, &v->latest);
+		err =
+		    store_upgrade_latest(db, l->client_id, l->app, &v->latest);
 		v->has_latest = err == 0;
 		if (err == -ENOENT)
 			err = 0;
 	}
 	if (err == 0)
-		err = store_upgrade_failures(db, l->client_id, l->app, &v->fails,
-		    &v->n_fails);
+		err = store_upgrade_failures(
+		    db, l->client_id, l->app, &v->fails, &v->n_fails);
 	db_rollback(db);
 out:
 	db_pool_put(gw->readers, db);
@@ -69,12 +70,11 @@ out:
  * client's state in between (decide again), or -errno. */
 static int
 apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
-    struct view *v, struct decide_out *d, struct upgrade *offer,
-    int64_t now)
+    struct view *v, struct decide_out *d, struct upgrade *offer, int64_t now)
 {
 	struct db *db = gw->writer;
-	struct launch_rec rec = { now, l->client_id, l->app, l->version,
-		l->platform, l->channel, "launch", d->reason, NULL };
+	struct launch_rec rec = {now, l->client_id, l->app, l->version,
+	    l->platform, l->channel, "launch", d->reason, NULL};
 	int err;
 
 	if ((err = gw_write_begin(gw)) < 0)
@@ -94,8 +94,8 @@ apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
 		snprintf(offer->app, sizeof(offer->app), "%s", l->app);
 		snprintf(offer->platform, sizeof(offer->platform), "%s",
 		    l->platform);
-		snprintf(offer->channel, sizeof(offer->channel), "%s",
-		    l->channel);
+		snprintf(
+		    offer->channel, sizeof(offer->channel), "%s", l->channel);
 		snprintf(offer->from_version, sizeof(offer->from_version), "%s",
 		    l->version);
 		snprintf(offer->to_version, sizeof(offer->to_version), "%s",
@@ -104,7 +104,8 @@ apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
 		offer->url = strdup(d->artifact->url);
 		offer->notes = strdup(t->notes ? t->notes : "");
 		offer->size = d->artifact->size;
-		memcpy(offer->sha256, d->artifact->sha256, sizeof(offer->sha256));
+		memcpy(
+		    offer->sha256, d->artifact->sha256, sizeof(offer->sha256));
 		offer->mandatory = t->mandatory;
 		offer->created_at = now;
 		offer->progress = -1;
@@ -114,14 +115,14 @@ apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
 		if (err == 0)
 			err = store_upgrade_insert(db, offer);
 		if (err == -EEXIST)
-			err = -EAGAIN;	/* a concurrent launch started one */
+			err = -EAGAIN; /* a concurrent launch started one */
 		rec.action = "upgrade";
 		rec.upgrade_id = offer->upgrade_id;
 	}
 	if (err == 0 && d->tell_failure) {
 		err = store_upgrade_tell(db, v->latest.id);
 		if (err == 0)
-			d->tell_failure = false;	/* told by another call */
+			d->tell_failure = false; /* told by another call */
 		else if (err == 1)
 			err = 0;
 	}
@@ -140,23 +141,22 @@ parse(const json_t *b, struct launch_req *l, struct jv_err *e)
 	l->channel = "stable";
 	if ((err = jv_str(b, "client_id", true, 128, &l->client_id, e)) < 0 ||
 	    (err = jv_str(b, "app", true, STORE_NAME_MAX, &l->app, e)) < 0 ||
-	    (err = jv_str(b, "version", true, STORE_NAME_MAX, &l->version,
-	    e)) < 0 ||
-	    (err = jv_str(b, "platform", true, STORE_NAME_MAX, &l->platform,
-	    e)) < 0 ||
-	    (err = jv_str(b, "channel", false, STORE_NAME_MAX, &l->channel,
-	    e)) < 0)
+	    (err = jv_str(b, "version", true, STORE_NAME_MAX, &l->version, e)) <
+		0 ||
+	    (err = jv_str(
+		 b, "platform", true, STORE_NAME_MAX, &l->platform, e)) < 0 ||
+	    (err = jv_str(
+		 b, "channel", false, STORE_NAME_MAX, &l->channel, e)) < 0)
 		return err;
 	if ((err = jv_check(id_client_valid(l->client_id), "client_id",
-	    "must be 1-128 printable ASCII characters", e)) < 0 ||
-	    (err = jv_check(id_app_valid(l->app), "app", ID_APP_RULE,
-	    e)) < 0 ||
+		 "must be 1-128 printable ASCII characters", e)) < 0 ||
+	    (err = jv_check(id_app_valid(l->app), "app", ID_APP_RULE, e)) < 0 ||
 	    (err = jv_check(semver_valid(l->version), "version",
-	    "must be a semantic version like 1.4.2", e)) < 0 ||
-	    (err = jv_check(id_app_valid(l->platform), "platform",
-	    ID_APP_RULE, e)) < 0 ||
-	    (err = jv_check(id_app_valid(l->channel), "channel", ID_APP_RULE,
-	    e)) < 0)
+		 "must be a semantic version like 1.4.2", e)) < 0 ||
+	    (err = jv_check(
+		 id_app_valid(l->platform), "platform", ID_APP_RULE, e)) < 0 ||
+	    (err = jv_check(
+		 id_app_valid(l->channel), "channel", ID_APP_RULE, e)) < 0)
 		return err;
 	return 0;
 }
@@ -168,8 +168,8 @@ h_launch_post(struct req *rq, struct resp *rs)
 	struct launch_req l;
 	struct gw_settings s;
 	struct decide_out d;
-	struct upgrade offer = { 0 };
-	struct view v = { 0 };
+	struct upgrade offer = {0};
+	struct view v = {0};
 	struct jv_err e;
 	json_t *o;
 	int err = -EAGAIN;
@@ -192,10 +192,10 @@ h_launch_post(struct req *rq, struct resp *rs)
 		store_upgrade_fini(&offer);
 		if ((err = load_view(gw, &l, &v)) < 0)
 			break;
-		in = (struct decide_in){ l.client_id, l.version, l.platform,
-			now, v.releases, v.n_releases,
-			v.has_latest ? &v.latest : NULL, v.fails, v.n_fails,
-			s.session_timeout, s.retry_backoff, s.max_attempts };
+		in = (struct decide_in){l.client_id, l.version, l.platform, now,
+		    v.releases, v.n_releases, v.has_latest ? &v.latest : NULL,
+		    v.fails, v.n_fails, s.session_timeout, s.retry_backoff,
+		    s.max_attempts};
 		decide(&in, &d);
 		err = apply(gw, &l, &s, &v, &d, &offer, now);
 	}
@@ -208,14 +208,15 @@ h_launch_post(struct req *rq, struct resp *rs)
 		o = json_pack("{s:s, s:o}", "action", "upgrade", "upgrade",
 		    render_offer(&offer));
 	} else {
-		o = json_pack("{s:s, s:s}", "action", "launch", "reason",
-		    d.reason);
+		o = json_pack(
+		    "{s:s, s:s}", "action", "launch", "reason", d.reason);
 		if (o != NULL && d.in_progress)
-			json_object_set_new(o, "upgrade", render_offer(&v.latest));
+			json_object_set_new(
+			    o, "upgrade", render_offer(&v.latest));
 	}
 	if (o != NULL)
-		json_object_set_new(o, "previous_failure", d.tell_failure ?
-		    render_failure(&v.latest) : json_null());
+		json_object_set_new(o, "previous_failure",
+		    d.tell_failure ? render_failure(&v.latest) : json_null());
 	err = o ? http_reply(rs, 200, o) : -ENOMEM;
 out:
 	view_fini(&v);

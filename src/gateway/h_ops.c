@@ -38,9 +38,10 @@ h_readyz_get(struct req *rq, struct resp *rs)
 	if (outbox(gw, &rows, &age) < 0)
 		return http_error(rs, -EIO, "storage_unavailable", NULL,
 		    "the database cannot be read");
-	return http_reply(rs, 200, json_pack("{s:s, s:s, s:{s:I, s:f}}",
-	    "status", "ready", "database", "ok", "outbox", "rows",
-	    (json_int_t)rows, "oldest_age_seconds", age));
+	return http_reply(rs, 200,
+	    json_pack("{s:s, s:s, s:{s:I, s:f}}", "status", "ready", "database",
+		"ok", "outbox", "rows", (json_int_t)rows, "oldest_age_seconds",
+		age));
 }
 
 int
@@ -68,16 +69,19 @@ h_metrics_get(struct req *rq, struct resp *rs)
 		return -ENOMEM;
 	http_metrics(rq->server, f);
 	fputs("# HELP upgate_upgrades Upgrades by state.\n"
-	    "# TYPE upgate_upgrades gauge\n", f);
+	      "# TYPE upgate_upgrades gauge\n",
+	    f);
 	for (int s = 0; s < UPG_STATE_COUNT; s++)
 		fprintf(f, "upgate_upgrades{state=\"%s\"} %lld\n",
 		    store_state_name((enum upg_state)s), (long long)counts[s]);
-	fprintf(f, "# HELP upgate_outbox_rows Outcomes waiting to be "
+	fprintf(f,
+	    "# HELP upgate_outbox_rows Outcomes waiting to be "
 	    "forwarded.\n# TYPE upgate_outbox_rows gauge\n"
 	    "upgate_outbox_rows %lld\n"
 	    "# HELP upgate_outbox_oldest_age_seconds Age of the oldest "
 	    "waiting outcome.\n# TYPE upgate_outbox_oldest_age_seconds gauge\n"
-	    "upgate_outbox_oldest_age_seconds %.3f\n", (long long)rows, age);
+	    "upgate_outbox_oldest_age_seconds %.3f\n",
+	    (long long)rows, age);
 	if (fclose(f) != 0) {
 		free(text);
 		return -ENOMEM;

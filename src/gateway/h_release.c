@@ -44,7 +44,8 @@ parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
 	r->artifacts = calloc(n, sizeof(*r->artifacts));
 	if (r->artifacts == NULL)
 		return jv_fail(e, -ENOMEM, "out_of_memory", NULL, "no memory");
-	json_object_foreach(arts, platform, a) {
+	json_object_foreach(arts, platform, a)
+	{
 		struct artifact *art = &r->artifacts[r->n_artifacts];
 		const char *url = NULL, *sha = NULL;
 		int64_t size = 0;
@@ -59,19 +60,23 @@ parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
 			return jv_fail(e, -EBADMSG, "invalid_type", field,
 			    "%s must be an object with url, size and sha256",
 			    field);
-		if ((err = jv_str(a, "url", true, STORE_URL_MAX, &url, e)) < 0 ||
-		    (err = jv_int(a, "size", true, 1, MAX_SIZE, &size, e)) < 0 ||
+		if ((err = jv_str(a, "url", true, STORE_URL_MAX, &url, e)) <
+			0 ||
+		    (err = jv_int(a, "size", true, 1, MAX_SIZE, &size, e)) <
+			0 ||
 		    (err = jv_str(a, "sha256", true, 64, &sha, e)) < 0 ||
-		    (err = jv_check(url_valid(url), "url", "must be an http or "
-		    "https URL without spaces", e)) < 0 ||
+		    (err = jv_check(url_valid(url), "url",
+			 "must be an http or "
+			 "https URL without spaces",
+			 e)) < 0 ||
 		    (err = jv_check(id_sha256_valid(sha), "sha256",
-		    "must be 64 hex digits", e)) < 0)
+			 "must be 64 hex digits", e)) < 0)
 			return err;
 		snprintf(art->platform, sizeof(art->platform), "%s", platform);
 		art->url = strdup(url);
 		if (art->url == NULL)
-			return jv_fail(e, -ENOMEM, "out_of_memory", NULL,
-			    "no memory");
+			return jv_fail(
+			    e, -ENOMEM, "out_of_memory", NULL, "no memory");
 		art->size = size;
 		for (int i = 0; i < 64; i++)
 			art->sha256[i] = (char)tolower((unsigned char)sha[i]);
@@ -89,10 +94,10 @@ canonical(const struct release *r)
 	char *s;
 
 	for (size_t i = 0; arts != NULL && i < r->n_artifacts; i++)
-		json_object_set_new(arts, r->artifacts[i].platform, json_pack(
-		    "{s:s, s:I, s:s}", "url", r->artifacts[i].url, "size",
-		    (json_int_t)r->artifacts[i].size, "sha256",
-		    r->artifacts[i].sha256));
+		json_object_set_new(arts, r->artifacts[i].platform,
+		    json_pack("{s:s, s:I, s:s}", "url", r->artifacts[i].url,
+			"size", (json_int_t)r->artifacts[i].size, "sha256",
+			r->artifacts[i].sha256));
 	o = json_pack("{s:s, s:i, s:b, s:b, s:o}", "notes", r->notes,
 	    "rollout_percent", r->rollout_percent, "mandatory", r->mandatory,
 	    "paused", r->paused, "artifacts", arts ? arts : json_object());
@@ -112,20 +117,24 @@ parse_release(json_t *b, struct release *r, struct jv_err *e)
 
 	memset(r, 0, sizeof(*r));
 	if ((err = jv_str(b, "app", true, STORE_NAME_MAX, &app, e)) < 0 ||
-	    (err = jv_str(b, "version", true, STORE_NAME_MAX, &version, e)) < 0 ||
-	    (err = jv_str(b, "channel", false, STORE_NAME_MAX, &channel, e)) < 0 ||
+	    (err = jv_str(b, "version", true, STORE_NAME_MAX, &version, e)) <
+		0 ||
+	    (err = jv_str(b, "channel", false, STORE_NAME_MAX, &channel, e)) <
+		0 ||
 	    (err = jv_str(b, "notes", false, STORE_NOTES_MAX, &notes, e)) < 0 ||
-	    (err = jv_int(b, "rollout_percent", false, 0, 100, &rollout, e)) < 0 ||
+	    (err = jv_int(b, "rollout_percent", false, 0, 100, &rollout, e)) <
+		0 ||
 	    (err = jv_bool(b, "mandatory", false, &r->mandatory, e)) < 0 ||
 	    (err = jv_bool(b, "paused", false, &r->paused, e)) < 0 ||
 	    (err = jv_obj(b, "artifacts", true, &arts, e)) < 0)
 		return err;
-	if ((err = jv_check(id_app_valid(app), "app", ID_APP_RULE,
-	    e)) < 0 ||
-	    (err = jv_check(semver_valid(version), "version", "must be a "
-	    "semantic version like 1.5.0 or 2.0.0-rc.1", e)) < 0 ||
-	    (err = jv_check(id_app_valid(channel), "channel", ID_APP_RULE,
-	    e)) < 0)
+	if ((err = jv_check(id_app_valid(app), "app", ID_APP_RULE, e)) < 0 ||
+	    (err = jv_check(semver_valid(version), "version",
+		 "must be a "
+		 "semantic version like 1.5.0 or 2.0.0-rc.1",
+		 e)) < 0 ||
+	    (err = jv_check(id_app_valid(channel), "channel", ID_APP_RULE, e)) <
+		0)
 		return err;
 	snprintf(r->app, sizeof(r->app), "%s", app);
 	snprintf(r->version, sizeof(r->version), "%s", version);
@@ -161,8 +170,8 @@ h_releases_post(struct req *rq, struct resp *rs)
 	r.created_at = r.updated_at = ts_now_ms();
 	if ((err = gw_write_begin(gw)) < 0)
 		goto out;
-	err = store_release_find(gw->writer, r.app, r.channel, r.version, &old,
-	    &old_content);
+	err = store_release_find(
+	    gw->writer, r.app, r.channel, r.version, &old, &old_content);
 	if (err == 0) {
 		status = strcmp(content, old_content) == 0 ? 200 : 409;
 		store_release_fini(&r);
@@ -174,8 +183,8 @@ h_releases_post(struct req *rq, struct resp *rs)
 	if (err == 0 && status == 409)
 		err = http_error(rs, -EEXIST, "release_conflict", NULL,
 		    "%s %s is already published on channel %s with different "
-		    "content; publish a new version instead", r.app, r.version,
-		    r.channel);
+		    "content; publish a new version instead",
+		    r.app, r.version, r.channel);
 	else if (err == 0)
 		http_reply(rs, status, render_release(&r, NULL, false));
 out:
@@ -203,10 +212,10 @@ h_release_patch(struct req *rq, struct resp *rs)
 		    "a JSON object with rollout_percent, paused, yanked or "
 		    "halted is required");
 	if ((err = jv_int(rq->body, "rollout_percent", false, 0, 100, &rollout,
-	    &e)) < 0 || (err = jv_bool(rq->body, "paused", false, &paused,
-	    &e)) < 0 || (err = jv_bool(rq->body, "yanked", false, &yanked,
-	    &e)) < 0 || (err = jv_bool(rq->body, "halted", false, &halted,
-	    &e)) < 0)
+		 &e)) < 0 ||
+	    (err = jv_bool(rq->body, "paused", false, &paused, &e)) < 0 ||
+	    (err = jv_bool(rq->body, "yanked", false, &yanked, &e)) < 0 ||
+	    (err = jv_bool(rq->body, "halted", false, &halted, &e)) < 0)
 		return http_error_jv(rs, &e);
 	if (json_object_get(rq->body, "paused") != NULL)
 		p = paused;
@@ -227,24 +236,26 @@ h_release_patch(struct req *rq, struct resp *rs)
 		} else if (n > 1) {
 			gw_write_end(gw, -EEXIST);
 			return http_error(rs, -EEXIST, "ambiguous_release",
-			    "channel", "%s %s is on several channels (%s, %s%s);"
-			    " add ?channel=", app, version, chans[0], chans[1],
+			    "channel",
+			    "%s %s is on several channels (%s, %s%s);"
+			    " add ?channel=",
+			    app, version, chans[0], chans[1],
 			    n > 2 ? ", ..." : "");
 		} else {
 			err = n < 0 ? n : -ENOENT;
 		}
 	}
 	if (err == 0)
-		err = store_release_find(gw->writer, app, channel, version, &r,
-		    NULL);
+		err = store_release_find(
+		    gw->writer, app, channel, version, &r, NULL);
 	if (err == 0) {
-		err = store_release_update(gw->writer, r.id, (int)rollout, p, y,
-		    h, ts_now_ms());
+		err = store_release_update(
+		    gw->writer, r.id, (int)rollout, p, y, h, ts_now_ms());
 		store_release_fini(&r);
 	}
 	if (err == 0)
-		err = store_release_find(gw->writer, app, channel, version, &r,
-		    NULL);
+		err = store_release_find(
+		    gw->writer, app, channel, version, &r, NULL);
 	err = gw_write_end(gw, err);
 	if (err == -ENOENT)
 		return http_error(rs, err, "release_not_found", NULL,
@@ -270,8 +281,8 @@ h_releases_get(struct req *rq, struct resp *rs)
 	int err;
 
 	if (app != NULL && !id_app_valid(app))
-		return http_error(rs, -EINVAL, "invalid_value", "app",
-		    "app " ID_APP_RULE);
+		return http_error(
+		    rs, -EINVAL, "invalid_value", "app", "app " ID_APP_RULE);
 	db = db_pool_get(gw->readers);
 	err = store_release_list(db, app, channel, true, &list, &n);
 	db_pool_put(gw->readers, db);
@@ -279,10 +290,11 @@ h_releases_get(struct req *rq, struct resp *rs)
 		return err;
 	arr = json_array();
 	for (size_t i = 0; arr != NULL && i < n; i++)
-		json_array_append_new(arr, render_release(&list[i], NULL, true));
+		json_array_append_new(
+		    arr, render_release(&list[i], NULL, true));
 	store_release_free_list(list, n);
-	return http_reply(rs, 200, json_pack("{s:o}", "releases",
-	    arr ? arr : json_array()));
+	return http_reply(
+	    rs, 200, json_pack("{s:o}", "releases", arr ? arr : json_array()));
 }
 
 /* Whether an If-None-Match header lists etag (or is "*"). */
@@ -296,8 +308,9 @@ etag_matches(const char *inm, const char *etag)
 			inm++;
 		if (strncmp(inm, "W/", 2) == 0)
 			inm += 2;
-		if (*inm == '*' || (strncmp(inm, etag, el) == 0 &&
-		    (inm[el] == '\0' || inm[el] == ',' || inm[el] == ' ')))
+		if (*inm == '*' ||
+		    (strncmp(inm, etag, el) == 0 &&
+			(inm[el] == '\0' || inm[el] == ',' || inm[el] == ' ')))
 			return true;
 		inm = strchr(inm, ',');
 	}
@@ -336,10 +349,12 @@ h_manifest_get(struct req *rq, struct resp *rs)
 	for (size_t i = 0; i < n; i++) {
 		const struct release *r = &list[i];
 
-		if (r->paused || r->yanked || r->halted || (platform != NULL &&
-		    store_release_artifact(r, platform) == NULL))
+		if (r->paused || r->yanked || r->halted ||
+		    (platform != NULL &&
+			store_release_artifact(r, platform) == NULL))
 			continue;
-		if (best == NULL || semver_cmp_str(r->version, best->version) > 0)
+		if (best == NULL ||
+		    semver_cmp_str(r->version, best->version) > 0)
 			best = r;
 	}
 	if (best == NULL) {

@@ -32,13 +32,13 @@ parse_report(const json_t *b, struct report *r, struct jv_err *e)
 	    (err = jv_int(b, "seq", true, 1, MAX_SEQ, &r->ev.seq, e)) < 0 ||
 	    (err = jv_str(b, "state", true, 32, &state, e)) < 0 ||
 	    (err = jv_str(b, "error_code", false, 64, &code, e)) < 0 ||
-	    (err = jv_str(b, "message", false, STORE_MSG_MAX, &r->message,
-	    e)) < 0 ||
+	    (err = jv_str(b, "message", false, STORE_MSG_MAX, &r->message, e)) <
+		0 ||
 	    (err = jv_int(b, "progress", false, 0, 100, &progress, e)) < 0 ||
 	    (err = jv_int(b, "download_ms", false, 0, MAX_SEQ,
-	    &r->ev.download_ms, e)) < 0 ||
-	    (err = jv_int(b, "install_ms", false, 0, MAX_SEQ,
-	    &r->ev.install_ms, e)) < 0)
+		 &r->ev.download_ms, e)) < 0 ||
+	    (err = jv_int(
+		 b, "install_ms", false, 0, MAX_SEQ, &r->ev.install_ms, e)) < 0)
 		return err;
 	r->ev.progress = (int)progress;
 	if (store_state_parse(state, &r->ev.state) < 0 ||
@@ -50,10 +50,11 @@ parse_report(const json_t *b, struct report *r, struct jv_err *e)
 		return jv_fail(e, -EBADMSG, "missing_field", "error_code",
 		    "error_code is required when state is failed");
 	if (code != NULL && (err = jv_check(id_code_valid(code), "error_code",
-	    "must match ^[a-z][a-z0-9_]{0,63}$", e)) < 0)
+				 "must match ^[a-z][a-z0-9_]{0,63}$", e)) < 0)
 		return err;
 	if (code != NULL)
-		snprintf(r->ev.error_code, sizeof(r->ev.error_code), "%s", code);
+		snprintf(
+		    r->ev.error_code, sizeof(r->ev.error_code), "%s", code);
 	return 0;
 }
 
@@ -68,18 +69,18 @@ static bool
 same_event(const struct upgrade_event *old, const struct report *r)
 {
 	return old->state == r->ev.state &&
-	    same_str(old->error_code, r->ev.error_code) &&
-	    same_str(old->message, r->message) &&
-	    old->progress == r->ev.progress &&
-	    old->download_ms == r->ev.download_ms &&
-	    old->install_ms == r->ev.install_ms;
+	       same_str(old->error_code, r->ev.error_code) &&
+	       same_str(old->message, r->message) &&
+	       old->progress == r->ev.progress &&
+	       old->download_ms == r->ev.download_ms &&
+	       old->install_ms == r->ev.install_ms;
 }
 
 /* Apply report r to upgrade uid in one write transaction. On a conflict
  * fills rs and returns its error; *dup tells an idempotent repeat. */
 static int
-apply_report(struct gw *gw, const char *uid, struct report *r,
-    struct resp *rs, struct upgrade *u, bool *dup)
+apply_report(struct gw *gw, const char *uid, struct report *r, struct resp *rs,
+    struct upgrade *u, bool *dup)
 {
 	struct db *db = gw->writer;
 	struct upgrade_event old;
@@ -119,7 +120,8 @@ apply_report(struct gw *gw, const char *uid, struct report *r,
 		}
 		return http_error(rs, -EEXIST, "seq_conflict", "seq",
 		    "seq %" PRId64 " was already reported with a different "
-		    "body", r->ev.seq);
+		    "body",
+		    r->ev.seq);
 	}
 	if (err != -ENOENT)
 		return gw_write_end(gw, err);
@@ -139,13 +141,15 @@ apply_report(struct gw *gw, const char *uid, struct report *r,
 		gw_write_end(gw, -EEXIST);
 		return http_error(rs, -EEXIST, "upgrade_finished", "state",
 		    "upgrade %s already finished as %s; it can no longer "
-		    "change", uid, store_state_name(u->state));
+		    "change",
+		    uid, store_state_name(u->state));
 	}
 	if (r->ev.seq <= u->last_seq) {
 		gw_write_end(gw, -EEXIST);
 		return http_error(rs, -EEXIST, "seq_out_of_order", "seq",
-		    "seq must grow: %" PRId64 " is not above the last one, %"
-		    PRId64, r->ev.seq, u->last_seq);
+		    "seq must grow: %" PRId64
+		    " is not above the last one, %" PRId64,
+		    r->ev.seq, u->last_seq);
 	}
 	if (r->ev.state < u->state) {
 		gw_write_end(gw, -EEXIST);
@@ -165,8 +169,8 @@ apply_report(struct gw *gw, const char *uid, struct report *r,
 	err = gw_write_end(gw, err);
 	if (err == 0 && halted)
 		log_warn("release %s %s halted: failure rate over %.2f after "
-		    "upgrade %s failed", u->app, u->to_version,
-		    s.halt_failure_rate, uid);
+			 "upgrade %s failed",
+		    u->app, u->to_version, s.halt_failure_rate, uid);
 	return err;
 }
 
@@ -175,7 +179,7 @@ h_events_post(struct req *rq, struct resp *rs)
 {
 	struct gw *gw = rq->ctx;
 	const char *uid = rq->params[0];
-	struct upgrade u = { 0 }, now_u;
+	struct upgrade u = {0}, now_u;
 	struct report r;
 	struct jv_err e;
 	struct db *db;
@@ -222,8 +226,8 @@ h_upgrade_get(struct req *rq, struct resp *rs)
 	int err;
 
 	if (client == NULL)
-		return http_error(rs, -EBADMSG, "missing_parameter", "client_id",
-		    "the client_id query parameter is required");
+		return http_error(rs, -EBADMSG, "missing_parameter",
+		    "client_id", "the client_id query parameter is required");
 	if (!id_valid(uid))
 		return http_error(rs, -ENOENT, "upgrade_not_found", NULL,
 		    "no upgrade %.40s for this client", uid);
@@ -234,8 +238,8 @@ h_upgrade_get(struct req *rq, struct resp *rs)
 			store_upgrade_fini(&u);
 			err = -ENOENT;
 		}
-		if (err == 0 && (err = store_upgrade_events(db, u.id, &ev,
-		    &n)) < 0)
+		if (err == 0 &&
+		    (err = store_upgrade_events(db, u.id, &ev, &n)) < 0)
 			store_upgrade_fini(&u);
 		db_rollback(db);
 	}
@@ -257,8 +261,8 @@ int
 h_upgrades_get(struct req *rq, struct resp *rs)
 {
 	struct gw *gw = rq->ctx;
-	struct upgrade_filter f = { req_query(rq, "app"),
-		req_query(rq, "client_id"), -1, 0, 100 };
+	struct upgrade_filter f = {
+	    req_query(rq, "app"), req_query(rq, "client_id"), -1, 0, 100};
 	const char *state = req_query(rq, "state");
 	const char *limit = req_query(rq, "limit");
 	const char *after = req_query(rq, "after");
@@ -295,7 +299,7 @@ h_upgrades_get(struct req *rq, struct resp *rs)
 			    "next");
 		f.after = v;
 	}
-	f.limit++;	/* one more tells whether a next page exists */
+	f.limit++; /* one more tells whether a next page exists */
 	db = db_pool_get(gw->readers);
 	err = store_upgrade_list(db, &f, &list, &n);
 	db_pool_put(gw->readers, db);
@@ -313,6 +317,7 @@ h_upgrades_get(struct req *rq, struct resp *rs)
 	for (size_t i = 0; arr != NULL && i < n; i++)
 		json_array_append_new(arr, render_upgrade(&list[i]));
 	store_upgrade_free_list(list, got);
-	return http_reply(rs, 200, json_pack("{s:o, s:o}", "upgrades",
-	    arr ? arr : json_array(), "next", next));
+	return http_reply(rs, 200,
+	    json_pack("{s:o, s:o}", "upgrades", arr ? arr : json_array(),
+		"next", next));
 }

@@ -27,7 +27,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: upgate-gatewayd [-c FILE] [--check-config]\n"
 	    "\n"
-	    "The upgate upgrade gateway: publishes releases, decides per launch\n"
+	    "The upgate upgrade gateway: publishes releases, decides per "
+	    "launch\n"
 	    "whether to upgrade, and records every upgrade in SQLite.\n"
 	    "\n"
 	    "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ";\n"
@@ -52,7 +53,8 @@ load(const char *path, struct gw_conf *c, char **token)
 
 	*token = NULL;
 	if ((err = gw_conf_load(path, c, &errors)) < 0) {
-		fputs(errors ? errors : "configuration: out of memory\n", stderr);
+		fputs(
+		    errors ? errors : "configuration: out of memory\n", stderr);
 		free(errors);
 		return err;
 	}
@@ -60,12 +62,14 @@ load(const char *path, struct gw_conf *c, char **token)
 	if (err < 0 && (c->token_file_set || err != -ENOENT)) {
 		fprintf(stderr, "%s: [admin] token_file: cannot read %s: %s\n",
 		    path ? path : "(defaults)", c->token_file,
-		    err == -EINVAL ? "empty or over 4096 bytes" : strerror(-err));
+		    err == -EINVAL ? "empty or over 4096 bytes"
+				   : strerror(-err));
 		return -EINVAL;
 	}
 	if (err < 0)
 		log_warn("admin token file %s does not exist: admin endpoints "
-		    "will answer 401", c->token_file);
+			 "will answer 401",
+		    c->token_file);
 	return 0;
 }
 
@@ -77,7 +81,8 @@ reload(struct gw *gw, const char *path)
 	char *token = NULL, *old;
 
 	if (load(path, &c, &token) < 0) {
-		log_err("SIGHUP: configuration invalid, keeping the running one");
+		log_err(
+		    "SIGHUP: configuration invalid, keeping the running one");
 		gw_conf_free(&c);
 		return;
 	}
@@ -115,26 +120,29 @@ run(struct gw *gw, const char *path)
 	size_t nreaders;
 	int sig, err;
 
-	if ((err = db_open(gw->conf.database, &store_schema, true,
-	    &gw->writer)) < 0)
+	if ((err = db_open(
+		 gw->conf.database, &store_schema, true, &gw->writer)) < 0)
 		return err;
-	nreaders = gw->conf.readers ? (size_t)gw->conf.readers :
-	    (size_t)(gw->conf.threads ? gw->conf.threads :
-	    sysconf(_SC_NPROCESSORS_ONLN)) + 2;
-	if ((err = db_pool_new(gw->conf.database, &store_schema, nreaders,
-	    &gw->readers)) < 0)
+	nreaders =
+	    gw->conf.readers
+		? (size_t)gw->conf.readers
+		: (size_t)(gw->conf.threads ? gw->conf.threads
+					    : sysconf(_SC_NPROCESSORS_ONLN)) +
+		      2;
+	if ((err = db_pool_new(
+		 gw->conf.database, &store_schema, nreaders, &gw->readers)) < 0)
 		return err;
 	if ((err = reaper_start(gw, &gw->reaper)) < 0)
 		return err;
 	hc = (struct http_config){
-		.listen = gw->conf.listen,
-		.threads = (unsigned)gw->conf.threads,
-		.conn_limit = (unsigned)gw->conf.max_connections,
-		.conn_timeout_s = (unsigned)(gw->conf.connection_timeout / 1000),
-		.routes = gw_routes,
-		.n_routes = gw_n_routes,
-		.ctx = gw,
-		.authorize = gw_authorize,
+	    .listen = gw->conf.listen,
+	    .threads = (unsigned)gw->conf.threads,
+	    .conn_limit = (unsigned)gw->conf.max_connections,
+	    .conn_timeout_s = (unsigned)(gw->conf.connection_timeout / 1000),
+	    .routes = gw_routes,
+	    .n_routes = gw_n_routes,
+	    .ctx = gw,
+	    .authorize = gw_authorize,
 	};
 	if ((err = http_start(&hc, &gw->http)) < 0)
 		return err;
@@ -153,7 +161,8 @@ run(struct gw *gw, const char *path)
 			reload(gw, path);
 			continue;
 		}
-		log_notice("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		log_notice(
+		    "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
 	http_quiesce(gw->http);
@@ -167,11 +176,11 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, 'k' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *path = NULL;
 	bool check = false;
@@ -217,7 +226,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (check) {
-		printf("%s: configuration is valid\n", path ? path : "(defaults)");
+		printf(
+		    "%s: configuration is valid\n", path ? path : "(defaults)");
 		gw_conf_free(&gw.conf);
 		secret_free(gw.admin_token);
 		return 0;

@@ -23,8 +23,8 @@ struct reaper {
 };
 
 int
-reaper_expire(struct db *db, struct upgrade *u, int64_t now,
-    const struct gw_settings *s)
+reaper_expire(
+    struct db *db, struct upgrade *u, int64_t now, const struct gw_settings *s)
 {
 	struct finish_opts fo;
 	char msg[128], d[32];
@@ -32,11 +32,13 @@ reaper_expire(struct db *db, struct upgrade *u, int64_t now,
 	int err;
 
 	dur_format(s->session_timeout, d, sizeof(d));
-	snprintf(msg, sizeof(msg), "no final report within the session "
-	    "timeout (%s)", d);
+	snprintf(msg, sizeof(msg),
+	    "no final report within the session "
+	    "timeout (%s)",
+	    d);
 	gw_finish_opts(s, &fo);
-	err = store_upgrade_finish(db, u, UPG_TIMED_OUT, "timed_out", msg, now,
-	    &fo, &halted);
+	err = store_upgrade_finish(
+	    db, u, UPG_TIMED_OUT, "timed_out", msg, now, &fo, &halted);
 	if (err < 0)
 		return err;
 	/* Keep the caller's copy in step with the row. */
@@ -46,8 +48,8 @@ reaper_expire(struct db *db, struct upgrade *u, int64_t now,
 	free(u->message);
 	u->message = strdup(msg);
 	if (halted)
-		log_warn("release %s %s halted: failure rate over %.2f",
-		    u->app, u->to_version, s->halt_failure_rate);
+		log_warn("release %s %s halted: failure rate over %.2f", u->app,
+		    u->to_version, s->halt_failure_rate);
 	return 0;
 }
 
@@ -64,14 +66,14 @@ reaper_run_once(struct gw *gw)
 
 		if ((err = gw_write_begin(gw)) < 0)
 			return err;
-		n = store_upgrade_expired(gw->writer, now - s.session_timeout,
-		    ids, BATCH);
+		n = store_upgrade_expired(
+		    gw->writer, now - s.session_timeout, ids, BATCH);
 		err = n < 0 ? n : 0;
 		for (int i = 0; err == 0 && i < n; i++) {
 			struct upgrade u;
 
-			if ((err = store_upgrade_get_row(gw->writer, ids[i],
-			    &u)) < 0)
+			if ((err = store_upgrade_get_row(
+				 gw->writer, ids[i], &u)) < 0)
 				break;
 			err = reaper_expire(gw->writer, &u, now, &s);
 			if (err == -EALREADY)
@@ -113,8 +115,8 @@ reaper_main(void *arg)
 			until.tv_nsec -= 1000000000;
 		}
 		pthread_mutex_lock(&r->lock);
-		while (!r->stop && pthread_cond_timedwait(&r->wake, &r->lock,
-		    &until) == 0)
+		while (!r->stop &&
+		       pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0)
 			;
 	}
 	pthread_mutex_unlock(&r->lock);

@@ -24,8 +24,7 @@ render_artifact(const struct artifact *a)
 }
 
 json_t *
-render_release(const struct release *r, const char *platform,
-    bool with_counts)
+render_release(const struct release *r, const char *platform, bool with_counts)
 {
 	json_t *o, *arts, *counts;
 	int64_t fin, bad;
@@ -37,15 +36,14 @@ render_release(const struct release *r, const char *platform,
 			json_object_set_new(arts, r->artifacts[i].platform,
 			    render_artifact(&r->artifacts[i]));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:b, s:b, s:b, s:o, s:o,"
-	    " s:o, s:o}",
+		      " s:o, s:o}",
 	    "app", r->app, "version", r->version, "channel", r->channel,
 	    "notes", r->notes ? r->notes : "", "rollout_percent",
 	    r->rollout_percent, "mandatory", r->mandatory, "paused", r->paused,
-	    "yanked", r->yanked, "halted", r->halted,
-	    "halted_at", render_time(r->halted_at),
-	    "created_at", render_time(r->created_at),
-	    "updated_at", render_time(r->updated_at),
-	    "artifacts", arts ? arts : json_object());
+	    "yanked", r->yanked, "halted", r->halted, "halted_at",
+	    render_time(r->halted_at), "created_at", render_time(r->created_at),
+	    "updated_at", render_time(r->updated_at), "artifacts",
+	    arts ? arts : json_object());
 	if (o == NULL || !with_counts)
 		return o;
 	counts = json_object();
@@ -53,7 +51,7 @@ render_release(const struct release *r, const char *platform,
 		json_object_set_new(counts, store_state_name((enum upg_state)s),
 		    json_integer(r->counts[s]));
 	fin = r->counts[UPG_SUCCEEDED] + r->counts[UPG_FAILED] +
-	    r->counts[UPG_TIMED_OUT];
+	      r->counts[UPG_TIMED_OUT];
 	bad = r->counts[UPG_FAILED] + r->counts[UPG_TIMED_OUT];
 	json_object_set_new(o, "counts", counts ? counts : json_object());
 	json_object_set_new(o, "finished", json_integer(fin));
@@ -75,12 +73,16 @@ render_offer(const struct upgrade *u)
 json_t *
 render_failure(const struct upgrade *u)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:o}",
-	    "upgrade_id", u->upgrade_id, "to_version", u->to_version,
-	    "error_code", u->error_code[0] ? u->error_code :
-	    (u->state == UPG_TIMED_OUT ? "timed_out" : "failed"),
-	    "message", u->message ? u->message : (u->state == UPG_TIMED_OUT ?
-	    "the upgrade did not finish in time" : ""),
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "upgrade_id",
+	    u->upgrade_id, "to_version", u->to_version, "error_code",
+	    u->error_code[0]
+		? u->error_code
+		: (u->state == UPG_TIMED_OUT ? "timed_out" : "failed"),
+	    "message",
+	    u->message ? u->message
+		       : (u->state == UPG_TIMED_OUT
+				 ? "the upgrade did not finish in time"
+				 : ""),
 	    "failed_at", render_time(u->finished_at));
 }
 
@@ -100,21 +102,18 @@ json_t *
 render_upgrade(const struct upgrade *u)
 {
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I,"
-	    " s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-	    "upgrade_id", u->upgrade_id, "client_id", u->client_id,
-	    "app", u->app, "platform", u->platform, "channel", u->channel,
+			 " s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "upgrade_id", u->upgrade_id, "client_id", u->client_id, "app",
+	    u->app, "platform", u->platform, "channel", u->channel,
 	    "from_version", u->from_version, "to_version", u->to_version,
-	    "state", store_state_name(u->state),
-	    "final", store_state_final(u->state),
-	    "last_seq", (json_int_t)u->last_seq,
-	    "progress", opt_int(u->progress),
-	    "download_ms", opt_int(u->download_ms),
-	    "install_ms", opt_int(u->install_ms),
-	    "error_code", opt_str(u->error_code),
-	    "message", opt_str(u->message),
-	    "created_at", render_time(u->created_at),
-	    "updated_at", render_time(u->updated_at),
-	    "finished_at", render_time(u->finished_at));
+	    "state", store_state_name(u->state), "final",
+	    store_state_final(u->state), "last_seq", (json_int_t)u->last_seq,
+	    "progress", opt_int(u->progress), "download_ms",
+	    opt_int(u->download_ms), "install_ms", opt_int(u->install_ms),
+	    "error_code", opt_str(u->error_code), "message",
+	    opt_str(u->message), "created_at", render_time(u->created_at),
+	    "updated_at", render_time(u->updated_at), "finished_at",
+	    render_time(u->finished_at));
 }
 
 json_t *
@@ -123,14 +122,16 @@ render_events(const struct upgrade_event *ev, size_t n)
 	json_t *list = json_array();
 
 	for (size_t i = 0; list != NULL && i < n; i++)
-		json_array_append_new(list, json_pack("{s:I, s:s, s:o, s:o, s:o,"
-		    " s:o, s:o, s:o}", "seq", (json_int_t)ev[i].seq,
-		    "state", store_state_name(ev[i].state),
-		    "at", render_time(ev[i].at),
-		    "error_code", opt_str(ev[i].error_code),
-		    "message", opt_str(ev[i].message),
-		    "progress", opt_int(ev[i].progress),
-		    "download_ms", opt_int(ev[i].download_ms),
-		    "install_ms", opt_int(ev[i].install_ms)));
+		json_array_append_new(
+		    list, json_pack("{s:I, s:s, s:o, s:o, s:o,"
+				    " s:o, s:o, s:o}",
+			      "seq", (json_int_t)ev[i].seq, "state",
+			      store_state_name(ev[i].state), "at",
+			      render_time(ev[i].at), "error_code",
+			      opt_str(ev[i].error_code), "message",
+			      opt_str(ev[i].message), "progress",
+			      opt_int(ev[i].progress), "download_ms",
+			      opt_int(ev[i].download_ms), "install_ms",
+			      opt_int(ev[i].install_ms)));
 	return list ? list : json_array();
 }

@@ -3,18 +3,18 @@
 #include "gw.h"
 
 const struct http_route gw_routes[] = {
-	{ "GET", "/healthz", h_healthz_get, HTTP_AUTH_NONE, 0 },
-	{ "GET", "/readyz", h_readyz_get, HTTP_AUTH_NONE, 0 },
-	{ "GET", "/metrics", h_metrics_get, HTTP_AUTH_NONE, 0 },
-	{ "POST", "/v1/admin/releases", h_releases_post, HTTP_AUTH_ADMIN, 0 },
-	{ "GET", "/v1/admin/releases", h_releases_get, HTTP_AUTH_ADMIN, 0 },
-	{ "PATCH", "/v1/admin/releases/{app}/{version}", h_release_patch,
-	    HTTP_AUTH_ADMIN, 0 },
-	{ "GET", "/v1/admin/upgrades", h_upgrades_get, HTTP_AUTH_ADMIN, 0 },
-	{ "GET", "/v1/apps/{app}/manifest", h_manifest_get, HTTP_AUTH_NONE, 0 },
-	{ "POST", "/v1/launch", h_launch_post, HTTP_AUTH_NONE, 0 },
-	{ "POST", "/v1/upgrades/{id}/events", h_events_post, HTTP_AUTH_NONE, 0 },
-	{ "GET", "/v1/upgrades/{id}", h_upgrade_get, HTTP_AUTH_NONE, 0 },
+    {"GET", "/healthz", h_healthz_get, HTTP_AUTH_NONE, 0},
+    {"GET", "/readyz", h_readyz_get, HTTP_AUTH_NONE, 0},
+    {"GET", "/metrics", h_metrics_get, HTTP_AUTH_NONE, 0},
+    {"POST", "/v1/admin/releases", h_releases_post, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/admin/releases", h_releases_get, HTTP_AUTH_ADMIN, 0},
+    {"PATCH", "/v1/admin/releases/{app}/{version}", h_release_patch,
+	HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/admin/upgrades", h_upgrades_get, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/apps/{app}/manifest", h_manifest_get, HTTP_AUTH_NONE, 0},
+    {"POST", "/v1/launch", h_launch_post, HTTP_AUTH_NONE, 0},
+    {"POST", "/v1/upgrades/{id}/events", h_events_post, HTTP_AUTH_NONE, 0},
+    {"GET", "/v1/upgrades/{id}", h_upgrade_get, HTTP_AUTH_NONE, 0},
 };
 
 const size_t gw_n_routes = sizeof(gw_routes) / sizeof(gw_routes[0]);

@@ -9,89 +9,95 @@ extern const struct db_sqlset store_release_sql;
 extern const struct db_sqlset store_upgrade_sql;
 
 static const char *const migrations[] = {
-	/* 1: releases, upgrades with their events, the outbox, launches. */
-	"CREATE TABLE releases ("
-	"  id INTEGER PRIMARY KEY,"
-	"  app TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,"
-	"  notes TEXT NOT NULL DEFAULT '',"
-	"  rollout_percent INTEGER NOT NULL,"
-	"  mandatory INTEGER NOT NULL DEFAULT 0,"
-	"  paused INTEGER NOT NULL DEFAULT 0,"
-	"  yanked INTEGER NOT NULL DEFAULT 0,"
-	"  halted INTEGER NOT NULL DEFAULT 0,"
-	"  halted_at INTEGER NOT NULL DEFAULT 0,"
-	"  content TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-	"  n_succeeded INTEGER NOT NULL DEFAULT 0,"
-	"  n_failed INTEGER NOT NULL DEFAULT 0,"
-	"  n_timed_out INTEGER NOT NULL DEFAULT 0,"
-	/* counts when the release was last resumed: the halt window */
-	"  base_finished INTEGER NOT NULL DEFAULT 0,"
-	"  base_failed INTEGER NOT NULL DEFAULT 0,"
-	"  UNIQUE (app, channel, version));"
-	"CREATE TABLE artifacts ("
-	"  release_id INTEGER NOT NULL REFERENCES releases(id),"
-	"  platform TEXT NOT NULL, url TEXT NOT NULL,"
-	"  size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
-	"  PRIMARY KEY (release_id, platform)) WITHOUT ROWID;"
-	"CREATE TABLE upgrades ("
-	"  id INTEGER PRIMARY KEY,"
-	"  upgrade_id TEXT NOT NULL UNIQUE,"
-	"  client_id TEXT NOT NULL, app TEXT NOT NULL,"
-	"  release_id INTEGER NOT NULL REFERENCES releases(id),"
-	"  platform TEXT NOT NULL, channel TEXT NOT NULL,"
-	"  from_version TEXT NOT NULL, to_version TEXT NOT NULL,"
-	"  state TEXT NOT NULL, final INTEGER NOT NULL DEFAULT 0,"
-	"  last_seq INTEGER NOT NULL DEFAULT 0,"
-	"  progress INTEGER, download_ms INTEGER, install_ms INTEGER,"
-	"  error_code TEXT, message TEXT,"
-	"  url TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
-	"  notes TEXT NOT NULL, mandatory INTEGER NOT NULL,"
-	"  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-	"  finished_at INTEGER NOT NULL DEFAULT 0,"
-	"  failure_told INTEGER NOT NULL DEFAULT 0);"
-	/* at most one unfinished upgrade per client and app */
-	"CREATE UNIQUE INDEX upgrades_active ON upgrades(client_id, app)"
-	"  WHERE final = 0;"
-	"CREATE INDEX upgrades_client ON upgrades(client_id, app, id);"
-	"CREATE INDEX upgrades_unfinished ON upgrades(created_at)"
-	"  WHERE final = 0;"
-	"CREATE INDEX upgrades_app ON upgrades(app, id);"
-	"CREATE INDEX upgrades_release ON upgrades(release_id, state);"
-	"CREATE TABLE events ("
-	"  upgrade INTEGER NOT NULL REFERENCES upgrades(id),"
-	"  seq INTEGER NOT NULL, state TEXT NOT NULL,"
-	"  error_code TEXT, message TEXT, progress INTEGER,"
-	"  download_ms INTEGER, install_ms INTEGER, at INTEGER NOT NULL,"
-	"  PRIMARY KEY (upgrade, seq)) WITHOUT ROWID;"
-	"CREATE TABLE outbox ("
-	"  id INTEGER PRIMARY KEY,"
-	"  outcome_id TEXT NOT NULL UNIQUE,"
-	"  kind TEXT NOT NULL,"
-	"  body TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL);"
-	"CREATE TABLE launches ("
-	"  id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
-	"  client_id TEXT NOT NULL, app TEXT NOT NULL, version TEXT NOT NULL,"
-	"  platform TEXT NOT NULL, channel TEXT NOT NULL,"
-	"  action TEXT NOT NULL, reason TEXT, upgrade_id TEXT);",
+    /* 1: releases, upgrades with their events, the outbox, launches. */
+    "CREATE TABLE releases ("
+    "  id INTEGER PRIMARY KEY,"
+    "  app TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,"
+    "  notes TEXT NOT NULL DEFAULT '',"
+    "  rollout_percent INTEGER NOT NULL,"
+    "  mandatory INTEGER NOT NULL DEFAULT 0,"
+    "  paused INTEGER NOT NULL DEFAULT 0,"
+    "  yanked INTEGER NOT NULL DEFAULT 0,"
+    "  halted INTEGER NOT NULL DEFAULT 0,"
+    "  halted_at INTEGER NOT NULL DEFAULT 0,"
+    "  content TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  n_succeeded INTEGER NOT NULL DEFAULT 0,"
+    "  n_failed INTEGER NOT NULL DEFAULT 0,"
+    "  n_timed_out INTEGER NOT NULL DEFAULT 0,"
+    /* counts when the release was last resumed: the halt window */
+    "  base_finished INTEGER NOT NULL DEFAULT 0,"
+    "  base_failed INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (app, channel, version));"
+    "CREATE TABLE artifacts ("
+    "  release_id INTEGER NOT NULL REFERENCES releases(id),"
+    "  platform TEXT NOT NULL, url TEXT NOT NULL,"
+    "  size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+    "  PRIMARY KEY (release_id, platform)) WITHOUT ROWID;"
+    "CREATE TABLE upgrades ("
+    "  id INTEGER PRIMARY KEY,"
+    "  upgrade_id TEXT NOT NULL UNIQUE,"
+    "  client_id TEXT NOT NULL, app TEXT NOT NULL,"
+    "  release_id INTEGER NOT NULL REFERENCES releases(id),"
+    "  platform TEXT NOT NULL, channel TEXT NOT NULL,"
+    "  from_version TEXT NOT NULL, to_version TEXT NOT NULL,"
+    "  state TEXT NOT NULL, final INTEGER NOT NULL DEFAULT 0,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  progress INTEGER, download_ms INTEGER, install_ms INTEGER,"
+    "  error_code TEXT, message TEXT,"
+    "  url TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
+    "  notes TEXT NOT NULL, mandatory INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  finished_at INTEGER NOT NULL DEFAULT 0,"
+    "  failure_told INTEGER NOT NULL DEFAULT 0);"
+    /* at most one unfinished upgrade per client and app */
+    "CREATE UNIQUE INDEX upgrades_active ON upgrades(client_id, app)"
+    "  WHERE final = 0;"
+    "CREATE INDEX upgrades_client ON upgrades(client_id, app, id);"
+    "CREATE INDEX upgrades_unfinished ON upgrades(created_at)"
+    "  WHERE final = 0;"
+    "CREATE INDEX upgrades_app ON upgrades(app, id);"
+    "CREATE INDEX upgrades_release ON upgrades(release_id, state);"
+    "CREATE TABLE events ("
+    "  upgrade INTEGER NOT NULL REFERENCES upgrades(id),"
+    "  seq INTEGER NOT NULL, state TEXT NOT NULL,"
+    "  error_code TEXT, message TEXT, progress INTEGER,"
+    "  download_ms INTEGER, install_ms INTEGER, at INTEGER NOT NULL,"
+    "  PRIMARY KEY (upgrade, seq)) WITHOUT ROWID;"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  outcome_id TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE launches ("
+    "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
+    "  client_id TEXT NOT NULL, app TEXT NOT NULL, version TEXT NOT NULL,"
+    "  platform TEXT NOT NULL, channel TEXT NOT NULL,"
+    "  action TEXT NOT NULL, reason TEXT, upgrade_id TEXT);",
 };
 
 static const struct db_sqlset *const sets[] = {
-	&store_release_sql,
-	&store_upgrade_sql,
+    &store_release_sql,
+    &store_upgrade_sql,
 };
 
 const struct db_schema store_schema = {
-	migrations, sizeof(migrations) / sizeof(migrations[0]),
-	sets, sizeof(sets) / sizeof(sets[0]),
+    migrations,
+    sizeof(migrations) / sizeof(migrations[0]),
+    sets,
+    sizeof(sets) / sizeof(sets[0]),
 };
 
 static const char *const state_names[UPG_STATE_COUNT] = {
-	[UPG_OFFERED] = "offered",	 [UPG_DOWNLOADING] = "downloading",
-	[UPG_DOWNLOADED] = "downloaded", [UPG_VERIFYING] = "verifying",
-	[UPG_INSTALLING] = "installing", [UPG_SUCCEEDED] = "succeeded",
-	[UPG_FAILED] = "failed",	 [UPG_TIMED_OUT] = "timed_out",
+    [UPG_OFFERED] = "offered",
+    [UPG_DOWNLOADING] = "downloading",
+    [UPG_DOWNLOADED] = "downloaded",
+    [UPG_VERIFYING] = "verifying",
+    [UPG_INSTALLING] = "installing",
+    [UPG_SUCCEEDED] = "succeeded",
+    [UPG_FAILED] = "failed",
+    [UPG_TIMED_OUT] = "timed_out",
 };
 
 const char *

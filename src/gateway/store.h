@@ -51,10 +51,10 @@ struct release {
 	char *notes;
 	int rollout_percent;
 	bool mandatory, paused, yanked, halted;
-	int64_t created_at, updated_at, halted_at;	/* ms; 0: none */
+	int64_t created_at, updated_at, halted_at; /* ms; 0: none */
 	struct artifact *artifacts;
 	size_t n_artifacts;
-	int64_t counts[UPG_STATE_COUNT];	/* upgrades by state */
+	int64_t counts[UPG_STATE_COUNT]; /* upgrades by state */
 };
 
 /* Free what a release owns (not the struct). */
@@ -64,14 +64,13 @@ void store_release_fini(struct release *r);
 void store_release_free_list(struct release *list, size_t n);
 
 /* The artifact for platform, or NULL. Borrowed from r. */
-const struct artifact *store_release_artifact(const struct release *r,
-    const char *platform);
+const struct artifact *store_release_artifact(
+    const struct release *r, const char *platform);
 
 /* Insert r with its artifacts and content (the canonical publish body used
  * to tell a same-content republish). Call inside a write transaction.
  * Returns 0 and r->id, -EEXIST when app/channel/version exists, -errno. */
-int store_release_insert(struct db *db, struct release *r,
-    const char *content);
+int store_release_insert(struct db *db, struct release *r, const char *content);
 
 /* Find app/channel/version. Returns 0 with *out (fini it) and, when content
  * is not NULL, a malloc'd copy of its content; -ENOENT; -errno. */
@@ -80,8 +79,8 @@ int store_release_find(struct db *db, const char *app, const char *channel,
 
 /* Channels that hold app/version: up to max names copied into names.
  * Returns the number found or -errno. */
-int store_release_channels(struct db *db, const char *app,
-    const char *version, char names[][STORE_NAME_MAX + 1], int max);
+int store_release_channels(struct db *db, const char *app, const char *version,
+    char names[][STORE_NAME_MAX + 1], int max);
 
 /* Releases of app (NULL: every app) on channel (NULL: every channel), with
  * artifacts, oldest first; counts filled when with_counts. Returns 0 and a
@@ -96,7 +95,7 @@ int store_release_update(struct db *db, int64_t id, int rollout_percent,
     int paused, int yanked, int halted, int64_t now);
 
 struct upgrade {
-	int64_t id;			/* row id */
+	int64_t id; /* row id */
 	char upgrade_id[ID_LEN + 1];
 	char client_id[STORE_NAME_MAX + 1];
 	char app[STORE_NAME_MAX + 1];
@@ -107,11 +106,11 @@ struct upgrade {
 	int64_t release_id;
 	enum upg_state state;
 	int64_t last_seq;
-	int progress;			/* -1: not reported */
-	int64_t download_ms, install_ms;	/* -1: not reported */
+	int progress;			 /* -1: not reported */
+	int64_t download_ms, install_ms; /* -1: not reported */
 	char error_code[65];
-	char *message;			/* NULL: none */
-	int64_t created_at, updated_at, finished_at;	/* finished 0: not */
+	char *message;				     /* NULL: none */
+	int64_t created_at, updated_at, finished_at; /* finished 0: not */
 	bool failure_told;
 	/* What was offered, kept with the upgrade. */
 	char *url;
@@ -127,10 +126,10 @@ void store_upgrade_free_list(struct upgrade *list, size_t n);
 struct upgrade_event {
 	int64_t seq;
 	enum upg_state state;
-	char error_code[65];		/* "" none */
-	char *message;			/* NULL none */
-	int progress;			/* -1 none */
-	int64_t download_ms, install_ms;	/* -1 none */
+	char error_code[65];		 /* "" none */
+	char *message;			 /* NULL none */
+	int progress;			 /* -1 none */
+	int64_t download_ms, install_ms; /* -1 none */
 	int64_t at;
 };
 
@@ -152,8 +151,8 @@ struct finish_opts {
 };
 
 /* The client's most recent upgrade of app. 0, -ENOENT or -errno. */
-int store_upgrade_latest(struct db *db, const char *client_id,
-    const char *app, struct upgrade *out);
+int store_upgrade_latest(
+    struct db *db, const char *client_id, const char *app, struct upgrade *out);
 
 /* Per-release failure counts of client for app. 0 or -errno; *out is
  * malloc'd (may be NULL when *n is 0). */
@@ -165,21 +164,21 @@ int store_upgrade_failures(struct db *db, const char *client_id,
 int store_upgrade_insert(struct db *db, struct upgrade *u);
 
 /* By public id. 0, -ENOENT, -errno. */
-int store_upgrade_get(struct db *db, const char *upgrade_id,
-    struct upgrade *out);
+int store_upgrade_get(
+    struct db *db, const char *upgrade_id, struct upgrade *out);
 
 /* Events of upgrade row id in seq order. 0 or -errno. */
-int store_upgrade_events(struct db *db, int64_t id,
-    struct upgrade_event **out, size_t *n);
+int store_upgrade_events(
+    struct db *db, int64_t id, struct upgrade_event **out, size_t *n);
 
 /* One event by seq. 0, -ENOENT, -errno. */
-int store_upgrade_event_get(struct db *db, int64_t id, int64_t seq,
-    struct upgrade_event *out);
+int store_upgrade_event_get(
+    struct db *db, int64_t id, int64_t seq, struct upgrade_event *out);
 
 /* Store event e of upgrade u and move u to e's state (not final states:
  * use store_upgrade_finish after). Inside a write transaction. */
-int store_upgrade_event_add(struct db *db, const struct upgrade *u,
-    const struct upgrade_event *e);
+int store_upgrade_event_add(
+    struct db *db, const struct upgrade *u, const struct upgrade_event *e);
 
 /* Put u into final state with error code and message (may be NULL) at
  * now, queue its outcome in the outbox, count it for its release and halt
@@ -195,16 +194,15 @@ int store_upgrade_tell(struct db *db, int64_t id);
 
 /* Up to max unfinished upgrades created at or before cutoff. Returns the
  * number written to ids, or -errno. */
-int store_upgrade_expired(struct db *db, int64_t cutoff, int64_t *ids,
-    int max);
+int store_upgrade_expired(struct db *db, int64_t cutoff, int64_t *ids, int max);
 
 /* By row id. 0, -ENOENT, -errno. */
 int store_upgrade_get_row(struct db *db, int64_t id, struct upgrade *out);
 
 struct upgrade_filter {
 	const char *app, *client_id;
-	int state;			/* -1: any */
-	int64_t after;			/* row id cursor, 0: from the newest */
+	int state;     /* -1: any */
+	int64_t after; /* row id cursor, 0: from the newest */
 	int limit;
 };
 
@@ -218,7 +216,7 @@ int store_upgrade_state_counts(struct db *db, int64_t counts[UPG_STATE_COUNT]);
 struct launch_rec {
 	int64_t at;
 	const char *client_id, *app, *version, *platform, *channel;
-	const char *action, *reason, *upgrade_id;	/* reason, id: may be NULL */
+	const char *action, *reason, *upgrade_id; /* reason, id: may be NULL */
 };
 
 /* Record one launch call. Inside a write transaction. */

@@ -21,47 +21,50 @@ enum {
 	R_COUNT
 };
 
-#define RELEASE_COLS "id, app, channel, version, notes, rollout_percent, " \
+#define RELEASE_COLS                                                           \
+	"id, app, channel, version, notes, rollout_percent, "                  \
 	"mandatory, paused, yanked, halted, created_at, updated_at, halted_at"
 
 static const char *const sql[R_COUNT] = {
-	[R_INSERT] = "INSERT INTO releases (app, channel, version, notes,"
-	    " rollout_percent, mandatory, paused, content, created_at,"
-	    " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-	[R_ART_INSERT] = "INSERT INTO artifacts (release_id, platform, url,"
-	    " size, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[R_FIND] = "SELECT " RELEASE_COLS ", content FROM releases"
-	    " WHERE app = ?1 AND channel = ?2 AND version = ?3",
-	[R_FIND_ARTS] = "SELECT release_id, platform, url, size, sha256"
-	    " FROM artifacts WHERE release_id = ?1 ORDER BY platform",
-	[R_CHANNELS] = "SELECT channel FROM releases WHERE app = ?1 AND"
-	    " version = ?2 ORDER BY channel",
-	[R_LIST] = "SELECT " RELEASE_COLS " FROM releases"
-	    " WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR channel = ?2)"
-	    " ORDER BY id",
-	[R_LIST_ARTS] = "SELECT a.release_id, a.platform, a.url, a.size,"
-	    " a.sha256 FROM artifacts a JOIN releases r ON r.id = a.release_id"
-	    " WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
-	    " r.channel = ?2) ORDER BY a.release_id, a.platform",
-	[R_COUNTS] = "SELECT u.release_id, u.state, count(*) FROM upgrades u"
-	    " JOIN releases r ON r.id = u.release_id"
-	    " WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
-	    " r.channel = ?2) GROUP BY u.release_id, u.state",
-	[R_UPDATE] = "UPDATE releases SET"
-	    " rollout_percent = CASE WHEN ?2 >= 0 THEN ?2"
-	    "   ELSE rollout_percent END,"
-	    " paused = CASE WHEN ?3 >= 0 THEN ?3 ELSE paused END,"
-	    " yanked = CASE WHEN ?4 >= 0 THEN ?4 ELSE yanked END,"
-	    " updated_at = ?5 WHERE id = ?1",
-	[R_HALT] = "UPDATE releases SET halted = 1, halted_at = ?2,"
-	    " updated_at = ?2 WHERE id = ?1 AND halted = 0",
-	[R_RESUME] = "UPDATE releases SET halted = 0, halted_at = 0,"
-	    " base_finished = n_succeeded + n_failed + n_timed_out,"
-	    " base_failed = n_failed + n_timed_out, updated_at = ?2"
-	    " WHERE id = ?1 AND halted = 1",
+    [R_INSERT] = "INSERT INTO releases (app, channel, version, notes,"
+		 " rollout_percent, mandatory, paused, content, created_at,"
+		 " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    [R_ART_INSERT] = "INSERT INTO artifacts (release_id, platform, url,"
+		     " size, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [R_FIND] = "SELECT " RELEASE_COLS ", content FROM releases"
+	       " WHERE app = ?1 AND channel = ?2 AND version = ?3",
+    [R_FIND_ARTS] = "SELECT release_id, platform, url, size, sha256"
+		    " FROM artifacts WHERE release_id = ?1 ORDER BY platform",
+    [R_CHANNELS] = "SELECT channel FROM releases WHERE app = ?1 AND"
+		   " version = ?2 ORDER BY channel",
+    [R_LIST] =
+	"SELECT " RELEASE_COLS " FROM releases"
+	" WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR channel = ?2)"
+	" ORDER BY id",
+    [R_LIST_ARTS] =
+	"SELECT a.release_id, a.platform, a.url, a.size,"
+	" a.sha256 FROM artifacts a JOIN releases r ON r.id = a.release_id"
+	" WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
+	" r.channel = ?2) ORDER BY a.release_id, a.platform",
+    [R_COUNTS] = "SELECT u.release_id, u.state, count(*) FROM upgrades u"
+		 " JOIN releases r ON r.id = u.release_id"
+		 " WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
+		 " r.channel = ?2) GROUP BY u.release_id, u.state",
+    [R_UPDATE] = "UPDATE releases SET"
+		 " rollout_percent = CASE WHEN ?2 >= 0 THEN ?2"
+		 "   ELSE rollout_percent END,"
+		 " paused = CASE WHEN ?3 >= 0 THEN ?3 ELSE paused END,"
+		 " yanked = CASE WHEN ?4 >= 0 THEN ?4 ELSE yanked END,"
+		 " updated_at = ?5 WHERE id = ?1",
+    [R_HALT] = "UPDATE releases SET halted = 1, halted_at = ?2,"
+	       " updated_at = ?2 WHERE id = ?1 AND halted = 0",
+    [R_RESUME] = "UPDATE releases SET halted = 0, halted_at = 0,"
+		 " base_finished = n_succeeded + n_failed + n_timed_out,"
+		 " base_failed = n_failed + n_timed_out, updated_at = ?2"
+		 " WHERE id = ?1 AND halted = 1",
 };
 
-const struct db_sqlset store_release_sql = { "release", sql, R_COUNT };
+const struct db_sqlset store_release_sql = {"release", sql, R_COUNT};
 
 void
 store_release_fini(struct release *r)
@@ -282,8 +285,10 @@ store_release_list(struct db *db, const char *app, const char *channel,
 			enum upg_state s;
 
 			r = by_id(list, len, sqlite3_column_int64(st, 0));
-			if (r != NULL && store_state_parse((const char *)
-			    sqlite3_column_text(st, 1), &s) == 0)
+			if (r != NULL &&
+			    store_state_parse(
+				(const char *)sqlite3_column_text(st, 1), &s) ==
+				0)
 				r->counts[s] = sqlite3_column_int64(st, 2);
 		}
 		sqlite3_reset(st);
@@ -298,8 +303,8 @@ store_release_list(struct db *db, const char *app, const char *channel,
 }
 
 int
-store_release_update(struct db *db, int64_t id, int rollout_percent,
-    int paused, int yanked, int halted, int64_t now)
+store_release_update(struct db *db, int64_t id, int rollout_percent, int paused,
+    int yanked, int halted, int64_t now)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_UPDATE);
 	int err;

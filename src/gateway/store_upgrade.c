@@ -30,94 +30,119 @@ enum {
 	U_COUNT
 };
 
-#define UPGRADE_COLS "id, upgrade_id, client_id, app, platform, channel," \
-	" from_version, to_version, release_id, state, last_seq, progress," \
-	" download_ms, install_ms, error_code, message, created_at," \
-	" updated_at, finished_at, failure_told, url, size, sha256, notes," \
+#define UPGRADE_COLS                                                           \
+	"id, upgrade_id, client_id, app, platform, channel,"                   \
+	" from_version, to_version, release_id, state, last_seq, progress,"    \
+	" download_ms, install_ms, error_code, message, created_at,"           \
+	" updated_at, finished_at, failure_told, url, size, sha256, notes,"    \
 	" mandatory"
-#define EVENT_COLS "seq, state, error_code, message, progress, download_ms," \
+#define EVENT_COLS                                                             \
+	"seq, state, error_code, message, progress, download_ms,"              \
 	" install_ms, at"
 #define RFC3339(x) "strftime('%Y-%m-%dT%H:%M:%SZ', (" x ") / 1000, 'unixepoch')"
 
 static const char *const sql[U_COUNT] = {
-	[U_LATEST] = "SELECT " UPGRADE_COLS " FROM upgrades"
-	    " WHERE client_id = ?1 AND app = ?2 ORDER BY id DESC LIMIT 1",
-	[U_FAILS] = "SELECT release_id, count(*), max(finished_at)"
-	    " FROM upgrades WHERE client_id = ?1 AND app = ?2"
-	    " AND state IN ('failed', 'timed_out') GROUP BY release_id",
-	[U_INSERT] = "INSERT INTO upgrades (upgrade_id, client_id, app,"
-	    " release_id, platform, channel, from_version, to_version, state,"
-	    " url, size, sha256, notes, mandatory, created_at, updated_at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'offered', ?9, ?10, ?11,"
-	    " ?12, ?13, ?14, ?14)",
-	[U_GET] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE upgrade_id = ?1",
-	[U_GET_ROW] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE id = ?1",
-	[U_EVENTS] = "SELECT " EVENT_COLS " FROM events WHERE upgrade = ?1"
-	    " ORDER BY seq",
-	[U_EVENT_GET] = "SELECT " EVENT_COLS " FROM events"
-	    " WHERE upgrade = ?1 AND seq = ?2",
-	[U_EVENT_INSERT] = "INSERT INTO events (upgrade, seq, state,"
-	    " error_code, message, progress, download_ms, install_ms, at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[U_ADVANCE] = "UPDATE upgrades SET state = ?2,"
-	    " last_seq = max(last_seq, ?3),"
-	    " progress = coalesce(?4, progress),"
-	    " download_ms = coalesce(?5, download_ms),"
-	    " install_ms = coalesce(?6, install_ms), updated_at = ?7"
-	    " WHERE id = ?1 AND final = 0",
-	[U_FINISH] = "UPDATE upgrades SET state = ?2, final = 1,"
-	    " error_code = ?3, message = ?4, finished_at = ?5, updated_at = ?5"
-	    " WHERE id = ?1 AND final = 0",
-	[U_COUNT_RELEASE] = "UPDATE releases SET"
-	    " n_succeeded = n_succeeded + (?2 = 'succeeded'),"
-	    " n_failed = n_failed + (?2 = 'failed'),"
-	    " n_timed_out = n_timed_out + (?2 = 'timed_out')"
-	    " WHERE id = ?1 RETURNING"
-	    " n_succeeded + n_failed + n_timed_out - base_finished,"
-	    " n_failed + n_timed_out - base_failed, halted",
-	[U_OUTBOX_OUTCOME] = "INSERT INTO outbox (outcome_id, kind, body,"
-	    " created_at) SELECT ?1, 'outcome', json_object("
-	    " 'outcome_id', ?1, 'gateway_id', ?2, 'upgrade_id', u.upgrade_id,"
-	    " 'client_id', u.client_id, 'app', u.app, 'platform', u.platform,"
-	    " 'channel', u.channel, 'from_version', u.from_version,"
-	    " 'to_version', u.to_version, 'result', u.state,"
-	    " 'error_code', u.error_code, 'message', u.message,"
-	    " 'started_at', " RFC3339("u.created_at") ","
-	    " 'finished_at', " RFC3339("u.finished_at") ","
-	    " 'download_ms', u.download_ms, 'install_ms', u.install_ms,"
-	    " 'events', json((SELECT json_group_array(json_object("
-	    "   'seq', e.seq, 'state', e.state, 'at', " RFC3339("e.at") ","
-	    "   'error_code', e.error_code, 'message', e.message,"
-	    "   'progress', e.progress))"
-	    "   FROM (SELECT * FROM events WHERE upgrade = u.id ORDER BY seq) e))"
-	    " ), ?3 FROM upgrades u WHERE u.id = ?4",
-	[U_HALT] = "UPDATE releases SET halted = 1, halted_at = ?2,"
-	    " updated_at = ?2 WHERE id = ?1 AND halted = 0",
-	[U_OUTBOX_HALT] = "INSERT INTO outbox (outcome_id, kind, body,"
-	    " created_at) SELECT ?1, 'halt', json_object("
-	    " 'outcome_id', ?1, 'gateway_id', ?2, 'kind', 'release_halted',"
-	    " 'result', 'halted', 'app', app, 'channel', channel,"
-	    " 'version', version, 'to_version', version,"
-	    " 'finished', ?4, 'failed', ?5, 'failure_rate', ?6,"
-	    " 'halt_failure_rate', ?7, 'halt_min_samples', ?8,"
-	    " 'halted_at', " RFC3339("?3") ") , ?3 FROM releases WHERE id = ?9",
-	[U_TELL] = "UPDATE upgrades SET failure_told = 1"
-	    " WHERE id = ?1 AND failure_told = 0",
-	[U_EXPIRED] = "SELECT id FROM upgrades WHERE final = 0"
-	    " AND created_at <= ?1 ORDER BY created_at LIMIT ?2",
-	[U_LIST] = "SELECT " UPGRADE_COLS " FROM upgrades"
-	    " WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR client_id = ?2)"
-	    " AND (?3 IS NULL OR state = ?3) AND (?4 = 0 OR id < ?4)"
-	    " ORDER BY id DESC LIMIT ?5",
-	[U_STATE_COUNTS] = "SELECT state, count(*) FROM upgrades GROUP BY state",
-	[U_LAUNCH] = "INSERT INTO launches (at, client_id, app, version,"
-	    " platform, channel, action, reason, upgrade_id)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[U_OUTBOX_DEPTH] = "SELECT count(*), coalesce(min(created_at), 0)"
-	    " FROM outbox",
+    [U_LATEST] = "SELECT " UPGRADE_COLS " FROM upgrades"
+		 " WHERE client_id = ?1 AND app = ?2 ORDER BY id DESC LIMIT 1",
+    [U_FAILS] = "SELECT release_id, count(*), max(finished_at)"
+		" FROM upgrades WHERE client_id = ?1 AND app = ?2"
+		" AND state IN ('failed', 'timed_out') GROUP BY release_id",
+    [U_INSERT] =
+	"INSERT INTO upgrades (upgrade_id, client_id, app,"
+	" release_id, platform, channel, from_version, to_version, state,"
+	" url, size, sha256, notes, mandatory, created_at, updated_at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'offered', ?9, ?10, ?11,"
+	" ?12, ?13, ?14, ?14)",
+    [U_GET] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE upgrade_id = ?1",
+    [U_GET_ROW] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE id = ?1",
+    [U_EVENTS] = "SELECT " EVENT_COLS " FROM events WHERE upgrade = ?1"
+		 " ORDER BY seq",
+    [U_EVENT_GET] = "SELECT " EVENT_COLS " FROM events"
+		    " WHERE upgrade = ?1 AND seq = ?2",
+    [U_EVENT_INSERT] =
+	"INSERT INTO events (upgrade, seq, state,"
+	" error_code, message, progress, download_ms, install_ms, at)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [U_ADVANCE] = "UPDATE upgrades SET state = ?2,"
+		  " last_seq = max(last_seq, ?3),"
+		  " progress = coalesce(?4, progress),"
+		  " download_ms = coalesce(?5, download_ms),"
+		  " install_ms = coalesce(?6, install_ms), updated_at = ?7"
+		  " WHERE id = ?1 AND final = 0",
+    [U_FINISH] =
+	"UPDATE upgrades SET state = ?2, final = 1,"
+	" error_code = ?3, message = ?4, finished_at = ?5, updated_at = ?5"
+	" WHERE id = ?1 AND final = 0",
+    [U_COUNT_RELEASE] = "UPDATE releases SET"
+			" n_succeeded = n_succeeded + (?2 = 'succeeded'),"
+			" n_failed = n_failed + (?2 = 'failed'),"
+			" n_timed_out = n_timed_out + (?2 = 'timed_out')"
+			" WHERE id = ?1 RETURNING"
+			" n_succeeded + n_failed + n_timed_out - base_finished,"
+			" n_failed + n_timed_out - base_failed, halted",
+    [U_OUTBOX_OUTCOME] =
+	"INSERT INTO outbox (outcome_id, kind, body,"
+	" created_at) SELECT ?1, 'outcome', json_object("
+	" 'outcome_id', ?1, 'gateway_id', ?2, 'upgrade_id', u.upgrade_id,"
+	" 'client_id', u.client_id, 'app', u.app, 'platform', u.platform,"
+	" 'channel', u.channel, 'from_version', u.from_version,"
+	" 'to_version', u.to_version, 'result', u.state,"
+	" 'error_code', u.error_code, 'message', u.message,"
+	" 'started_at', " RFC3339(
+	    "u.created_at") ","
+			    " 'finished_at', " RFC3339(
+				"u.finished_at") ","
+						 " 'download_ms', "
+						 "u.download_ms, 'install_ms', "
+						 "u.install_ms,"
+						 " 'events', json((SELECT "
+						 "json_group_array(json_object("
+						 "   'seq', e.seq, 'state', "
+						 "e.state, 'at', " RFC3339(
+						     "e.at") ","
+							     "   'error_code', "
+							     "e.error_code, "
+							     "'message', "
+							     "e.message,"
+							     "   'progress', "
+							     "e.progress))"
+							     "   FROM (SELECT "
+							     "* FROM events "
+							     "WHERE upgrade = "
+							     "u.id ORDER BY "
+							     "seq) e))"
+							     " ), ?3 FROM "
+							     "upgrades u WHERE "
+							     "u.id = ?4",
+    [U_HALT] = "UPDATE releases SET halted = 1, halted_at = ?2,"
+	       " updated_at = ?2 WHERE id = ?1 AND halted = 0",
+    [U_OUTBOX_HALT] =
+	"INSERT INTO outbox (outcome_id, kind, body,"
+	" created_at) SELECT ?1, 'halt', json_object("
+	" 'outcome_id', ?1, 'gateway_id', ?2, 'kind', 'release_halted',"
+	" 'result', 'halted', 'app', app, 'channel', channel,"
+	" 'version', version, 'to_version', version,"
+	" 'finished', ?4, 'failed', ?5, 'failure_rate', ?6,"
+	" 'halt_failure_rate', ?7, 'halt_min_samples', ?8,"
+	" 'halted_at', " RFC3339("?3") ") , ?3 FROM releases WHERE id = ?9",
+    [U_TELL] = "UPDATE upgrades SET failure_told = 1"
+	       " WHERE id = ?1 AND failure_told = 0",
+    [U_EXPIRED] = "SELECT id FROM upgrades WHERE final = 0"
+		  " AND created_at <= ?1 ORDER BY created_at LIMIT ?2",
+    [U_LIST] =
+	"SELECT " UPGRADE_COLS " FROM upgrades"
+	" WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR client_id = ?2)"
+	" AND (?3 IS NULL OR state = ?3) AND (?4 = 0 OR id < ?4)"
+	" ORDER BY id DESC LIMIT ?5",
+    [U_STATE_COUNTS] = "SELECT state, count(*) FROM upgrades GROUP BY state",
+    [U_LAUNCH] = "INSERT INTO launches (at, client_id, app, version,"
+		 " platform, channel, action, reason, upgrade_id)"
+		 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [U_OUTBOX_DEPTH] = "SELECT count(*), coalesce(min(created_at), 0)"
+		       " FROM outbox",
 };
 
-const struct db_sqlset store_upgrade_sql = { "upgrade", sql, U_COUNT };
+const struct db_sqlset store_upgrade_sql = {"upgrade", sql, U_COUNT};
 
 void
 store_upgrade_fini(struct upgrade *u)
@@ -162,8 +187,9 @@ store_event_free_list(struct upgrade_event *list, size_t n)
 static int64_t
 col_opt(sqlite3_stmt *st, int i)
 {
-	return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 :
-	    sqlite3_column_int64(st, i);
+	return sqlite3_column_type(st, i) == SQLITE_NULL
+		   ? -1
+		   : sqlite3_column_int64(st, i);
 }
 
 static int
@@ -185,8 +211,8 @@ read_upgrade(sqlite3_stmt *st, struct upgrade *u)
 	db_col_copy(st, 6, u->from_version, sizeof(u->from_version));
 	db_col_copy(st, 7, u->to_version, sizeof(u->to_version));
 	u->release_id = sqlite3_column_int64(st, 8);
-	if (store_state_parse((const char *)sqlite3_column_text(st, 9),
-	    &u->state) < 0)
+	if (store_state_parse(
+		(const char *)sqlite3_column_text(st, 9), &u->state) < 0)
 		return -EIO;
 	u->last_seq = sqlite3_column_int64(st, 10);
 	u->progress = (int)col_opt(st, 11);
@@ -230,8 +256,8 @@ one_upgrade(sqlite3_stmt *st, struct upgrade *out)
 }
 
 int
-store_upgrade_latest(struct db *db, const char *client_id, const char *app,
-    struct upgrade *out)
+store_upgrade_latest(
+    struct db *db, const char *client_id, const char *app, struct upgrade *out)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_LATEST);
 
@@ -324,8 +350,8 @@ read_event(sqlite3_stmt *st, struct upgrade_event *e)
 {
 	memset(e, 0, sizeof(*e));
 	e->seq = sqlite3_column_int64(st, 0);
-	if (store_state_parse((const char *)sqlite3_column_text(st, 1),
-	    &e->state) < 0)
+	if (store_state_parse(
+		(const char *)sqlite3_column_text(st, 1), &e->state) < 0)
 		return -EIO;
 	db_col_copy(st, 2, e->error_code, sizeof(e->error_code));
 	if (sqlite3_column_type(st, 3) != SQLITE_NULL &&
@@ -339,8 +365,8 @@ read_event(sqlite3_stmt *st, struct upgrade_event *e)
 }
 
 int
-store_upgrade_events(struct db *db, int64_t id, struct upgrade_event **out,
-    size_t *n)
+store_upgrade_events(
+    struct db *db, int64_t id, struct upgrade_event **out, size_t *n)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_EVENTS);
 	struct upgrade_event *list = NULL, *nl;
@@ -370,8 +396,8 @@ store_upgrade_events(struct db *db, int64_t id, struct upgrade_event **out,
 }
 
 int
-store_upgrade_event_get(struct db *db, int64_t id, int64_t seq,
-    struct upgrade_event *out)
+store_upgrade_event_get(
+    struct db *db, int64_t id, int64_t seq, struct upgrade_event *out)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_EVENT_GET);
 	int err;
@@ -386,8 +412,8 @@ store_upgrade_event_get(struct db *db, int64_t id, int64_t seq,
 }
 
 int
-store_upgrade_event_add(struct db *db, const struct upgrade *u,
-    const struct upgrade_event *e)
+store_upgrade_event_add(
+    struct db *db, const struct upgrade *u, const struct upgrade_event *e)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_EVENT_INSERT);
 	int err;
@@ -406,8 +432,9 @@ store_upgrade_event_add(struct db *db, const struct upgrade *u,
 	st = db_stmt(db, &store_upgrade_sql, U_ADVANCE);
 	sqlite3_bind_int64(st, 1, u->id);
 	/* A final state is set by store_upgrade_finish; keep the last one. */
-	db_bind_text(st, 2, store_state_name(store_state_final(e->state) ?
-	    u->state : e->state));
+	db_bind_text(st, 2,
+	    store_state_name(
+		store_state_final(e->state) ? u->state : e->state));
 	sqlite3_bind_int64(st, 3, e->seq);
 	bind_opt(st, 4, e->progress);
 	bind_opt(st, 5, e->download_ms);
@@ -487,7 +514,8 @@ store_upgrade_finish(struct db *db, const struct upgrade *u,
 	if (was_halted || finished < o->halt_min_samples || finished == 0 ||
 	    (double)failed / (double)finished <= o->halt_failure_rate)
 		return 0;
-	if ((err = halt_release(db, u->release_id, finished, failed, now, o)) < 0)
+	if ((err = halt_release(db, u->release_id, finished, failed, now, o)) <
+	    0)
 		return err;
 	*halted = true;
 	return 0;
@@ -533,8 +561,8 @@ store_upgrade_list(struct db *db, const struct upgrade_filter *f,
 		return -ENOMEM;
 	db_bind_text(st, 1, f->app);
 	db_bind_text(st, 2, f->client_id);
-	db_bind_text(st, 3, f->state >= 0 ?
-	    store_state_name((enum upg_state)f->state) : NULL);
+	db_bind_text(st, 3,
+	    f->state >= 0 ? store_state_name((enum upg_state)f->state) : NULL);
 	sqlite3_bind_int64(st, 4, f->after);
 	sqlite3_bind_int(st, 5, f->limit);
 	while ((err = db_row(st)) == 1 && len < (size_t)f->limit) {
@@ -561,8 +589,8 @@ store_upgrade_state_counts(struct db *db, int64_t counts[UPG_STATE_COUNT])
 
 	memset(counts, 0, sizeof(int64_t) * UPG_STATE_COUNT);
 	while ((err = db_row(st)) == 1)
-		if (store_state_parse((const char *)sqlite3_column_text(st, 0),
-		    &s) == 0)
+		if (store_state_parse(
+			(const char *)sqlite3_column_text(st, 0), &s) == 0)
 			counts[s] = sqlite3_column_int64(st, 1);
 	return err;
 }
