@@ -556,7 +556,7 @@ class TestDocs(unittest.TestCase):
         api = open(os.path.join(root, "docs/gateway.openapi.yaml")).read()
         norm = lambda p: re.sub(r"\{[^}]*\}", "{}", p)
         documented = {norm(m) for m in re.findall(r"^  (/[^:]*):$", api, re.M)}
-        pairs = re.findall(r'\{ "(GET|POST|PATCH|PUT|DELETE)", "([^"]+)"', routes)
+        pairs = re.findall(r'\{\s*"(GET|POST|PATCH|PUT|DELETE)",\s*"([^"]+)"', routes)
         self.assertTrue(pairs)
         for method, pattern in pairs:
             self.assertIn(norm(pattern), documented, pattern)
