@@ -69,25 +69,28 @@ get(struct db *db, const char *k, char *out, size_t len)
 	return r;
 }
 
+static int
+put(struct db *db, const char *k, const char *v)
+{
+	sqlite3_stmt *st = db_stmt(db, &set, 0);
+
+	db_bind_text(st, 1, k);
+	db_bind_text(st, 2, v);
+	return db_run(st);
+}
+
 static void
 test_migrate_write_read(void **state)
 {
 	struct db *w, *r;
 	struct db_pool *pool;
-	sqlite3_stmt *st;
 	char v[16];
 
 	(void)state;
 	assert_int_equal(db_open(path, &schema, true, &w), 0);
 	assert_int_equal(db_begin(w), 0);
-	st = db_stmt(w, &set, 0);
-	db_bind_text(st, 1, "a");
-	db_bind_text(st, 2, "1");
-	assert_int_equal(db_run(st), 0);
-	st = db_stmt(w, &set, 0);
-	db_bind_text(st, 1, "a");
-	db_bind_text(st, 2, "2");
-	assert_int_equal(db_run(st), -EEXIST);
+	assert_int_equal(put(w, "a", "1"), 0);
+	assert_int_equal(put(w, "a", "2"), -EEXIST);
 	assert_int_equal(db_commit(w), 0);
 
 	/* Readers see committed data and cannot write. */
@@ -96,9 +99,7 @@ test_migrate_write_read(void **state)
 	assert_int_equal(get(r, "a", v, sizeof(v)), 1);
 	assert_string_equal(v, "1");
 	assert_int_equal(get(r, "b", v, sizeof(v)), 0);
-	st = db_stmt(r, &set, 0);
-	db_bind_text(st, 1, "c");
-	assert_int_equal(db_run(st), -EIO);
+	assert_int_equal(put(r, "c", "d"), -EIO);
 	db_pool_put(pool, r);
 	db_pool_free(pool);
 	db_close(w);
@@ -113,16 +114,12 @@ static void
 test_rollback_leaves_nothing(void **state)
 {
 	struct db *w;
-	sqlite3_stmt *st;
 	char v[16];
 
 	(void)state;
 	assert_int_equal(db_open(path, &schema, true, &w), 0);
 	assert_int_equal(db_begin(w), 0);
-	st = db_stmt(w, &set, 0);
-	db_bind_text(st, 1, "x");
-	db_bind_text(st, 2, "y");
-	assert_int_equal(db_run(st), 0);
+	assert_int_equal(put(w, "x", "y"), 0);
 	db_rollback(w);
 	assert_int_equal(get(w, "x", v, sizeof(v)), 0);
 	db_close(w);
