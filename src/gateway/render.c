@@ -73,16 +73,11 @@ render_offer(const struct upgrade *u)
 json_t *
 render_failure(const struct upgrade *u)
 {
+	/* Every final failure has an error code: reports must give one and
+	 * reaper_expire() sets "timed_out". */
 	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "upgrade_id",
 	    u->upgrade_id, "to_version", u->to_version, "error_code",
-	    u->error_code[0]
-		? u->error_code
-		: (u->state == UPG_TIMED_OUT ? "timed_out" : "failed"),
-	    "message",
-	    u->message ? u->message
-		       : (u->state == UPG_TIMED_OUT
-				 ? "the upgrade did not finish in time"
-				 : ""),
+	    u->error_code, "message", u->message ? u->message : "",
 	    "failed_at", render_time(u->finished_at));
 }
 
