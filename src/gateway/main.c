@@ -111,6 +111,16 @@ listen_host(const char *listen, char *buf, size_t len)
 	buf[n] = '\0';
 }
 
+/* The signals the main thread takes with sigwait: stop and reload. */
+static void
+control_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
 static int
 run(struct gw *gw, const char *path)
 {
@@ -150,10 +160,7 @@ run(struct gw *gw, const char *path)
 	log_notice("listening on http://%s:%u (database %s)", host,
 	    http_port(gw->http), gw->conf.database);
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	control_signals(&set);
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
@@ -237,10 +244,7 @@ main(int argc, char **argv)
 
 	/* Signals go to sigwait in this thread only; block them before any
 	 * thread starts so every thread inherits the mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
+	control_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
