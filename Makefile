@@ -2,7 +2,7 @@
 # upgate: one non-recursive Makefile. Objects in build/, binaries in bin/.
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson sqlite3 inih libsodium
+PKGS     := libmicrohttpd jansson sqlite3 inih libsodium libcurl
 TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \

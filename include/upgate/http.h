@@ -20,7 +20,9 @@
 struct http_server;
 struct MHD_Connection;
 
-enum http_auth { HTTP_AUTH_NONE, HTTP_AUTH_ADMIN };
+/* Who may call a route: anyone, the admin token holder, or a sender whose
+ * request passes the server's verify callback (a signed body). */
+enum http_auth { HTTP_AUTH_NONE, HTTP_AUTH_ADMIN, HTTP_AUTH_SIGNED };
 
 /* A request as handlers see it. Everything in it is borrowed and lives
  * until the handler returns. */
@@ -31,6 +33,8 @@ struct req {
 	const char *path;
 	const char *params[HTTP_MAX_PARAMS]; /* {name} segments, in order */
 	json_t *body; /* parsed JSON object, NULL if no body */
+	const char *raw_body; /* the body's bytes as received */
+	size_t raw_len;
 	struct MHD_Connection *conn;
 };
 
@@ -71,6 +75,10 @@ struct http_config {
 	/* Whether token (len bytes, not NUL-terminated) is the admin token.
 	 * Called on worker threads; must be thread-safe. */
 	bool (*authorize)(void *ctx, const char *token, size_t len);
+	/* For HTTP_AUTH_SIGNED routes, called with the whole raw body before
+	 * it is parsed: 0 to go on, or a negative errno after filling rs with
+	 * the error (http_error). Worker threads; must be thread-safe. */
+	int (*verify)(void *ctx, const struct req *r, struct resp *rs);
 };
 
 /* Start serving on worker threads. Returns 0 and *out, or -errno with the
@@ -92,6 +100,9 @@ void http_stop(struct http_server *s);
 
 /* Write request counters and latency histograms in Prometheus text. */
 void http_metrics(struct http_server *s, FILE *out);
+
+/* GET /healthz for any daemon: {"status": "ok"} while the process runs. */
+int http_healthz_get(struct req *r, struct resp *rs);
 
 /* Query string value (decoded), or NULL. */
 const char *req_query(const struct req *r, const char *key);

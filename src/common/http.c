@@ -83,6 +83,13 @@ http_status_from_err(int err)
 }
 
 int
+http_healthz_get(struct req *rq, struct resp *rs)
+{
+	(void)rq;
+	return http_reply(rs, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+int
 http_reply(struct resp *rs, int status, json_t *body)
 {
 	json_decref(rs->json);
@@ -395,6 +402,19 @@ finish(struct conn_req *cr)
 	if (cr->too_big)
 		return send_error(cr, -E2BIG, "body_too_large",
 		    "request body is over the %zu byte limit", cr->max);
+	cr->r.raw_body = cr->buf ? cr->buf : "";
+	cr->r.raw_len = cr->len;
+	if (cr->route->auth == HTTP_AUTH_SIGNED) {
+		struct http_server *s = cr->r.server;
+
+		err = s->cfg.verify ? s->cfg.verify(s->cfg.ctx, &cr->r, &rs)
+				    : -EACCES;
+		if (err < 0 && rs.status == 0)
+			http_error(&rs, -EACCES, "unauthorized", NULL,
+			    "this endpoint needs a signed request");
+		if (err < 0)
+			return send_resp(cr, &rs);
+	}
 	if (cr->len > 0) {
 		cr->r.body =
 		    json_loadb(cr->buf, cr->len, JSON_REJECT_DUPLICATES, &je);

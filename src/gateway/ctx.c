@@ -54,11 +54,16 @@ gw_write_begin(struct gw *gw)
 int
 gw_write_end(struct gw *gw, int err)
 {
+	bool kick = gw->outbox_added;
+
+	gw->outbox_added = false;
 	if (err == 0)
 		err = db_commit(gw->writer);
 	else
 		db_rollback(gw->writer);
 	db_unlock(gw->writer);
+	if (err == 0 && kick)
+		forward_kick(gw->forward);
 	return err;
 }
 

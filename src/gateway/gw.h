@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "store.h"
 #include "upgate/db.h"
@@ -28,6 +29,10 @@ struct gw_conf {
 	char *mgmt_url;
 	char *gateway_id;
 	char *secret_file;
+	int64_t forward_batch;
+	int64_t forward_retry_initial; /* ms */
+	int64_t forward_retry_max;     /* ms */
+	int64_t forward_timeout;       /* ms */
 	int log_level;	     /* index into the level names */
 	bool token_file_set; /* named in the file, not defaulted */
 };
@@ -50,6 +55,7 @@ struct gw_settings {
 };
 
 struct reaper;
+struct forward;
 
 /* The daemon context: one per process, passed to every handler. */
 struct gw {
@@ -58,9 +64,12 @@ struct gw {
 	struct db_pool *readers;
 	struct http_server *http;
 	struct reaper *reaper;
+	struct forward *forward; /* NULL: forwarding off */
+	bool outbox_added;	 /* this write txn queued an outcome */
 	pthread_mutex_t lock; /* guards token and settings */
 	char *admin_token;    /* NULL: admin API refused */
 	struct gw_settings settings;
+	const char *conf_path; /* NULL: defaults */
 };
 
 /* ctx.c: settings, auth, and the write transaction. */
@@ -70,7 +79,8 @@ bool gw_authorize(void *gw, const char *token, size_t len);
 /* Take the writer and BEGIN IMMEDIATE; 0 or -errno (writer released). */
 int gw_write_begin(struct gw *gw);
 /* COMMIT when err is 0, else ROLLBACK; release the writer. Returns the
- * commit's error or err. */
+ * commit's error or err. A committed txn that queued an outcome (set
+ * gw->outbox_added) wakes the forwarder. */
 int gw_write_end(struct gw *gw, int err);
 /* Finish options from settings. */
 void gw_finish_opts(const struct gw_settings *s, struct finish_opts *o);
@@ -91,15 +101,29 @@ int reaper_run_once(struct gw *gw);
 /* Finish u as timed_out at now inside the caller's write transaction.
  * Returns 0, -EALREADY when u was final already, or -errno. */
 int reaper_expire(
-    struct db *db, struct upgrade *u, int64_t now, const struct gw_settings *s);
+    struct gw *gw, struct upgrade *u, int64_t now, const struct gw_settings *s);
 void reaper_stop(struct reaper *r);
+
+/* forward.c: the thread that drains the outbox to mgmtd's POST
+ * /v1/outcomes. Start after the writer and readers exist; *out stays NULL
+ * when [forward] mgmt_url is empty. Returns 0 or -errno. */
+int forward_start(struct gw *gw, struct forward **out);
+/* New outcomes are in the outbox: send them now rather than at the next
+ * poll. Any thread; NULL does nothing. */
+void forward_kick(struct forward *f);
+/* Read the signing secret again before the next batch (SIGHUP). */
+void forward_reload(struct forward *f);
+/* Counters in Prometheus text; NULL writes zeros. */
+void forward_metrics(struct forward *f, FILE *out);
+/* Stop the thread (waits for a request in flight, bounded by its
+ * timeout), free. NULL does nothing. */
+void forward_stop(struct forward *f);
 
 /* routes.c */
 extern const struct http_route gw_routes[];
 extern const size_t gw_n_routes;
 
 /* Handlers (h_*.c). */
-int h_healthz_get(struct req *r, struct resp *rs);
 int h_readyz_get(struct req *r, struct resp *rs);
 int h_metrics_get(struct req *r, struct resp *rs);
 int h_releases_post(struct req *r, struct resp *rs);

@@ -80,7 +80,7 @@ apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
 	if ((err = gw_write_begin(gw)) < 0)
 		return err;
 	if (d->expire_latest) {
-		err = reaper_expire(db, &v->latest, now, s);
+		err = reaper_expire(gw, &v->latest, now, s);
 		if (err == -EALREADY)
 			err = -EAGAIN;
 	}

@@ -7,13 +7,6 @@
 #include "gw.h"
 #include "upgate/ts.h"
 
-int
-h_healthz_get(struct req *rq, struct resp *rs)
-{
-	(void)rq;
-	return http_reply(rs, 200, json_pack("{s:s}", "status", "ok"));
-}
-
 /* Outbox depth and age of its oldest row, from a reader. */
 static int
 outbox(struct gw *gw, int64_t *rows, double *age_s)
@@ -82,6 +75,7 @@ h_metrics_get(struct req *rq, struct resp *rs)
 	    "waiting outcome.\n# TYPE upgate_outbox_oldest_age_seconds gauge\n"
 	    "upgate_outbox_oldest_age_seconds %.3f\n",
 	    (long long)rows, age);
+	forward_metrics(gw->forward, f);
 	if (fclose(f) != 0) {
 		free(text);
 		return -ENOMEM;

@@ -130,7 +130,7 @@ apply_report(struct gw *gw, const char *uid, struct report *r, struct resp *rs,
 	if (!store_state_final(u->state) &&
 	    now >= u->created_at + s.session_timeout) {
 		/* Past its deadline: it is timed out, whatever comes now. */
-		if ((err = reaper_expire(db, u, now, &s)) < 0)
+		if ((err = reaper_expire(gw, u, now, &s)) < 0)
 			return gw_write_end(gw, err);
 		if ((err = gw_write_end(gw, 0)) < 0)
 			return err;
@@ -166,6 +166,8 @@ apply_report(struct gw *gw, const char *uid, struct report *r, struct resp *rs,
 	if (err == 0 && store_state_final(r->ev.state))
 		err = store_upgrade_finish(db, u, r->ev.state, r->ev.error_code,
 		    r->message, now, &fo, &halted);
+	if (err == 0 && store_state_final(r->ev.state))
+		gw->outbox_added = true;
 	err = gw_write_end(gw, err);
 	if (err == 0 && halted)
 		log_warn("release %s %s halted: failure rate over %.2f after "

@@ -1,46 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* upgate-gatewayd: start-up, signals and orderly shutdown. */
 #include <errno.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include "gw.h"
+#include "upgate/daemon.h"
 #include "upgate/log.h"
 #include "upgate/secret.h"
 
 #define DEFAULT_CONFIG "/etc/upgate/gateway.conf"
 #define DRAIN_MS 10000
-
-#ifndef UPGATE_VERSION
-#define UPGATE_VERSION "0.1.0"
-#endif
-
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: upgate-gatewayd [-c FILE] [--check-config]\n"
-	    "\n"
-	    "The upgate upgrade gateway: publishes releases, decides per "
-	    "launch\n"
-	    "whether to upgrade, and records every upgrade in SQLite.\n"
-	    "\n"
-	    "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ";\n"
-	    "                      built-in defaults when that is missing)\n"
-	    "      --check-config  validate the configuration and exit:\n"
-	    "                      0 valid, 2 not\n"
-	    "  -V, --version       print the version and exit\n"
-	    "  -h, --help          print this help and exit\n"
-	    "\n"
-	    "Signals: TERM/INT stop gracefully; HUP reloads the admin token,\n"
-	    "the [upgrade] settings and the log level.\n");
-}
 
 /* Load the config and admin token; on any problem print it and return
  * -EINVAL. token may come back NULL when the file is missing and was not
@@ -98,37 +73,22 @@ reload(struct gw *gw, const char *path)
 	log_notice("SIGHUP: reloaded admin token and settings");
 }
 
-/* The host part of a listen address, for the URL printed at start. */
 static void
-listen_host(const char *listen, char *buf, size_t len)
+on_hup(void *arg)
 {
-	const char *colon = strrchr(listen, ':');
-	size_t n = colon ? (size_t)(colon - listen) : strlen(listen);
+	struct gw *gw = arg;
 
-	if (n >= len)
-		n = len - 1;
-	memcpy(buf, listen, n);
-	buf[n] = '\0';
-}
-
-/* The signals the main thread takes with sigwait: stop and reload. */
-static void
-control_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGHUP);
+	reload(gw, gw->conf_path);
+	forward_reload(gw->forward);
 }
 
 static int
-run(struct gw *gw, const char *path)
+run(struct gw *gw)
 {
 	struct http_config hc;
-	sigset_t set;
-	char host[80];
+	char url[128];
 	size_t nreaders;
-	int sig, err;
+	int err;
 
 	if ((err = db_open(
 		 gw->conf.database, &store_schema, true, &gw->writer)) < 0)
@@ -144,6 +104,8 @@ run(struct gw *gw, const char *path)
 		return err;
 	if ((err = reaper_start(gw, &gw->reaper)) < 0)
 		return err;
+	if ((err = forward_start(gw, &gw->forward)) < 0)
+		return err;
 	hc = (struct http_config){
 	    .listen = gw->conf.listen,
 	    .threads = (unsigned)gw->conf.threads,
@@ -156,22 +118,9 @@ run(struct gw *gw, const char *path)
 	};
 	if ((err = http_start(&hc, &gw->http)) < 0)
 		return err;
-	listen_host(gw->conf.listen, host, sizeof(host));
-	log_notice("listening on http://%s:%u (database %s)", host,
-	    http_port(gw->http), gw->conf.database);
-
-	control_signals(&set);
-	for (;;) {
-		if (sigwait(&set, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			reload(gw, path);
-			continue;
-		}
-		log_notice(
-		    "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-		break;
-	}
+	daemon_url(gw->conf.listen, http_port(gw->http), url, sizeof(url));
+	log_notice("listening on %s (database %s)", url, gw->conf.database);
+	daemon_wait(on_hup, gw);
 	http_quiesce(gw->http);
 	if (!http_drain(gw->http, DRAIN_MS))
 		log_warn("requests still running after %d ms; closing them",
@@ -182,51 +131,28 @@ run(struct gw *gw, const char *path)
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"check-config", no_argument, NULL, 'k'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	static const struct daemon_info info = {
+	    .name = "upgate-gatewayd",
+	    .default_config = DEFAULT_CONFIG,
+	    .about = "The upgate upgrade gateway: publishes releases, decides "
+		     "per launch\nwhether to upgrade, records every upgrade "
+		     "in SQLite and forwards\neach outcome to upgate-mgmtd.",
+	    .signals = "reloads the admin token, the [upgrade] settings,\n"
+		       "the log level and the forward secret",
 	};
-	const char *path = NULL;
-	bool check = false;
+	const char *path;
+	bool check;
 	struct gw gw;
-	sigset_t set;
-	int c, err;
+	int err;
 
-	log_init("upgate-gatewayd");
-	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'k':
-			check = true;
-			break;
-		case 'V':
-			printf("upgate-gatewayd %s\n", UPGATE_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "upgate-gatewayd: unexpected argument '%s'\n",
-		    argv[optind]);
-		usage(stderr);
-		return 2;
-	}
-	if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
-		path = DEFAULT_CONFIG;
+	log_init(info.name);
+	if ((err = daemon_args(&info, argc, argv, &path, &check)) >= 0)
+		return err;
 	if (sodium_init() < 0)
 		fatal("libsodium cannot initialise");
 
 	memset(&gw, 0, sizeof(gw));
+	gw.conf_path = path;
 	pthread_mutex_init(&gw.lock, NULL);
 	if (load(path, &gw.conf, &gw.admin_token) < 0) {
 		gw_conf_free(&gw.conf);
@@ -242,20 +168,22 @@ main(int argc, char **argv)
 	log_set_level((enum log_level)gw_conf_log_level(&gw.conf));
 	gw_settings_from_conf(&gw.conf, &gw.settings);
 
-	/* Signals go to sigwait in this thread only; block them before any
-	 * thread starts so every thread inherits the mask. */
-	control_signals(&set);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread: signals go to daemon_wait in this thread only,
+	 * and libcurl's global state is set up once. */
+	daemon_block_signals();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		fatal("libcurl cannot initialise");
 
-	err = run(&gw, path);
+	err = run(&gw);
 	http_stop(gw.http);
+	forward_stop(gw.forward);
 	reaper_stop(gw.reaper);
 	db_pool_free(gw.readers);
 	db_close(gw.writer);
 	gw_conf_free(&gw.conf);
 	secret_free(gw.admin_token);
 	pthread_mutex_destroy(&gw.lock);
+	curl_global_cleanup();
 	if (err < 0) {
 		log_err("stopped on error: %s", strerror(-err));
 		return 1;

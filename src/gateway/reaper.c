@@ -24,7 +24,7 @@ struct reaper {
 
 int
 reaper_expire(
-    struct db *db, struct upgrade *u, int64_t now, const struct gw_settings *s)
+    struct gw *gw, struct upgrade *u, int64_t now, const struct gw_settings *s)
 {
 	struct finish_opts fo;
 	char msg[128], d[32];
@@ -38,9 +38,10 @@ reaper_expire(
 	    d);
 	gw_finish_opts(s, &fo);
 	err = store_upgrade_finish(
-	    db, u, UPG_TIMED_OUT, "timed_out", msg, now, &fo, &halted);
+	    gw->writer, u, UPG_TIMED_OUT, "timed_out", msg, now, &fo, &halted);
 	if (err < 0)
 		return err;
+	gw->outbox_added = true;
 	/* Keep the caller's copy in step with the row. */
 	u->state = UPG_TIMED_OUT;
 	u->finished_at = now;
@@ -75,7 +76,7 @@ reaper_run_once(struct gw *gw)
 			if ((err = store_upgrade_get_row(
 				 gw->writer, ids[i], &u)) < 0)
 				break;
-			err = reaper_expire(gw->writer, &u, now, &s);
+			err = reaper_expire(gw, &u, now, &s);
 			if (err == -EALREADY)
 				err = 0;
 			store_upgrade_fini(&u);

@@ -3,7 +3,7 @@
 #include "gw.h"
 
 const struct http_route gw_routes[] = {
-    {"GET", "/healthz", h_healthz_get, HTTP_AUTH_NONE, 0},
+    {"GET", "/healthz", http_healthz_get, HTTP_AUTH_NONE, 0},
     {"GET", "/readyz", h_readyz_get, HTTP_AUTH_NONE, 0},
     {"GET", "/metrics", h_metrics_get, HTTP_AUTH_NONE, 0},
     {"POST", "/v1/admin/releases", h_releases_post, HTTP_AUTH_ADMIN, 0},

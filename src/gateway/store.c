@@ -7,6 +7,7 @@
 
 extern const struct db_sqlset store_release_sql;
 extern const struct db_sqlset store_upgrade_sql;
+extern const struct db_sqlset store_outbox_sql;
 
 static const char *const migrations[] = {
     /* 1: releases, upgrades with their events, the outbox, launches. */
@@ -80,6 +81,7 @@ static const char *const migrations[] = {
 static const struct db_sqlset *const sets[] = {
     &store_release_sql,
     &store_upgrade_sql,
+    &store_outbox_sql,
 };
 
 const struct db_schema store_schema = {

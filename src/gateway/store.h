@@ -222,8 +222,26 @@ struct launch_rec {
 /* Record one launch call. Inside a write transaction. */
 int store_launch_insert(struct db *db, const struct launch_rec *l);
 
+/* store_outbox.c: outcomes waiting to be forwarded to mgmtd. */
+
 /* Rows waiting in the outbox and the creation time of the oldest (0 when
- * empty). 0 or -errno. */
+ * empty). */
 int store_outbox_depth(struct db *db, int64_t *rows, int64_t *oldest);
+
+/* The oldest rows, as one ingest body {"outcomes": [...]}: at most max
+ * rows and, past the first row, at most max_bytes. */
+struct outbox_batch {
+	int64_t first, last; /* outbox ids covered, inclusive */
+	size_t n;	     /* rows; 0 when the outbox is empty */
+	char *body;	     /* malloc'd, NUL-terminated; NULL when n == 0 */
+	size_t len;
+};
+
+/* Fill out (free out->body) or return -errno. */
+int store_outbox_batch(
+    struct db *db, size_t max, size_t max_bytes, struct outbox_batch *out);
+
+/* Remove rows first..last once mgmtd has them. Inside a write txn. */
+int store_outbox_delete(struct db *db, int64_t first, int64_t last);
 
 #endif

@@ -26,7 +26,6 @@ enum {
 	U_LIST,
 	U_STATE_COUNTS,
 	U_LAUNCH,
-	U_OUTBOX_DEPTH,
 	U_COUNT
 };
 
@@ -138,8 +137,6 @@ static const char *const sql[U_COUNT] = {
     [U_LAUNCH] = "INSERT INTO launches (at, client_id, app, version,"
 		 " platform, channel, action, reason, upgrade_id)"
 		 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [U_OUTBOX_DEPTH] = "SELECT count(*), coalesce(min(created_at), 0)"
-		       " FROM outbox",
 };
 
 const struct db_sqlset store_upgrade_sql = {"upgrade", sql, U_COUNT};
@@ -610,18 +607,4 @@ store_launch_insert(struct db *db, const struct launch_rec *l)
 	db_bind_text(st, 8, l->reason);
 	db_bind_text(st, 9, l->upgrade_id);
 	return db_run(st);
-}
-
-int
-store_outbox_depth(struct db *db, int64_t *rows, int64_t *oldest)
-{
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_OUTBOX_DEPTH);
-	int err;
-
-	if ((err = db_row(st)) <= 0)
-		return err == 0 ? -EIO : err;
-	*rows = sqlite3_column_int64(st, 0);
-	*oldest = sqlite3_column_int64(st, 1);
-	sqlite3_reset(st);
-	return 0;
 }

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/* Daemon start-up shared by both daemons: options, signals, the URL line. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "upgate/daemon.h"
+#include "upgate/log.h"
+
+#ifndef UPGATE_VERSION
+#define UPGATE_VERSION "0.1.0"
+#endif
+
+static void
+usage(const struct daemon_info *d, FILE *f)
+{
+	fprintf(f,
+	    "usage: %s [-c FILE] [--check-config]\n\n%s\n\n"
+	    "  -c, --config FILE   configuration (default %s;\n"
+	    "                      built-in defaults when that is missing)\n"
+	    "      --check-config  validate the configuration and exit:\n"
+	    "                      0 valid, 2 not\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n\n"
+	    "Signals: TERM/INT stop gracefully; HUP %s.\n",
+	    d->name, d->about, d->default_config, d->signals);
+}
+
+int
+daemon_args(const struct daemon_info *d, int argc, char **argv,
+    const char **path, bool *check)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*path = NULL;
+	*check = false;
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			*path = optarg;
+			break;
+		case 'k':
+			*check = true;
+			break;
+		case 'V':
+			printf("%s %s\n", d->name, UPGATE_VERSION);
+			return 0;
+		case 'h':
+			usage(d, stdout);
+			return 0;
+		default:
+			usage(d, stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", d->name,
+		    argv[optind]);
+		usage(d, stderr);
+		return 2;
+	}
+	if (*path == NULL && access(d->default_config, F_OK) == 0)
+		*path = d->default_config;
+	return -1;
+}
+
+static void
+control_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+}
+
+void
+daemon_block_signals(void)
+{
+	sigset_t set;
+
+	control_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+daemon_wait(void (*reload)(void *ctx), void *ctx)
+{
+	sigset_t set;
+	int sig;
+
+	control_signals(&set);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		reload(ctx);
+	}
+	log_notice("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	return sig;
+}
+
+void
+daemon_url(const char *listen, unsigned port, char *buf, size_t len)
+{
+	const char *colon = strrchr(listen, ':');
+	int n = colon ? (int)(colon - listen) : (int)strlen(listen);
+
+	snprintf(buf, len, "http://%.*s:%u", n, listen, port);
+}

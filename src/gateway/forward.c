@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/* The forwarder: drains the outbox to mgmtd, signed, in batches, with backoff.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "gw.h"
+#include "upgate/backoff.h"
+#include "upgate/log.h"
+#include "upgate/secret.h"
+#include "upgate/sign.h"
+#include "upgate/ts.h"
+
+#define IDLE_POLL_MS 1000
+#define MAX_BATCH_BYTES (3 * 1024 * 1024) /* under mgmtd's 4 MiB limit */
+#define REPLY_KEEP 512
+
+struct forward {
+	struct gw *gw;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop, kicked, reread;
+	char *url; /* mgmt_url + "/v1/outcomes" */
+	char *secret;
+	CURL *curl;
+	char reply[REPLY_KEEP];
+	size_t reply_len;
+	atomic_uint_fast64_t sent, batches, failures;
+	atomic_int_fast64_t last_ok_ms;
+};
+
+static size_t
+on_reply(char *p, size_t size, size_t n, void *arg)
+{
+	struct forward *f = arg;
+	size_t len = size * n, room = sizeof(f->reply) - 1 - f->reply_len;
+
+	memcpy(f->reply + f->reply_len, p, len < room ? len : room);
+	f->reply_len += len < room ? len : room;
+	f->reply[f->reply_len] = '\0';
+	return len;
+}
+
+/* POST one batch. Returns the HTTP status, or -1 with why filled when no
+ * answer came. */
+static long
+post(struct forward *f, const struct outbox_batch *b, char *why, size_t len)
+{
+	char sig[SIGN_LEN], h_ts[64], h_sig[SIGN_LEN + 32];
+	struct curl_slist *hdrs = NULL, *h;
+	int64_t now = ts_now_ms() / 1000;
+	long status = -1;
+	CURLcode rc;
+
+	sign_make(f->secret, now, b->body, b->len, sig);
+	snprintf(h_ts, sizeof(h_ts), SIGN_TS_HEADER ": %lld", (long long)now);
+	snprintf(h_sig, sizeof(h_sig), SIGN_SIG_HEADER ": %s", sig);
+	if ((h = curl_slist_append(hdrs, "Content-Type: application/json")))
+		hdrs = h;
+	if ((h = curl_slist_append(hdrs, "Expect:")))
+		hdrs = h;
+	if ((h = curl_slist_append(hdrs, h_ts)))
+		hdrs = h;
+	if ((h = curl_slist_append(hdrs, h_sig)))
+		hdrs = h;
+	f->reply_len = 0;
+	f->reply[0] = '\0';
+	curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(f->curl, CURLOPT_POSTFIELDS, b->body);
+	curl_easy_setopt(f->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
+	rc = curl_easy_perform(f->curl);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
+	else
+		snprintf(why, len, "%s", curl_easy_strerror(rc));
+	curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	return status;
+}
+
+/* Sleep up to ms, or until stopped; a kick ends an idle sleep early. Called
+ * and returns with f->lock held. */
+static void
+nap(struct forward *f, int64_t ms, bool kickable)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	while (!f->stop && !(kickable && f->kicked) &&
+	       pthread_cond_timedwait(&f->wake, &f->lock, &until) == 0)
+		;
+	if (kickable)
+		f->kicked = false;
+}
+
+/* (Re)read the signing secret. False when it cannot be read. */
+static bool
+load_secret(struct forward *f)
+{
+	char *s = NULL;
+	int err;
+
+	if (f->secret != NULL && !f->reread)
+		return true;
+	f->reread = false;
+	err = secret_read(f->gw->conf.secret_file, &s);
+	if (err < 0) {
+		log_err("forward: cannot read [forward] secret_file %s: %s; "
+			"outcomes wait in the outbox",
+		    f->gw->conf.secret_file,
+		    err == -EINVAL ? "empty or too long" : strerror(-err));
+		return f->secret != NULL;
+	}
+	secret_free(f->secret);
+	f->secret = s;
+	return true;
+}
+
+/* Send one batch and drop it from the outbox on 2xx. Returns 1 when a
+ * batch went, 0 when the outbox is empty, -errno when it should wait. */
+static int
+forward_once(struct forward *f)
+{
+	struct gw *gw = f->gw;
+	struct outbox_batch b;
+	struct db *db;
+	char why[CURL_ERROR_SIZE + 400] = "";
+	long status;
+	int err;
+
+	db = db_pool_get(gw->readers);
+	err = store_outbox_batch(
+	    db, (size_t)gw->conf.forward_batch, MAX_BATCH_BYTES, &b);
+	db_pool_put(gw->readers, db);
+	if (err < 0) {
+		log_err("forward: cannot read the outbox: %s", strerror(-err));
+		return err;
+	}
+	if (b.n == 0)
+		return 0;
+	status = post(f, &b, why, sizeof(why));
+	if (status >= 200 && status < 300) {
+		if ((err = gw_write_begin(gw)) == 0)
+			err = store_outbox_delete(gw->writer, b.first, b.last);
+		err = gw_write_end(gw, err);
+		if (err < 0)
+			/* mgmtd has them and will answer duplicate next
+			 * time: nothing is lost or doubled. */
+			log_err("forward: sent %zu outcome(s) but cannot "
+				"remove them from the outbox: %s",
+			    b.n, strerror(-err));
+		else {
+			atomic_fetch_add(&f->sent, b.n);
+			atomic_fetch_add(&f->batches, 1);
+			atomic_store(&f->last_ok_ms, ts_now_ms());
+			log_debug("forward: %zu outcome(s) to mgmtd", b.n);
+		}
+	} else {
+		if (status > 0)
+			snprintf(why, sizeof(why), "HTTP %ld: %.300s", status,
+			    f->reply);
+		atomic_fetch_add(&f->failures, 1);
+		log_warn("forward: %zu outcome(s) not accepted by %s: %s", b.n,
+		    f->url, why);
+		err = -EAGAIN;
+	}
+	free(b.body);
+	return err < 0 ? err : 1;
+}
+
+static void *
+forward_main(void *arg)
+{
+	struct forward *f = arg;
+	unsigned attempt = 0;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->stop) {
+		int r;
+
+		if (!load_secret(f)) {
+			nap(f, f->gw->conf.forward_retry_max, false);
+			continue;
+		}
+		pthread_mutex_unlock(&f->lock);
+		r = forward_once(f);
+		pthread_mutex_lock(&f->lock);
+		if (r > 0) {
+			if (attempt > 0)
+				log_notice("forward: mgmtd accepts outcomes "
+					   "again");
+			attempt = 0;
+		} else if (r == 0) {
+			nap(f, IDLE_POLL_MS, true);
+		} else {
+			attempt++;
+			nap(f,
+			    backoff_delay(f->gw->conf.forward_retry_initial,
+				f->gw->conf.forward_retry_max, attempt),
+			    false);
+		}
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+int
+forward_start(struct gw *gw, struct forward **out)
+{
+	const struct gw_conf *c = &gw->conf;
+	pthread_condattr_t ca;
+	struct forward *f;
+	size_t n;
+
+	*out = NULL;
+	if (c->mgmt_url[0] == '\0') {
+		log_warn("forward: [forward] mgmt_url is empty: outcomes stay "
+			 "in the outbox");
+		return 0;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return -ENOMEM;
+	f->gw = gw;
+	n = strlen(c->mgmt_url) + sizeof("/v1/outcomes");
+	f->url = malloc(n);
+	f->curl = curl_easy_init();
+	if (f->url == NULL || f->curl == NULL) {
+		forward_stop(f);
+		return -ENOMEM;
+	}
+	snprintf(f->url, n, "%s%s", c->mgmt_url,
+	    c->mgmt_url[strlen(c->mgmt_url) - 1] == '/' ? "v1/outcomes"
+							: "/v1/outcomes");
+	curl_easy_setopt(f->curl, CURLOPT_URL, f->url);
+	curl_easy_setopt(f->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(f->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	curl_easy_setopt(
+	    f->curl, CURLOPT_TIMEOUT_MS, (long)c->forward_timeout);
+	curl_easy_setopt(f->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_reply);
+	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, f);
+	curl_easy_setopt(f->curl, CURLOPT_USERAGENT, "upgate-gatewayd");
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&f->thread, NULL, forward_main, f) != 0) {
+		curl_easy_cleanup(f->curl);
+		free(f->url);
+		free(f);
+		return -EAGAIN;
+	}
+	log_info("forward: outcomes go to %s", f->url);
+	*out = f;
+	return 0;
+}
+
+void
+forward_kick(struct forward *f)
+{
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->kicked = true;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void
+forward_reload(struct forward *f)
+{
+	if (f == NULL)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->reread = true;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void
+forward_metrics(struct forward *f, FILE *out)
+{
+	uint64_t sent = 0, batches = 0, failures = 0;
+	int64_t last = 0;
+
+	if (f != NULL) {
+		sent = atomic_load(&f->sent);
+		batches = atomic_load(&f->batches);
+		failures = atomic_load(&f->failures);
+		last = atomic_load(&f->last_ok_ms);
+	}
+	fprintf(out,
+	    "# HELP upgate_forward_outcomes_total Outcomes mgmtd accepted.\n"
+	    "# TYPE upgate_forward_outcomes_total counter\n"
+	    "upgate_forward_outcomes_total %llu\n"
+	    "# HELP upgate_forward_batches_total Batches mgmtd accepted.\n"
+	    "# TYPE upgate_forward_batches_total counter\n"
+	    "upgate_forward_batches_total %llu\n"
+	    "# HELP upgate_forward_failures_total Batches not accepted "
+	    "(mgmtd down or refusing).\n"
+	    "# TYPE upgate_forward_failures_total counter\n"
+	    "upgate_forward_failures_total %llu\n"
+	    "# HELP upgate_forward_last_success_seconds Unix time of the "
+	    "last accepted batch (0: none).\n"
+	    "# TYPE upgate_forward_last_success_seconds gauge\n"
+	    "upgate_forward_last_success_seconds %.3f\n",
+	    (unsigned long long)sent, (unsigned long long)batches,
+	    (unsigned long long)failures, (double)last / 1000.0);
+}
+
+void
+forward_stop(struct forward *f)
+{
+	if (f == NULL)
+		return;
+	if (f->curl != NULL && f->url != NULL) {
+		pthread_mutex_lock(&f->lock);
+		f->stop = true;
+		pthread_cond_signal(&f->wake);
+		pthread_mutex_unlock(&f->lock);
+		pthread_join(f->thread, NULL);
+		pthread_cond_destroy(&f->wake);
+		pthread_mutex_destroy(&f->lock);
+	}
+	curl_easy_cleanup(f->curl);
+	secret_free(f->secret);
+	free(f->url);
+	free(f);
+}
