@@ -2,7 +2,7 @@
 # upgate: one non-recursive Makefile. Objects in build/, binaries in bin/.
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson sqlite3 inih libsodium libcurl
+PKGS     := libmicrohttpd jansson sqlite3 inih libsodium libcurl libesmtp-1.0
 TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
@@ -27,17 +27,23 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   += $(PKG_CFLAGS)
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
+# libESMTP's STARTTLS runs on OpenSSL.
+MGMT_LIBS := -lssl -lcrypto
 
 COMMON_SRC  := $(wildcard src/common/*.c)
 GATEWAY_SRC := $(wildcard src/gateway/*.c)
 COMMON_OBJ  := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/%.o)
 GATEWAY_LIB := $(filter-out $(BUILD)/src/gateway/main.o,$(GATEWAY_OBJ))
+MGMT_SRC    := $(wildcard src/mgmt/*.c)
+MGMT_OBJ    := $(MGMT_SRC:%.c=$(BUILD)/%.o)
+MGMT_LIB    := $(filter-out $(BUILD)/src/mgmt/main.o,$(MGMT_OBJ))
 
 BINDIR   ?= bin
-BINS     := $(BINDIR)/upgate-gatewayd
+BINS     := $(BINDIR)/upgate-gatewayd $(BINDIR)/upgate-mgmtd
 
-UNIT_SRC := $(wildcard tests/common/test_*.c tests/gateway/test_*.c)
+UNIT_SRC := $(wildcard tests/common/test_*.c tests/gateway/test_*.c \
+	tests/mgmt/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run check unit integration clean
@@ -51,6 +57,10 @@ $(BINDIR)/upgate-gatewayd: $(GATEWAY_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BINDIR)/upgate-mgmtd: $(MGMT_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MGMT_LIBS)
+
 $(BUILD)/tests/common/%: tests/common/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) \
@@ -60,6 +70,12 @@ $(BUILD)/tests/gateway/%: tests/gateway/%.c $(GATEWAY_LIB) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc/gateway $(shell pkg-config --cflags cmocka) $(LDFLAGS) \
 		-o $@ $(filter %.c %.o,$^) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/mgmt/%: tests/mgmt/%.c $(MGMT_LIB) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/mgmt $(shell pkg-config --cflags cmocka) $(LDFLAGS) \
+		-o $@ $(filter %.c %.o,$^) $(LDLIBS) $(MGMT_LIBS) \
+		$(shell pkg-config --libs cmocka)
 
 # Install the Debian packages the build and the tests need, when missing.
 deps:

@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# `make run`: start the daemons in the foreground on loopback, state in ./var/.
+# `make run`: start both daemons in the foreground on loopback, state in
+# ./var/, alert emails as .eml files in ./var/mail. Ctrl-C stops both.
 set -eu
 cd "$(dirname "$0")/.."
 mkdir -p var
@@ -10,9 +11,24 @@ umask 077
 cat <<MSG
 upgate (development)
   gateway:          http://127.0.0.1:8470   (config etc/gateway.dev.conf)
+  mgmt:             http://127.0.0.1:8471   (config etc/mgmt.dev.conf)
   admin token file: $(pwd)/var/admin.token
-  database:         $(pwd)/var/gateway.db
+  databases:        $(pwd)/var/gateway.db, $(pwd)/var/mgmt.db
+  alert emails:     $(pwd)/var/mail/*.eml
   try:              curl http://127.0.0.1:8470/healthz
 Stop with Ctrl-C.
 MSG
-exec bin/upgate-gatewayd -c etc/gateway.dev.conf
+bin/upgate-mgmtd -c etc/mgmt.dev.conf &
+mgmt=$!
+bin/upgate-gatewayd -c etc/gateway.dev.conf &
+gw=$!
+stop() { kill -TERM "$gw" "$mgmt" 2>/dev/null || true; }
+trap stop INT TERM
+# Either one exiting stops the other.
+while kill -0 "$gw" 2>/dev/null && kill -0 "$mgmt" 2>/dev/null; do
+	sleep 1 &
+	wait $! || true
+done
+stop
+wait "$gw" 2>/dev/null || true
+wait "$mgmt" 2>/dev/null || true

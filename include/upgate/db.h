@@ -25,6 +25,11 @@ struct db_schema {
 	size_t n_sets;
 };
 
+/* SQL text for an RFC 3339 UTC time from a millisecond column or
+ * parameter x, as the APIs show times: "2026-11-24T10:00:07Z". */
+#define DB_RFC3339(x)                                                          \
+	"strftime('%Y-%m-%dT%H:%M:%SZ', (" x ") / 1000, 'unixepoch')"
+
 struct db;
 struct db_pool;
 
@@ -52,6 +57,12 @@ int db_begin_read(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
 
+/* The shared writer's transaction: db_lock and BEGIN IMMEDIATE (unlocked
+ * again on failure); then COMMIT when err is 0, else ROLLBACK, and
+ * db_unlock. _end returns the commit's error or err. */
+int db_txn_begin(struct db *db);
+int db_txn_end(struct db *db, int err);
+
 /* Serialize users of a shared connection (the one writer). */
 void db_lock(struct db *db);
 void db_unlock(struct db *db);
@@ -74,6 +85,13 @@ void db_col_copy(sqlite3_stmt *st, int i, char *buf, size_t len);
 /* Map an SQLite result code: BUSY/LOCKED -EBUSY, FULL -ENOSPC, CONSTRAINT
  * -EEXIST, NOMEM -ENOMEM, other errors -EIO. */
 int db_errno(int rc);
+
+/* Step st, joining column json_col of the first limit rows (JSON texts)
+ * into one JSON array text (*out, malloc'd). When a further row exists,
+ * *next is column id_col of the last row taken (the cursor of the next
+ * page), else 0. st is reset. Returns 0 or -errno. */
+int db_rows_json(sqlite3_stmt *st, int json_col, int id_col, int64_t limit,
+    char **out, int64_t *next);
 
 /* Last error text of the connection. */
 const char *db_errmsg(struct db *db);

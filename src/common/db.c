@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "upgate/buf.h"
 #include "upgate/db.h"
 #include "upgate/log.h"
 
@@ -401,4 +402,61 @@ db_pool_free(struct db_pool *p)
 	free(p->conns);
 	free(p->free_list);
 	free(p);
+}
+
+int
+db_rows_json(sqlite3_stmt *st, int json_col, int id_col, int64_t limit,
+    char **out, int64_t *next)
+{
+	struct buf b = {0};
+	int64_t n = 0, last = 0;
+	int err;
+
+	*next = 0;
+	err = buf_add(&b, "[", 1);
+	while (err == 0 && (err = db_row(st)) == 1) {
+		if (n == limit) {
+			*next = last;
+			sqlite3_reset(st);
+			err = 0;
+			break;
+		}
+		err = n > 0 ? buf_add(&b, ",", 1) : 0;
+		if (err == 0)
+			err = buf_add(&b, sqlite3_column_text(st, json_col),
+			    (size_t)sqlite3_column_bytes(st, json_col));
+		last = sqlite3_column_int64(st, id_col);
+		n++;
+	}
+	if (err == 0)
+		err = buf_add(&b, "]", 1);
+	if (err < 0) {
+		sqlite3_reset(st);
+		buf_free(&b);
+		return err;
+	}
+	*out = buf_steal(&b);
+	return *out ? 0 : -ENOMEM;
+}
+
+int
+db_txn_begin(struct db *db)
+{
+	int err;
+
+	db_lock(db);
+	if ((err = db_begin(db)) < 0)
+		db_unlock(db);
+	return err;
+}
+
+int
+db_txn_end(struct db *db, int err)
+{
+	if (err == 0)
+		err = db_commit(db);
+	else
+		db_rollback(db);
+	db_unlock(db);
+	return err;
 }

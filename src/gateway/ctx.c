@@ -43,12 +43,7 @@ gw_authorize(void *ctx, const char *token, size_t len)
 int
 gw_write_begin(struct gw *gw)
 {
-	int err;
-
-	db_lock(gw->writer);
-	if ((err = db_begin(gw->writer)) < 0)
-		db_unlock(gw->writer);
-	return err;
+	return db_txn_begin(gw->writer);
 }
 
 int
@@ -57,11 +52,7 @@ gw_write_end(struct gw *gw, int err)
 	bool kick = gw->outbox_added;
 
 	gw->outbox_added = false;
-	if (err == 0)
-		err = db_commit(gw->writer);
-	else
-		db_rollback(gw->writer);
-	db_unlock(gw->writer);
+	err = db_txn_end(gw->writer, err);
 	if (err == 0 && kick)
 		forward_kick(gw->forward);
 	return err;

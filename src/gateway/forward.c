@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <curl/curl.h>
 
@@ -16,6 +15,7 @@
 #include "upgate/secret.h"
 #include "upgate/sign.h"
 #include "upgate/ts.h"
+#include "upgate/worker.h"
 
 #define IDLE_POLL_MS 1000
 #define MAX_BATCH_BYTES (3 * 1024 * 1024) /* under mgmtd's 4 MiB limit */
@@ -23,10 +23,9 @@
 
 struct forward {
 	struct gw *gw;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop, kicked, reread;
+	struct worker w;
+	bool started;
+	atomic_bool reread;
 	char *url; /* mgmt_url + "/v1/outcomes" */
 	char *secret;
 	CURL *curl;
@@ -85,27 +84,6 @@ post(struct forward *f, const struct outbox_batch *b, char *why, size_t len)
 	return status;
 }
 
-/* Sleep up to ms, or until stopped; a kick ends an idle sleep early. Called
- * and returns with f->lock held. */
-static void
-nap(struct forward *f, int64_t ms, bool kickable)
-{
-	struct timespec until;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	while (!f->stop && !(kickable && f->kicked) &&
-	       pthread_cond_timedwait(&f->wake, &f->lock, &until) == 0)
-		;
-	if (kickable)
-		f->kicked = false;
-}
-
 /* (Re)read the signing secret. False when it cannot be read. */
 static bool
 load_secret(struct forward *f)
@@ -113,9 +91,8 @@ load_secret(struct forward *f)
 	char *s = NULL;
 	int err;
 
-	if (f->secret != NULL && !f->reread)
+	if (f->secret != NULL && !atomic_exchange(&f->reread, false))
 		return true;
-	f->reread = false;
 	err = secret_read(f->gw->conf.secret_file, &s);
 	if (err < 0) {
 		log_err("forward: cannot read [forward] secret_file %s: %s; "
@@ -181,47 +158,44 @@ forward_once(struct forward *f)
 	return err < 0 ? err : 1;
 }
 
-static void *
-forward_main(void *arg)
+static void
+forward_main(struct worker *w, void *arg)
 {
 	struct forward *f = arg;
+	const struct gw_conf *c = &f->gw->conf;
 	unsigned attempt = 0;
+	bool go = true;
 
-	pthread_mutex_lock(&f->lock);
-	while (!f->stop) {
+	while (go) {
 		int r;
 
 		if (!load_secret(f)) {
-			nap(f, f->gw->conf.forward_retry_max, false);
+			go = worker_sleep(w, c->forward_retry_max, false);
 			continue;
 		}
-		pthread_mutex_unlock(&f->lock);
 		r = forward_once(f);
-		pthread_mutex_lock(&f->lock);
 		if (r > 0) {
 			if (attempt > 0)
 				log_notice("forward: mgmtd accepts outcomes "
 					   "again");
 			attempt = 0;
+			go = worker_sleep(w, 0, false);
 		} else if (r == 0) {
-			nap(f, IDLE_POLL_MS, true);
+			go = worker_sleep(w, IDLE_POLL_MS, true);
 		} else {
 			attempt++;
-			nap(f,
-			    backoff_delay(f->gw->conf.forward_retry_initial,
-				f->gw->conf.forward_retry_max, attempt),
+			go = worker_sleep(w,
+			    backoff_delay(c->forward_retry_initial,
+				c->forward_retry_max, attempt),
 			    false);
 		}
 	}
-	pthread_mutex_unlock(&f->lock);
-	return NULL;
 }
 
 int
 forward_start(struct gw *gw, struct forward **out)
 {
 	const struct gw_conf *c = &gw->conf;
-	pthread_condattr_t ca;
 	struct forward *f;
 	size_t n;
 
@@ -253,17 +227,11 @@ forward_start(struct gw *gw, struct forward **out)
 	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_reply);
 	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, f);
 	curl_easy_setopt(f->curl, CURLOPT_USERAGENT, "upgate-gatewayd");
-	pthread_mutex_init(&f->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&f->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(&f->thread, NULL, forward_main, f) != 0) {
-		curl_easy_cleanup(f->curl);
-		free(f->url);
-		free(f);
+	if (worker_start(&f->w, forward_main, f) < 0) {
+		forward_stop(f);
 		return -EAGAIN;
 	}
+	f->started = true;
 	log_info("forward: outcomes go to %s", f->url);
 	*out = f;
 	return 0;
@@ -272,23 +240,15 @@ forward_start(struct gw *gw, struct forward **out)
 void
 forward_kick(struct forward *f)
 {
-	if (f == NULL)
-		return;
-	pthread_mutex_lock(&f->lock);
-	f->kicked = true;
-	pthread_cond_signal(&f->wake);
-	pthread_mutex_unlock(&f->lock);
+	if (f != NULL)
+		worker_kick(&f->w);
 }
 
 void
 forward_reload(struct forward *f)
 {
-	if (f == NULL)
-		return;
-	pthread_mutex_lock(&f->lock);
-	f->reread = true;
-	pthread_cond_signal(&f->wake);
-	pthread_mutex_unlock(&f->lock);
+	if (f != NULL)
+		atomic_store(&f->reread, true);
 }
 
 void
@@ -327,15 +287,8 @@ forward_stop(struct forward *f)
 {
 	if (f == NULL)
 		return;
-	if (f->curl != NULL && f->url != NULL) {
-		pthread_mutex_lock(&f->lock);
-		f->stop = true;
-		pthread_cond_signal(&f->wake);
-		pthread_mutex_unlock(&f->lock);
-		pthread_join(f->thread, NULL);
-		pthread_cond_destroy(&f->wake);
-		pthread_mutex_destroy(&f->lock);
-	}
+	if (f->started)
+		worker_stop(&f->w);
 	curl_easy_cleanup(f->curl);
 	secret_free(f->secret);
 	free(f->url);

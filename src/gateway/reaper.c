@@ -10,16 +10,14 @@
 #include "gw.h"
 #include "upgate/dur.h"
 #include "upgate/log.h"
+#include "upgate/worker.h"
 #include "upgate/ts.h"
 
 #define BATCH 256
 
 struct reaper {
 	struct gw *gw;
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
+	struct worker w;
 };
 
 int
@@ -90,38 +88,22 @@ reaper_run_once(struct gw *gw)
 	return total;
 }
 
-static void *
-reaper_main(void *arg)
+static void
+reaper_main(struct worker *w, void *arg)
 {
 	struct reaper *r = arg;
+	int64_t period;
 
-	pthread_mutex_lock(&r->lock);
-	while (!r->stop) {
+	do {
 		struct gw_settings s;
-		struct timespec until;
-		int64_t period;
 
-		pthread_mutex_unlock(&r->lock);
 		if (reaper_run_once(r->gw) < 0)
 			log_err("reaper: pass failed; trying again later");
 		gw_settings_get(r->gw, &s);
 		/* A tenth of the timeout, within 1 s .. 60 s. */
 		period = s.session_timeout / 10;
 		period = period < 1000 ? 1000 : period > 60000 ? 60000 : period;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += period / 1000;
-		until.tv_nsec += (period % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		pthread_mutex_lock(&r->lock);
-		while (!r->stop &&
-		       pthread_cond_timedwait(&r->wake, &r->lock, &until) == 0)
-			;
-	}
-	pthread_mutex_unlock(&r->lock);
-	return NULL;
+	} while (worker_sleep(w, period, false));
 }
 
 int
@@ -133,13 +115,9 @@ reaper_start(struct gw *gw, struct reaper **out)
 	if (r == NULL)
 		return -ENOMEM;
 	r->gw = gw;
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->wake, NULL);
-	if ((err = pthread_create(&r->thread, NULL, reaper_main, r)) != 0) {
-		pthread_mutex_destroy(&r->lock);
-		pthread_cond_destroy(&r->wake);
+	if ((err = worker_start(&r->w, reaper_main, r)) < 0) {
 		free(r);
-		return -err;
+		return err;
 	}
 	*out = r;
 	return 0;
@@ -150,12 +128,6 @@ reaper_stop(struct reaper *r)
 {
 	if (r == NULL)
 		return;
-	pthread_mutex_lock(&r->lock);
-	r->stop = true;
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_mutex_destroy(&r->lock);
-	pthread_cond_destroy(&r->wake);
+	worker_stop(&r->w);
 	free(r);
 }

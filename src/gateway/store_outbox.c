@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "upgate/buf.h"
 
 enum { O_DEPTH, O_BATCH, O_DELETE, O_COUNT };
 
@@ -30,71 +31,46 @@ store_outbox_depth(struct db *db, int64_t *rows, int64_t *oldest)
 	return 0;
 }
 
-/* Append n bytes to the growing buffer b (len, cap). */
-static int
-append(char **b, size_t *len, size_t *cap, const void *p, size_t n)
-{
-	if (*len + n + 1 > *cap) {
-		size_t c = *cap ? *cap : 4096;
-		char *nb;
-
-		while (c < *len + n + 1)
-			c *= 2;
-		if ((nb = realloc(*b, c)) == NULL)
-			return -ENOMEM;
-		*b = nb;
-		*cap = c;
-	}
-	memcpy(*b + *len, p, n);
-	*len += n;
-	(*b)[*len] = '\0';
-	return 0;
-}
-
 int
 store_outbox_batch(
     struct db *db, size_t max, size_t max_bytes, struct outbox_batch *out)
 {
-	static const char head[] = "{\"outcomes\":[", tail[] = "]}";
 	sqlite3_stmt *st = db_stmt(db, &store_outbox_sql, O_BATCH);
 	struct outbox_batch b = {0};
-	size_t cap = 0;
+	struct buf t = {0};
 	int err;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
-	err = append(&b.body, &b.len, &cap, head, sizeof(head) - 1);
+	err = buf_adds(&t, "{\"outcomes\":[");
 	while (err == 0 && (err = db_row(st)) == 1) {
 		const char *row = (const char *)sqlite3_column_text(st, 1);
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 
-		if (b.n > 0 && b.len + n + sizeof(tail) > max_bytes) {
+		if (b.n > 0 && t.len + n + 3 > max_bytes) {
 			sqlite3_reset(st);
 			err = 0;
 			break;
 		}
-		if (b.n > 0)
-			err = append(&b.body, &b.len, &cap, ",", 1);
+		err = b.n > 0 ? buf_add(&t, ",", 1) : 0;
 		if (err == 0)
-			err = append(&b.body, &b.len, &cap, row, n);
+			err = buf_add(&t, row, n);
 		if (b.n == 0)
 			b.first = sqlite3_column_int64(st, 0);
 		b.last = sqlite3_column_int64(st, 0);
 		b.n++;
 	}
+	if (err == 0 && b.n > 0)
+		err = buf_adds(&t, "]}");
 	if (err < 0) {
 		sqlite3_reset(st);
-		free(b.body);
+		buf_free(&t);
 		return err;
 	}
-	if (b.n == 0) {
-		free(b.body);
-		b.body = NULL;
-		b.len = 0;
-	} else if ((err = append(&b.body, &b.len, &cap, tail,
-			sizeof(tail) - 1)) < 0) {
-		free(b.body);
-		return err;
+	if (b.n > 0) {
+		b.len = t.len;
+		b.body = buf_steal(&t);
 	}
+	buf_free(&t);
 	*out = b;
 	return 0;
 }

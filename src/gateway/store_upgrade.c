@@ -38,7 +38,7 @@ enum {
 #define EVENT_COLS                                                             \
 	"seq, state, error_code, message, progress, download_ms,"              \
 	" install_ms, at"
-#define RFC3339(x) "strftime('%Y-%m-%dT%H:%M:%SZ', (" x ") / 1000, 'unixepoch')"
+#define RFC3339(x) DB_RFC3339(x)
 
 static const char *const sql[U_COUNT] = {
     [U_LATEST] = "SELECT " UPGRADE_COLS " FROM upgrades"

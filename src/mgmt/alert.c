@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/* The alert worker: grouping and inhibition at ingest, digests when their
+ * window closes, and deliveries on every channel with retries. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "group.h"
+#include "mg.h"
+#include "notify.h"
+#include "upgate/backoff.h"
+#include "upgate/log.h"
+#include "upgate/ts.h"
+#include "upgate/worker.h"
+
+#define IDLE_MS 5000
+#define DUE_BATCH 16
+#define DIGEST_BATCH 8
+#define DIGEST_LINES 50
+
+struct alerter {
+	struct mg *mg;
+	struct worker w;
+};
+
+/* One delivery per configured channel: email (one message to every
+ * address), SMS (one per number), and the dashboard pop-up, which is
+ * delivered by being stored. */
+static int
+add_deliveries(struct db *db, const struct mg_conf *c, int64_t alert,
+    int64_t now)
+{
+	char num[STORE_NAME_MAX + 1];
+	int err = 0;
+
+	if (notify_list_item(c->mail_to, 0, num, sizeof(num)))
+		err = store_delivery_add(db, alert, "email", "", "pending", now);
+	for (int i = 0; err == 0 && c->sms_url[0] != '\0' &&
+			notify_list_item(c->sms_to, i, num, sizeof(num));
+	     i++)
+		err = store_delivery_add(db, alert, "sms", num, "pending", now);
+	if (err == 0)
+		err = store_delivery_add(db, alert, "popup", "", "sent", now);
+	return err;
+}
+
+/* Store an alert with the texts in t and its deliveries. */
+static int
+store_alert(struct db *db, const struct mg_conf *c, struct alert *a,
+    const struct notify_text *t, int64_t now)
+{
+	int err;
+
+	id_new(a->alert_id);
+	a->subject = t->subject;
+	a->body = t->body;
+	a->sms = t->sms;
+	a->created_at = now;
+	if ((err = store_alert_insert(db, a)) < 0)
+		return err;
+	return add_deliveries(db, c, a->row, now);
+}
+
+static int
+on_failure(struct db *db, const struct mg_conf *c, const struct outcome *o,
+    int64_t now)
+{
+	struct alert_group g;
+	struct notify_text t;
+	int err;
+
+	if ((err = store_group_get(db, o->app, o->to_version, &g)) < 0)
+		return err;
+	if (group_on_failure(&g, now, c->group_window, c->repeat_interval) ==
+	    GROUP_SEND_NOW) {
+		struct alert a = {.kind = "failure",
+		    .app = o->app,
+		    .version = o->to_version,
+		    .outcome_id = o->outcome_id,
+		    .failures = 1};
+
+		if ((err = notify_render_failure(o, &t)) < 0)
+			return err;
+		err = store_alert(db, c, &a, &t, now);
+		notify_text_fini(&t);
+	} else {
+		err = store_outcome_wait(db, o->row);
+	}
+	return err < 0 ? err : store_group_put(db, &g);
+}
+
+static int
+on_halt(struct db *db, const struct mg_conf *c, const struct outcome *o,
+    int64_t now)
+{
+	struct alert a = {.kind = "halt",
+	    .app = o->app,
+	    .version = o->to_version,
+	    .outcome_id = o->outcome_id};
+	struct alert_group g;
+	struct notify_text t;
+	int64_t folded = 0;
+	int inhibited, err;
+
+	if ((err = store_group_get(db, o->app, o->to_version, &g)) < 0)
+		return err;
+	if ((err = store_outcome_waiting(
+		 db, o->app, o->to_version, NULL, 0, &folded)) < 0)
+		return err;
+	if ((inhibited = store_delivery_inhibit(
+		 db, o->app, o->to_version, now)) < 0)
+		return inhibited;
+	if ((err = notify_render_halt(o, folded, inhibited, &t)) < 0)
+		return err;
+	a.failures = o->halt_failed;
+	err = store_alert(db, c, &a, &t, now);
+	notify_text_fini(&t);
+	if (err == 0)
+		err = store_outcome_claim(db, o->app, o->to_version, a.row);
+	group_halted(&g, now, c->group_window);
+	if (err == 0)
+		err = store_group_put(db, &g);
+	if (err == 0)
+		log_warn("alert: release %s %s halted; %d waiting alert "
+			 "deliveries replaced by its halt alert",
+		    o->app, o->to_version, inhibited);
+	return err;
+}
+
+int
+alerter_on_outcome(struct mg *mg, const struct mg_conf *c,
+    const struct outcome *o, int64_t now, bool *woke)
+{
+	int err = 0;
+
+	if (o->kind == OUTCOME_HALT)
+		err = on_halt(mg->writer, c, o, now);
+	else if (strcmp(o->result, "succeeded") != 0)
+		err = on_failure(mg->writer, c, o, now);
+	else
+		return 0;
+	if (err == 0)
+		*woke = true;
+	return err;
+}
+
+/* Turn due digests into alerts, in one write transaction. */
+static int
+flush_digests(struct mg *mg, const struct mg_conf *c, int64_t now)
+{
+	struct alert_group g[DIGEST_BATCH];
+	struct waiting w[DIGEST_LINES];
+	int n, err;
+
+	if ((err = mg_write_begin(mg)) < 0)
+		return err;
+	n = store_group_due(mg->writer, now, g, DIGEST_BATCH);
+	err = n < 0 ? n : 0;
+	for (int i = 0; err == 0 && i < n; i++) {
+		struct alert a = {.kind = "digest",
+		    .app = g[i].app,
+		    .version = g[i].version};
+		struct notify_text t;
+		int64_t total = 0;
+		int k;
+
+		k = store_outcome_waiting(mg->writer, g[i].app, g[i].version,
+		    w, DIGEST_LINES, &total);
+		if (k < 0) {
+			err = k;
+			break;
+		}
+		if (total > 0) {
+			err = notify_render_digest(
+			    g[i].app, g[i].version, w, k, total, &t);
+			a.failures = total;
+			if (err == 0)
+				err = store_alert(mg->writer, c, &a, &t, now);
+			notify_text_fini(&t);
+			if (err == 0)
+				err = store_outcome_claim(mg->writer,
+				    g[i].app, g[i].version, a.row);
+		}
+		store_waiting_free(w, (size_t)k);
+		group_flushed(&g[i], now, c->repeat_interval);
+		if (err == 0)
+			err = store_group_put(mg->writer, &g[i]);
+	}
+	err = mg_write_end(mg, err);
+	if (err < 0)
+		log_err("alert: cannot make digests: %s", strerror(-err));
+	return err < 0 ? err : n;
+}
+
+/* Attempt every due delivery; the sending happens outside transactions. */
+static int
+deliver_due(struct mg *mg, const struct mg_conf *c, int64_t now)
+{
+	struct delivery d[DUE_BATCH];
+	struct db *db = db_pool_get(mg->readers);
+	int n, err = 0;
+
+	n = store_delivery_due(db, now, d, DUE_BATCH);
+	db_pool_put(mg->readers, db);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		char why[512] = "";
+		bool permanent = false;
+		int64_t next, t;
+		int r;
+
+		r = notify_send(c, &d[i], now, why, sizeof(why), &permanent);
+		t = ts_now_ms();
+		next = r == 0 ? t
+			      : t + backoff_delay(c->retry_initial,
+					c->retry_max,
+					(unsigned)d[i].attempts + 1);
+		if (r == 0)
+			log_info("alert: %s %s%s%s sent (%s)", d[i].channel,
+			    d[i].alert_id, d[i].recipient[0] ? " to " : "",
+			    d[i].recipient, d[i].subject);
+		else
+			log_warn("alert: %s %s attempt %lld failed: %s",
+			    d[i].channel, d[i].alert_id,
+			    (long long)d[i].attempts + 1, why);
+		if ((err = mg_write_begin(mg)) == 0)
+			err = store_delivery_done(mg->writer, d[i].id, r == 0,
+			    permanent, why, t, next);
+		if ((err = mg_write_end(mg, err)) < 0)
+			log_err("alert: cannot record delivery %lld: %s",
+			    (long long)d[i].id, strerror(-err));
+	}
+	store_delivery_free(d, (size_t)n);
+	return err < 0 ? err : n;
+}
+
+int
+alerter_run_once(struct mg *mg)
+{
+	struct mg_conf *c = mg_conf_get(mg);
+	int64_t now = ts_now_ms();
+	int n, err;
+
+	err = flush_digests(mg, c, now);
+	n = err < 0 ? err : deliver_due(mg, c, now);
+	mg_conf_put(mg, c);
+	return n;
+}
+
+/* How long to sleep: until the next due item, at most IDLE_MS. */
+static int64_t
+idle_ms(struct mg *mg)
+{
+	struct db *db = db_pool_get(mg->readers);
+	int64_t at = 0, now = ts_now_ms(), ms = IDLE_MS;
+
+	if (store_next_due(db, &at) == 0 && at > 0)
+		ms = at <= now ? 0 : (at - now < IDLE_MS ? at - now : IDLE_MS);
+	db_pool_put(mg->readers, db);
+	return ms;
+}
+
+static void
+alerter_main(struct worker *w, void *arg)
+{
+	struct alerter *a = arg;
+	int64_t ms;
+
+	do {
+		int n = alerter_run_once(a->mg);
+
+		ms = n < 0 ? 1000 : (n == DUE_BATCH ? 0 : idle_ms(a->mg));
+	} while (worker_sleep(w, ms, true));
+}
+
+int
+alerter_start(struct mg *mg, struct alerter **out)
+{
+	struct alerter *a;
+	int err;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return -ENOMEM;
+	a->mg = mg;
+	if ((err = worker_start(&a->w, alerter_main, a)) < 0) {
+		free(a);
+		return err;
+	}
+	*out = a;
+	return 0;
+}
+
+void
+alerter_kick(struct alerter *a)
+{
+	if (a != NULL)
+		worker_kick(&a->w);
+}
+
+void
+alerter_stop(struct alerter *a)
+{
+	if (a == NULL)
+		return;
+	worker_stop(&a->w);
+	free(a);
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* mgmt.conf: every key, its type, default and bounds, in one table; and the
+ * secrets the config names. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg.h"
+#include "upgate/cfg.h"
+#include "upgate/log.h"
+#include "upgate/secret.h"
+
+#define S(f) offsetof(struct mg_conf, f)
+#define MS_DAY (86400000.0)
+
+static const char *const levels[] = {
+    "error", "warning", "notice", "info", "debug", NULL};
+static const char *const tls_modes[] = {"no", "try", "required", NULL};
+
+/* KEY(section, key, type, field, default, min, max) */
+#define KEY(sec, k, t, f, d, lo, hi)                                           \
+	{                                                                      \
+		.section = sec, .key = k, .type = t, .off = S(f), .dflt = d,   \
+		.min = lo, .max = hi                                           \
+	}
+#define STR(sec, k, f, d) KEY(sec, k, CFG_STR, f, d, 0, 0)
+
+static const struct cfg_key keys[] = {
+    KEY("server", "listen", CFG_ADDR, listen, "127.0.0.1:8471", 0, 0),
+    KEY("server", "threads", CFG_INT, threads, "0", 0, 256),
+    KEY("server", "max_connections", CFG_INT, max_connections, "1024", 1,
+	65536),
+    KEY("server", "connection_timeout", CFG_DUR, connection_timeout, "30s",
+	1000, MS_DAY),
+    STR("storage", "database", database, "/var/lib/upgate/mgmt.db"),
+    KEY("storage", "readers", CFG_INT, readers, "0", 0, 256),
+    STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
+    STR("ingest", "secret_file", ingest_secret_file,
+	"/etc/upgate/forward.secret"),
+    KEY("ingest", "max_skew", CFG_DUR, max_skew, "5m", 1000, MS_DAY),
+    STR("email", "smtp_host", smtp_host, ""),
+    KEY("email", "smtp_port", CFG_INT, smtp_port, "25", 1, 65535),
+    {.section = "email",
+	.key = "starttls",
+	.type = CFG_ENUM,
+	.off = S(starttls),
+	.dflt = "no",
+	.choices = tls_modes},
+    STR("email", "username", smtp_username, ""),
+    STR("email", "password_file", smtp_password_file, ""),
+    STR("email", "from", mail_from, "upgate@localhost"),
+    STR("email", "to", mail_to, "ops@example.com"),
+    STR("email", "spool_dir", spool_dir, "/var/lib/upgate/mail"),
+    KEY("email", "timeout", CFG_DUR, smtp_timeout, "30s", 1000, 600000),
+    STR("sms", "url", sms_url, ""),
+    STR("sms", "to", sms_to, ""),
+    STR("sms", "auth_file", sms_auth_file, ""),
+    KEY("sms", "timeout", CFG_DUR, sms_timeout, "15s", 1000, 600000),
+    KEY("alerts", "group_window", CFG_DUR, group_window, "5m", 0, MS_DAY),
+    KEY("alerts", "repeat_interval", CFG_DUR, repeat_interval, "4h", 0,
+	30 * MS_DAY),
+    KEY("alerts", "retry_initial", CFG_DUR, retry_initial, "10s", 100,
+	MS_DAY),
+    KEY("alerts", "retry_max", CFG_DUR, retry_max, "15m", 100, MS_DAY),
+    {.section = "log",
+	.key = "level",
+	.type = CFG_ENUM,
+	.off = S(log_level),
+	.dflt = "info",
+	.choices = levels},
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static size_t
+key_index(size_t off)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (keys[i].off == off)
+			return i;
+	return 0;
+}
+
+/* Read the secret file a key names into *out. A file that was not named
+ * explicitly (named: false) may be missing: *out stays NULL. Problems are
+ * appended to *errors as "path: [section] key: ..." lines. */
+static int
+secret_of(const char *path, size_t off, const char *file, bool named,
+    char **out, char **errors)
+{
+	const struct cfg_key *k = &keys[key_index(off)];
+	char *line = NULL, *joined = NULL;
+	int err;
+
+	*out = NULL;
+	if (file[0] == '\0')
+		return 0;
+	err = secret_read(file, out);
+	if (err == 0 || (err == -ENOENT && !named))
+		return 0;
+	if (asprintf(&line, "%s: [%s] %s: cannot read %s: %s\n",
+		path ? path : "(defaults)", k->section, k->key, file,
+		err == -EINVAL ? "empty or over 4096 bytes" : strerror(-err)) <
+	    0)
+		return -ENOMEM;
+	if (asprintf(&joined, "%s%s", *errors ? *errors : "", line) < 0) {
+		free(line);
+		return -ENOMEM;
+	}
+	free(line);
+	free(*errors);
+	*errors = joined;
+	return -EINVAL;
+}
+
+int
+mg_conf_load(const char *path, struct mg_conf *c, char **errors)
+{
+	bool set[N_KEYS];
+	int err, e;
+
+	memset(c, 0, sizeof(*c));
+	*errors = NULL;
+	if ((err = cfg_load(path, keys, N_KEYS, c, set, errors)) < 0)
+		return err;
+	c->token_file_set = set[key_index(S(token_file))];
+	if ((e = secret_of(path, S(token_file), c->token_file,
+		 c->token_file_set, &c->admin_token, errors)) < 0)
+		err = e;
+	if ((e = secret_of(path, S(ingest_secret_file), c->ingest_secret_file,
+		 set[key_index(S(ingest_secret_file))], &c->ingest_secret,
+		 errors)) < 0)
+		err = e;
+	if ((e = secret_of(path, S(smtp_password_file), c->smtp_password_file,
+		 true, &c->smtp_password, errors)) < 0)
+		err = e;
+	if ((e = secret_of(path, S(sms_auth_file), c->sms_auth_file, true,
+		 &c->sms_auth, errors)) < 0)
+		err = e;
+	return err;
+}
+
+void
+mg_conf_free(struct mg_conf *c)
+{
+	cfg_free(keys, N_KEYS, c);
+	secret_free(c->admin_token);
+	secret_free(c->ingest_secret);
+	secret_free(c->smtp_password);
+	secret_free(c->sms_auth);
+}
+
+int
+mg_conf_log_level(const struct mg_conf *c)
+{
+	return LOG_LVL_ERR + c->log_level;
+}

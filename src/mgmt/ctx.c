@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* mgmtd's shared context: the running config, auth, signed ingest, writes. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "mg.h"
+#include "upgate/log.h"
+#include "upgate/secret.h"
+#include "upgate/sign.h"
+#include "upgate/ts.h"
+
+struct mg_conf *
+mg_conf_get(struct mg *mg)
+{
+	struct mg_conf *c;
+
+	pthread_mutex_lock(&mg->lock);
+	c = mg->conf;
+	c->refs++;
+	pthread_mutex_unlock(&mg->lock);
+	return c;
+}
+
+void
+mg_conf_put(struct mg *mg, struct mg_conf *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&mg->lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&mg->lock);
+	if (last) {
+		mg_conf_free(c);
+		free(c);
+	}
+}
+
+void
+mg_conf_swap(struct mg *mg, struct mg_conf *c)
+{
+	struct mg_conf *old;
+
+	c->refs = 1;
+	pthread_mutex_lock(&mg->lock);
+	old = mg->conf;
+	mg->conf = c;
+	pthread_mutex_unlock(&mg->lock);
+	if (old != NULL)
+		mg_conf_put(mg, old);
+}
+
+bool
+mg_authorize(void *ctx, const char *token, size_t len)
+{
+	struct mg *mg = ctx;
+	struct mg_conf *c = mg_conf_get(mg);
+	bool ok = secret_equal(token, len, c->admin_token);
+
+	mg_conf_put(mg, c);
+	return ok;
+}
+
+int
+mg_verify(void *ctx, const struct req *r, struct resp *rs)
+{
+	struct mg *mg = ctx;
+	struct mg_conf *c = mg_conf_get(mg);
+	const char *why;
+	int err;
+
+	err = sign_check(c->ingest_secret, req_header(r, SIGN_TS_HEADER),
+	    req_header(r, SIGN_SIG_HEADER), r->raw_body, r->raw_len,
+	    ts_now_ms() / 1000, c->max_skew / 1000, &why);
+	mg_conf_put(mg, c);
+	if (err == 0)
+		return 0;
+	log_warn("ingest: refused a request: %s", why);
+	return http_error(rs, -EACCES, why, NULL, "%s",
+	    why[0] == 'm'   ? "ingest needs " SIGN_TS_HEADER
+			      " and " SIGN_SIG_HEADER " headers"
+	    : why[0] == 's' ? "the timestamp is outside the allowed skew"
+			    : "the signature does not match the body");
+}
+
+int
+mg_write_begin(struct mg *mg)
+{
+	return db_txn_begin(mg->writer);
+}
+
+int
+mg_write_end(struct mg *mg, int err)
+{
+	return db_txn_end(mg->writer, err);
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* Operations endpoints: readiness and Prometheus metrics. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "mg.h"
+#include "upgate/ts.h"
+
+int
+h_readyz_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	struct db *db = db_pool_get(mg->readers);
+	int64_t at = 0;
+	int err;
+
+	err = store_next_due(db, &at);
+	db_pool_put(mg->readers, db);
+	if (err < 0)
+		return http_error(rs, -EIO, "storage_unavailable", NULL,
+		    "the database cannot be read");
+	return http_reply(rs, 200,
+	    json_pack("{s:s, s:s, s:f}", "status", "ready", "database", "ok",
+		"alerts_overdue_seconds",
+		at > 0 && at < ts_now_ms()
+		    ? (double)(ts_now_ms() - at) / 1000.0
+		    : 0.0));
+}
+
+int
+h_metrics_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	char *text = NULL;
+	size_t len = 0;
+	struct db *db;
+	FILE *f;
+	int err;
+
+	if ((f = open_memstream(&text, &len)) == NULL)
+		return -ENOMEM;
+	http_metrics(rq->server, f);
+	db = db_pool_get(mg->readers);
+	err = store_outcome_counts(db, f);
+	if (err == 0)
+		err = store_delivery_counts(db, f);
+	db_pool_put(mg->readers, db);
+	if (fclose(f) != 0 && err == 0)
+		err = -ENOMEM;
+	if (err < 0) {
+		free(text);
+		return http_error(rs, -EIO, "storage_unavailable", NULL,
+		    "the database cannot be read");
+	}
+	return http_reply_raw(rs, 200, "text/plain; version=0.0.4", text, len);
+}

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/* Admin queries: outcomes (pages, one, CSV), statistics, alert deliveries. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mg.h"
+#include "upgate/ts.h"
+
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 1000
+
+/* A positive integer query parameter within [lo, hi]; dflt when absent. */
+static int
+query_int(struct req *rq, struct resp *rs, const char *key, int64_t lo,
+    int64_t hi, int64_t dflt, int64_t *out)
+{
+	const char *s = req_query(rq, key);
+	char *end;
+	long long v;
+
+	*out = dflt;
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v < lo || v > hi)
+		return http_error(rs, -EINVAL, "invalid_value", key,
+		    "%s must be an integer from %lld to %lld", key,
+		    (long long)lo, (long long)hi);
+	*out = v;
+	return 0;
+}
+
+static int
+query_time(struct req *rq, struct resp *rs, const char *key, int64_t *out)
+{
+	const char *s = req_query(rq, key);
+
+	*out = 0;
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	if (ts_parse(s, out) < 0)
+		return http_error(rs, -EINVAL, "invalid_value", key,
+		    "%s must be an RFC 3339 time or Unix seconds", key);
+	return 0;
+}
+
+/* An optional filter that must be one of choices. */
+static int
+query_choice(struct req *rq, struct resp *rs, const char *key,
+    const char *const *choices, const char **out)
+{
+	const char *s = req_query(rq, key);
+
+	*out = NULL;
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (int i = 0; choices[i]; i++)
+		if (strcmp(s, choices[i]) == 0) {
+			*out = choices[i];
+			return 0;
+		}
+	return http_error(rs, -EINVAL, "invalid_value", key,
+	    "%s is not one of the accepted values", key);
+}
+
+static const char *
+query_str(struct req *rq, const char *key)
+{
+	const char *s = req_query(rq, key);
+
+	return s && s[0] ? s : NULL;
+}
+
+static int
+outcome_filter(struct req *rq, struct resp *rs, struct outcome_filter *f,
+    int64_t dflt_limit)
+{
+	static const char *const results[] = {
+	    "succeeded", "failed", "timed_out", "halted", NULL};
+	static const char *const kinds[] = {
+	    "upgrade", "release_halted", "all", NULL};
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	f->app = query_str(rq, "app");
+	f->version = query_str(rq, "version");
+	f->client_id = query_str(rq, "client_id");
+	if ((err = query_choice(rq, rs, "result", results, &f->result)) < 0 ||
+	    (err = query_choice(rq, rs, "kind", kinds, &f->kind)) < 0 ||
+	    (err = query_time(rq, rs, "since", &f->since)) < 0 ||
+	    (err = query_time(rq, rs, "until", &f->until)) < 0 ||
+	    (err = query_int(rq, rs, "limit", 1, dflt_limit ? MAX_LIMIT : 1e9,
+		 dflt_limit, &f->limit)) < 0 ||
+	    (err = query_int(rq, rs, "after", 1, INT64_MAX, 0, &f->after)) < 0)
+		return err;
+	return 0;
+}
+
+/* Answer {"<key>": <array text>, "next": cursor|null} without parsing the
+ * array again. */
+static int
+reply_page(struct resp *rs, const char *key, char *array, int64_t next)
+{
+	char *body = NULL, cursor[32] = "null";
+
+	if (next > 0)
+		snprintf(cursor, sizeof(cursor), "\"%lld\"", (long long)next);
+	if (asprintf(&body, "{\"%s\":%s,\"next\":%s}", key, array, cursor) <
+	    0) {
+		free(array);
+		return -ENOMEM;
+	}
+	free(array);
+	return http_reply_raw(
+	    rs, 200, "application/json", body, strlen(body));
+}
+
+static int
+read_failed(struct resp *rs, int err)
+{
+	return http_error(rs, err < 0 && err != -ENOMEM ? -EIO : err,
+	    "storage_unavailable", NULL, "the archive cannot be read: %s",
+	    strerror(-err));
+}
+
+int
+h_outcomes_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	struct outcome_filter f;
+	char *json = NULL;
+	int64_t next = 0;
+	struct db *db;
+	int err;
+
+	if ((err = outcome_filter(rq, rs, &f, DEFAULT_LIMIT)) < 0)
+		return err;
+	db = db_pool_get(mg->readers);
+	err = store_outcome_list(db, &f, &json, &next);
+	db_pool_put(mg->readers, db);
+	if (err < 0)
+		return read_failed(rs, err);
+	return reply_page(rs, "outcomes", json, next);
+}
+
+int
+h_outcomes_csv_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	struct outcome_filter f;
+	char *text = NULL;
+	size_t len = 0;
+	struct db *db;
+	FILE *out;
+	int err;
+
+	if ((err = outcome_filter(rq, rs, &f, 0)) < 0)
+		return err;
+	if ((out = open_memstream(&text, &len)) == NULL)
+		return -ENOMEM;
+	db = db_pool_get(mg->readers);
+	err = store_outcome_csv(db, &f, out);
+	db_pool_put(mg->readers, db);
+	if (fclose(out) != 0 && err == 0)
+		err = -ENOMEM;
+	if (err < 0) {
+		free(text);
+		return read_failed(rs, err);
+	}
+	http_header(rs, "Content-Disposition",
+	    "attachment; filename=\"outcomes.csv\"");
+	return http_reply_raw(rs, 200, "text/csv; charset=utf-8", text, len);
+}
+
+int
+h_outcome_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	const char *id = rq->params[0];
+	char *json = NULL;
+	struct db *db;
+	int err;
+
+	if (!id_valid(id))
+		return http_error(rs, -ENOENT, "not_found", NULL,
+		    "no outcome %s", id);
+	db = db_pool_get(mg->readers);
+	err = store_outcome_get(db, id, &json);
+	db_pool_put(mg->readers, db);
+	if (err == -ENOENT)
+		return http_error(
+		    rs, -ENOENT, "not_found", NULL, "no outcome %s", id);
+	if (err < 0)
+		return read_failed(rs, err);
+	return http_reply_raw(
+	    rs, 200, "application/json", json, strlen(json));
+}
+
+int
+h_stats_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	char *json = NULL;
+	struct db *db;
+	int err;
+
+	db = db_pool_get(mg->readers);
+	err = store_stats(db, query_str(rq, "app"), &json);
+	db_pool_put(mg->readers, db);
+	if (err < 0)
+		return read_failed(rs, err);
+	return reply_page(rs, "stats", json, 0);
+}
+
+int
+h_alerts_get(struct req *rq, struct resp *rs)
+{
+	static const char *const states[] = {
+	    "pending", "sent", "failed", "inhibited", NULL};
+	static const char *const channels[] = {"email", "sms", "popup", NULL};
+	struct mg *mg = rq->ctx;
+	const char *state, *channel;
+	int64_t limit, after, next = 0;
+	char *json = NULL;
+	struct db *db;
+	int err;
+
+	if ((err = query_choice(rq, rs, "state", states, &state)) < 0 ||
+	    (err = query_choice(rq, rs, "channel", channels, &channel)) < 0 ||
+	    (err = query_int(rq, rs, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT,
+		 &limit)) < 0 ||
+	    (err = query_int(rq, rs, "after", 1, INT64_MAX, 0, &after)) < 0)
+		return err;
+	db = db_pool_get(mg->readers);
+	err = store_delivery_list(db, state, channel, query_str(rq, "app"),
+	    after, limit, &json, &next);
+	db_pool_put(mg->readers, db);
+	if (err < 0)
+		return read_failed(rs, err);
+	return reply_page(rs, "alerts", json, next);
+}

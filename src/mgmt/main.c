@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/* upgate-mgmtd: start-up, signals and orderly shutdown. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "mg.h"
+#include "upgate/daemon.h"
+#include "upgate/log.h"
+
+#define DEFAULT_CONFIG "/etc/upgate/mgmt.conf"
+#define DRAIN_MS 10000
+
+/* Load path into a new config; print problems and return NULL. */
+static struct mg_conf *
+load(const char *path)
+{
+	struct mg_conf *c = calloc(1, sizeof(*c));
+	char *errors = NULL;
+
+	if (c == NULL) {
+		fputs("configuration: out of memory\n", stderr);
+		return NULL;
+	}
+	if (mg_conf_load(path, c, &errors) < 0) {
+		fputs(errors ? errors : "configuration: out of memory\n",
+		    stderr);
+		free(errors);
+		mg_conf_free(c);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Say once what a missing secret or channel means for this run. */
+static void
+explain(const struct mg_conf *c)
+{
+	if (c->admin_token == NULL)
+		log_warn("admin token file %s does not exist: admin endpoints "
+			 "will answer 401",
+		    c->token_file);
+	if (c->ingest_secret == NULL)
+		log_warn("ingest secret file %s does not exist: POST "
+			 "/v1/outcomes will answer 401",
+		    c->ingest_secret_file);
+	if (c->smtp_host[0] == '\0')
+		log_info("email: no smtp_host; alerts are written as .eml "
+			 "files to %s",
+		    c->spool_dir);
+}
+
+static void
+on_hup(void *arg)
+{
+	struct mg *mg = arg;
+	struct mg_conf *c = load(mg->conf_path);
+
+	if (c == NULL) {
+		log_err(
+		    "SIGHUP: configuration invalid, keeping the running one");
+		return;
+	}
+	log_set_level((enum log_level)mg_conf_log_level(c));
+	explain(c);
+	mg_conf_swap(mg, c);
+	log_notice("SIGHUP: reloaded tokens, secrets and alert routing");
+}
+
+static int
+run(struct mg *mg)
+{
+	const struct mg_conf *c = mg->conf;
+	struct http_config hc;
+	char url[128];
+	size_t nreaders;
+	int err;
+
+	if ((err = db_open(c->database, &store_schema, true, &mg->writer)) <
+	    0)
+		return err;
+	nreaders = c->readers ? (size_t)c->readers
+			      : (size_t)(c->threads ? c->threads
+						    : sysconf(
+							  _SC_NPROCESSORS_ONLN)) +
+				    2;
+	if ((err = db_pool_new(
+		 c->database, &store_schema, nreaders, &mg->readers)) < 0)
+		return err;
+	if ((err = alerter_start(mg, &mg->alerter)) < 0)
+		return err;
+	hc = (struct http_config){
+	    .listen = c->listen,
+	    .threads = (unsigned)c->threads,
+	    .conn_limit = (unsigned)c->max_connections,
+	    .conn_timeout_s = (unsigned)(c->connection_timeout / 1000),
+	    .routes = mg_routes,
+	    .n_routes = mg_n_routes,
+	    .ctx = mg,
+	    .authorize = mg_authorize,
+	    .verify = mg_verify,
+	};
+	if ((err = http_start(&hc, &mg->http)) < 0)
+		return err;
+	daemon_url(c->listen, http_port(mg->http), url, sizeof(url));
+	log_notice("listening on %s (database %s)", url, c->database);
+	daemon_wait(on_hup, mg);
+	http_quiesce(mg->http);
+	if (!http_drain(mg->http, DRAIN_MS))
+		log_warn("requests still running after %d ms; closing them",
+		    DRAIN_MS);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct daemon_info info = {
+	    .name = "upgate-mgmtd",
+	    .default_config = DEFAULT_CONFIG,
+	    .about = "The upgate management daemon: archives every upgrade "
+		     "outcome the gateways\nforward, alerts admins on "
+		     "failures (email, SMS, dashboard pop-up) and\nanswers "
+		     "queries and statistics.",
+	    .signals = "reloads the admin token, the ingest secret, the\n"
+		       "alert routing ([email], [sms], [alerts]) and the log "
+		       "level",
+	};
+	const char *path;
+	bool check;
+	struct mg mg;
+	struct mg_conf *c;
+	int err;
+
+	log_init(info.name);
+	if ((err = daemon_args(&info, argc, argv, &path, &check)) >= 0)
+		return err;
+	if (sodium_init() < 0)
+		fatal("libsodium cannot initialise");
+	if ((c = load(path)) == NULL)
+		return 2;
+	if (check) {
+		printf(
+		    "%s: configuration is valid\n", path ? path : "(defaults)");
+		mg_conf_free(c);
+		free(c);
+		return 0;
+	}
+	log_set_level((enum log_level)mg_conf_log_level(c));
+	explain(c);
+
+	memset(&mg, 0, sizeof(mg));
+	mg.conf_path = path;
+	pthread_mutex_init(&mg.lock, NULL);
+	mg_conf_swap(&mg, c);
+
+	/* Before any thread: signals go to daemon_wait in this thread only,
+	 * and libcurl's global state is set up once. */
+	daemon_block_signals();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		fatal("libcurl cannot initialise");
+
+	err = run(&mg);
+	http_stop(mg.http);
+	alerter_stop(mg.alerter);
+	db_pool_free(mg.readers);
+	db_close(mg.writer);
+	mg_conf_put(&mg, mg.conf);
+	pthread_mutex_destroy(&mg.lock);
+	curl_global_cleanup();
+	if (err < 0) {
+		log_err("stopped on error: %s", strerror(-err));
+		return 1;
+	}
+	log_notice("stopped");
+	return 0;
+}

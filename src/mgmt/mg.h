@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* The management daemon's context, configuration and handler entry points. */
+#ifndef MG_MG_H
+#define MG_MG_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "store.h"
+#include "upgate/db.h"
+#include "upgate/http.h"
+
+enum mg_starttls { MG_TLS_NO, MG_TLS_TRY, MG_TLS_REQUIRED };
+
+struct mg_conf {
+	char *listen;
+	int64_t threads;
+	int64_t max_connections;
+	int64_t connection_timeout; /* ms */
+	char *database;
+	int64_t readers;
+	char *token_file;
+	char *ingest_secret_file;
+	int64_t max_skew; /* ms */
+	char *smtp_host;
+	int64_t smtp_port;
+	int starttls; /* enum mg_starttls */
+	char *smtp_username;
+	char *smtp_password_file;
+	char *mail_from;
+	char *mail_to; /* comma-separated */
+	char *spool_dir;
+	int64_t smtp_timeout; /* ms */
+	char *sms_url;
+	char *sms_to; /* comma-separated */
+	char *sms_auth_file;
+	int64_t sms_timeout; /* ms */
+	int64_t group_window;	 /* ms */
+	int64_t repeat_interval; /* ms */
+	int64_t retry_initial;	 /* ms */
+	int64_t retry_max;	 /* ms */
+	int log_level;		 /* index into the level names */
+	bool token_file_set;	 /* named in the file, not defaulted */
+	/* Read from the files the config names, by mg_conf_load. */
+	char *admin_token;   /* NULL: admin API refused */
+	char *ingest_secret; /* NULL: ingest refused */
+	char *smtp_password; /* NULL: no AUTH */
+	char *sms_auth;	     /* "user:password" or NULL */
+	int refs;	     /* borrowers, under mg->lock (see mg_conf_get) */
+};
+
+/* Load path (NULL: defaults only) and the secrets it names. 0, or -EINVAL
+ * with *errors (malloc'd lines "file:line: [section] key: problem").
+ * mg_conf_free either way. */
+int mg_conf_load(const char *path, struct mg_conf *c, char **errors);
+void mg_conf_free(struct mg_conf *c);
+int mg_conf_log_level(const struct mg_conf *c);
+
+struct alerter;
+
+/* The daemon context: one per process, passed to every handler. */
+struct mg {
+	struct db *writer; /* every write; db_lock() around use */
+	struct db_pool *readers;
+	struct http_server *http;
+	struct alerter *alerter;
+	const char *conf_path;
+	pthread_mutex_t lock; /* guards conf and the refs of every conf */
+	struct mg_conf *conf; /* the running config (holds one ref) */
+};
+
+/* ctx.c */
+/* Borrow the running config (it stays valid until mg_conf_put, even across
+ * a SIGHUP reload). Any thread. */
+struct mg_conf *mg_conf_get(struct mg *mg);
+void mg_conf_put(struct mg *mg, struct mg_conf *c);
+/* Make c (heap, loaded) the running config; the old one is freed when
+ * its last borrower puts it back. */
+void mg_conf_swap(struct mg *mg, struct mg_conf *c);
+bool mg_authorize(void *mg, const char *token, size_t len);
+int mg_verify(void *mg, const struct req *r, struct resp *rs);
+int mg_write_begin(struct mg *mg);
+int mg_write_end(struct mg *mg, int err);
+
+/* alert.c: the alert worker. It turns due digests into alerts and
+ * delivers pending deliveries on every channel, on its own thread. */
+int alerter_start(struct mg *mg, struct alerter **out);
+/* Called inside the ingest write txn for each new outcome: decide what
+ * alerts it causes (grouping, inhibition) and store them. */
+int alerter_on_outcome(struct mg *mg, const struct mg_conf *c,
+    const struct outcome *o, int64_t now, bool *woke);
+/* Something was queued: look now. Any thread. */
+void alerter_kick(struct alerter *a);
+/* Run one pass now (tests, shutdown): digests, then due deliveries.
+ * Returns the number of delivery attempts or -errno. */
+int alerter_run_once(struct mg *mg);
+void alerter_stop(struct alerter *a);
+
+/* routes.c */
+extern const struct http_route mg_routes[];
+extern const size_t mg_n_routes;
+
+/* Handlers (h_*.c). */
+int h_readyz_get(struct req *r, struct resp *rs);
+int h_metrics_get(struct req *r, struct resp *rs);
+int h_outcomes_post(struct req *r, struct resp *rs);
+int h_outcomes_get(struct req *r, struct resp *rs);
+int h_outcomes_csv_get(struct req *r, struct resp *rs);
+int h_outcome_get(struct req *r, struct resp *rs);
+int h_stats_get(struct req *r, struct resp *rs);
+int h_alerts_get(struct req *r, struct resp *rs);
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/* Alert channels: what each message says, and the backends that carry it. */
+#ifndef MG_NOTIFY_H
+#define MG_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mg.h"
+#include "store.h"
+
+#define NOTIFY_SMS_MAX 159 /* an SMS body stays under 160 characters */
+
+/* An alert's texts, malloc'd: the email subject and body (LF line ends),
+ * and the short text for SMS and pop-ups. */
+struct notify_text {
+	char *subject, *body, *sms;
+};
+void notify_text_fini(struct notify_text *t);
+
+/* Render a failed or timed_out outcome. 0 or -ENOMEM. */
+int notify_render_failure(const struct outcome *o, struct notify_text *t);
+/* Render the digest of n of total waiting failures of app/version. */
+int notify_render_digest(const char *app, const char *version,
+    const struct waiting *w, int n, int64_t total, struct notify_text *t);
+/* Render a halt notice; folded failures were waiting, inhibited
+ * deliveries were replaced. */
+int notify_render_halt(const struct outcome *o, int64_t folded,
+    int64_t inhibited, struct notify_text *t);
+
+/* The RFC 5322 message (CRLF line ends) for delivery d, malloc'd in *out.
+ * now is its Date. 0 or -ENOMEM. */
+int notify_email_message(const struct mg_conf *c, const struct delivery *d,
+    int64_t now, char **out, size_t *len);
+
+/* Deliver d on its channel with the settings in c. Blocks (network, disk):
+ * call only from the alert worker. Returns 0 when delivered, else -errno
+ * with the reason in err and *permanent set when the channel refused it
+ * for good (it is still retried: a config fix may make it deliverable). */
+int notify_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
+    char *err, size_t errlen, bool *permanent);
+
+/* Backends (notify_<impl>.c), one per way out. Same contract. */
+struct notify_backend {
+	const char *name;
+	int (*send)(const struct mg_conf *c, const struct delivery *d,
+	    int64_t now, char *err, size_t errlen, bool *permanent);
+};
+extern const struct notify_backend notify_smtp;
+extern const struct notify_backend notify_spool;
+extern const struct notify_backend notify_sms;
+
+/* The i-th item of a comma-separated list, trimmed, into buf. False when
+ * there is none. */
+bool notify_list_item(const char *list, int i, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/* Email through an SMTP server with libESMTP: STARTTLS no/try/required,
+ * AUTH from a password file, timeouts, and the server's answer checked. */
+#include <stddef.h> /* before libesmtp.h, which needs size_t */
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <auth-client.h>
+#include <libesmtp.h>
+
+#include "notify.h"
+
+struct msg {
+	const char *text;
+	size_t len;
+};
+
+struct rcpt_tally {
+	int accepted, refused;
+	char first_error[200];
+};
+
+static pthread_once_t auth_once = PTHREAD_ONCE_INIT;
+
+static void
+auth_init(void)
+{
+	auth_client_init();
+}
+
+/* libESMTP reads the message through this: len NULL rewinds; the whole
+ * text goes in one chunk, then *len = 0 ends it. *ctx is malloc'd because
+ * the library frees it. */
+static const char *
+msg_cb(void **ctx, int *len, void *arg)
+{
+	struct msg *m = arg;
+	size_t *sent = *ctx;
+
+	if (sent == NULL) {
+		if ((sent = calloc(1, sizeof(*sent))) == NULL)
+			return NULL;
+		*ctx = sent;
+	}
+	if (len == NULL) {
+		*sent = 0;
+		return NULL;
+	}
+	if (*sent >= 1) {
+		*len = 0;
+		return NULL;
+	}
+	*sent = 1;
+	*len = (int)m->len;
+	return m->text;
+}
+
+struct creds {
+	char *user, *pass;
+};
+
+static int
+interact(auth_client_request_t req, char **result, int fields, void *arg)
+{
+	struct creds *cr = arg;
+
+	for (int i = 0; i < fields; i++) {
+		if (req[i].flags & AUTH_USER)
+			result[i] = cr->user;
+		else if (req[i].flags & AUTH_PASS)
+			result[i] = cr->pass;
+		else
+			return 0;
+	}
+	return 1;
+}
+
+/* The server's text without its CRLF. */
+static void
+status_text(const smtp_status_t *st, char *buf, size_t len)
+{
+	size_t n;
+
+	snprintf(buf, len, "%d %s", st->code, st->text ? st->text : "");
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+}
+
+static void
+tally(smtp_recipient_t r, const char *mailbox, void *arg)
+{
+	struct rcpt_tally *t = arg;
+	const smtp_status_t *st = smtp_recipient_status(r);
+
+	if (st != NULL && st->code >= 200 && st->code < 300) {
+		t->accepted++;
+		return;
+	}
+	t->refused++;
+	if (t->first_error[0] == '\0' && st != NULL) {
+		char s[160];
+
+		status_text(st, s, sizeof(s));
+		snprintf(t->first_error, sizeof(t->first_error), "%s: %s",
+		    mailbox, s);
+	}
+}
+
+static int
+smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
+    char *err, size_t errlen, bool *permanent)
+{
+	static const enum starttls_option tls[] = {
+	    [MG_TLS_NO] = Starttls_DISABLED,
+	    [MG_TLS_TRY] = Starttls_ENABLED,
+	    [MG_TLS_REQUIRED] = Starttls_REQUIRED,
+	};
+	static const int timeouts[] = {Timeout_GREETING, Timeout_ENVELOPE,
+	    Timeout_DATA, Timeout_TRANSFER, Timeout_DATA2};
+	smtp_session_t s = NULL;
+	smtp_message_t m;
+	auth_context_t auth = NULL;
+	const smtp_status_t *st;
+	struct rcpt_tally t = {0};
+	struct msg body = {0};
+	struct creds cr = {c->smtp_username, c->smtp_password};
+	char server[300], rcpt[256], text[160];
+	char *msg = NULL;
+	int r = -EIO, n = 0;
+
+	if ((r = notify_email_message(c, d, now, &msg, &body.len)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return r;
+	}
+	body.text = msg;
+	r = -EIO;
+	snprintf(server, sizeof(server), "%s:%lld", c->smtp_host,
+	    (long long)c->smtp_port);
+	if ((s = smtp_create_session()) == NULL ||
+	    (m = smtp_add_message(s)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	smtp_set_server(s, server);
+	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++)
+		smtp_set_timeout(s, timeouts[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
+		    (long)c->smtp_timeout);
+	smtp_starttls_enable(s, tls[c->starttls]);
+	if (c->smtp_username[0] != '\0' && c->smtp_password != NULL) {
+		pthread_once(&auth_once, auth_init);
+		auth = auth_create_context();
+		auth_set_mechanism_flags(auth, AUTH_PLUGIN_PLAIN, 0);
+		auth_set_interact_cb(auth, interact, &cr);
+		smtp_auth_set_context(s, auth);
+	}
+	smtp_set_reverse_path(m, c->mail_from);
+	while (notify_list_item(c->mail_to, n, rcpt, sizeof(rcpt))) {
+		smtp_add_recipient(m, rcpt);
+		n++;
+	}
+	smtp_set_messagecb(m, msg_cb, &body);
+	if (!smtp_start_session(s)) {
+		char e[128];
+		int code = smtp_errno();
+
+		snprintf(err, errlen, "SMTP %s: %s", server,
+		    code < 0 ? strerror(-code)
+			     : smtp_strerror(code, e, sizeof(e)));
+		goto out;
+	}
+	st = smtp_message_transfer_status(m);
+	smtp_enumerate_recipients(m, tally, &t);
+	if (st == NULL || st->code == 0) {
+		snprintf(err, errlen, "SMTP %s: the session ended before the "
+				      "message was accepted",
+		    server);
+		goto out;
+	}
+	if (st->code != 250 || t.accepted == 0) {
+		status_text(st, text, sizeof(text));
+		snprintf(err, errlen, "SMTP %s refused the message: %s%s%s",
+		    server, text, t.first_error[0] ? "; " : "", t.first_error);
+		*permanent = st->code >= 500 ||
+			     (st->code == 250 && t.accepted == 0);
+		goto out;
+	}
+	if (t.refused > 0)
+		snprintf(err, errlen, "sent, but refused for %d recipient(s): %s",
+		    t.refused, t.first_error);
+	r = 0;
+out:
+	if (s != NULL)
+		smtp_destroy_session(s);
+	if (auth != NULL)
+		auth_destroy_context(auth);
+	free(msg);
+	return r;
+}
+
+const struct notify_backend notify_smtp = {"smtp", smtp_send};

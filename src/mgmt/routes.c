@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* mgmtd's route table: every endpoint, its handler, auth and limit. */
+#include "mg.h"
+
+#define INGEST_MAX_BODY (4 * 1024 * 1024)
+
+const struct http_route mg_routes[] = {
+    {"GET", "/healthz", http_healthz_get, HTTP_AUTH_NONE, 0},
+    {"GET", "/readyz", h_readyz_get, HTTP_AUTH_NONE, 0},
+    {"GET", "/metrics", h_metrics_get, HTTP_AUTH_NONE, 0},
+    {"POST", "/v1/outcomes", h_outcomes_post, HTTP_AUTH_SIGNED,
+	INGEST_MAX_BODY},
+    {"GET", "/v1/outcomes", h_outcomes_get, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/outcomes.csv", h_outcomes_csv_get, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/outcomes/{id}", h_outcome_get, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/stats", h_stats_get, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/alerts", h_alerts_get, HTTP_AUTH_ADMIN, 0},
+};
+
+const size_t mg_n_routes = sizeof(mg_routes) / sizeof(mg_routes[0]);

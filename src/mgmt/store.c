@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* mgmtd's schema and its migrations. */
+#include "store.h"
+
+extern const struct db_sqlset store_outcome_sql;
+extern const struct db_sqlset store_alert_sql;
+
+static const char *const migrations[] = {
+    /* 1: the archive, per-release counts, alert groups, alerts and their
+     * deliveries. */
+    "CREATE TABLE outcomes ("
+    "  id INTEGER PRIMARY KEY,"
+    "  outcome_id TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL," /* upgrade | release_halted */
+    "  gateway_id TEXT NOT NULL,"
+    "  upgrade_id TEXT, client_id TEXT,"
+    "  app TEXT NOT NULL, platform TEXT, channel TEXT,"
+    "  from_version TEXT, to_version TEXT NOT NULL,"
+    "  result TEXT NOT NULL, error_code TEXT, message TEXT,"
+    "  started_at INTEGER, finished_at INTEGER NOT NULL,"
+    "  received_at INTEGER NOT NULL,"
+    "  download_ms INTEGER, install_ms INTEGER,"
+    "  events TEXT NOT NULL DEFAULT '[]',"
+    "  detail TEXT,"
+    "  waiting INTEGER NOT NULL DEFAULT 0," /* for its release's digest */
+    "  alert INTEGER);"			    /* the alert that told it */
+    "CREATE INDEX outcomes_app ON outcomes(app, to_version, id);"
+    "CREATE INDEX outcomes_client ON outcomes(client_id, id);"
+    "CREATE INDEX outcomes_finished ON outcomes(finished_at);"
+    "CREATE INDEX outcomes_waiting ON outcomes(app, to_version, id)"
+    "  WHERE waiting = 1;"
+    "CREATE TABLE release_stats ("
+    "  app TEXT NOT NULL, version TEXT NOT NULL,"
+    "  total INTEGER NOT NULL DEFAULT 0,"
+    "  succeeded INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  timed_out INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (app, version)) WITHOUT ROWID;"
+    "CREATE TABLE alert_groups ("
+    "  app TEXT NOT NULL, version TEXT NOT NULL,"
+    "  announced_at INTEGER NOT NULL, window_end INTEGER NOT NULL,"
+    "  pending INTEGER NOT NULL, due_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (app, version)) WITHOUT ROWID;"
+    "CREATE INDEX alert_groups_due ON alert_groups(due_at)"
+    "  WHERE pending > 0;"
+    "CREATE TABLE alerts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  alert_id TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL," /* failure | digest | halt */
+    "  app TEXT NOT NULL, version TEXT NOT NULL,"
+    "  outcome_id TEXT,"
+    "  failures INTEGER NOT NULL,"
+    "  subject TEXT NOT NULL, body TEXT NOT NULL, sms TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX alerts_release ON alerts(app, version);"
+    "CREATE TABLE deliveries ("
+    "  id INTEGER PRIMARY KEY,"
+    "  alert INTEGER NOT NULL REFERENCES alerts(id),"
+    "  channel TEXT NOT NULL," /* email | sms | popup */
+    "  recipient TEXT NOT NULL DEFAULT '',"
+    "  state TEXT NOT NULL," /* pending | sent | failed | inhibited */
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  last_error TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    "  sent_at INTEGER);"
+    "CREATE INDEX deliveries_due ON deliveries(next_at)"
+    "  WHERE state IN ('pending', 'failed');"
+    "CREATE INDEX deliveries_alert ON deliveries(alert);",
+};
+
+static const struct db_sqlset *const sets[] = {
+    &store_outcome_sql,
+    &store_alert_sql,
+};
+
+const struct db_schema store_schema = {
+    migrations,
+    sizeof(migrations) / sizeof(migrations[0]),
+    sets,
+    sizeof(sets) / sizeof(sets[0]),
+};

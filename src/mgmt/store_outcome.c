@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/* All SQL for the outcome archive: insert, queries, CSV, statistics. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+enum {
+	O_INSERT,
+	O_STATS_ADD,
+	O_LIST,
+	O_GET,
+	O_CSV,
+	O_STATS,
+	O_COUNTS,
+	O_COUNT
+};
+
+/* clang-format off */
+#define T(x) DB_RFC3339(x)
+/* The API's view of a row; DETAIL adds its events and halt counts. */
+#define OUTCOME_JSON                                                           \
+	"json_object('outcome_id', outcome_id,"                                \
+	" 'kind', kind, 'gateway_id', gateway_id,"                             \
+	" 'upgrade_id', upgrade_id, 'client_id', client_id, 'app', app,"       \
+	" 'platform', platform, 'channel', channel,"                           \
+	" 'from_version', from_version, 'to_version', to_version,"             \
+	" 'result', result, 'error_code', error_code, 'message', message,"     \
+	" 'started_at', CASE WHEN started_at > 0 THEN " T("started_at") " END," \
+	" 'finished_at', " T("finished_at") ","                                \
+	" 'received_at', " T("received_at") ","                                \
+	" 'download_ms', download_ms, 'install_ms', install_ms"
+#define FILTER                                                                 \
+	" WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR to_version = ?2)"  \
+	" AND (?3 IS NULL OR result = ?3) AND (?4 IS NULL OR client_id = ?4)"  \
+	" AND (kind = coalesce(?5, 'upgrade') OR ?5 = 'all')"                  \
+	" AND (?6 = 0 OR finished_at >= ?6) AND (?7 = 0 OR finished_at <= ?7)" \
+	" AND (?8 = 0 OR id < ?8)"
+
+static const char *const sql[O_COUNT] = {
+    [O_INSERT] =
+	"INSERT INTO outcomes (outcome_id, kind, gateway_id, upgrade_id,"
+	" client_id, app, platform, channel, from_version, to_version,"
+	" result, error_code, message, started_at, finished_at, received_at,"
+	" download_ms, install_ms, events, detail)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+	" ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+	" ON CONFLICT (outcome_id) DO NOTHING RETURNING id",
+    [O_STATS_ADD] =
+	"INSERT INTO release_stats (app, version, total, succeeded, failed,"
+	" timed_out) VALUES (?1, ?2, 1, ?3 = 'succeeded', ?3 = 'failed',"
+	" ?3 = 'timed_out') ON CONFLICT (app, version) DO UPDATE SET"
+	" total = total + 1, succeeded = succeeded + excluded.succeeded,"
+	" failed = failed + excluded.failed,"
+	" timed_out = timed_out + excluded.timed_out",
+    [O_LIST] = "SELECT " OUTCOME_JSON "), id FROM outcomes" FILTER
+	       " ORDER BY id DESC LIMIT ?9",
+    [O_GET] = "SELECT " OUTCOME_JSON ", 'events', json(events),"
+	      " 'detail', json(detail)) FROM outcomes WHERE outcome_id = ?1",
+    [O_CSV] = "SELECT outcome_id, kind, gateway_id, upgrade_id, client_id,"
+	      " app, platform, channel, from_version, to_version, result,"
+	      " error_code, message,"
+	      " CASE WHEN started_at > 0 THEN " T("started_at") " END,"
+	      " " T("finished_at") ", " T("received_at") ","
+	      " download_ms, install_ms FROM outcomes" FILTER
+	      " ORDER BY id DESC LIMIT ?9",
+    [O_STATS] =
+	"SELECT json_object('app', app, 'version', version, 'total', total,"
+	" 'succeeded', succeeded, 'failed', failed, 'timed_out', timed_out,"
+	" 'failure_rate', round(CAST(failed + timed_out AS REAL) / total, 4)),"
+	" 0 FROM release_stats WHERE ?1 IS NULL OR app = ?1"
+	" ORDER BY app, version",
+    [O_COUNTS] = "SELECT kind, result, count(*) FROM outcomes"
+		 " GROUP BY kind, result",
+};
+
+/* clang-format on */
+const struct db_sqlset store_outcome_sql = {"outcome", sql, O_COUNT};
+
+static void
+bind_opt_int(sqlite3_stmt *st, int i, int64_t v, int64_t none)
+{
+	if (v == none)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_int64(st, i, v);
+}
+
+int
+store_outcome_insert(struct db *db, struct outcome *o, int64_t now)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_INSERT);
+	int err;
+
+	db_bind_text(st, 1, o->outcome_id);
+	db_bind_text(st, 2,
+	    o->kind == OUTCOME_HALT ? "release_halted" : "upgrade");
+	db_bind_text(st, 3, o->gateway_id);
+	db_bind_text(st, 4, o->upgrade_id);
+	db_bind_text(st, 5, o->client_id);
+	db_bind_text(st, 6, o->app);
+	db_bind_text(st, 7, o->platform);
+	db_bind_text(st, 8, o->channel);
+	db_bind_text(st, 9, o->from_version);
+	db_bind_text(st, 10, o->to_version);
+	db_bind_text(st, 11, o->result);
+	db_bind_text(st, 12, o->error_code);
+	db_bind_text(st, 13, o->message);
+	bind_opt_int(st, 14, o->started_at, 0);
+	sqlite3_bind_int64(st, 15, o->finished_at);
+	sqlite3_bind_int64(st, 16, now);
+	bind_opt_int(st, 17, o->download_ms, -1);
+	bind_opt_int(st, 18, o->install_ms, -1);
+	db_bind_text(st, 19, o->events ? o->events : "[]");
+	db_bind_text(st, 20, o->detail);
+	if ((err = db_row(st)) < 0)
+		return err;
+	if (err == 0)
+		return 1; /* seen before */
+	o->row = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (o->kind != OUTCOME_UPGRADE)
+		return 0;
+	st = db_stmt(db, &store_outcome_sql, O_STATS_ADD);
+	db_bind_text(st, 1, o->app);
+	db_bind_text(st, 2, o->to_version);
+	db_bind_text(st, 3, o->result);
+	return db_run(st);
+}
+
+static sqlite3_stmt *
+filtered(struct db *db, int idx, const struct outcome_filter *f, int64_t extra)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, idx);
+
+	db_bind_text(st, 1, f->app);
+	db_bind_text(st, 2, f->version);
+	db_bind_text(st, 3, f->result);
+	db_bind_text(st, 4, f->client_id);
+	db_bind_text(st, 5, f->kind);
+	sqlite3_bind_int64(st, 6, f->since);
+	sqlite3_bind_int64(st, 7, f->until);
+	sqlite3_bind_int64(st, 8, f->after);
+	sqlite3_bind_int64(st, 9, f->limit > 0 ? f->limit + extra : -1);
+	return st;
+}
+
+int
+store_outcome_list(struct db *db, const struct outcome_filter *f,
+    char **json, int64_t *next)
+{
+	return db_rows_json(
+	    filtered(db, O_LIST, f, 1), 0, 1, f->limit, json, next);
+}
+
+int
+store_outcome_get(struct db *db, const char *outcome_id, char **json)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_GET);
+	int err;
+
+	db_bind_text(st, 1, outcome_id);
+	if ((err = db_row(st)) <= 0)
+		return err == 0 ? -ENOENT : err;
+	*json = db_col_strdup(st, 0);
+	sqlite3_reset(st);
+	return *json ? 0 : -ENOMEM;
+}
+
+/* One CSV field: quoted when it holds a separator, quote or line end;
+ * a leading = + - @ is prefixed with ' so spreadsheets do not run it. */
+static void
+csv_field(FILE *out, const char *s)
+{
+	bool quote = strpbrk(s, ",\"\r\n") != NULL;
+
+	if (quote)
+		fputc('"', out);
+	if (strchr("=+-@", s[0]) != NULL && s[0] != '\0')
+		fputc('\'', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	if (quote)
+		fputc('"', out);
+}
+
+int
+store_outcome_csv(struct db *db, const struct outcome_filter *f, FILE *out)
+{
+	sqlite3_stmt *st = filtered(db, O_CSV, f, 0);
+	int ncol = sqlite3_column_count(st), err;
+
+	fputs("outcome_id,kind,gateway_id,upgrade_id,client_id,app,platform,"
+	      "channel,from_version,to_version,result,error_code,message,"
+	      "started_at,finished_at,received_at,download_ms,install_ms\r\n",
+	    out);
+	while ((err = db_row(st)) == 1) {
+		for (int i = 0; i < ncol; i++) {
+			const char *v =
+			    (const char *)sqlite3_column_text(st, i);
+
+			if (i > 0)
+				fputc(',', out);
+			csv_field(out, v ? v : "");
+		}
+		fputs("\r\n", out);
+	}
+	return err;
+}
+
+int
+store_stats(struct db *db, const char *app, char **json)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_STATS);
+	int64_t next;
+
+	db_bind_text(st, 1, app);
+	return db_rows_json(st, 0, 1, INT64_MAX, json, &next);
+}
+
+int
+store_outcome_counts(struct db *db, FILE *out)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_COUNTS);
+	int err;
+
+	fputs("# HELP upgate_outcomes Archived outcomes by kind and result.\n"
+	      "# TYPE upgate_outcomes gauge\n",
+	    out);
+	while ((err = db_row(st)) == 1)
+		fprintf(out, "upgate_outcomes{kind=\"%s\",result=\"%s\"} %lld\n",
+		    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+		    (long long)sqlite3_column_int64(st, 2));
+	return err;
+}
