@@ -247,8 +247,8 @@ h_outcomes_post(struct req *rq, struct resp *rs)
 		if (err == -ENOMEM)
 			return err;
 		if (batch)
-			snprintf(field, sizeof(field), "outcomes[%zu]%s%.40s",
-			    i, e.field[0] ? "." : "", e.field);
+			snprintf(field, sizeof(field), "outcomes[%d]%s%.40s",
+			    (int)i, e.field[0] ? "." : "", e.field);
 		else
 			memcpy(field, e.field, sizeof(field));
 		memcpy(e.field, field, sizeof(field));

@@ -64,15 +64,16 @@ finish(FILE *subj, FILE *body, FILE *sms, struct notify_text *t)
 	return 0;
 }
 
+/* Open the three texts of t as streams; their sizes land in n, which
+ * must live until finish(). */
 static void
-open3(struct notify_text *t, FILE **subj, FILE **body, FILE **sms)
+open3(struct notify_text *t, size_t n[3], FILE **subj, FILE **body,
+    FILE **sms)
 {
-	size_t n;
-
 	memset(t, 0, sizeof(*t));
-	*subj = open_memstream(&t->subject, &n);
-	*body = open_memstream(&t->body, &n);
-	*sms = open_memstream(&t->sms, &n);
+	*subj = open_memstream(&t->subject, &n[0]);
+	*body = open_memstream(&t->body, &n[1]);
+	*sms = open_memstream(&t->sms, &n[2]);
 }
 
 int
@@ -80,11 +81,12 @@ notify_render_failure(const struct outcome *o, struct notify_text *t)
 {
 	char msg[1024], code[80], client[160], t1[TS_LEN], t2[TS_LEN];
 	FILE *subj, *body, *sms;
+	size_t sizes[3];
 
 	clean(o->message, msg, sizeof(msg));
 	clean(o->error_code, code, sizeof(code));
 	clean(o->client_id, client, sizeof(client));
-	open3(t, &subj, &body, &sms);
+	open3(t, sizes, &subj, &body, &sms);
 	if (subj && body && sms) {
 		fprintf(subj, "[upgate] %s %s -> %s %s on %s (%s)", o->app,
 		    o->from_version, o->to_version,
@@ -127,9 +129,10 @@ notify_render_digest(const char *app, const char *version,
     const struct waiting *w, int n, int64_t total, struct notify_text *t)
 {
 	FILE *subj, *body, *sms;
+	size_t sizes[3];
 	char msg[300], code[80], client[160], at[TS_LEN];
 
-	open3(t, &subj, &body, &sms);
+	open3(t, sizes, &subj, &body, &sms);
 	if (subj && body && sms) {
 		fprintf(subj, "[upgate] %lld more failure%s of %s %s",
 		    (long long)total, total == 1 ? "" : "s", app, version);
@@ -170,9 +173,10 @@ notify_render_halt(const struct outcome *o, int64_t folded, int64_t inhibited,
     struct notify_text *t)
 {
 	FILE *subj, *body, *sms;
+	size_t sizes[3];
 	char at[TS_LEN];
 
-	open3(t, &subj, &body, &sms);
+	open3(t, sizes, &subj, &body, &sms);
 	if (subj && body && sms) {
 		fprintf(subj,
 		    "[upgate] HALTED %s %s: %lld of %lld upgrades failed "

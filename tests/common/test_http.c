@@ -89,8 +89,9 @@ expect(unsigned port, const char *req, const char *status, const char *has)
 static void
 test_server(void **state)
 {
-	struct http_config c = { "127.0.0.1:0", 2, 16, 5, routes, 3, NULL,
-		auth };
+	struct http_config c = { .listen = "127.0.0.1:0", .threads = 2,
+		.conn_limit = 16, .conn_timeout_s = 5, .routes = routes,
+		.n_routes = 3, .authorize = auth };
 	struct http_server *s;
 	unsigned p;
 	FILE *m;
