@@ -1,19 +1,24 @@
 # SPDX-License-Identifier: MIT
 """Start a real upgate-gatewayd on loopback and talk HTTP to it."""
+import hashlib
+import hmac
 import json
 import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 BIN = os.environ.get("UPGATE_BIN", os.path.join(os.path.dirname(__file__), "../../bin"))
 TOKEN = "test-admin-token-0123456789"
+SECRET = "test-forward-secret-abcdef"
 SHA = "ab" * 32
 
 
@@ -21,34 +26,46 @@ def artifact(platform="linux-x86_64", url="https://dl.example.com/a.tar.gz", siz
     return {platform: {"url": url, "size": size, "sha256": SHA}}
 
 
-class Gateway:
-    """One gateway process with its own directory, config and database."""
+class Daemon:
+    """One daemon process with its own directory, config and database."""
+    program = None
+    name = None
 
-    def __init__(self, **upgrade):
-        self.dir = tempfile.mkdtemp(prefix="upgate-it-")
-        self.db = os.path.join(self.dir, "gateway.db")
+    def __init__(self, directory=None):
+        self.dir = directory or tempfile.mkdtemp(prefix="upgate-it-")
+        self.owns_dir = directory is None
+        self.db = os.path.join(self.dir, self.name + ".db")
         self.token_file = os.path.join(self.dir, "admin.token")
         with open(self.token_file, "w") as f:
             f.write(TOKEN + "\n")
-        self.conf = os.path.join(self.dir, "gateway.conf")
-        self.write_conf(**upgrade)
+        self.secret_file = os.path.join(self.dir, "forward.secret")
+        if not os.path.exists(self.secret_file):
+            with open(self.secret_file, "w") as f:
+                f.write(SECRET + "\n")
+        self.conf = os.path.join(self.dir, self.name + ".conf")
         self.proc = None
         self.port = None
-        self.log = os.path.join(self.dir, "gateway.log")
+        self.log = os.path.join(self.dir, self.name + ".log")
 
-    def write_conf(self, **upgrade):
-        lines = ["[server]", "listen = 127.0.0.1:0", "threads = 4",
-                 "[storage]", "database = " + self.db,
-                 "[admin]", "token_file = " + self.token_file,
-                 "[upgrade]"]
-        lines += ["%s = %s" % kv for kv in upgrade.items()]
+    def write_sections(self, sections):
+        lines = []
+        for sec, kv in sections.items():
+            lines.append("[%s]" % sec)
+            lines += ["%s = %s" % item for item in kv.items()]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def start(self):
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, port=None):
+        if port is not None:
+            self.listen_port = port
+        self.write_conf()
         logf = open(self.log, "a")
         start = os.path.getsize(self.log)
-        self.proc = subprocess.Popen([os.path.join(BIN, "upgate-gatewayd"), "-c", self.conf],
+        self.proc = subprocess.Popen([os.path.join(BIN, self.program), "-c", self.conf],
                                      stderr=logf, stdout=logf)
         logf.close()
         deadline = time.time() + 30
@@ -60,9 +77,9 @@ class Gateway:
                 self.port = int(m.group(1))
                 return self
             if self.proc.poll() is not None:
-                raise RuntimeError("gateway exited: " + open(self.log).read())
+                raise RuntimeError(self.name + " exited: " + open(self.log).read())
             time.sleep(0.05)
-        raise RuntimeError("gateway did not start: " + open(self.log).read())
+        raise RuntimeError(self.name + " did not start: " + open(self.log).read())
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc is None:
@@ -78,7 +95,8 @@ class Gateway:
     def cleanup(self):
         if self.proc is not None:
             self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.owns_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def request(self, method, path, body=None, token=None, headers=None, raw=None,
                 ctype="application/json"):
@@ -104,6 +122,39 @@ class Gateway:
     def admin(self, method, path, body=None):
         return self.request(method, path, body, token=TOKEN)
 
+    def sql(self, query, *args):
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+
+class Gateway(Daemon):
+    """upgate-gatewayd; forwarding is off unless mgmt_url is given."""
+    program = "upgate-gatewayd"
+    name = "gateway"
+
+    def __init__(self, directory=None, mgmt_url="", forward=None, **upgrade):
+        super().__init__(directory)
+        self.upgrade = upgrade
+        self.mgmt_url = mgmt_url
+        self.forward = forward or {}
+        self.listen_port = 0
+        self.write_conf()
+
+    def write_conf(self):
+        fwd = {"mgmt_url": self.mgmt_url, "secret_file": self.secret_file,
+               "retry_initial": "100ms", "retry_max": "500ms"}
+        fwd.update(self.forward)
+        self.write_sections({
+            "server": {"listen": "127.0.0.1:%d" % self.listen_port, "threads": 4},
+            "storage": {"database": self.db},
+            "admin": {"token_file": self.token_file},
+            "forward": fwd,
+            "upgrade": self.upgrade,
+        })
+
     def publish(self, app, version, **kw):
         body = {"app": app, "version": version, "artifacts": artifact()}
         body.update(kw)
@@ -122,9 +173,94 @@ class Gateway:
         status, _, doc = self.request("POST", "/v1/upgrades/%s/events" % upgrade_id, body)
         return status, doc
 
-    def sql(self, query, *args):
-        con = sqlite3.connect(self.db, timeout=10)
-        try:
-            return con.execute(query, args).fetchall()
-        finally:
-            con.close()
+
+
+def free_port():
+    """A loopback port nothing listens on right now."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def sign(body, ts=None, secret=SECRET):
+    """The ingest headers for body (bytes), as the SPEC defines them."""
+    ts = str(int(time.time()) if ts is None else ts)
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Upgate-Timestamp": ts, "X-Upgate-Signature": "sha256=" + mac}
+
+
+class Mgmt(Daemon):
+    """upgate-mgmtd on a fixed free port (so a gateway can be pointed at it
+    before it starts, and it can restart on the same one)."""
+    program = "upgate-mgmtd"
+    name = "mgmt"
+
+    def __init__(self, directory=None, **sections):
+        super().__init__(directory)
+        self.listen_port = free_port()
+        self.port = self.listen_port
+        self.spool = os.path.join(self.dir, "mail")
+        self.sections = sections
+        self.write_conf()
+
+    def write_conf(self):
+        conf = {
+            "server": {"listen": "127.0.0.1:%d" % self.listen_port, "threads": 4},
+            "storage": {"database": self.db},
+            "admin": {"token_file": self.token_file},
+            "ingest": {"secret_file": self.secret_file},
+            "email": {"spool_dir": self.spool, "to": "ops@example.com", "timeout": "5s"},
+            "alerts": {"retry_initial": "200ms", "retry_max": "1s", "group_window": "0s",
+                       "repeat_interval": "0s"},
+        }
+        for sec, kv in self.sections.items():
+            conf.setdefault(sec, {}).update(kv)
+        self.write_sections(conf)
+
+    def ingest(self, body, headers=None, raw=None):
+        data = raw if raw is not None else json.dumps(body).encode()
+        return self.request("POST", "/v1/outcomes", raw=data,
+                            headers=headers if headers is not None else sign(data))
+
+    def outcomes(self, **query):
+        st, _, doc = self.admin("GET", "/v1/outcomes?" + urllib.parse.urlencode(query))
+        assert st == 200, (st, doc)
+        return doc
+
+    def alerts(self, **query):
+        st, _, doc = self.admin("GET", "/v1/alerts?" + urllib.parse.urlencode(query))
+        assert st == 200, (st, doc)
+        return doc["alerts"]
+
+
+class Sink:
+    """A helper process (SMTP or SMS sink) started here and stopped by PID."""
+
+    def __init__(self, script, *args, python="/usr/bin/python3"):
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.proc = subprocess.Popen([python, os.path.join(here, script)] + [str(a) for a in args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if line.strip() != "ready":
+            self.proc.kill()
+            raise RuntimeError("%s did not start: %s" % (script, self.proc.stderr.read()))
+
+    def stop(self):
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            self.proc = None
+
+
+def wait_for(pred, timeout=20, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)

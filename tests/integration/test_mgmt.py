@@ -1,0 +1,435 @@
+# SPDX-License-Identifier: MIT
+"""upgate-mgmtd, the forwarder and alerts: real daemons, a real SMTP server
+(aiosmtpd) and an HTTP SMS sink, all on loopback."""
+import base64
+import csv
+import email
+import email.policy
+import glob
+import http.client
+import io
+import json
+import os
+import re
+import subprocess
+import time
+import unittest
+
+from gwlib import (BIN, SECRET, TOKEN, Gateway, Mgmt, Sink, free_port, sign,
+                   wait_for)
+
+APP = "com.example.editor"
+
+
+def outcome(i=0, result="failed", **kw):
+    o = {"outcome_id": "%032x" % (0xabc000 + i), "gateway_id": "gw-1",
+         "upgrade_id": "%032x" % (0xdef000 + i), "client_id": "host-%d" % i,
+         "app": APP, "platform": "linux-x86_64", "from_version": "1.4.2",
+         "to_version": "1.5.0", "result": result,
+         "started_at": "2026-11-24T10:00:00Z", "finished_at": "2026-11-24T10:00:07Z",
+         "events": [{"seq": 1, "state": "downloading", "at": "2026-11-24T10:00:01Z"}]}
+    if result != "succeeded":
+        o.update(error_code="sha256_mismatch", message="expected ab12, got 9f00")
+    o.update(kw)
+    return o
+
+
+class Case(unittest.TestCase):
+    def assertError(self, resp, status, code=None, field=None):
+        st, _, doc = resp
+        self.assertEqual(st, status, doc)
+        self.assertIn("error", doc)
+        self.assertTrue(doc["error"]["message"])
+        if code:
+            self.assertEqual(doc["error"]["code"], code)
+        if field:
+            self.assertEqual(doc["error"].get("field"), field)
+
+
+class TestIngestAndQueries(Case):
+    def setUp(self):
+        self.mg = Mgmt(email={"to": ""}).start()
+
+    def tearDown(self):
+        rc = self.mg.stop()
+        self.mg.cleanup()
+        self.assertEqual(rc, 0)
+
+    def count(self):
+        return self.mg.sql("select count(*) from outcomes")[0][0]
+
+    def test_single_batch_and_duplicates(self):
+        st, _, doc = self.mg.ingest(outcome(1))
+        self.assertEqual((st, doc["duplicate"]), (200, False))
+        st, _, doc = self.mg.ingest(outcome(1))
+        self.assertEqual((st, doc["duplicate"]), (200, True))
+        st, _, doc = self.mg.ingest({"outcomes": [outcome(1), outcome(2), outcome(3, "succeeded")]})
+        self.assertEqual(st, 200, doc)
+        self.assertEqual((doc["accepted"], doc["duplicates"]), (2, 1))
+        self.assertEqual([r["duplicate"] for r in doc["results"]], [True, False, False])
+        self.assertEqual(self.count(), 3)
+        st, _, one = self.mg.admin("GET", "/v1/outcomes/" + outcome(1)["outcome_id"])
+        self.assertEqual(st, 200)
+        self.assertEqual(one["events"][0]["state"], "downloading")
+        self.assertEqual(one["error_code"], "sha256_mismatch")
+        self.assertEqual(one["finished_at"], "2026-11-24T10:00:07Z")
+        self.assertEqual(self.mg.admin("GET", "/v1/outcomes/" + "0" * 32)[0], 404)
+
+    def test_signature_and_timestamp(self):
+        body = json.dumps(outcome(1)).encode()
+        self.assertError(self.mg.ingest(None, raw=body, headers={}), 401, "missing_signature")
+        self.assertError(self.mg.ingest(None, raw=body, headers=sign(body, secret="wrong")),
+                         401, "bad_signature")
+        self.assertError(self.mg.ingest(None, raw=body + b" ", headers=sign(body)), 401,
+                         "bad_signature")
+        self.assertError(self.mg.ingest(None, raw=body,
+                                        headers=sign(body, ts=int(time.time()) - 600)),
+                         401, "stale_timestamp")
+        self.assertError(self.mg.ingest(None, raw=body,
+                                        headers=sign(body, ts=int(time.time()) + 600)),
+                         401, "stale_timestamp")
+        # Within max_skew (5m) is fine.
+        st, _, _ = self.mg.ingest(None, raw=body, headers=sign(body, ts=int(time.time()) - 200))
+        self.assertEqual(st, 200)
+        self.assertEqual(self.count(), 1)
+
+    def test_bad_bodies_store_nothing(self):
+        self.assertError(self.mg.ingest(None, raw=b"{nope"), 400, "malformed_json")
+        self.assertError(self.mg.ingest(None, raw=b"[1]"), 400)
+        bad = outcome(2)
+        bad["client_id"] = "\x01bad"
+        self.assertError(self.mg.ingest({"outcomes": [outcome(1), bad]}), 422,
+                         field="outcomes[1].client_id")
+        missing = outcome(3)
+        del missing["finished_at"]
+        self.assertError(self.mg.ingest({"outcomes": [outcome(1), missing]}), 400,
+                         field="outcomes[1].finished_at")
+        self.assertError(self.mg.ingest(outcome(4, result="exploded")), 422, field="result")
+        self.assertError(self.mg.ingest(outcome(4, to_version="1.x")), 422, field="to_version")
+        self.assertError(self.mg.ingest({"outcomes": []}), 422, field="outcomes")
+        many = [outcome(i) for i in range(501)]
+        self.assertError(self.mg.ingest({"outcomes": many}), 422, field="outcomes")
+        # Over 4 MiB is refused from its Content-Length, before the body.
+        conn = http.client.HTTPConnection("127.0.0.1", self.mg.port, timeout=30)
+        conn.putrequest("POST", "/v1/outcomes")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(4 * 1024 * 1024 + 1))
+        conn.endheaders()
+        r = conn.getresponse()
+        doc = json.loads(r.read())
+        conn.close()
+        self.assertEqual((r.status, doc["error"]["code"]), (413, "body_too_large"))
+        self.assertEqual(self.count(), 0)
+
+    def test_queries_pages_csv_stats(self):
+        batch = [outcome(i, "failed" if i % 3 == 0 else "succeeded") for i in range(10)]
+        batch.append(outcome(10, "timed_out", to_version="1.6.0", error_code="timed_out"))
+        self.assertEqual(self.mg.ingest({"outcomes": batch})[0], 200)
+        self.assertEqual(self.mg.request("GET", "/v1/outcomes")[0], 401)
+        self.assertEqual(len(self.mg.outcomes()["outcomes"]), 11)
+        self.assertEqual(len(self.mg.outcomes(result="failed")["outcomes"]), 4)
+        self.assertEqual(len(self.mg.outcomes(version="1.6.0")["outcomes"]), 1)
+        self.assertEqual(self.mg.outcomes(client_id="host-3")["outcomes"][0]["client_id"],
+                         "host-3")
+        self.assertEqual(self.mg.outcomes(since="2026-11-25T00:00:00Z")["outcomes"], [])
+        # Pages: newest first, a cursor until the last page.
+        seen, after = [], None
+        while True:
+            q = {"limit": 4} | ({"after": after} if after else {})
+            page = self.mg.outcomes(**q)
+            seen += [o["outcome_id"] for o in page["outcomes"]]
+            after = page["next"]
+            if after is None:
+                break
+        self.assertEqual(len(seen), 11)
+        self.assertEqual(len(set(seen)), 11)
+        self.assertEqual(seen[0], outcome(10)["outcome_id"])
+        self.assertError(self.mg.admin("GET", "/v1/outcomes?limit=0"), 422, field="limit")
+        self.assertError(self.mg.admin("GET", "/v1/outcomes?result=bad"), 422, field="result")
+        st, hdrs, text = self.mg.admin("GET", "/v1/outcomes.csv?result=failed")
+        self.assertEqual(st, 200)
+        self.assertTrue(hdrs["Content-Type"].startswith("text/csv"))
+        rows = list(csv.DictReader(io.StringIO(text.decode())))
+        self.assertEqual(len(rows), 4)
+        self.assertEqual(rows[0]["message"], "expected ab12, got 9f00")
+        st, _, doc = self.mg.admin("GET", "/v1/stats?app=" + APP)
+        self.assertEqual(st, 200)
+        by = {s["version"]: s for s in doc["stats"]}
+        self.assertEqual((by["1.5.0"]["total"], by["1.5.0"]["failed"],
+                          by["1.5.0"]["succeeded"]), (10, 4, 6))
+        self.assertAlmostEqual(by["1.5.0"]["failure_rate"], 0.4)
+        self.assertEqual((by["1.6.0"]["timed_out"], by["1.6.0"]["failure_rate"]), (1, 1.0))
+
+    def test_health_and_metrics(self):
+        self.assertEqual(self.mg.request("GET", "/healthz")[0], 200)
+        self.assertEqual(self.mg.request("GET", "/readyz")[0], 200)
+        self.mg.ingest(outcome(1))
+        # The request counter moves once the answer is sent.
+        text = wait_for(lambda: (lambda t: 'POST /v1/outcomes",status="200"' in t and t)(
+            self.mg.request("GET", "/metrics")[2].decode()), what="the ingest counted")
+        self.assertIn('upgate_outcomes{kind="upgrade",result="failed"} 1', text)
+        self.assertIn('upgate_alert_deliveries{channel="popup",state="sent"} 1', text)
+        self.assertIn('route="POST /v1/outcomes",status="200"', text)
+
+
+class EndToEnd(Case):
+    """Gateway -> forwarder -> mgmtd -> SMTP server and SMS gateway."""
+    mgmt = {}
+    upgrade = {}
+
+    def setUp(self):
+        self.smtp_port = free_port()
+        self.inbox = None
+        self.sms_port = free_port()
+        self.sms_log = None
+        sections = {"email": {"smtp_host": "127.0.0.1", "smtp_port": self.smtp_port}}
+        for sec, kv in self.mgmt.items():
+            sections.setdefault(sec, {}).update(kv)
+        self.mg = Mgmt(**sections)
+        self.inbox = os.path.join(self.mg.dir, "inbox")
+        self.sms_log = os.path.join(self.mg.dir, "sms.jsonl")
+        self.sinks = []
+        self.mg.start()
+        self.gw = Gateway(directory=self.mg.dir, mgmt_url=self.mg.url, **self.upgrade).start()
+        self.assertEqual(self.gw.publish(APP, "1.5.0")[0], 201)
+
+    def tearDown(self):
+        for s in self.sinks:
+            s.stop()
+        self.assertEqual(self.gw.stop(), 0)
+        self.assertEqual(self.mg.stop(), 0)
+        self.gw.cleanup()
+        self.mg.cleanup()
+
+    def smtp(self, mode=None):
+        s = Sink("smtp_sink.py", self.smtp_port, self.inbox, *([mode] if mode else []))
+        self.sinks.append(s)
+        return s
+
+    def finish(self, client, ok=False, code="sha256_mismatch"):
+        doc = self.gw.launch(client, APP, "1.4.2")
+        self.assertEqual(doc["action"], "upgrade", doc)
+        uid = doc["upgrade"]["upgrade_id"]
+        body = {"error_code": code, "message": "expected ab12, got 9f00"} if not ok else {}
+        st, _ = self.gw.report(uid, client, 1, "succeeded" if ok else "failed", **body)
+        self.assertEqual(st, 200)
+        return uid
+
+    def mails(self):
+        out = []
+        for path in sorted(glob.glob(os.path.join(self.inbox, "*.eml"))):
+            with open(path, "rb") as f:
+                out.append(email.message_from_binary_file(f, policy=email.policy.default))
+        return out
+
+
+class TestFailureToInbox(EndToEnd):
+    mgmt = {"sms": {"to": "+15550001, +15550002"}}
+
+    def setUp(self):
+        super().setUp()
+        with open(os.path.join(self.mg.dir, "sms.auth"), "w") as f:
+            f.write("smsuser:smspass\n")
+        self.sinks.append(Sink("sms_sink.py", self.sms_port, self.sms_log))
+        self.mg.sections["sms"]["url"] = "http://127.0.0.1:%d/send" % self.sms_port
+        self.mg.sections["sms"]["auth_file"] = os.path.join(self.mg.dir, "sms.auth")
+        self.mg.stop()
+        self.mg.start()
+        self.smtp()
+
+    def test_failure_mail_and_sms_success_nothing(self):
+        uid = self.finish("host-42")
+        mails = wait_for(self.mails, what="the alert email")
+        self.assertEqual(len(mails), 1)
+        m = mails[0]
+        text = m.get_content()
+        for want in (APP, "1.4.2", "1.5.0", "host-42", "sha256_mismatch", uid,
+                     "expected ab12, got 9f00"):
+            self.assertIn(want, m["Subject"] + text)
+        self.assertEqual(m["To"], "ops@example.com")
+        env = json.load(open(glob.glob(os.path.join(self.inbox, "*.json"))[0]))
+        self.assertEqual(env["to"], ["ops@example.com"])
+        sms = wait_for(lambda: os.path.exists(self.sms_log) and
+                       len(open(self.sms_log).readlines()) >= 2 and
+                       [json.loads(x) for x in open(self.sms_log)], what="two SMS")
+        self.assertEqual(sorted(s["form"]["To"] for s in sms), ["+15550001", "+15550002"])
+        for s in sms:
+            self.assertLess(len(s["form"]["Body"]), 160)
+            self.assertIn("sha256_mismatch", s["form"]["Body"])
+            self.assertEqual(s["auth"], "Basic " + base64.b64encode(b"smsuser:smspass").decode())
+            self.assertTrue(s["ctype"].startswith("application/x-www-form-urlencoded"))
+        states = wait_for(lambda: (lambda a: a if all(x["state"] == "sent" for x in a) else None)(
+            self.mg.alerts()), what="every delivery sent")
+        self.assertEqual(sorted(a["channel"] for a in states), ["email", "popup", "sms", "sms"])
+        # A success archives, and sends nothing.
+        self.finish("host-43", ok=True)
+        wait_for(lambda: len(self.mg.outcomes()["outcomes"]) == 2, what="the success archived")
+        time.sleep(0.5)
+        self.assertEqual(len(self.mails()), 1)
+        self.assertEqual(len(self.mg.alerts()), 4)
+
+
+class TestForwarding(EndToEnd):
+    def test_mgmt_down_then_up_archives_each_once(self):
+        self.smtp()
+        self.assertEqual(self.mg.stop(), 0)
+        # 4 failures in 20 stay under the default halt rate (0.25).
+        uids = [self.finish("c-%d" % i, ok=i % 5 != 0) for i in range(20)]
+        st, _, ready = self.gw.request("GET", "/readyz")
+        self.assertEqual(ready["outbox"]["rows"], 20)
+        text = self.gw.request("GET", "/metrics")[2].decode()
+        self.assertIn("upgate_outbox_rows 20", text)
+        self.assertRegex(text, r"upgate_forward_failures_total [1-9]")
+        self.mg.start()
+        wait_for(lambda: self.gw.sql("select count(*) from outbox")[0][0] == 0,
+                 what="the outbox to drain")
+        rows = self.mg.sql("select upgrade_id, count(*) from outcomes group by upgrade_id")
+        self.assertEqual(sorted(r[0] for r in rows), sorted(uids))
+        self.assertTrue(all(r[1] == 1 for r in rows))
+        self.assertEqual(self.gw.request("GET", "/readyz")[2]["outbox"]["rows"], 0)
+
+    def test_gateway_killed_after_ack(self):
+        self.smtp()
+        uids = []
+        for i in range(10):
+            uids.append(self.finish("k-%d" % i))
+            if i % 3 == 0:
+                self.gw.kill()
+                self.gw.start()
+        self.gw.kill()
+        self.gw.start()
+        wait_for(lambda: self.gw.sql("select count(*) from outbox")[0][0] == 0,
+                 what="the outbox to drain")
+        rows = self.mg.sql("select upgrade_id, count(*) from outcomes group by upgrade_id")
+        self.assertEqual(sorted(r[0] for r in rows), sorted(uids))
+        self.assertTrue(all(r[1] == 1 for r in rows))
+
+
+class TestSmtpDown(EndToEnd):
+    def test_pending_then_delivered(self):
+        self.finish("host-1")
+
+        def email_alert():
+            a = [x for x in self.mg.alerts(channel="email")]
+            return a and a[0]["attempts"] >= 2 and a[0]
+        a = wait_for(email_alert, what="two failed attempts")
+        self.assertEqual(a["state"], "pending")
+        self.assertTrue(a["last_error"])
+        self.assertIsNotNone(a["next_attempt_at"])
+        self.assertEqual(len(self.mg.alerts(state="pending", channel="email")), 1)
+        self.smtp()
+        wait_for(lambda: self.mg.alerts(channel="email")[0]["state"] == "sent",
+                 what="the email sent once the server is back")
+        self.assertEqual(len(self.mails()), 1)
+        self.assertIn("host-1", self.mails()[0]["Subject"])
+
+    def test_rejected_is_failed_and_retried(self):
+        self.smtp("reject")
+        self.finish("host-2")
+        a = wait_for(lambda: (lambda x: x and x[0]["attempts"] >= 2 and x[0])(
+            self.mg.alerts(channel="email")), what="refused attempts")
+        self.assertEqual(a["state"], "failed")
+        self.assertIn("554", a["last_error"])
+        self.assertEqual(self.mg.request("GET", "/healthz")[0], 200)
+
+
+class TestGrouping(EndToEnd):
+    mgmt = {"alerts": {"group_window": "2s", "repeat_interval": "1h"}}
+
+    def test_first_now_rest_in_one_digest(self):
+        self.smtp()
+        for i in range(4):
+            self.finish("g-%d" % i)
+        first = wait_for(self.mails, what="the first failure's email")
+        self.assertIn("g-0", first[0]["Subject"])
+        self.assertEqual(len(self.mails()), 1)
+        digest = wait_for(lambda: len(self.mails()) == 2 and self.mails()[1],
+                          what="the digest at the window's end")
+        self.assertIn("3 more failures", digest["Subject"])
+        body = digest.get_content()
+        for c in ("g-1", "g-2", "g-3"):
+            self.assertIn(c, body)
+        time.sleep(0.5)
+        self.assertEqual(len(self.mails()), 2)
+
+
+class TestHaltInhibits(EndToEnd):
+    mgmt = {"alerts": {"group_window": "1h", "repeat_interval": "1h"}}
+    upgrade = {"halt_min_samples": 4, "halt_failure_rate": 0.5}
+
+    def test_halt_replaces_waiting_failure_alerts(self):
+        # The mail server is down: the first failure's email waits.
+        for i in range(4):
+            self.finish("h-%d" % i)
+        halt = wait_for(lambda: [a for a in self.mg.alerts(channel="email")
+                                 if a["kind"] == "halt"], what="the halt alert")
+        kinds = {a["kind"]: a["state"] for a in self.mg.alerts(channel="email")}
+        self.assertEqual(kinds, {"failure": "inhibited", "halt": halt[0]["state"]})
+        self.smtp()
+        wait_for(lambda: self.mails(), what="the halt email")
+        time.sleep(1)
+        mails = self.mails()
+        self.assertEqual(len(mails), 1)
+        self.assertIn("HALTED", mails[0]["Subject"])
+        self.assertIn("replaces 1 failure alert delivery", mails[0].get_content())
+        st, _, doc = self.mg.admin("GET", "/v1/outcomes?kind=release_halted")
+        self.assertEqual(len(doc["outcomes"]), 1)
+        self.assertEqual(len(self.mg.outcomes()["outcomes"]), 4)
+
+
+class TestSpoolAndCommandLine(Case):
+    def test_spool_without_smtp(self):
+        mg = Mgmt().start()
+        try:
+            mg.ingest(outcome(1))
+            files = wait_for(lambda: glob.glob(os.path.join(mg.spool, "*.eml")), what=".eml")
+            with open(files[0], "rb") as f:
+                raw = f.read()
+            self.assertIn(b"\r\nSubject: [upgate] " + APP.encode(), raw)
+            self.assertNotIn(b"\n", raw.replace(b"\r\n", b""))
+            self.assertEqual(glob.glob(os.path.join(mg.spool, ".tmp*")), [])
+        finally:
+            self.assertEqual(mg.stop(), 0)
+            mg.cleanup()
+
+    def run_bin(self, *args):
+        return subprocess.run([os.path.join(BIN, "upgate-mgmtd")] + list(args),
+                              capture_output=True, text=True, timeout=30)
+
+    def test_command_line_and_configs(self):
+        self.assertEqual(self.run_bin("--version").returncode, 0)
+        self.assertEqual(self.run_bin("--help").returncode, 0)
+        self.assertEqual(self.run_bin("--bogus").returncode, 2)
+        mg = Mgmt(alerts={"group_window": "soon"}, email={"starttls": "maybe"})
+        try:
+            r = self.run_bin("--check-config", "-c", mg.conf)
+            self.assertEqual(r.returncode, 2)
+            self.assertRegex(r.stderr, re.escape(mg.conf) + r":\d+: \[alerts\] group_window:")
+            self.assertRegex(r.stderr, re.escape(mg.conf) + r":\d+: \[email\] starttls:")
+            self.assertEqual(self.run_bin("-c", mg.conf).returncode, 2)
+        finally:
+            mg.cleanup()
+        root = os.path.join(os.path.dirname(__file__), "../..")
+        r = self.run_bin("--check-config", "-c", os.path.join(root, "etc/mgmt.conf"))
+        # Only the secret files under /etc (absent here) may be reported.
+        for line in r.stderr.splitlines():
+            self.assertRegex(line, r"\[(admin\] token_file|ingest\] secret_file)")
+        r = self.run_bin("--check-config", "-c", os.path.join(root, "etc/mgmt.dev.conf"))
+        for line in r.stderr.splitlines():
+            self.assertIn("var/", line)
+
+    def test_openapi_lists_every_route(self):
+        root = os.path.join(os.path.dirname(__file__), "../..")
+        with open(os.path.join(root, "src/mgmt/routes.c")) as f:
+            routes = f.read()
+        with open(os.path.join(root, "docs/mgmt.openapi.yaml")) as f:
+            spec = f.read()
+        found = re.findall(r'\{\s*"(GET|POST|PATCH|PUT|DELETE)",\s*"([^"]+)"', routes)
+        self.assertGreater(len(found), 5)
+        for method, path in found:
+            self.assertRegex(spec, r"(?m)^  %s:\n(?:    .*\n|\n)*?    %s:" % (
+                re.escape(path), method.lower()))
+
+
+if __name__ == "__main__":
+    unittest.main()
