@@ -33,6 +33,27 @@ struct cfg_key {
 	const char *check_what;	     /* what check wants, for errors */
 };
 
+/* One row of a key table for config struct S: field f of type t,
+ * default d, bounds lo..hi. */
+#define CFG_KEY(S, sec, k, t, f, d, lo, hi)                                    \
+	{                                                                      \
+		.section = sec, .key = k, .type = t, .off = offsetof(S, f),    \
+		.dflt = d, .min = lo, .max = hi                                \
+	}
+
+/* The [log] level key, an ENUM over cfg_log_levels stored in int field f;
+ * LOG_LVL_ERR + its value is the enum log_level. */
+#define CFG_LOG_LEVEL(S, f)                                                    \
+	{                                                                      \
+		.section = "log", .key = "level", .type = CFG_ENUM,            \
+		.off = offsetof(S, f), .dflt = "info",                         \
+		.choices = cfg_log_levels                                      \
+	}
+extern const char *const cfg_log_levels[];
+
+/* Milliseconds in a day, for duration bounds. */
+#define CFG_MS_DAY (86400000.0)
+
 /* Fill conf (a struct the keys describe) with defaults, then with the
  * values of the file at path (NULL: defaults only). On success returns 0.
  * On any problem returns -EINVAL and sets *errors to a malloc'd text, one

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct daemon_info {
 	const char *name;	    /* "upgate-gatewayd" */
@@ -29,5 +30,20 @@ int daemon_wait(void (*reload)(void *ctx), void *ctx);
 
 /* "http://HOST:PORT" for the log line tests and people read at start. */
 void daemon_url(const char *listen, unsigned port, char *buf, size_t len);
+
+struct http_config;
+struct http_server;
+
+/* The main thread's life once the daemon is set up: start serving hc (*out
+ * is set once it runs; the caller frees it with http_stop), log
+ * "listening on URL (database DB)", wait for TERM/INT calling
+ * reload(hc->ctx) on HUP, then stop accepting and let requests in flight
+ * finish for up to drain_ms. Returns 0 or -errno from http_start. */
+int daemon_serve(const struct http_config *hc, const char *database,
+    void (*reload)(void *ctx), int drain_ms, struct http_server **out);
+
+/* Read connections for a pool: readers when set, else threads (0: one
+ * per CPU) + 2. */
+size_t daemon_readers(int64_t readers, int64_t threads);
 
 #endif

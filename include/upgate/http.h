@@ -32,7 +32,7 @@ struct req {
 	const char *method;
 	const char *path;
 	const char *params[HTTP_MAX_PARAMS]; /* {name} segments, in order */
-	json_t *body; /* parsed JSON object, NULL if no body */
+	json_t *body;	      /* parsed JSON object, NULL if no body */
 	const char *raw_body; /* the body's bytes as received */
 	size_t raw_len;
 	struct MHD_Connection *conn;

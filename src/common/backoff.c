@@ -19,9 +19,8 @@ backoff_delay(int64_t initial, int64_t max, unsigned attempt)
 {
 	int64_t cap = backoff_cap(initial, max, attempt);
 	int64_t half = cap / 2;
-	uint32_t span = (uint32_t)(cap - half > UINT32_MAX - 1
-				       ? UINT32_MAX - 1
-				       : cap - half);
+	uint32_t span = (uint32_t)(cap - half > UINT32_MAX - 1 ? UINT32_MAX - 1
+							       : cap - half);
 
 	return half + (int64_t)randombytes_uniform(span + 1);
 }

@@ -14,6 +14,9 @@
 #include "upgate/cfg.h"
 #include "upgate/dur.h"
 
+const char *const cfg_log_levels[] = {
+    "error", "warning", "notice", "info", "debug", NULL};
+
 struct load {
 	const char *path;
 	const struct cfg_key *keys;

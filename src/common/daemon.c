@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "upgate/daemon.h"
+#include "upgate/http.h"
 #include "upgate/log.h"
 
 #ifndef UPGATE_VERSION
@@ -118,4 +119,33 @@ daemon_url(const char *listen, unsigned port, char *buf, size_t len)
 	int n = colon ? (int)(colon - listen) : (int)strlen(listen);
 
 	snprintf(buf, len, "http://%.*s:%u", n, listen, port);
+}
+
+int
+daemon_serve(const struct http_config *hc, const char *database,
+    void (*reload)(void *ctx), int drain_ms, struct http_server **out)
+{
+	char url[128];
+	int err;
+
+	if ((err = http_start(hc, out)) < 0)
+		return err;
+	daemon_url(hc->listen, http_port(*out), url, sizeof(url));
+	log_notice("listening on %s (database %s)", url, database);
+	daemon_wait(reload, hc->ctx);
+	http_quiesce(*out);
+	if (!http_drain(*out, drain_ms))
+		log_warn("requests still running after %d ms; closing them",
+		    drain_ms);
+	return 0;
+}
+
+size_t
+daemon_readers(int64_t readers, int64_t threads)
+{
+	if (readers > 0)
+		return (size_t)readers;
+	if (threads > 0)
+		return (size_t)threads + 2;
+	return (size_t)sysconf(_SC_NPROCESSORS_ONLN) + 2;
 }

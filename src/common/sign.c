@@ -62,8 +62,8 @@ sign_check(const char *secret, const char *ts_hdr, const char *sig_hdr,
 		return -EACCES;
 	*why = "bad_signature";
 	if (strncmp(sig_hdr, "sha256=", 7) != 0 || strlen(sig_hdr) != 71 ||
-	    sodium_hex2bin(got, sizeof(got), sig_hdr + 7, 64, NULL, NULL,
-		NULL) != 0)
+	    sodium_hex2bin(
+		got, sizeof(got), sig_hdr + 7, 64, NULL, NULL, NULL) != 0)
 		return -EACCES;
 	mac(secret, ts_hdr, body, len, want);
 	if (sodium_memcmp(want, got, sizeof(want)) != 0)

@@ -9,17 +9,10 @@
 #include "upgate/log.h"
 
 #define S(f) offsetof(struct gw_conf, f)
-#define MS_DAY (86400000.0)
+#define MS_DAY CFG_MS_DAY
 
-static const char *const levels[] = {
-    "error", "warning", "notice", "info", "debug", NULL};
-
-/* KEY(section, key, type, field, default, min, max) */
 #define KEY(sec, k, t, f, d, lo, hi)                                           \
-	{                                                                      \
-		.section = sec, .key = k, .type = t, .off = S(f), .dflt = d,   \
-		.min = lo, .max = hi                                           \
-	}
+	CFG_KEY(struct gw_conf, sec, k, t, f, d, lo, hi)
 #define STR(sec, k, f, d) KEY(sec, k, CFG_STR, f, d, 0, 0)
 
 static const struct cfg_key keys[] = {
@@ -55,16 +48,9 @@ static const struct cfg_key keys[] = {
     KEY("forward", "batch_size", CFG_INT, forward_batch, "500", 1, 500),
     KEY("forward", "retry_initial", CFG_DUR, forward_retry_initial, "1s", 100,
 	MS_DAY),
-    KEY("forward", "retry_max", CFG_DUR, forward_retry_max, "5m", 100,
-	MS_DAY),
-    KEY("forward", "timeout", CFG_DUR, forward_timeout, "30s", 1000,
-	3600000),
-    {.section = "log",
-	.key = "level",
-	.type = CFG_ENUM,
-	.off = S(log_level),
-	.dflt = "info",
-	.choices = levels},
+    KEY("forward", "retry_max", CFG_DUR, forward_retry_max, "5m", 100, MS_DAY),
+    KEY("forward", "timeout", CFG_DUR, forward_timeout, "30s", 1000, 3600000),
+    CFG_LOG_LEVEL(struct gw_conf, log_level),
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

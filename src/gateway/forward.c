@@ -73,7 +73,8 @@ post(struct forward *f, const struct outbox_batch *b, char *why, size_t len)
 	f->reply[0] = '\0';
 	curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(f->curl, CURLOPT_POSTFIELDS, b->body);
-	curl_easy_setopt(f->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
+	curl_easy_setopt(
+	    f->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
 	rc = curl_easy_perform(f->curl);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -221,8 +222,7 @@ forward_start(struct gw *gw, struct forward **out)
 	curl_easy_setopt(f->curl, CURLOPT_URL, f->url);
 	curl_easy_setopt(f->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(f->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(
-	    f->curl, CURLOPT_TIMEOUT_MS, (long)c->forward_timeout);
+	curl_easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, (long)c->forward_timeout);
 	curl_easy_setopt(f->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_reply);
 	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, f);

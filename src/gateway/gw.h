@@ -33,8 +33,8 @@ struct gw_conf {
 	int64_t forward_retry_initial; /* ms */
 	int64_t forward_retry_max;     /* ms */
 	int64_t forward_timeout;       /* ms */
-	int log_level;	     /* index into the level names */
-	bool token_file_set; /* named in the file, not defaulted */
+	int log_level;		       /* index into the level names */
+	bool token_file_set;	       /* named in the file, not defaulted */
 };
 
 /* Load path (NULL: defaults only). 0, or -EINVAL with *errors (malloc'd
@@ -66,8 +66,8 @@ struct gw {
 	struct reaper *reaper;
 	struct forward *forward; /* NULL: forwarding off */
 	bool outbox_added;	 /* this write txn queued an outcome */
-	pthread_mutex_t lock; /* guards token and settings */
-	char *admin_token;    /* NULL: admin API refused */
+	pthread_mutex_t lock;	 /* guards token and settings */
+	char *admin_token;	 /* NULL: admin API refused */
 	struct gw_settings settings;
 	const char *conf_path; /* NULL: defaults */
 };

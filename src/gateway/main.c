@@ -86,21 +86,14 @@ static int
 run(struct gw *gw)
 {
 	struct http_config hc;
-	char url[128];
-	size_t nreaders;
 	int err;
 
 	if ((err = db_open(
 		 gw->conf.database, &store_schema, true, &gw->writer)) < 0)
 		return err;
-	nreaders =
-	    gw->conf.readers
-		? (size_t)gw->conf.readers
-		: (size_t)(gw->conf.threads ? gw->conf.threads
-					    : sysconf(_SC_NPROCESSORS_ONLN)) +
-		      2;
-	if ((err = db_pool_new(
-		 gw->conf.database, &store_schema, nreaders, &gw->readers)) < 0)
+	if ((err = db_pool_new(gw->conf.database, &store_schema,
+		 daemon_readers(gw->conf.readers, gw->conf.threads),
+		 &gw->readers)) < 0)
 		return err;
 	if ((err = reaper_start(gw, &gw->reaper)) < 0)
 		return err;
@@ -116,16 +109,8 @@ run(struct gw *gw)
 	    .ctx = gw,
 	    .authorize = gw_authorize,
 	};
-	if ((err = http_start(&hc, &gw->http)) < 0)
-		return err;
-	daemon_url(gw->conf.listen, http_port(gw->http), url, sizeof(url));
-	log_notice("listening on %s (database %s)", url, gw->conf.database);
-	daemon_wait(on_hup, gw);
-	http_quiesce(gw->http);
-	if (!http_drain(gw->http, DRAIN_MS))
-		log_warn("requests still running after %d ms; closing them",
-		    DRAIN_MS);
-	return 0;
+	return daemon_serve(
+	    &hc, gw->conf.database, on_hup, DRAIN_MS, &gw->http);
 }
 
 int

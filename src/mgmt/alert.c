@@ -27,14 +27,15 @@ struct alerter {
  * address), SMS (one per number), and the dashboard pop-up, which is
  * delivered by being stored. */
 static int
-add_deliveries(struct db *db, const struct mg_conf *c, int64_t alert,
-    int64_t now)
+add_deliveries(
+    struct db *db, const struct mg_conf *c, int64_t alert, int64_t now)
 {
 	char num[STORE_NAME_MAX + 1];
 	int err = 0;
 
 	if (notify_list_item(c->mail_to, 0, num, sizeof(num)))
-		err = store_delivery_add(db, alert, "email", "", "pending", now);
+		err =
+		    store_delivery_add(db, alert, "email", "", "pending", now);
 	for (int i = 0; err == 0 && c->sms_url[0] != '\0' &&
 			notify_list_item(c->sms_to, i, num, sizeof(num));
 	     i++)
@@ -107,8 +108,8 @@ on_halt(struct db *db, const struct mg_conf *c, const struct outcome *o,
 	if ((err = store_outcome_waiting(
 		 db, o->app, o->to_version, NULL, 0, &folded)) < 0)
 		return err;
-	if ((inhibited = store_delivery_inhibit(
-		 db, o->app, o->to_version, now)) < 0)
+	if ((inhibited =
+		    store_delivery_inhibit(db, o->app, o->to_version, now)) < 0)
 		return inhibited;
 	if ((err = notify_render_halt(o, folded, inhibited, &t)) < 0)
 		return err;
@@ -157,15 +158,14 @@ flush_digests(struct mg *mg, const struct mg_conf *c, int64_t now)
 	n = store_group_due(mg->writer, now, g, DIGEST_BATCH);
 	err = n < 0 ? n : 0;
 	for (int i = 0; err == 0 && i < n; i++) {
-		struct alert a = {.kind = "digest",
-		    .app = g[i].app,
-		    .version = g[i].version};
+		struct alert a = {
+		    .kind = "digest", .app = g[i].app, .version = g[i].version};
 		struct notify_text t;
 		int64_t total = 0;
 		int k;
 
-		k = store_outcome_waiting(mg->writer, g[i].app, g[i].version,
-		    w, DIGEST_LINES, &total);
+		k = store_outcome_waiting(mg->writer, g[i].app, g[i].version, w,
+		    DIGEST_LINES, &total);
 		if (k < 0) {
 			err = k;
 			break;
@@ -178,8 +178,8 @@ flush_digests(struct mg *mg, const struct mg_conf *c, int64_t now)
 				err = store_alert(mg->writer, c, &a, &t, now);
 			notify_text_fini(&t);
 			if (err == 0)
-				err = store_outcome_claim(mg->writer,
-				    g[i].app, g[i].version, a.row);
+				err = store_outcome_claim(
+				    mg->writer, g[i].app, g[i].version, a.row);
 		}
 		store_waiting_free(w, (size_t)k);
 		group_flushed(&g[i], now, c->repeat_interval);
@@ -212,10 +212,10 @@ deliver_due(struct mg *mg, const struct mg_conf *c, int64_t now)
 
 		r = notify_send(c, &d[i], now, why, sizeof(why), &permanent);
 		t = ts_now_ms();
-		next = r == 0 ? t
-			      : t + backoff_delay(c->retry_initial,
-					c->retry_max,
-					(unsigned)d[i].attempts + 1);
+		next = r == 0
+			   ? t
+			   : t + backoff_delay(c->retry_initial, c->retry_max,
+				     (unsigned)d[i].attempts + 1);
 		if (r == 0)
 			log_info("alert: %s %s%s%s sent (%s)", d[i].channel,
 			    d[i].alert_id, d[i].recipient[0] ? " to " : "",

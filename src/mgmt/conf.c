@@ -13,18 +13,12 @@
 #include "upgate/secret.h"
 
 #define S(f) offsetof(struct mg_conf, f)
-#define MS_DAY (86400000.0)
+#define MS_DAY CFG_MS_DAY
 
-static const char *const levels[] = {
-    "error", "warning", "notice", "info", "debug", NULL};
 static const char *const tls_modes[] = {"no", "try", "required", NULL};
 
-/* KEY(section, key, type, field, default, min, max) */
 #define KEY(sec, k, t, f, d, lo, hi)                                           \
-	{                                                                      \
-		.section = sec, .key = k, .type = t, .off = S(f), .dflt = d,   \
-		.min = lo, .max = hi                                           \
-	}
+	CFG_KEY(struct mg_conf, sec, k, t, f, d, lo, hi)
 #define STR(sec, k, f, d) KEY(sec, k, CFG_STR, f, d, 0, 0)
 
 static const struct cfg_key keys[] = {
@@ -61,15 +55,9 @@ static const struct cfg_key keys[] = {
     KEY("alerts", "group_window", CFG_DUR, group_window, "5m", 0, MS_DAY),
     KEY("alerts", "repeat_interval", CFG_DUR, repeat_interval, "4h", 0,
 	30 * MS_DAY),
-    KEY("alerts", "retry_initial", CFG_DUR, retry_initial, "10s", 100,
-	MS_DAY),
+    KEY("alerts", "retry_initial", CFG_DUR, retry_initial, "10s", 100, MS_DAY),
     KEY("alerts", "retry_max", CFG_DUR, retry_max, "15m", 100, MS_DAY),
-    {.section = "log",
-	.key = "level",
-	.type = CFG_ENUM,
-	.off = S(log_level),
-	.dflt = "info",
-	.choices = levels},
+    CFG_LOG_LEVEL(struct mg_conf, log_level),
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

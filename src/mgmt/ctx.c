@@ -76,8 +76,8 @@ mg_verify(void *ctx, const struct req *r, struct resp *rs)
 		return 0;
 	log_warn("ingest: refused a request: %s", why);
 	return http_error(rs, -EACCES, why, NULL, "%s",
-	    why[0] == 'm'   ? "ingest needs " SIGN_TS_HEADER
-			      " and " SIGN_SIG_HEADER " headers"
+	    why[0] == 'm' ? "ingest needs " SIGN_TS_HEADER
+			    " and " SIGN_SIG_HEADER " headers"
 	    : why[0] == 's' ? "the timestamp is outside the allowed skew"
 			    : "the signature does not match the body");
 }

@@ -56,8 +56,8 @@ parse_upgrade(const json_t *j, struct item *it, struct jv_err *e)
 	    (err = jv_str(j, "platform", false, 128, &o->platform, e)) < 0 ||
 	    (err = jv_check(!o->platform || id_app_valid(o->platform),
 		 "platform", ID_APP_RULE, e)) < 0 ||
-	    (err = jv_str(j, "from_version", true, SEMVER_MAX,
-		 &o->from_version, e)) < 0 ||
+	    (err = jv_str(j, "from_version", true, SEMVER_MAX, &o->from_version,
+		 e)) < 0 ||
 	    (err = jv_check(semver_valid(o->from_version), "from_version",
 		 "must be a semantic version", e)) < 0 ||
 	    (err = jv_str(j, "result", true, 16, &o->result, e)) < 0 ||
@@ -85,9 +85,9 @@ parse_upgrade(const json_t *j, struct item *it, struct jv_err *e)
 		if (json_array_size(ev) > MAX_EVENTS)
 			return jv_fail(e, -EINVAL, "invalid_value", "events",
 			    "at most %d events", MAX_EVENTS);
-		json_array_foreach(ev, i, x) if (!json_is_object(x)) return jv_fail(
-		    e, -EBADMSG, "invalid_type", "events",
-		    "events must be objects");
+		json_array_foreach(ev, i,
+		    x) if (!json_is_object(x)) return jv_fail(e, -EBADMSG,
+		    "invalid_type", "events", "events must be objects");
 		if ((it->events = json_dumps(ev, JSON_COMPACT)) == NULL)
 			return -ENOMEM;
 	}
@@ -151,8 +151,7 @@ parse_item(const json_t *j, struct item *it, struct jv_err *e)
 				strcmp(kind, "release_halted") == 0,
 		 "kind", "must be upgrade or release_halted", e)) < 0 ||
 	    (err = jv_str(j, "app", true, 128, &o->app, e)) < 0 ||
-	    (err = jv_check(id_app_valid(o->app), "app", ID_APP_RULE, e)) <
-		0 ||
+	    (err = jv_check(id_app_valid(o->app), "app", ID_APP_RULE, e)) < 0 ||
 	    (err = jv_str(j, "channel", false, 128, &o->channel, e)) < 0 ||
 	    (err = jv_check(!o->channel || id_app_valid(o->channel), "channel",
 		 ID_APP_RULE, e)) < 0 ||
@@ -194,7 +193,8 @@ archive(struct mg *mg, struct item *items, size_t n, bool *woke)
 		for (size_t i = 0; err == 0 && i < n; i++) {
 			items[i].o.events = items[i].events;
 			items[i].o.detail = items[i].detail;
-			err = store_outcome_insert(mg->writer, &items[i].o, now);
+			err =
+			    store_outcome_insert(mg->writer, &items[i].o, now);
 			if (err == 1) {
 				items[i].duplicate = true;
 				err = 0;

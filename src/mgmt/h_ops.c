@@ -23,9 +23,8 @@ h_readyz_get(struct req *rq, struct resp *rs)
 	return http_reply(rs, 200,
 	    json_pack("{s:s, s:s, s:f}", "status", "ready", "database", "ok",
 		"alerts_overdue_seconds",
-		at > 0 && at < ts_now_ms()
-		    ? (double)(ts_now_ms() - at) / 1000.0
-		    : 0.0));
+		at > 0 && at < ts_now_ms() ? (double)(ts_now_ms() - at) / 1000.0
+					   : 0.0));
 }
 
 int

@@ -114,8 +114,7 @@ reply_page(struct resp *rs, const char *key, char *array, int64_t next)
 		return -ENOMEM;
 	}
 	free(array);
-	return http_reply_raw(
-	    rs, 200, "application/json", body, strlen(body));
+	return http_reply_raw(rs, 200, "application/json", body, strlen(body));
 }
 
 static int
@@ -170,8 +169,8 @@ h_outcomes_csv_get(struct req *rq, struct resp *rs)
 		free(text);
 		return read_failed(rs, err);
 	}
-	http_header(rs, "Content-Disposition",
-	    "attachment; filename=\"outcomes.csv\"");
+	http_header(
+	    rs, "Content-Disposition", "attachment; filename=\"outcomes.csv\"");
 	return http_reply_raw(rs, 200, "text/csv; charset=utf-8", text, len);
 }
 
@@ -185,8 +184,8 @@ h_outcome_get(struct req *rq, struct resp *rs)
 	int err;
 
 	if (!id_valid(id))
-		return http_error(rs, -ENOENT, "not_found", NULL,
-		    "no outcome %s", id);
+		return http_error(
+		    rs, -ENOENT, "not_found", NULL, "no outcome %s", id);
 	db = db_pool_get(mg->readers);
 	err = store_outcome_get(db, id, &json);
 	db_pool_put(mg->readers, db);
@@ -195,8 +194,7 @@ h_outcome_get(struct req *rq, struct resp *rs)
 		    rs, -ENOENT, "not_found", NULL, "no outcome %s", id);
 	if (err < 0)
 		return read_failed(rs, err);
-	return http_reply_raw(
-	    rs, 200, "application/json", json, strlen(json));
+	return http_reply_raw(rs, 200, "application/json", json, strlen(json));
 }
 
 int
@@ -230,8 +228,8 @@ h_alerts_get(struct req *rq, struct resp *rs)
 
 	if ((err = query_choice(rq, rs, "state", states, &state)) < 0 ||
 	    (err = query_choice(rq, rs, "channel", channels, &channel)) < 0 ||
-	    (err = query_int(rq, rs, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT,
-		 &limit)) < 0 ||
+	    (err = query_int(
+		 rq, rs, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT, &limit)) < 0 ||
 	    (err = query_int(rq, rs, "after", 1, INT64_MAX, 0, &after)) < 0)
 		return err;
 	db = db_pool_get(mg->readers);

@@ -28,8 +28,8 @@ load(const char *path)
 		return NULL;
 	}
 	if (mg_conf_load(path, c, &errors) < 0) {
-		fputs(errors ? errors : "configuration: out of memory\n",
-		    stderr);
+		fputs(
+		    errors ? errors : "configuration: out of memory\n", stderr);
 		free(errors);
 		mg_conf_free(c);
 		free(c);
@@ -78,20 +78,12 @@ run(struct mg *mg)
 {
 	const struct mg_conf *c = mg->conf;
 	struct http_config hc;
-	char url[128];
-	size_t nreaders;
 	int err;
 
-	if ((err = db_open(c->database, &store_schema, true, &mg->writer)) <
-	    0)
+	if ((err = db_open(c->database, &store_schema, true, &mg->writer)) < 0)
 		return err;
-	nreaders = c->readers ? (size_t)c->readers
-			      : (size_t)(c->threads ? c->threads
-						    : sysconf(
-							  _SC_NPROCESSORS_ONLN)) +
-				    2;
-	if ((err = db_pool_new(
-		 c->database, &store_schema, nreaders, &mg->readers)) < 0)
+	if ((err = db_pool_new(c->database, &store_schema,
+		 daemon_readers(c->readers, c->threads), &mg->readers)) < 0)
 		return err;
 	if ((err = alerter_start(mg, &mg->alerter)) < 0)
 		return err;
@@ -106,16 +98,7 @@ run(struct mg *mg)
 	    .authorize = mg_authorize,
 	    .verify = mg_verify,
 	};
-	if ((err = http_start(&hc, &mg->http)) < 0)
-		return err;
-	daemon_url(c->listen, http_port(mg->http), url, sizeof(url));
-	log_notice("listening on %s (database %s)", url, c->database);
-	daemon_wait(on_hup, mg);
-	http_quiesce(mg->http);
-	if (!http_drain(mg->http, DRAIN_MS))
-		log_warn("requests still running after %d ms; closing them",
-		    DRAIN_MS);
-	return 0;
+	return daemon_serve(&hc, c->database, on_hup, DRAIN_MS, &mg->http);
 }
 
 int

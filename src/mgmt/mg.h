@@ -36,7 +36,7 @@ struct mg_conf {
 	char *sms_url;
 	char *sms_to; /* comma-separated */
 	char *sms_auth_file;
-	int64_t sms_timeout; /* ms */
+	int64_t sms_timeout;	 /* ms */
 	int64_t group_window;	 /* ms */
 	int64_t repeat_interval; /* ms */
 	int64_t retry_initial;	 /* ms */

@@ -67,8 +67,7 @@ finish(FILE *subj, FILE *body, FILE *sms, struct notify_text *t)
 /* Open the three texts of t as streams; their sizes land in n, which
  * must live until finish(). */
 static void
-open3(struct notify_text *t, size_t n[3], FILE **subj, FILE **body,
-    FILE **sms)
+open3(struct notify_text *t, size_t n[3], FILE **subj, FILE **body, FILE **sms)
 {
 	memset(t, 0, sizeof(*t));
 	*subj = open_memstream(&t->subject, &n[0]);
@@ -117,7 +116,8 @@ notify_render_failure(const struct outcome *o, struct notify_text *t)
 		    o->upgrade_id, o->outcome_id, when(o->started_at, t1),
 		    when(o->finished_at, t2), o->gateway_id, o->app,
 		    o->to_version);
-		fprintf(sms, "upgate: %s %s %s on %s: %s (from %s, upgrade %.8s)",
+		fprintf(sms,
+		    "upgate: %s %s %s on %s: %s (from %s, upgrade %.8s)",
 		    o->app, o->to_version, o->result, client, code,
 		    o->from_version, o->upgrade_id);
 	}
@@ -158,8 +158,8 @@ notify_render_digest(const char *app, const char *version,
 		    "\nAll of them: GET /v1/outcomes?app=%s&version=%s on "
 		    "upgate-mgmtd.\n",
 		    app, version);
-		fprintf(sms, "upgate: %lld more failure%s of %s %s", (long long)total,
-		    total == 1 ? "" : "s", app, version);
+		fprintf(sms, "upgate: %lld more failure%s of %s %s",
+		    (long long)total, total == 1 ? "" : "s", app, version);
 		if (n > 0) {
 			clean(w[0].error_code, code, sizeof(code));
 			fprintf(sms, " (first: %s)", code);
@@ -208,7 +208,8 @@ notify_render_halt(const struct outcome *o, int64_t folded, int64_t inhibited,
 		    "Resume it (after a fix) on the gateway:\n"
 		    "  PATCH /v1/admin/releases/%s/%s {\"halted\": false}\n",
 		    o->app, o->to_version, o->app, o->to_version);
-		fprintf(sms, "upgate: HALTED %s %s, %lld of %lld upgrades failed",
+		fprintf(sms,
+		    "upgate: HALTED %s %s, %lld of %lld upgrades failed",
 		    o->app, o->to_version, (long long)o->halt_failed,
 		    (long long)o->halt_finished);
 	}

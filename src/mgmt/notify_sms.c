@@ -72,10 +72,10 @@ sms_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		goto out;
 	}
 	/* 4xx (but a timeout or rate limit) will not change by retrying. */
-	*permanent = status >= 400 && status < 500 && status != 408 &&
-		     status != 429;
-	snprintf(err, errlen, "SMS gateway answered HTTP %ld: %s", status,
-	    reply);
+	*permanent =
+	    status >= 400 && status < 500 && status != 408 && status != 429;
+	snprintf(
+	    err, errlen, "SMS gateway answered HTTP %ld: %s", status, reply);
 out:
 	curl_free(to);
 	curl_free(body);

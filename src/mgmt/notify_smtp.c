@@ -149,7 +149,8 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	}
 	smtp_set_server(s, server);
 	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++)
-		smtp_set_timeout(s, timeouts[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
+		smtp_set_timeout(s,
+		    timeouts[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
 		    (long)c->smtp_timeout);
 	smtp_starttls_enable(s, tls[c->starttls]);
 	if (c->smtp_username[0] != '\0' && c->smtp_password != NULL) {
@@ -177,8 +178,9 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	st = smtp_message_transfer_status(m);
 	smtp_enumerate_recipients(m, tally, &t);
 	if (st == NULL || st->code == 0) {
-		snprintf(err, errlen, "SMTP %s: the session ended before the "
-				      "message was accepted",
+		snprintf(err, errlen,
+		    "SMTP %s: the session ended before the "
+		    "message was accepted",
 		    server);
 		goto out;
 	}
@@ -186,13 +188,14 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		status_text(st, text, sizeof(text));
 		snprintf(err, errlen, "SMTP %s refused the message: %s%s%s",
 		    server, text, t.first_error[0] ? "; " : "", t.first_error);
-		*permanent = st->code >= 500 ||
-			     (st->code == 250 && t.accepted == 0);
+		*permanent =
+		    st->code >= 500 || (st->code == 250 && t.accepted == 0);
 		goto out;
 	}
 	if (t.refused > 0)
-		snprintf(err, errlen, "sent, but refused for %d recipient(s): %s",
-		    t.refused, t.first_error);
+		snprintf(err, errlen,
+		    "sent, but refused for %d recipient(s): %s", t.refused,
+		    t.first_error);
 	r = 0;
 out:
 	if (s != NULL)

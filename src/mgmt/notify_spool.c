@@ -69,7 +69,8 @@ spool_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	if (r == 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0) {
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-r));
+		snprintf(
+		    err, errlen, "cannot write %s: %s", path, strerror(-r));
 		unlink(tmp);
 		goto out;
 	}

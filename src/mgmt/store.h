@@ -34,7 +34,7 @@ struct outcome {
 	/* halt notices: the release's counts when it was halted */
 	int64_t halt_finished, halt_failed;
 	double halt_rate, halt_threshold;
-	int64_t row;			 /* set by store_outcome_insert */
+	int64_t row; /* set by store_outcome_insert */
 };
 
 /* Archive o (received at now) and count it in its release's statistics.
@@ -53,8 +53,8 @@ struct outcome_filter {
 
 /* A page of outcomes, newest first, as a JSON array text (malloc'd) and
  * the cursor of the next page (0: none). */
-int store_outcome_list(struct db *db, const struct outcome_filter *f,
-    char **json, int64_t *next);
+int store_outcome_list(
+    struct db *db, const struct outcome_filter *f, char **json, int64_t *next);
 
 /* One outcome with its events, as JSON object text; -ENOENT if unknown. */
 int store_outcome_get(struct db *db, const char *outcome_id, char **json);
@@ -126,8 +126,8 @@ int store_outcome_waiting(struct db *db, const char *app, const char *version,
 
 /* Failure and digest deliveries of app/version not yet sent become
  * "inhibited": the release's halt alert replaces them. Returns how many. */
-int store_delivery_inhibit(struct db *db, const char *app, const char *version,
-    int64_t now);
+int store_delivery_inhibit(
+    struct db *db, const char *app, const char *version, int64_t now);
 
 /* A delivery due for an attempt, with its alert's text (malloc'd). */
 struct delivery {
@@ -141,7 +141,8 @@ struct delivery {
 };
 void store_delivery_free(struct delivery *d, size_t n);
 /* Up to max deliveries due at now, oldest first. Returns how many. */
-int store_delivery_due(struct db *db, int64_t now, struct delivery *out, int max);
+int store_delivery_due(
+    struct db *db, int64_t now, struct delivery *out, int max);
 /* Record an attempt: sent, or failed with error and the next try at
  * next_at (state "failed" when permanent, else still "pending"). */
 int store_delivery_done(struct db *db, int64_t id, bool ok, bool permanent,

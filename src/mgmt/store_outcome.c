@@ -94,8 +94,8 @@ store_outcome_insert(struct db *db, struct outcome *o, int64_t now)
 	int err;
 
 	db_bind_text(st, 1, o->outcome_id);
-	db_bind_text(st, 2,
-	    o->kind == OUTCOME_HALT ? "release_halted" : "upgrade");
+	db_bind_text(
+	    st, 2, o->kind == OUTCOME_HALT ? "release_halted" : "upgrade");
 	db_bind_text(st, 3, o->gateway_id);
 	db_bind_text(st, 4, o->upgrade_id);
 	db_bind_text(st, 5, o->client_id);
@@ -147,8 +147,8 @@ filtered(struct db *db, int idx, const struct outcome_filter *f, int64_t extra)
 }
 
 int
-store_outcome_list(struct db *db, const struct outcome_filter *f,
-    char **json, int64_t *next)
+store_outcome_list(
+    struct db *db, const struct outcome_filter *f, char **json, int64_t *next)
 {
 	return db_rows_json(
 	    filtered(db, O_LIST, f, 1), 0, 1, f->limit, json, next);
@@ -232,7 +232,8 @@ store_outcome_counts(struct db *db, FILE *out)
 	      "# TYPE upgate_outcomes gauge\n",
 	    out);
 	while ((err = db_row(st)) == 1)
-		fprintf(out, "upgate_outcomes{kind=\"%s\",result=\"%s\"} %lld\n",
+		fprintf(out,
+		    "upgate_outcomes{kind=\"%s\",result=\"%s\"} %lld\n",
 		    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
 		    (long long)sqlite3_column_int64(st, 2));
 	return err;

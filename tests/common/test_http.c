@@ -21,8 +21,9 @@
 static int
 h_item(struct req *r, struct resp *rs)
 {
-	return http_reply(rs, 200, json_pack("{s:s, s:s?}", "id", r->params[0],
-	    "q", req_query(r, "q")));
+	return http_reply(rs, 200,
+	    json_pack(
+		"{s:s, s:s?}", "id", r->params[0], "q", req_query(r, "q")));
 }
 
 static int
@@ -42,9 +43,9 @@ h_fail(struct req *r, struct resp *rs)
 }
 
 static const struct http_route routes[] = {
-	{ "GET", "/v1/items/{id}", h_item, HTTP_AUTH_NONE, 0 },
-	{ "POST", "/v1/items/{id}/echo", h_echo, HTTP_AUTH_ADMIN, 32 },
-	{ "GET", "/fail", h_fail, HTTP_AUTH_NONE, 0 },
+    {"GET", "/v1/items/{id}", h_item, HTTP_AUTH_NONE, 0},
+    {"POST", "/v1/items/{id}/echo", h_echo, HTTP_AUTH_ADMIN, 32},
+    {"GET", "/fail", h_fail, HTTP_AUTH_NONE, 0},
 };
 
 static bool
@@ -58,8 +59,8 @@ auth(void *ctx, const char *token, size_t len)
 static char *
 fetch(unsigned port, const char *text)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-		.sin_port = htons((uint16_t)port) };
+	struct sockaddr_in a = {
+	    .sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	char *buf = calloc(1, 65536);
 	size_t len = 0;
 	ssize_t n;
@@ -81,17 +82,21 @@ expect(unsigned port, const char *req, const char *status, const char *has)
 
 	if (strncmp(ans, status, strlen(status)) != 0 ||
 	    (has != NULL && strstr(ans, has) == NULL))
-		fail_msg("request:\n%s\nwant %s with '%s', got:\n%s", req, status,
-		    has ? has : "", ans);
+		fail_msg("request:\n%s\nwant %s with '%s', got:\n%s", req,
+		    status, has ? has : "", ans);
 	free(ans);
 }
 
 static void
 test_server(void **state)
 {
-	struct http_config c = { .listen = "127.0.0.1:0", .threads = 2,
-		.conn_limit = 16, .conn_timeout_s = 5, .routes = routes,
-		.n_routes = 3, .authorize = auth };
+	struct http_config c = {.listen = "127.0.0.1:0",
+	    .threads = 2,
+	    .conn_limit = 16,
+	    .conn_timeout_s = 5,
+	    .routes = routes,
+	    .n_routes = 3,
+	    .authorize = auth};
 	struct http_server *s;
 	unsigned p;
 	FILE *m;
@@ -109,24 +114,33 @@ test_server(void **state)
 	expect(p, "GET /v1/items/a/b HTTP/1.0\r\n\r\n", "HTTP/1.1 404", NULL);
 	expect(p, "DELETE /v1/items/abc HTTP/1.0\r\n\r\n", "HTTP/1.1 405",
 	    "Allow: GET");
-	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nContent-Type: "
-	    "application/json\r\nContent-Length: 2\r\n\r\n{}", "HTTP/1.1 401",
-	    "WWW-Authenticate: Bearer");
-	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	expect(p,
+	    "POST /v1/items/a/echo HTTP/1.0\r\nContent-Type: "
+	    "application/json\r\nContent-Length: 2\r\n\r\n{}",
+	    "HTTP/1.1 401", "WWW-Authenticate: Bearer");
+	expect(p,
+	    "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
 	    "\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n"
-	    "{\"a\":1}", "HTTP/1.1 201", "{\"a\":1}");
-	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	    "{\"a\":1}",
+	    "HTTP/1.1 201", "{\"a\":1}");
+	expect(p,
+	    "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
 	    "\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}",
 	    "HTTP/1.1 415", "unsupported_media_type");
-	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	expect(p,
+	    "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
 	    "\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n"
-	    "{\"a\":\"0123456789012345678901234567890\"}", "HTTP/1.1 413",
-	    "body_too_large");
-	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	    "{\"a\":\"0123456789012345678901234567890\"}",
+	    "HTTP/1.1 413", "body_too_large");
+	expect(p,
+	    "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
 	    "\r\nContent-Type: application/json; charset=utf-8\r\n"
-	    "Content-Length: 3\r\n\r\n{x}", "HTTP/1.1 400", "malformed_json");
-	expect(p, "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
-	    "\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 400", "missing_body");
+	    "Content-Length: 3\r\n\r\n{x}",
+	    "HTTP/1.1 400", "malformed_json");
+	expect(p,
+	    "POST /v1/items/a/echo HTTP/1.0\r\nAuthorization: Bearer tok"
+	    "\r\nContent-Length: 0\r\n\r\n",
+	    "HTTP/1.1 400", "missing_body");
 	expect(p, "GET /fail HTTP/1.0\r\n\r\n", "HTTP/1.1 503",
 	    "storage_unavailable");
 
@@ -134,7 +148,7 @@ test_server(void **state)
 	http_metrics(s, m);
 	fclose(m);
 	assert_non_null(strstr(text, "upgate_http_requests_total{route=\"GET "
-	    "/v1/items/{id}\",status=\"200\"} 1"));
+				     "/v1/items/{id}\",status=\"200\"} 1"));
 	assert_non_null(strstr(text, "{route=\"unmatched\",status=\"404\"} 2"));
 	free(text);
 	http_quiesce(s);
@@ -182,9 +196,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_server),
-		cmocka_unit_test(test_status_mapping),
-		cmocka_unit_test(test_addresses),
+	    cmocka_unit_test(test_server),
+	    cmocka_unit_test(test_status_mapping),
+	    cmocka_unit_test(test_addresses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

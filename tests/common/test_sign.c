@@ -26,8 +26,8 @@ test_known_value(void **state)
 	(void)state;
 	/* The SPEC's definition, computed independently in one shot. */
 	crypto_auth_hmacsha256_state st;
-	crypto_auth_hmacsha256_init(&st, (const unsigned char *)SECRET,
-	    strlen(SECRET));
+	crypto_auth_hmacsha256_init(
+	    &st, (const unsigned char *)SECRET, strlen(SECRET));
 	crypto_auth_hmacsha256_update(
 	    &st, (const unsigned char *)msg, strlen(msg));
 	crypto_auth_hmacsha256_final(&st, mac);
@@ -51,8 +51,8 @@ test_check(void **state)
 			     strlen(BODY), now + 299, 300, &why),
 	    0);
 	/* The body changed. */
-	assert_int_equal(sign_check(SECRET, "1795510464", sig, "{}", 2, now,
-			     300, &why),
+	assert_int_equal(
+	    sign_check(SECRET, "1795510464", sig, "{}", 2, now, 300, &why),
 	    -EACCES);
 	assert_string_equal(why, "bad_signature");
 	/* Another secret. */
@@ -110,8 +110,8 @@ test_skew_and_missing(void **state)
 	assert_int_equal(sign_check(SECRET, "1795510464", NULL, BODY,
 			     strlen(BODY), ts, 300, &why),
 	    -EACCES);
-	assert_int_equal(sign_check(NULL, "1795510464", sig, BODY,
-			     strlen(BODY), ts, 300, &why),
+	assert_int_equal(sign_check(NULL, "1795510464", sig, BODY, strlen(BODY),
+			     ts, 300, &why),
 	    -EACCES);
 }
 

@@ -21,14 +21,14 @@ test_first_now_rest_in_digest(void **state)
 	struct alert_group g = {0};
 
 	(void)state;
-	assert_int_equal(group_on_failure(&g, T0, WINDOW, REPEAT),
-	    GROUP_SEND_NOW);
+	assert_int_equal(
+	    group_on_failure(&g, T0, WINDOW, REPEAT), GROUP_SEND_NOW);
 	assert_int_equal(g.window_end, T0 + WINDOW);
 	assert_int_equal(g.pending, 0);
 	/* The rest of the window waits for one digest at its end. */
 	for (int i = 1; i <= 30; i++)
-		assert_int_equal(group_on_failure(&g, T0 + i * 1000, WINDOW,
-				     REPEAT),
+		assert_int_equal(
+		    group_on_failure(&g, T0 + i * 1000, WINDOW, REPEAT),
 		    GROUP_WAIT);
 	assert_int_equal(g.pending, 30);
 	assert_int_equal(g.due_at, T0 + WINDOW);
@@ -48,18 +48,18 @@ test_repeat_interval(void **state)
 	group_on_failure(&g, T0, WINDOW, REPEAT);
 	/* After the window closed but inside repeat_interval: no new
 	 * announcement; it waits until repeat allows one. */
-	assert_int_equal(group_on_failure(&g, T0 + 10 * MIN, WINDOW, REPEAT),
-	    GROUP_WAIT);
+	assert_int_equal(
+	    group_on_failure(&g, T0 + 10 * MIN, WINDOW, REPEAT), GROUP_WAIT);
 	assert_int_equal(g.due_at, T0 + REPEAT);
-	assert_int_equal(group_on_failure(&g, T0 + 20 * MIN, WINDOW, REPEAT),
-	    GROUP_WAIT);
+	assert_int_equal(
+	    group_on_failure(&g, T0 + 20 * MIN, WINDOW, REPEAT), GROUP_WAIT);
 	assert_int_equal(g.pending, 2);
 	assert_int_equal(g.due_at, T0 + REPEAT);
 	/* That digest is an announcement: the next waits repeat again. */
 	group_flushed(&g, T0 + REPEAT, REPEAT);
 	assert_int_equal(g.announced_at, T0 + REPEAT);
-	assert_int_equal(group_on_failure(&g, T0 + REPEAT + MIN, WINDOW,
-			     REPEAT),
+	assert_int_equal(
+	    group_on_failure(&g, T0 + REPEAT + MIN, WINDOW, REPEAT),
 	    GROUP_WAIT);
 	assert_int_equal(g.due_at, T0 + 2 * REPEAT);
 	group_flushed(&g, T0 + 2 * REPEAT, REPEAT);
@@ -82,8 +82,8 @@ test_halt_opens_window(void **state)
 	assert_int_equal(g.due_at, 0);
 	assert_int_equal(g.announced_at, T0 + 2000);
 	/* Stragglers after the halt join a digest at the new window's end. */
-	assert_int_equal(group_on_failure(&g, T0 + 3000, WINDOW, REPEAT),
-	    GROUP_WAIT);
+	assert_int_equal(
+	    group_on_failure(&g, T0 + 3000, WINDOW, REPEAT), GROUP_WAIT);
 	assert_int_equal(g.due_at, T0 + 2000 + WINDOW);
 }
 
@@ -95,8 +95,8 @@ test_zero_window(void **state)
 	(void)state;
 	/* group_window 0 and repeat 0: every failure is its own message. */
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(group_on_failure(&g, T0 + i, 0, 0),
-		    GROUP_SEND_NOW);
+		assert_int_equal(
+		    group_on_failure(&g, T0 + i, 0, 0), GROUP_SEND_NOW);
 }
 
 int

@@ -48,7 +48,8 @@ test_failure_texts(void **state)
 	assert_non_null(strstr(t.subject, "host-42"));
 	assert_non_null(strstr(t.subject, "sha256_mismatch"));
 	assert_null(strchr(t.subject, '\n'));
-	assert_non_null(strstr(t.body, "Upgrade id:  " "fedcba9876543210"));
+	assert_non_null(strstr(t.body, "Upgrade id:  "
+				       "fedcba9876543210"));
 	assert_non_null(strstr(t.body, "Client:      host-42"));
 	assert_non_null(strstr(t.body, "Error code:  sha256_mismatch"));
 	/* The launcher's message cannot start a header or a line. */
@@ -80,8 +81,8 @@ test_email_message(void **state)
 	struct mg_conf c = {.mail_from = (char[]){"upgate@localhost"},
 	    .mail_to = (char[]){" ops@example.com ,, dev@example.com"}};
 	struct notify_text t;
-	struct delivery d = {.id = 7,
-	    .alert_id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+	struct delivery d = {
+	    .id = 7, .alert_id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
 	char *msg = NULL, *body;
 	size_t len = 0;
 
@@ -91,7 +92,8 @@ test_email_message(void **state)
 	d.body = t.body;
 	assert_int_equal(notify_email_message(&c, &d, T0, &msg, &len), 0);
 	assert_int_equal(len, strlen(msg));
-	assert_non_null(strstr(msg, "Date: Tue, 24 Nov 2026 08:54:24 +0000\r\n"));
+	assert_non_null(
+	    strstr(msg, "Date: Tue, 24 Nov 2026 08:54:24 +0000\r\n"));
 	assert_non_null(strstr(msg, "From: upgate@localhost\r\n"));
 	assert_non_null(
 	    strstr(msg, "To: ops@example.com, dev@example.com\r\n"));
@@ -113,7 +115,8 @@ static void
 test_digest_and_halt(void **state)
 {
 	char c1[] = "host-1", c2[] = "host-2", f1[] = "1.4.0", f2[] = "1.4.1";
-	char e1[] = "disk_full", e2[] = "timed_out", m1[] = "no space", m2[] = "";
+	char e1[] = "disk_full", e2[] = "timed_out", m1[] = "no space",
+	     m2[] = "";
 	char u1[] = "11111111", u2[] = "22222222", r1[] = "failed";
 	char r2[] = "timed_out";
 	struct waiting w[2] = {
@@ -135,8 +138,8 @@ test_digest_and_halt(void **state)
 	struct notify_text t;
 
 	(void)state;
-	assert_int_equal(notify_render_digest("com.example.editor", "1.5.0", w,
-			     2, 9, &t),
+	assert_int_equal(
+	    notify_render_digest("com.example.editor", "1.5.0", w, 2, 9, &t),
 	    0);
 	assert_non_null(strstr(t.subject, "9 more failures"));
 	assert_non_null(strstr(t.body, "client host-1"));
@@ -194,9 +197,8 @@ test_spool(void **state)
 	c.spool_dir = path;
 	/* Twice: a retry rewrites the same file, never a second one. */
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(notify_send(&c, &d, T0, err, sizeof(err),
-				     &permanent),
-		    0);
+		assert_int_equal(
+		    notify_send(&c, &d, T0, err, sizeof(err), &permanent), 0);
 	dh = opendir(path);
 	assert_non_null(dh);
 	while ((de = readdir(dh)) != NULL) {
@@ -216,7 +218,8 @@ test_spool(void **state)
 		n = fread(text, 1, sizeof(text) - 1, f);
 		text[n] = '\0';
 		fclose(f);
-		assert_non_null(strstr(text, "\r\n\r\nline one\r\nline two\r\n"));
+		assert_non_null(
+		    strstr(text, "\r\n\r\nline one\r\nline two\r\n"));
 		unlink(full);
 	}
 	closedir(dh);
