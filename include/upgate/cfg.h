@@ -63,6 +63,15 @@ extern const char *const cfg_log_levels[];
 int cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
     bool *set, char **errors);
 
+/* Read the secret in file, which [section] key of the config at path
+ * (NULL: defaults) names. A missing file that was not named explicitly
+ * (named false) is no error: *out is NULL. Any other failure appends
+ * "PATH: [section] key: cannot read FILE: why" and a newline to *errors
+ * (malloc'd; may start NULL) and returns -EINVAL, or -ENOMEM. On success
+ * *out is the secret (free with secret_free) or NULL. */
+int cfg_secret(const char *path, const char *section, const char *key,
+    const char *file, bool named, char **out, char **errors);
+
 /* Free the strings cfg_load() put into conf. */
 void cfg_free(const struct cfg_key *keys, size_t n, void *conf);
 

@@ -13,6 +13,7 @@
 #include "upgate/addr.h"
 #include "upgate/cfg.h"
 #include "upgate/dur.h"
+#include "upgate/secret.h"
 
 const char *const cfg_log_levels[] = {
     "error", "warning", "notice", "info", "debug", NULL};
@@ -290,6 +291,28 @@ cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
 		return 0;
 	}
 	*errors = text;
+	return -EINVAL;
+}
+
+int
+cfg_secret(const char *path, const char *section, const char *key,
+    const char *file, bool named, char **out, char **errors)
+{
+	char *joined = NULL;
+	int err;
+
+	*out = NULL;
+	err = secret_read(file, out);
+	if (err == 0 || (err == -ENOENT && !named))
+		return 0;
+	if (asprintf(&joined, "%s%s: [%s] %s: cannot read %s: %s\n",
+		*errors ? *errors : "", path ? path : "(defaults)", section,
+		key, file,
+		err == -EINVAL ? "empty or over 4096 bytes" : strerror(-err)) <
+	    0)
+		return -ENOMEM;
+	free(*errors);
+	*errors = joined;
 	return -EINVAL;
 }
 

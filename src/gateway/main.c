@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "gw.h"
+#include "upgate/cfg.h"
 #include "upgate/daemon.h"
 #include "upgate/log.h"
 #include "upgate/secret.h"
@@ -33,15 +34,15 @@ load(const char *path, struct gw_conf *c, char **token)
 		free(errors);
 		return err;
 	}
-	err = secret_read(c->token_file, token);
-	if (err < 0 && (c->token_file_set || err != -ENOENT)) {
-		fprintf(stderr, "%s: [admin] token_file: cannot read %s: %s\n",
-		    path ? path : "(defaults)", c->token_file,
-		    err == -EINVAL ? "empty or over 4096 bytes"
-				   : strerror(-err));
+	err = cfg_secret(path, "admin", "token_file", c->token_file,
+	    c->token_file_set, token, &errors);
+	if (err < 0) {
+		fputs(
+		    errors ? errors : "configuration: out of memory\n", stderr);
+		free(errors);
 		return -EINVAL;
 	}
-	if (err < 0)
+	if (*token == NULL)
 		log_warn("admin token file %s does not exist: admin endpoints "
 			 "will answer 401",
 		    c->token_file);

@@ -1,10 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* mgmt.conf: every key, its type, default and bounds, in one table; and the
  * secrets the config names. */
-#include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "mg.h"
@@ -70,36 +67,17 @@ key_index(size_t off)
 	return 0;
 }
 
-/* Read the secret file a key names into *out. A file that was not named
- * explicitly (named: false) may be missing: *out stays NULL. Problems are
- * appended to *errors as "path: [section] key: ..." lines. */
+/* The secret file keys[] names at off; an empty file name means none. */
 static int
 secret_of(const char *path, size_t off, const char *file, bool named,
     char **out, char **errors)
 {
 	const struct cfg_key *k = &keys[key_index(off)];
-	char *line = NULL, *joined = NULL;
-	int err;
 
 	*out = NULL;
 	if (file[0] == '\0')
 		return 0;
-	err = secret_read(file, out);
-	if (err == 0 || (err == -ENOENT && !named))
-		return 0;
-	if (asprintf(&line, "%s: [%s] %s: cannot read %s: %s\n",
-		path ? path : "(defaults)", k->section, k->key, file,
-		err == -EINVAL ? "empty or over 4096 bytes" : strerror(-err)) <
-	    0)
-		return -ENOMEM;
-	if (asprintf(&joined, "%s%s", *errors ? *errors : "", line) < 0) {
-		free(line);
-		return -ENOMEM;
-	}
-	free(line);
-	free(*errors);
-	*errors = joined;
-	return -EINVAL;
+	return cfg_secret(path, k->section, k->key, file, named, out, errors);
 }
 
 int
