@@ -153,7 +153,7 @@ flush_digests(struct mg *mg, const struct mg_conf *c, int64_t now)
 	struct waiting w[DIGEST_LINES];
 	int n, err;
 
-	if ((err = mg_write_begin(mg)) < 0)
+	if ((err = db_txn_begin(mg->writer)) < 0)
 		return err;
 	n = store_group_due(mg->writer, now, g, DIGEST_BATCH);
 	err = n < 0 ? n : 0;
@@ -186,7 +186,7 @@ flush_digests(struct mg *mg, const struct mg_conf *c, int64_t now)
 		if (err == 0)
 			err = store_group_put(mg->writer, &g[i]);
 	}
-	err = mg_write_end(mg, err);
+	err = db_txn_end(mg->writer, err);
 	if (err < 0)
 		log_err("alert: cannot make digests: %s", strerror(-err));
 	return err < 0 ? err : n;
@@ -224,10 +224,10 @@ deliver_due(struct mg *mg, const struct mg_conf *c, int64_t now)
 			log_warn("alert: %s %s attempt %lld failed: %s",
 			    d[i].channel, d[i].alert_id,
 			    (long long)d[i].attempts + 1, why);
-		if ((err = mg_write_begin(mg)) == 0)
+		if ((err = db_txn_begin(mg->writer)) == 0)
 			err = store_delivery_done(mg->writer, d[i].id, r == 0,
 			    permanent, why, t, next);
-		if ((err = mg_write_end(mg, err)) < 0)
+		if ((err = db_txn_end(mg->writer, err)) < 0)
 			log_err("alert: cannot record delivery %lld: %s",
 			    (long long)d[i].id, strerror(-err));
 	}
@@ -235,8 +235,10 @@ deliver_due(struct mg *mg, const struct mg_conf *c, int64_t now)
 	return err < 0 ? err : n;
 }
 
-int
-alerter_run_once(struct mg *mg)
+/* One pass: due digests, then due deliveries. Returns the number of
+ * delivery attempts or -errno. */
+static int
+run_once(struct mg *mg)
 {
 	struct mg_conf *c = mg_conf_get(mg);
 	int64_t now = ts_now_ms();
@@ -268,7 +270,7 @@ alerter_main(struct worker *w, void *arg)
 	int64_t ms;
 
 	do {
-		int n = alerter_run_once(a->mg);
+		int n = run_once(a->mg);
 
 		ms = n < 0 ? 1000 : (n == DUE_BATCH ? 0 : idle_ms(a->mg));
 	} while (worker_sleep(w, ms, true));

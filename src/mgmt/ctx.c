@@ -2,6 +2,7 @@
 /* mgmtd's shared context: the running config, auth, signed ingest, writes. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mg.h"
 #include "upgate/log.h"
@@ -75,21 +76,13 @@ mg_verify(void *ctx, const struct req *r, struct resp *rs)
 	if (err == 0)
 		return 0;
 	log_warn("ingest: refused a request: %s", why);
-	return http_error(rs, -EACCES, why, NULL, "%s",
-	    why[0] == 'm' ? "ingest needs " SIGN_TS_HEADER
-			    " and " SIGN_SIG_HEADER " headers"
-	    : why[0] == 's' ? "the timestamp is outside the allowed skew"
-			    : "the signature does not match the body");
-}
-
-int
-mg_write_begin(struct mg *mg)
-{
-	return db_txn_begin(mg->writer);
-}
-
-int
-mg_write_end(struct mg *mg, int err)
-{
-	return db_txn_end(mg->writer, err);
+	if (strcmp(why, "missing_signature") == 0)
+		return http_error(rs, -EACCES, why, NULL,
+		    "ingest needs " SIGN_TS_HEADER " and " SIGN_SIG_HEADER
+		    " headers");
+	if (strcmp(why, "stale_timestamp") == 0)
+		return http_error(rs, -EACCES, why, NULL,
+		    "the timestamp is outside the allowed skew");
+	return http_error(
+	    rs, -EACCES, why, NULL, "the signature does not match the body");
 }

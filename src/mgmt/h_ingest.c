@@ -189,7 +189,7 @@ archive(struct mg *mg, struct item *items, size_t n, bool *woke)
 	int64_t now = ts_now_ms();
 	int err;
 
-	if ((err = mg_write_begin(mg)) == 0) {
+	if ((err = db_txn_begin(mg->writer)) == 0) {
 		for (size_t i = 0; err == 0 && i < n; i++) {
 			items[i].o.events = items[i].events;
 			items[i].o.detail = items[i].detail;
@@ -203,7 +203,7 @@ archive(struct mg *mg, struct item *items, size_t n, bool *woke)
 				    mg, c, &items[i].o, now, woke);
 			}
 		}
-		err = mg_write_end(mg, err);
+		err = db_txn_end(mg->writer, err);
 	}
 	mg_conf_put(mg, c);
 	return err;

@@ -81,8 +81,6 @@ void mg_conf_put(struct mg *mg, struct mg_conf *c);
 void mg_conf_swap(struct mg *mg, struct mg_conf *c);
 bool mg_authorize(void *mg, const char *token, size_t len);
 int mg_verify(void *mg, const struct req *r, struct resp *rs);
-int mg_write_begin(struct mg *mg);
-int mg_write_end(struct mg *mg, int err);
 
 /* alert.c: the alert worker. It turns due digests into alerts and
  * delivers pending deliveries on every channel, on its own thread. */
@@ -93,9 +91,6 @@ int alerter_on_outcome(struct mg *mg, const struct mg_conf *c,
     const struct outcome *o, int64_t now, bool *woke);
 /* Something was queued: look now. Any thread. */
 void alerter_kick(struct alerter *a);
-/* Run one pass now (tests, shutdown): digests, then due deliveries.
- * Returns the number of delivery attempts or -errno. */
-int alerter_run_once(struct mg *mg);
 void alerter_stop(struct alerter *a);
 
 /* routes.c */

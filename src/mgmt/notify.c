@@ -9,8 +9,6 @@
 #include "notify.h"
 #include "upgate/ts.h"
 
-#define DIGEST_LINES 50
-
 void
 notify_text_fini(struct notify_text *t)
 {

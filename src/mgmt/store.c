@@ -80,3 +80,17 @@ const struct db_schema store_schema = {
     sets,
     sizeof(sets) / sizeof(sets[0]),
 };
+
+int
+store_gauge(sqlite3_stmt *st, FILE *out, const char *name, const char *help,
+    const char *l1, const char *l2)
+{
+	int err;
+
+	fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+	while ((err = db_row(st)) == 1)
+		fprintf(out, "%s{%s=\"%s\",%s=\"%s\"} %lld\n", name, l1,
+		    sqlite3_column_text(st, 0), l2, sqlite3_column_text(st, 1),
+		    (long long)sqlite3_column_int64(st, 2));
+	return err;
+}

@@ -67,6 +67,12 @@ int store_outcome_csv(struct db *db, const struct outcome_filter *f, FILE *out);
  * for every release (app NULL) or one app's, as JSON array text. */
 int store_stats(struct db *db, const char *app, char **json);
 
+/* For store_*.c: write st's rows (label1, label2, count) as the
+ * Prometheus gauge name{l1="...",l2="..."} with its HELP and TYPE lines.
+ * Returns 0 or -errno. */
+int store_gauge(sqlite3_stmt *st, FILE *out, const char *name, const char *help,
+    const char *l1, const char *l2);
+
 /* Outcomes archived, by kind and result, for metrics. */
 int store_outcome_counts(struct db *db, FILE *out);
 
@@ -119,8 +125,8 @@ struct waiting {
 	int64_t finished_at;
 };
 void store_waiting_free(struct waiting *w, size_t n);
-/* The oldest max waiting failures of app/version; *total counts all.
- * Returns how many were filled or -errno. */
+/* The oldest max waiting failures of app/version (max 0: only count
+ * them); *total counts all. Returns how many were filled or -errno. */
 int store_outcome_waiting(struct db *db, const char *app, const char *version,
     struct waiting *out, int max, int64_t *total);
 

@@ -248,6 +248,8 @@ store_outcome_waiting(struct db *db, const char *app, const char *version,
 		return err == 0 ? -EIO : err;
 	*total = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	if (max == 0)
+		return 0;
 	st = db_stmt(db, &store_alert_sql, A_WAITING);
 	db_bind_text(st, 1, app);
 	db_bind_text(st, 2, version);
@@ -381,16 +383,7 @@ int
 store_delivery_counts(struct db *db, FILE *out)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_COUNTS);
-	int err;
 
-	fputs("# HELP upgate_alert_deliveries Alert deliveries by channel and "
-	      "state.\n# TYPE upgate_alert_deliveries gauge\n",
-	    out);
-	while ((err = db_row(st)) == 1)
-		fprintf(out,
-		    "upgate_alert_deliveries{channel=\"%s\",state=\"%s\"} "
-		    "%lld\n",
-		    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-		    (long long)sqlite3_column_int64(st, 2));
-	return err;
+	return store_gauge(st, out, "upgate_alert_deliveries",
+	    "Alert deliveries by channel and state.", "channel", "state");
 }

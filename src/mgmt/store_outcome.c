@@ -226,15 +226,7 @@ int
 store_outcome_counts(struct db *db, FILE *out)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_COUNTS);
-	int err;
 
-	fputs("# HELP upgate_outcomes Archived outcomes by kind and result.\n"
-	      "# TYPE upgate_outcomes gauge\n",
-	    out);
-	while ((err = db_row(st)) == 1)
-		fprintf(out,
-		    "upgate_outcomes{kind=\"%s\",result=\"%s\"} %lld\n",
-		    sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-		    (long long)sqlite3_column_int64(st, 2));
-	return err;
+	return store_gauge(st, out, "upgate_outcomes",
+	    "Archived outcomes by kind and result.", "kind", "result");
 }
