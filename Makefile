@@ -38,12 +38,20 @@ GATEWAY_LIB := $(filter-out $(BUILD)/src/gateway/main.o,$(GATEWAY_OBJ))
 MGMT_SRC    := $(wildcard src/mgmt/*.c)
 MGMT_OBJ    := $(MGMT_SRC:%.c=$(BUILD)/%.o)
 MGMT_LIB    := $(filter-out $(BUILD)/src/mgmt/main.o,$(MGMT_OBJ))
+LAUNCH_SRC  := $(wildcard src/launcher/*.c)
+LAUNCH_OBJ  := $(LAUNCH_SRC:%.c=$(BUILD)/%.o)
+LAUNCH_LIB  := $(filter-out $(BUILD)/src/launcher/main.o,$(LAUNCH_OBJ))
+# Only the launcher unpacks tarballs.
+LAUNCH_LIBS  = $(shell pkg-config --libs libarchive 2>/dev/null)
+CTL_SRC     := $(wildcard src/ctl/*.c)
+CTL_OBJ     := $(CTL_SRC:%.c=$(BUILD)/%.o)
 
 BINDIR   ?= bin
-BINS     := $(BINDIR)/upgate-gatewayd $(BINDIR)/upgate-mgmtd
+BINS     := $(BINDIR)/upgate-gatewayd $(BINDIR)/upgate-mgmtd \
+	$(BINDIR)/upgate-launch
 
 UNIT_SRC := $(wildcard tests/common/test_*.c tests/gateway/test_*.c \
-	tests/mgmt/test_*.c)
+	tests/mgmt/test_*.c tests/launcher/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run check unit integration clean
@@ -61,6 +69,14 @@ $(BINDIR)/upgate-mgmtd: $(MGMT_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MGMT_LIBS)
 
+$(BINDIR)/upgate-launch: $(LAUNCH_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(LAUNCH_LIBS)
+
+$(BINDIR)/upgatectl: $(CTL_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/common/%: tests/common/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) \
@@ -75,6 +91,12 @@ $(BUILD)/tests/mgmt/%: tests/mgmt/%.c $(MGMT_LIB) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc/mgmt $(shell pkg-config --cflags cmocka) $(LDFLAGS) \
 		-o $@ $(filter %.c %.o,$^) $(LDLIBS) $(MGMT_LIBS) \
+		$(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/launcher/%: tests/launcher/%.c $(LAUNCH_LIB) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/launcher $(shell pkg-config --cflags cmocka) \
+		$(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(LAUNCH_LIBS) \
 		$(shell pkg-config --libs cmocka)
 
 # Install the Debian packages the build and the tests need, when missing.

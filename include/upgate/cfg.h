@@ -63,6 +63,13 @@ extern const char *const cfg_log_levels[];
 int cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
     bool *set, char **errors);
 
+/* Set [section] key of conf to value as if a file said so (command-line
+ * options that override a config). Returns 0; -ENOENT for an unknown key
+ * or -EINVAL for a bad value, with the reason in why. */
+int cfg_set(const struct cfg_key *keys, size_t n, void *conf,
+    const char *section, const char *key, const char *value, char *why,
+    size_t wl);
+
 /* Read the secret in file, which [section] key of the config at path
  * (NULL: defaults) names. A missing file that was not named explicitly
  * (named false) is no error: *out is NULL. Any other failure appends

@@ -295,6 +295,18 @@ cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
 }
 
 int
+cfg_set(const struct cfg_key *keys, size_t n, void *conf, const char *section,
+    const char *key, const char *value, char *why, size_t wl)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].key, key) == 0)
+			return set_value(&keys[i], conf, value, why, wl);
+	snprintf(why, wl, "[%s] %s: unknown key", section, key);
+	return -ENOENT;
+}
+
+int
 cfg_secret(const char *path, const char *section, const char *key,
     const char *file, bool named, char **out, char **errors)
 {

@@ -10,10 +10,8 @@
 #include "upgate/daemon.h"
 #include "upgate/http.h"
 #include "upgate/log.h"
+#include "upgate/version.h"
 
-#ifndef UPGATE_VERSION
-#define UPGATE_VERSION "0.1.0"
-#endif
 
 static void
 usage(const struct daemon_info *d, FILE *f)

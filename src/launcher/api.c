@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/* The gateway's launcher endpoints: launch, reports, and the reports that
+ * could not be sent, kept in DIR/.upgate/pending/<upgrade_id>.json. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ln.h"
+#include "upgate/file.h"
+#include "upgate/httpc.h"
+#include "upgate/log.h"
+
+#define PENDING_MAX (64 * 1024)
+
+/* Give h the time left, or say there is none. */
+static int
+budget(struct ln *l)
+{
+	int64_t left = l->c.timeout;
+
+	if (l->deadline != 0 && l->deadline - ln_now() < left)
+		left = l->deadline - ln_now();
+	if (left <= 0)
+		return -ETIMEDOUT;
+	curl_easy_setopt(l->api, CURLOPT_TIMEOUT_MS, (long)left);
+	curl_easy_setopt(l->api, CURLOPT_CONNECTTIMEOUT_MS, (long)left);
+	return 0;
+}
+
+/* Call the gateway; on an answer, *out is its JSON body (or NULL when it
+ * is not JSON) and the return value the HTTP status. */
+static long
+call(struct ln *l, const char *method, const char *path, const json_t *body,
+    json_t **out)
+{
+	struct httpc_reply r;
+	char url[4096];
+	char *text = NULL;
+	long status = -EIO;
+	int err;
+
+	*out = NULL;
+	if ((err = budget(l)) < 0) {
+		log_info("gateway %s %s: no time left", method, path);
+		return err;
+	}
+	snprintf(url, sizeof(url), "%s%s", l->c.gateway, path);
+	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
+		return -ENOMEM;
+	err = httpc_call(
+	    l->api, method, url, NULL, text, text ? strlen(text) : 0, &r);
+	if (err < 0) {
+		log_warn("gateway %s %s: %s", method, url, r.err);
+		status = err;
+	} else {
+		status = r.status;
+		if (r.body != NULL)
+			*out = json_loadb(r.body, r.len, 0, NULL);
+		if (status >= 300) {
+			json_t *e = json_object_get(*out, "error");
+
+			log_warn("gateway %s %s: HTTP %ld %s: %s", method, url,
+			    status,
+			    json_string_value(json_object_get(e, "code")) ?: "",
+			    json_string_value(json_object_get(e, "message"))
+				?: "");
+		}
+	}
+	httpc_reply_fini(&r);
+	free(text);
+	return status;
+}
+
+int
+api_launch(struct ln *l, json_t **out)
+{
+	json_t *body, *ans = NULL;
+	long st;
+
+	body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "client_id",
+	    l->c.client_id, "app", l->c.app, "version",
+	    *l->installed ? l->installed : "0.0.0", "platform", l->c.platform,
+	    "channel", l->c.channel);
+	if (body == NULL)
+		return -ENOMEM;
+	st = call(l, "POST", "/v1/launch", body, &ans);
+	json_decref(body);
+	if (st != 200 || !json_is_object(ans)) {
+		json_decref(ans);
+		return st < 0 ? (int)st : -EPROTO;
+	}
+	*out = ans;
+	return 0;
+}
+
+int
+state_order(const char *state)
+{
+	static const char *const order[] = {
+	    "offered", "downloading", "downloaded", "verifying", "installing"};
+
+	for (int i = 0; i < 5; i++)
+		if (strcmp(state, order[i]) == 0)
+			return i;
+	return strcmp(state, "succeeded") == 0 ||
+		       strcmp(state, "failed") == 0 ||
+		       strcmp(state, "timed_out") == 0
+		   ? 5
+		   : -1;
+}
+
+void
+report_fail(struct report *r, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->state = "failed";
+	r->error_code = code;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+}
+
+static json_t *
+report_body(const struct ln *l, const struct report *r, int64_t seq)
+{
+	json_t *o = json_pack("{s:s, s:I, s:s}", "client_id", l->c.client_id,
+	    "seq", (json_int_t)seq, "state", r->state);
+
+	if (o == NULL)
+		return NULL;
+	if (r->error_code != NULL)
+		json_object_set_new(
+		    o, "error_code", json_string(r->error_code));
+	if (r->message[0] != '\0')
+		json_object_set_new(o, "message", json_string(r->message));
+	if (r->progress >= 0)
+		json_object_set_new(o, "progress", json_integer(r->progress));
+	if (r->download_ms >= 0)
+		json_object_set_new(
+		    o, "download_ms", json_integer(r->download_ms));
+	if (r->install_ms >= 0)
+		json_object_set_new(
+		    o, "install_ms", json_integer(r->install_ms));
+	return o;
+}
+
+/* Send one event. Returns true when the gateway has it or will never
+ * take it (so keeping it is pointless), false when worth retrying. */
+static bool
+send_event(struct ln *l, const char *upgrade_id, const json_t *ev)
+{
+	char path[128];
+	json_t *ans = NULL;
+	long st;
+
+	snprintf(path, sizeof(path), "/v1/upgrades/%s/events", upgrade_id);
+	st = call(l, "POST", path, ev, &ans);
+	json_decref(ans);
+	if (st >= 200 && st < 300)
+		return true;
+	/* 404: the gateway forgot it (or the client id is wrong); 409: it
+	 * already has a final state, e.g. timed_out; 400/422: never valid. */
+	return st == 400 || st == 404 || st == 409 || st == 422;
+}
+
+static void
+pending_name(const char *upgrade_id, char *out, size_t len)
+{
+	snprintf(out, len, "%s.json", upgrade_id);
+}
+
+int
+api_report(struct ln *l, const struct offer *o, const struct report *r)
+{
+	int order = state_order(r->state);
+	bool final = order == 5;
+	char dir[4096], name[64], *text = NULL;
+	json_t *ev, *keep = NULL;
+	int err = 0;
+
+	/* A resumed upgrade redoes steps the gateway has already heard of:
+	 * states never go back, so those are not reported again. */
+	if (order < l->reached)
+		return 0;
+	l->reached = order;
+	if ((ev = report_body(l, r, ++l->seq)) == NULL)
+		return -ENOMEM;
+	snprintf(dir, sizeof(dir), "%s/pending", l->state);
+	pending_name(o->upgrade_id, name, sizeof(name));
+	if (final) {
+		keep = json_pack(
+		    "{s:s, s:O}", "upgrade_id", o->upgrade_id, "event", ev);
+		text = keep ? json_dumps(keep, JSON_COMPACT) : NULL;
+		if (text == NULL)
+			err = -ENOMEM;
+		else if ((err = file_write_atomic(
+			      dir, name, text, strlen(text))) < 0)
+			log_err("cannot keep the %s report in %s: %s", r->state,
+			    dir, strerror(-err));
+	}
+	log_info("upgrade %s: %s (seq %lld)", o->upgrade_id, r->state,
+	    (long long)l->seq);
+	if (send_event(l, o->upgrade_id, ev)) {
+		if (final && err == 0) {
+			char path[4200];
+
+			snprintf(path, sizeof(path), "%s/%s", dir, name);
+			unlink(path);
+		}
+	} else if (final) {
+		log_warn("the %s report stays in %s and goes with the next "
+			 "run",
+		    r->state, dir);
+	}
+	free(text);
+	json_decref(keep);
+	json_decref(ev);
+	return err;
+}
+
+bool
+api_pending(const struct ln *l, const char *upgrade_id)
+{
+	char path[4200];
+
+	snprintf(
+	    path, sizeof(path), "%s/pending/%s.json", l->state, upgrade_id);
+	return access(path, F_OK) == 0;
+}
+
+void
+api_flush_pending(struct ln *l)
+{
+	char dir[4096], path[4400];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/pending", l->state);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		const char *uid;
+		json_t *kept = NULL;
+		char *text = NULL;
+		size_t n = strlen(e->d_name);
+
+		if (e->d_name[0] == '.' || n < 6 ||
+		    strcmp(e->d_name + n - 5, ".json") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (file_read(path, PENDING_MAX, &text, NULL) == 0)
+			kept = json_loads(text, 0, NULL);
+		uid = json_string_value(json_object_get(kept, "upgrade_id"));
+		if (uid == NULL || !id_valid(uid) ||
+		    !json_is_object(json_object_get(kept, "event"))) {
+			log_warn("dropping unreadable report %s", path);
+			unlink(path);
+		} else if (send_event(l, uid, json_object_get(kept, "event"))) {
+			log_info("upgrade %s: sent the report kept from an "
+				 "earlier run",
+			    uid);
+			unlink(path);
+		}
+		json_decref(kept);
+		free(text);
+	}
+	closedir(d);
+}
+
+int
+api_progress(struct ln *l, const char *upgrade_id, char *state, size_t len)
+{
+	char path[1024], *q;
+	json_t *ans = NULL, *seq, *st;
+	long status;
+	int err = -EPROTO;
+
+	if ((q = curl_easy_escape(l->api, l->c.client_id, 0)) == NULL)
+		return -ENOMEM;
+	snprintf(
+	    path, sizeof(path), "/v1/upgrades/%s?client_id=%s", upgrade_id, q);
+	curl_free(q);
+	status = call(l, "GET", path, NULL, &ans);
+	seq = json_object_get(ans, "last_seq");
+	st = json_object_get(ans, "state");
+	if (status == 200 && json_is_integer(seq) && json_is_string(st)) {
+		l->seq = json_integer_value(seq);
+		snprintf(state, len, "%s", json_string_value(st));
+		err = 0;
+	} else if (status < 0) {
+		err = (int)status;
+	}
+	json_decref(ans);
+	return err;
+}

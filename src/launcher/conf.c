@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/* The launcher's options: one key table for the config file and the
+ * command line, which overrides it. */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "ln.h"
+#include "upgate/cfg.h"
+#include "upgate/file.h"
+
+#define KEY(k, t, f, d, lo, hi)                                                \
+	CFG_KEY(struct ln_conf, "launcher", k, t, f, d, lo, hi)
+#define STR(k, f, d) KEY(k, CFG_STR, f, d, 0, 0)
+
+static bool
+url_ok(const char *s)
+{
+	return *s == '\0' || strncmp(s, "http://", 7) == 0 ||
+	       strncmp(s, "https://", 8) == 0;
+}
+
+static bool
+app_ok(const char *s)
+{
+	return *s == '\0' || id_app_valid(s);
+}
+
+static bool
+client_ok(const char *s)
+{
+	return *s == '\0' || id_client_valid(s);
+}
+
+static const struct cfg_key keys[] = {
+    {.section = "launcher",
+	.key = "gateway",
+	.type = CFG_STR,
+	.off = offsetof(struct ln_conf, gateway),
+	.dflt = "",
+	.check = url_ok,
+	.check_what = "is not an http:// or https:// URL"},
+    {.section = "launcher",
+	.key = "app",
+	.type = CFG_STR,
+	.off = offsetof(struct ln_conf, app),
+	.dflt = "",
+	.check = app_ok,
+	.check_what = ID_APP_RULE},
+    {.section = "launcher",
+	.key = "client_id",
+	.type = CFG_STR,
+	.off = offsetof(struct ln_conf, client_id),
+	.dflt = "",
+	.check = client_ok,
+	.check_what = "must be 1-128 printable ASCII characters"},
+    STR("install_dir", install_dir, ""),
+    {.section = "launcher",
+	.key = "channel",
+	.type = CFG_STR,
+	.off = offsetof(struct ln_conf, channel),
+	.dflt = "stable",
+	.check = id_app_valid,
+	.check_what = ID_APP_RULE},
+    {.section = "launcher",
+	.key = "platform",
+	.type = CFG_STR,
+	.off = offsetof(struct ln_conf, platform),
+	.dflt = "",
+	.check = app_ok,
+	.check_what = ID_APP_RULE},
+    STR("ca_file", ca_file, ""),
+    KEY("timeout", CFG_DUR, timeout, "3s", 100, 60000),
+    KEY("connect_timeout", CFG_DUR, connect_timeout, "10s", 100, 300000),
+    KEY("stall_timeout", CFG_DUR, stall_timeout, "30s", 1000, 3600000),
+    KEY("progress_interval", CFG_DUR, progress_interval, "2s", 100, 3600000),
+    CFG_LOG_LEVEL(struct ln_conf, log_level),
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+int
+ln_conf_load(const char *path, struct ln_conf *c, char **errors)
+{
+	memset(c, 0, sizeof(*c));
+	return cfg_load(path, keys, N_KEYS, c, NULL, errors);
+}
+
+int
+ln_conf_set(
+    struct ln_conf *c, const char *key, const char *value, char *why, size_t wl)
+{
+	return cfg_set(keys, N_KEYS, c, "launcher", key, value, why, wl);
+}
+
+static int
+replace(char **field, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL)
+		return -ENOMEM;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+int
+ln_conf_finish(struct ln_conf *c, char *why, size_t wl)
+{
+	if (*c->platform == '\0') {
+		/* <os>-<machine>, lowercase: linux-x86_64. */
+		struct utsname u;
+		char p[2 * sizeof(u.sysname) + 2];
+
+		if (uname(&u) < 0) {
+			snprintf(why, wl,
+			    "cannot tell the platform: uname "
+			    "failed; give --platform");
+			return -EINVAL;
+		}
+		snprintf(p, sizeof(p), "%s-%s", u.sysname, u.machine);
+		for (char *s = p; *s; s++)
+			*s = (char)tolower((unsigned char)*s);
+		if (replace(&c->platform, p) < 0)
+			return -ENOMEM;
+	}
+	if (*c->client_id == '\0') {
+		/* A machine is a client: its machine id, when it has one. */
+		char *id = NULL;
+
+		if (file_read("/etc/machine-id", 128, &id, NULL) == 0) {
+			id[strcspn(id, "\n")] = '\0';
+			if (id_client_valid(id) &&
+			    replace(&c->client_id, id) < 0) {
+				free(id);
+				return -ENOMEM;
+			}
+			free(id);
+		}
+	}
+	if (*c->gateway == '\0' || *c->app == '\0' || *c->client_id == '\0' ||
+	    *c->install_dir == '\0') {
+		snprintf(why, wl,
+		    "missing %s (give it as an option or in the "
+		    "config's [launcher] section)",
+		    *c->gateway == '\0'	    ? "--gateway"
+		    : *c->app == '\0'	    ? "--app"
+		    : *c->client_id == '\0' ? "--client-id"
+					    : "--install-dir");
+		return -EINVAL;
+	}
+	if (!id_app_valid(c->platform)) {
+		snprintf(why, wl, "platform '%s' %s", c->platform, ID_APP_RULE);
+		return -EINVAL;
+	}
+	/* Calls append "/v1/..." to the gateway URL. */
+	for (size_t n = strlen(c->gateway); n > 0 && c->gateway[n - 1] == '/';)
+		c->gateway[--n] = '\0';
+	return 0;
+}
+
+void
+ln_conf_free(struct ln_conf *c)
+{
+	cfg_free(keys, N_KEYS, c);
+}

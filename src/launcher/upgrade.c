@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* One upgrade, from the offer to its final report: download, verify,
+ * unpack into a fresh versions/<to>/, switch current, keep the previous
+ * version. Any failure leaves current as it was. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ln.h"
+#include "upgate/file.h"
+#include "upgate/log.h"
+
+static int
+install(struct ln *l, const struct offer *o, struct report *r)
+{
+	char tmp[4096], dest[4096], part[4200];
+	struct stat st;
+	int err;
+
+	snprintf(tmp, sizeof(tmp), "%s/versions/.new-%s-%ld", l->c.install_dir,
+	    o->to, (long)getpid());
+	snprintf(dest, sizeof(dest), "%s/versions/%s", l->c.install_dir, o->to);
+	install_part_path(l, o->sha256, part, sizeof(part));
+	if ((err = file_rmtree(tmp)) < 0) {
+		report_fail(r, "install_failed", "cannot remove %s: %s", tmp,
+		    strerror(-err));
+		return err;
+	}
+	if ((err = unpack_archive(part, tmp, r)) < 0)
+		goto fail;
+	/* A directory left by an earlier attempt is not trusted: replace
+	 * it (it is never current, or nothing would have been offered). */
+	if (lstat(dest, &st) == 0 && (err = file_rmtree(dest)) < 0) {
+		report_fail(r, "install_failed", "cannot remove %s: %s", dest,
+		    strerror(-err));
+		goto fail;
+	}
+	if (rename(tmp, dest) < 0) {
+		err = -errno;
+		report_fail(r, "install_failed", "cannot move %s to %s: %s",
+		    tmp, dest, strerror(-err));
+		goto fail;
+	}
+	if ((err = install_switch(l, o->to)) < 0) {
+		report_fail(r, err == -ENOSPC ? "disk_full" : "install_failed",
+		    "cannot switch %s/current to %s: %s", l->c.install_dir,
+		    o->to, strerror(-err));
+		file_rmtree(dest);
+		return err;
+	}
+	return 0;
+fail:
+	file_rmtree(tmp);
+	return err;
+}
+
+int
+upgrade_run(struct ln *l, const struct offer *o, bool resume)
+{
+	struct report r = REPORT_INIT("downloading"), s;
+	char previous[SEMVER_MAX + 1], part[4200], state[32] = "";
+	int64_t t0;
+	int err;
+
+	l->seq = 0;
+	l->reached = 0;
+	if (resume) {
+		if ((err = api_progress(
+			 l, o->upgrade_id, state, sizeof(state))) < 0) {
+			log_warn("cannot resume upgrade %s: the gateway does "
+				 "not say where it is",
+			    o->upgrade_id);
+			return err;
+		}
+		l->reached = state_order(state) < 0 ? 0 : state_order(state);
+		log_notice("resuming upgrade %s to %s %s (at %s, seq %lld)",
+		    o->upgrade_id, l->c.app, o->to, state, (long long)l->seq);
+		if (strcmp(l->installed, o->to) == 0) {
+			/* The earlier run switched, then stopped. */
+			struct report done = REPORT_INIT("succeeded");
+
+			return api_report(l, o, &done);
+		}
+	} else {
+		log_notice("upgrading %s from %s to %s", l->c.app,
+		    *l->installed ? l->installed : "nothing", o->to);
+	}
+	snprintf(previous, sizeof(previous), "%s", l->installed);
+	t0 = ln_now();
+	if ((err = fetch_artifact(l, o, &r)) < 0)
+		goto failed;
+	s = (struct report)REPORT_INIT("downloaded");
+	s.download_ms = ln_now() - t0;
+	api_report(l, o, &s);
+	s = (struct report)REPORT_INIT("verifying");
+	api_report(l, o, &s);
+	if ((err = fetch_verify(l, o, &r)) < 0)
+		goto failed;
+	s = (struct report)REPORT_INIT("installing");
+	api_report(l, o, &s);
+	t0 = ln_now();
+	if ((err = install(l, o, &r)) < 0)
+		goto failed;
+	install_prune(l, *previous ? previous : NULL);
+	install_part_path(l, o->sha256, part, sizeof(part));
+	unlink(part);
+	s = (struct report)REPORT_INIT("succeeded");
+	s.install_ms = ln_now() - t0;
+	api_report(l, o, &s);
+	log_notice("%s %s installed", l->c.app, o->to);
+	return 0;
+failed:
+	log_err("upgrade of %s to %s failed: %s: %s", l->c.app, o->to,
+	    r.error_code, r.message);
+	api_report(l, o, &r);
+	return err;
+}
