@@ -48,7 +48,7 @@ CTL_OBJ     := $(CTL_SRC:%.c=$(BUILD)/%.o)
 
 BINDIR   ?= bin
 BINS     := $(BINDIR)/upgate-gatewayd $(BINDIR)/upgate-mgmtd \
-	$(BINDIR)/upgate-launch
+	$(BINDIR)/upgate-launch $(BINDIR)/upgatectl
 
 UNIT_SRC := $(wildcard tests/common/test_*.c tests/gateway/test_*.c \
 	tests/mgmt/test_*.c tests/launcher/test_*.c)

@@ -4,6 +4,7 @@
 #define UPGATE_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* write() all n bytes of p to fd, retrying short writes and EINTR.
  * Returns 0 or a negative errno. */
@@ -28,5 +29,9 @@ int file_mkdirs(const char *dir, unsigned mode);
 /* Remove path and, when it is a directory, everything under it, without
  * following symbolic links. A missing path is no error. */
 int file_rmtree(const char *path);
+
+/* SHA-256 of the file at path as 64 lowercase hex digits, and its size.
+ * sodium_init() must have succeeded. Returns 0 or a negative errno. */
+int file_sha256(const char *path, char hex[65], int64_t *size);
 
 #endif

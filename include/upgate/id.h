@@ -5,6 +5,7 @@
 #define UPGATE_ID_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define ID_LEN 32
 
@@ -29,5 +30,9 @@ bool id_code_valid(const char *s);
 
 /* Exactly 64 hex digits (either case). */
 bool id_sha256_valid(const char *s);
+
+/* This machine's platform name, <os>-<machine> in lowercase from uname
+ * ("linux-x86_64"). Returns 0 or -EIO. */
+int id_platform(char *out, size_t len);
 
 #endif

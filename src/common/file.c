@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "upgate/file.h"
 
 int
@@ -147,4 +149,35 @@ file_rmtree(const char *path)
 		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
 	r = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return r < 0 ? -errno : r;
+}
+
+int
+file_sha256(const char *path, char hex[65], int64_t *size)
+{
+	crypto_hash_sha256_state st;
+	unsigned char md[crypto_hash_sha256_BYTES], buf[65536];
+	int64_t total = 0;
+	ssize_t n;
+	int fd, r = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	crypto_hash_sha256_init(&st);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		crypto_hash_sha256_update(&st, buf, (unsigned long long)n);
+		total += n;
+	}
+	close(fd);
+	if (r < 0)
+		return r;
+	crypto_hash_sha256_final(&st, md);
+	sodium_bin2hex(hex, 65, md, sizeof(md));
+	*size = total;
+	return 0;
 }

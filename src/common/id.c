@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Random ids and the shape checks for identifiers from outside. */
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include <sodium.h>
 
@@ -81,4 +84,17 @@ bool
 id_sha256_valid(const char *s)
 {
 	return all_of(s, 64, 64, isxdigit);
+}
+
+int
+id_platform(char *out, size_t len)
+{
+	struct utsname u;
+
+	if (uname(&u) < 0)
+		return -EIO;
+	snprintf(out, len, "%s-%s", u.sysname, u.machine);
+	for (char *s = out; *s; s++)
+		*s = (char)tolower((unsigned char)*s);
+	return 0;
 }

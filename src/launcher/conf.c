@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The launcher's options: one key table for the config file and the
  * command line, which overrides it. */
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 
 #include "ln.h"
 #include "upgate/cfg.h"
@@ -112,19 +110,13 @@ int
 ln_conf_finish(struct ln_conf *c, char *why, size_t wl)
 {
 	if (*c->platform == '\0') {
-		/* <os>-<machine>, lowercase: linux-x86_64. */
-		struct utsname u;
-		char p[2 * sizeof(u.sysname) + 2];
+		char p[256];
 
-		if (uname(&u) < 0) {
-			snprintf(why, wl,
-			    "cannot tell the platform: uname "
-			    "failed; give --platform");
+		if (id_platform(p, sizeof(p)) < 0) {
+			snprintf(why, wl, "cannot tell the platform: uname "
+					  "failed; give --platform");
 			return -EINVAL;
 		}
-		snprintf(p, sizeof(p), "%s-%s", u.sysname, u.machine);
-		for (char *s = p; *s; s++)
-			*s = (char)tolower((unsigned char)*s);
 		if (replace(&c->platform, p) < 0)
 			return -ENOMEM;
 	}

@@ -10,8 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "ln.h"
 #include "upgate/file.h"
 #include "upgate/httpc.h"
@@ -194,49 +192,30 @@ out:
 int
 fetch_verify(struct ln *l, const struct offer *o, struct report *r)
 {
-	crypto_hash_sha256_state sh;
-	unsigned char md[crypto_hash_sha256_BYTES], buf[65536];
 	char hex[65], part[4200], want[65];
-	struct stat st;
-	ssize_t n;
-	int fd, err = 0;
+	int64_t size;
+	int err;
 
 	install_part_path(l, o->sha256, part, sizeof(part));
-	if ((fd = open(part, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
-		err = -errno;
+	if ((err = file_sha256(part, hex, &size)) < 0) {
 		report_fail(r, "download_failed", "cannot read %s: %s", part,
 		    strerror(-err));
-		goto out;
+		return err;
 	}
-	if (st.st_size != o->size) {
+	if (size != o->size) {
 		report_fail(r, "size_mismatch", "expected %lld bytes, got %lld",
-		    (long long)o->size, (long long)st.st_size);
-		err = -EBADMSG;
+		    (long long)o->size, (long long)size);
 		unlink(part);
-		goto out;
+		return -EBADMSG;
 	}
-	crypto_hash_sha256_init(&sh);
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		crypto_hash_sha256_update(&sh, buf, (unsigned long long)n);
-	if (n < 0) {
-		err = -errno;
-		report_fail(r, "download_failed", "cannot read %s: %s", part,
-		    strerror(-err));
-		goto out;
-	}
-	crypto_hash_sha256_final(&sh, md);
-	sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
 	for (int i = 0; i < 64; i++)
 		want[i] = (char)(o->sha256[i] | 0x20);
 	want[64] = '\0';
 	if (strcmp(hex, want) != 0) {
-		report_fail(
-		    r, "sha256_mismatch", "expected %s, got %s", want, hex);
-		err = -EBADMSG;
+		report_fail(r, "sha256_mismatch", "expected %s, got %s", want,
+		    hex);
 		unlink(part);
+		return -EBADMSG;
 	}
-out:
-	if (fd >= 0)
-		close(fd);
-	return err;
+	return 0;
 }

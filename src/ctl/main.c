@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: MIT */
+/* upgatectl: one table of commands, one parse of the options they share,
+ * one way to call the daemons and report their errors. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ctl.h"
+#include "upgate/cfg.h"
+#include "upgate/httpc.h"
+#include "upgate/secret.h"
+#include "upgate/version.h"
+
+static const struct command {
+	const char *name;
+	const char *args; /* synopsis after the name */
+	const char *opts; /* short codes of the options it takes */
+	int min, max;	  /* positional arguments */
+	const char *about;
+	int (*run)(struct ctl *, int, char **);
+} commands[] = {
+    {"publish", "[FILE.json] | --app APP --version V --file F --url URL ...",
+	"avCnRMfup", 0, 1,
+	"Publish a release from a JSON file (the body of POST "
+	"/v1/admin/releases), or from options: each --file is an artifact "
+	"whose size and SHA-256 are computed here, served at the --url that "
+	"follows it, for --platform (default: this machine's).",
+	cmd_publish},
+    {"releases", "[--app APP] [--channel C]", "aC", 0, 0,
+	"List releases with their upgrade counts and failure rates.",
+	cmd_releases},
+    {"pause", "APP VERSION [--channel C]", "C", 2, 2,
+	"Stop offering a release.", cmd_pause},
+    {"resume", "APP VERSION [--channel C]", "C", 2, 2,
+	"Offer a paused or halted release again.", cmd_resume},
+    {"yank", "APP VERSION [--channel C]", "C", 2, 2,
+	"Withdraw a release for good: never offered, not in the manifest.",
+	cmd_yank},
+    {"rollout", "APP VERSION PERCENT [--channel C]", "C", 3, 3,
+	"Offer a release to PERCENT (0-100) of clients.", cmd_rollout},
+    {"upgrades",
+	"[--app APP] [--state S] [--client ID] [--limit N] "
+	"[--after C | --all]",
+	"asilFL", 0, 0, "List upgrades on the gateway, newest first.",
+	cmd_upgrades},
+    {"outcomes",
+	"[--app APP] [--version V] [--result R] [--client ID] "
+	"[--kind K] [--since T] [--until T] [--limit N] [--after C | "
+	"--all]",
+	"avrikSUlFL", 0, 0, "List outcomes archived by mgmtd, newest first.",
+	cmd_outcomes},
+    {"stats", "[--app APP]", "a", 0, 0,
+	"Outcome counts and failure rate per app and version (mgmtd).",
+	cmd_stats},
+    {"alerts",
+	"[--state S] [--channel email|sms|popup] [--app APP] "
+	"[--limit N] [--after C | --all]",
+	"sCalFL", 0, 0, "List alert deliveries and their states (mgmtd).",
+	cmd_alerts},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct option options[] = {
+    {"gateway", required_argument, NULL, 'g'},
+    {"mgmt", required_argument, NULL, 'm'},
+    {"token-file", required_argument, NULL, 't'},
+    {"config", required_argument, NULL, 'c'},
+    {"json", no_argument, NULL, 'j'},
+    {"timeout", required_argument, NULL, 'T'},
+    {"ca-file", required_argument, NULL, 'A'},
+    {"help", no_argument, NULL, 'h'},
+    {"app", required_argument, NULL, 'a'},
+    {"version", required_argument, NULL, 'v'},
+    {"channel", required_argument, NULL, 'C'},
+    {"state", required_argument, NULL, 's'},
+    {"client", required_argument, NULL, 'i'},
+    {"result", required_argument, NULL, 'r'},
+    {"kind", required_argument, NULL, 'k'},
+    {"since", required_argument, NULL, 'S'},
+    {"until", required_argument, NULL, 'U'},
+    {"after", required_argument, NULL, 'F'},
+    {"limit", required_argument, NULL, 'l'},
+    {"all", no_argument, NULL, 'L'},
+    {"notes", required_argument, NULL, 'n'},
+    {"rollout", required_argument, NULL, 'R'},
+    {"mandatory", no_argument, NULL, 'M'},
+    {"file", required_argument, NULL, 'f'},
+    {"url", required_argument, NULL, 'u'},
+    {"platform", required_argument, NULL, 'p'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct cfg_key keys[] = {
+    CFG_KEY(struct ctl_conf, "upgatectl", "gateway_url", CFG_STR, gateway_url,
+	"http://127.0.0.1:8470", 0, 0),
+    CFG_KEY(struct ctl_conf, "upgatectl", "mgmt_url", CFG_STR, mgmt_url,
+	"http://127.0.0.1:8471", 0, 0),
+    CFG_KEY(struct ctl_conf, "upgatectl", "token_file", CFG_STR, token_file,
+	"/etc/upgate/admin.token", 0, 0),
+    CFG_KEY(
+	struct ctl_conf, "upgatectl", "ca_file", CFG_STR, ca_file, "", 0, 0),
+    CFG_KEY(struct ctl_conf, "upgatectl", "timeout", CFG_DUR, timeout, "30s",
+	100, 3600000),
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: upgatectl [OPTIONS] COMMAND [ARGS]\n\n"
+		   "The admin command line of upgate-gatewayd and "
+		   "upgate-mgmtd.\n\nCommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].args);
+	fprintf(f,
+	    "\nOptions (every command):\n"
+	    "  -g, --gateway URL     the gateway (UPGATE_GATEWAY; default\n"
+	    "                        http://127.0.0.1:8470)\n"
+	    "  -m, --mgmt URL        mgmtd (UPGATE_MGMT; default "
+	    "http://127.0.0.1:8471)\n"
+	    "  -t, --token-file F    the admin token (else UPGATE_TOKEN, "
+	    "UPGATE_TOKEN_FILE,\n"
+	    "                        or /etc/upgate/admin.token)\n"
+	    "  -c, --config F        [upgatectl] gateway_url, mgmt_url, "
+	    "token_file,\n"
+	    "                        ca_file, timeout (UPGATE_CONFIG; default\n"
+	    "                        /etc/upgate/upgatectl.conf when present)\n"
+	    "      --json            print the daemons' JSON instead of "
+	    "tables\n"
+	    "      --timeout DUR     per request (default 30s)\n"
+	    "      --ca-file F       CA certificates for https\n"
+	    "  -h, --help            help (upgatectl COMMAND --help: the "
+	    "command's)\n"
+	    "  -V, --version         print the version\n\n"
+	    "Exit status: 0 done; 1 no answer or a server failure; 2 bad "
+	    "usage or\ninput; 3 not found; 4 conflict; 5 not authorized.\n");
+}
+
+static void
+command_usage(const struct command *c, FILE *f)
+{
+	fprintf(f,
+	    "usage: upgatectl %s %s\n\n%s\n\n"
+	    "Global options as in upgatectl --help; --json prints "
+	    "JSON.\n",
+	    c->name, c->args, c->about);
+}
+
+void
+ctl_err(const struct ctl *x, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(
+	    stderr, "upgatectl%s%s: ", x->cmd ? " " : "", x->cmd ? x->cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void
+ctl_print_json(const json_t *o)
+{
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+}
+
+void
+ctl_query(
+    struct ctl *x, char *q, size_t len, const char *key, const char *value)
+{
+	char *e;
+	size_t n = strlen(q);
+
+	if (value == NULL || (e = curl_easy_escape(x->h, value, 0)) == NULL)
+		return;
+	snprintf(q + n, len - n, "%c%s=%s", strchr(q, '?') ? '&' : '?', key, e);
+	curl_free(e);
+}
+
+static int
+exit_for(long status)
+{
+	if (status == 401 || status == 403)
+		return CTL_AUTH;
+	if (status == 404)
+		return CTL_NOTFOUND;
+	if (status == 409)
+		return CTL_CONFLICT;
+	if (status >= 400 && status < 500)
+		return CTL_USAGE;
+	return CTL_FAIL;
+}
+
+int
+ctl_call(struct ctl *x, enum ctl_target t, const char *method, const char *path,
+    const json_t *body, json_t **out, long *status)
+{
+	const char *base = t == CTL_GATEWAY ? x->c.gateway_url : x->c.mgmt_url;
+	const char *who = t == CTL_GATEWAY ? "gateway" : "mgmtd";
+	char url[8192], auth[SECRET_MAX + 32];
+	const char *hdrs[] = {auth, "Accept: application/json", NULL};
+	struct httpc_reply r;
+	char *text = NULL;
+	json_t *ans = NULL;
+	size_t n = strlen(base);
+	int rc;
+
+	*out = NULL;
+	snprintf(url, sizeof(url), "%.*s%s",
+	    (int)(n && base[n - 1] == '/' ? n - 1 : n), base, path);
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", x->token);
+	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
+		return CTL_FAIL;
+	rc = httpc_call(
+	    x->h, method, url, hdrs, text, text ? strlen(text) : 0, &r);
+	sodium_memzero(auth, sizeof(auth));
+	free(text);
+	if (rc < 0) {
+		ctl_err(x, "%s at %s: %s", who, base, r.err);
+		httpc_reply_fini(&r);
+		return CTL_FAIL;
+	}
+	if (r.body != NULL)
+		ans = json_loadb(r.body, r.len, 0, NULL);
+	if (status != NULL)
+		*status = r.status;
+	if (r.status >= 200 && r.status < 300) {
+		httpc_reply_fini(&r);
+		*out = ans;
+		return CTL_OK;
+	}
+	{
+		json_t *e = json_object_get(ans, "error");
+		const char *code =
+		    json_string_value(json_object_get(e, "code"));
+		const char *msg =
+		    json_string_value(json_object_get(e, "message"));
+		const char *field =
+		    json_string_value(json_object_get(e, "field"));
+
+		if (x->json && ans != NULL)
+			ctl_print_json(ans);
+		ctl_err(x, "%s: HTTP %ld%s%s%s%s%s%s%s", who, r.status,
+		    code ? " " : "", code ? code : "", msg ? ": " : "",
+		    msg ? msg : "", field ? " (field " : "", field ? field : "",
+		    field ? ")" : "");
+	}
+	json_decref(ans);
+	rc = exit_for(r.status);
+	httpc_reply_fini(&r);
+	return rc;
+}
+
+static int
+replace(char **field, const char *value)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL)
+		return -ENOMEM;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* Config file, then environment, then options. */
+static int
+configure(struct ctl *x, const char *config, const char *gateway,
+    const char *mgmt, const char *token_file, const char *timeout,
+    const char *ca_file)
+{
+	char *errors = NULL, why[256], home[4096];
+	const char *env_token = getenv("UPGATE_TOKEN");
+	int err;
+
+	if (config == NULL)
+		config = getenv("UPGATE_CONFIG");
+	if (config == NULL && getenv("HOME") != NULL) {
+		snprintf(home, sizeof(home), "%s/.config/upgate/upgatectl.conf",
+		    getenv("HOME"));
+		if (access(home, F_OK) == 0)
+			config = home;
+	}
+	if (config == NULL && access("/etc/upgate/upgatectl.conf", F_OK) == 0)
+		config = "/etc/upgate/upgatectl.conf";
+	if (cfg_load(config, keys, N_KEYS, &x->c, NULL, &errors) < 0) {
+		fprintf(stderr, "%s", errors ? errors : "out of memory\n");
+		free(errors);
+		return CTL_USAGE;
+	}
+	if (gateway == NULL)
+		gateway = getenv("UPGATE_GATEWAY");
+	if (mgmt == NULL)
+		mgmt = getenv("UPGATE_MGMT");
+	if (token_file == NULL && env_token == NULL)
+		token_file = getenv("UPGATE_TOKEN_FILE");
+	if ((gateway && replace(&x->c.gateway_url, gateway) < 0) ||
+	    (mgmt && replace(&x->c.mgmt_url, mgmt) < 0) ||
+	    (ca_file && replace(&x->c.ca_file, ca_file) < 0))
+		return CTL_FAIL;
+	if (timeout != NULL && cfg_set(keys, N_KEYS, &x->c, "upgatectl",
+				   "timeout", timeout, why, sizeof(why)) < 0) {
+		fprintf(stderr, "upgatectl: --timeout: %s\n", why);
+		return CTL_USAGE;
+	}
+	if (token_file == NULL && env_token != NULL && *env_token != '\0') {
+		if ((x->token = strdup(env_token)) == NULL)
+			return CTL_FAIL;
+		return CTL_OK;
+	}
+	if (token_file == NULL)
+		token_file = x->c.token_file;
+	if ((err = secret_read(token_file, &x->token)) < 0) {
+		fprintf(stderr,
+		    "upgatectl: cannot read the admin token from %s: %s\n"
+		    "(give --token-file FILE, or set UPGATE_TOKEN)\n",
+		    token_file,
+		    err == -EINVAL ? "empty or too long" : strerror(-err));
+		return CTL_USAGE;
+	}
+	return CTL_OK;
+}
+
+static int
+number(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *config = NULL, *gateway = NULL, *mgmt = NULL;
+	const char *token_file = NULL, *timeout = NULL, *ca_file = NULL;
+	const struct command *cmd = NULL;
+	struct ctl x = {.o = {.limit = -1, .rollout = -1}};
+	char used[64] = "";
+	bool help = false;
+	int c, rc = CTL_USAGE;
+
+	if (argc == 2 &&
+	    (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+		printf("upgatectl %s\n", UPGATE_VERSION);
+		return 0;
+	}
+	opterr = 0;
+	while (
+	    (c = getopt_long(argc, argv, "g:m:t:c:h", options, NULL)) != -1) {
+		if (c != '?' && c != ':' && strchr(used, c) == NULL) {
+			size_t n = strlen(used);
+
+			if (n < sizeof(used) - 1) {
+				used[n] = (char)c;
+				used[n + 1] = '\0';
+			}
+		}
+		switch (c) {
+		case 'g':
+			gateway = optarg;
+			break;
+		case 'm':
+			mgmt = optarg;
+			break;
+		case 't':
+			token_file = optarg;
+			break;
+		case 'c':
+			config = optarg;
+			break;
+		case 'j':
+			x.json = true;
+			break;
+		case 'T':
+			timeout = optarg;
+			break;
+		case 'A':
+			ca_file = optarg;
+			break;
+		case 'h':
+			help = true;
+			break;
+		case 'a':
+			x.o.app = optarg;
+			break;
+		case 'v':
+			x.o.version = optarg;
+			break;
+		case 'C':
+			x.o.channel = optarg;
+			break;
+		case 's':
+			x.o.state = optarg;
+			break;
+		case 'i':
+			x.o.client = optarg;
+			break;
+		case 'r':
+			x.o.result = optarg;
+			break;
+		case 'k':
+			x.o.kind = optarg;
+			break;
+		case 'S':
+			x.o.since = optarg;
+			break;
+		case 'U':
+			x.o.until = optarg;
+			break;
+		case 'F':
+			x.o.after = optarg;
+			break;
+		case 'L':
+			x.o.all = true;
+			break;
+		case 'n':
+			x.o.notes = optarg;
+			break;
+		case 'M':
+			x.o.mandatory = true;
+			break;
+		case 'l':
+			if (number(optarg, 1, 1000000, &x.o.limit) < 0) {
+				fprintf(stderr, "upgatectl: --limit wants a "
+						"number from 1\n");
+				return CTL_USAGE;
+			}
+			break;
+		case 'R':
+			if (number(optarg, 0, 100, &x.o.rollout) < 0) {
+				fprintf(stderr, "upgatectl: --rollout wants 0 "
+						"to 100\n");
+				return CTL_USAGE;
+			}
+			break;
+		case 'f':
+			if (x.o.n_art == sizeof(x.o.art) / sizeof(x.o.art[0])) {
+				fprintf(stderr, "upgatectl: too many --file\n");
+				return CTL_USAGE;
+			}
+			x.o.art[x.o.n_art++].file = optarg;
+			break;
+		case 'u':
+		case 'p':
+			if (x.o.n_art == 0) {
+				fprintf(stderr,
+				    "upgatectl: --%s belongs after "
+				    "the --file it describes\n",
+				    c == 'u' ? "url" : "platform");
+				return CTL_USAGE;
+			}
+			if (c == 'u')
+				x.o.art[x.o.n_art - 1].url = optarg;
+			else
+				x.o.art[x.o.n_art - 1].platform = optarg;
+			break;
+		default:
+			fprintf(stderr,
+			    "upgatectl: unknown option or missing "
+			    "value: %s\n",
+			    argv[optind - 1]);
+			usage(stderr);
+			return CTL_USAGE;
+		}
+	}
+	if (optind < argc && strcmp(argv[optind], "help") == 0) {
+		help = true;
+		optind++;
+	}
+	if (optind < argc) {
+		for (size_t i = 0; i < N_COMMANDS; i++)
+			if (strcmp(argv[optind], commands[i].name) == 0)
+				cmd = &commands[i];
+		if (cmd == NULL) {
+			fprintf(stderr, "upgatectl: unknown command '%s'\n",
+			    argv[optind]);
+			usage(stderr);
+			return CTL_USAGE;
+		}
+		optind++;
+	}
+	if (help) {
+		if (cmd)
+			command_usage(cmd, stdout);
+		else
+			usage(stdout);
+		return 0;
+	}
+	if (cmd == NULL) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	x.cmd = cmd->name;
+	for (const char *u = used; *u; u++) {
+		if (strchr("gmtcjTAh", *u) || strchr(cmd->opts, *u))
+			continue;
+		for (const struct option *o = options; o->name; o++)
+			if (o->val == *u)
+				ctl_err(
+				    &x, "--%s does not apply here", o->name);
+		command_usage(cmd, stderr);
+		return CTL_USAGE;
+	}
+	if (argc - optind < cmd->min || argc - optind > cmd->max) {
+		ctl_err(&x, "wrong number of arguments");
+		command_usage(cmd, stderr);
+		return CTL_USAGE;
+	}
+	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "upgatectl: cannot initialise libraries\n");
+		return CTL_FAIL;
+	}
+	rc = configure(&x, config, gateway, mgmt, token_file, timeout, ca_file);
+	if (rc == CTL_OK) {
+		x.h = httpc_new("upgatectl/" UPGATE_VERSION, 10000,
+		    (long)x.c.timeout, x.c.ca_file);
+		rc =
+		    x.h ? cmd->run(&x, argc - optind, argv + optind) : CTL_FAIL;
+	}
+	if (x.h != NULL)
+		curl_easy_cleanup(x.h);
+	curl_global_cleanup();
+	secret_free(x.token);
+	cfg_free(keys, N_KEYS, &x.c);
+	return rc;
+}
