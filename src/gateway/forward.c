@@ -7,10 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "gw.h"
 #include "upgate/backoff.h"
+#include "upgate/httpc.h"
 #include "upgate/log.h"
 #include "upgate/secret.h"
 #include "upgate/sign.h"
@@ -30,22 +29,9 @@ struct forward {
 	char *secret;
 	CURL *curl;
 	char reply[REPLY_KEEP];
-	size_t reply_len;
 	atomic_uint_fast64_t sent, batches, failures;
 	atomic_int_fast64_t last_ok_ms;
 };
-
-static size_t
-on_reply(char *p, size_t size, size_t n, void *arg)
-{
-	struct forward *f = arg;
-	size_t len = size * n, room = sizeof(f->reply) - 1 - f->reply_len;
-
-	memcpy(f->reply + f->reply_len, p, len < room ? len : room);
-	f->reply_len += len < room ? len : room;
-	f->reply[f->reply_len] = '\0';
-	return len;
-}
 
 /* POST one batch. Returns the HTTP status, or -1 with why filled when no
  * answer came. */
@@ -53,35 +39,23 @@ static long
 post(struct forward *f, const struct outbox_batch *b, char *why, size_t len)
 {
 	char sig[SIGN_LEN], h_ts[64], h_sig[SIGN_LEN + 32];
-	struct curl_slist *hdrs = NULL, *h;
+	const char *hdrs[] = {h_ts, h_sig, NULL};
 	int64_t now = ts_now_ms() / 1000;
+	struct httpc_reply r;
 	long status = -1;
-	CURLcode rc;
 
 	sign_make(f->secret, now, b->body, b->len, sig);
 	snprintf(h_ts, sizeof(h_ts), SIGN_TS_HEADER ": %lld", (long long)now);
 	snprintf(h_sig, sizeof(h_sig), SIGN_SIG_HEADER ": %s", sig);
-	if ((h = curl_slist_append(hdrs, "Content-Type: application/json")))
-		hdrs = h;
-	if ((h = curl_slist_append(hdrs, "Expect:")))
-		hdrs = h;
-	if ((h = curl_slist_append(hdrs, h_ts)))
-		hdrs = h;
-	if ((h = curl_slist_append(hdrs, h_sig)))
-		hdrs = h;
-	f->reply_len = 0;
-	f->reply[0] = '\0';
-	curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(f->curl, CURLOPT_POSTFIELDS, b->body);
-	curl_easy_setopt(
-	    f->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
-	rc = curl_easy_perform(f->curl);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
-	else
-		snprintf(why, len, "%s", curl_easy_strerror(rc));
-	curl_easy_setopt(f->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
+	if (httpc_call(f->curl, "POST", f->url, hdrs, b->body, b->len, &r) ==
+	    0) {
+		status = r.status;
+		snprintf(f->reply, sizeof(f->reply), "%.*s", (int)r.len,
+		    r.body ? r.body : "");
+	} else {
+		snprintf(why, len, "%s", r.err);
+	}
+	httpc_reply_fini(&r);
 	return status;
 }
 
@@ -211,7 +185,8 @@ forward_start(struct gw *gw, struct forward **out)
 	f->gw = gw;
 	n = strlen(c->mgmt_url) + sizeof("/v1/outcomes");
 	f->url = malloc(n);
-	f->curl = curl_easy_init();
+	f->curl =
+	    httpc_new("upgate-gatewayd", 5000L, (long)c->forward_timeout, NULL);
 	if (f->url == NULL || f->curl == NULL) {
 		forward_stop(f);
 		return -ENOMEM;
@@ -219,14 +194,6 @@ forward_start(struct gw *gw, struct forward **out)
 	snprintf(f->url, n, "%s%s", c->mgmt_url,
 	    c->mgmt_url[strlen(c->mgmt_url) - 1] == '/' ? "v1/outcomes"
 							: "/v1/outcomes");
-	curl_easy_setopt(f->curl, CURLOPT_URL, f->url);
-	curl_easy_setopt(f->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(f->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(f->curl, CURLOPT_TIMEOUT_MS, (long)c->forward_timeout);
-	curl_easy_setopt(f->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, on_reply);
-	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, f);
-	curl_easy_setopt(f->curl, CURLOPT_USERAGENT, "upgate-gatewayd");
 	if (worker_start(&f->w, forward_main, f) < 0) {
 		forward_stop(f);
 		return -EAGAIN;

@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "notify.h"
+#include "upgate/httpc.h"
 
 static size_t
 keep_reply(char *p, size_t size, size_t n, void *arg)
@@ -34,7 +33,8 @@ sms_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	size_t n;
 
 	(void)now;
-	if ((h = curl_easy_init()) == NULL) {
+	h = httpc_new("upgate-mgmtd", 5000L, (long)c->sms_timeout, NULL);
+	if (h == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -48,12 +48,7 @@ sms_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	}
 	snprintf(form, n, "To=%s&Body=%s", to, body);
 	curl_easy_setopt(h, CURLOPT_URL, c->sms_url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->sms_timeout);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "upgate-mgmtd");
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep_reply);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
 	if (c->sms_auth != NULL) {
