@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ln.h"
@@ -15,6 +16,15 @@
 #include "upgate/log.h"
 
 #define PENDING_MAX (64 * 1024)
+
+int64_t
+ln_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* Give h the time left, or say there is none. */
 static int
@@ -297,4 +307,46 @@ api_progress(struct ln *l, const char *upgrade_id, char *state, size_t len)
 	}
 	json_decref(ans);
 	return err;
+}
+
+int
+offer_parse(const json_t *o, struct offer *out, char *why, size_t wl)
+{
+	const char *id = json_string_value(json_object_get(o, "upgrade_id"));
+	const char *to = json_string_value(json_object_get(o, "to_version"));
+	const char *from =
+	    json_string_value(json_object_get(o, "from_version"));
+	const char *url = json_string_value(json_object_get(o, "url"));
+	const char *sha = json_string_value(json_object_get(o, "sha256"));
+	json_t *size = json_object_get(o, "size");
+
+	if (id == NULL || !id_valid(id) || to == NULL || !semver_valid(to) ||
+	    url == NULL || sha == NULL || !id_sha256_valid(sha) ||
+	    !json_is_integer(size) || json_integer_value(size) < 0) {
+		snprintf(why, wl,
+		    "upgrade_id, to_version, url, size and "
+		    "sha256 are required and well-formed");
+		return -EBADMSG;
+	}
+	if (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) {
+		snprintf(why, wl, "the artifact URL is not http(s): %s", url);
+		return -EBADMSG;
+	}
+	if ((out->url = strdup(url)) == NULL)
+		return -ENOMEM;
+	snprintf(out->upgrade_id, sizeof(out->upgrade_id), "%s", id);
+	snprintf(out->to, sizeof(out->to), "%s", to);
+	snprintf(out->from, sizeof(out->from), "%s",
+	    from && semver_valid(from) ? from : "");
+	snprintf(out->sha256, sizeof(out->sha256), "%s", sha);
+	out->size = json_integer_value(size);
+	return 0;
+}
+
+void
+offer_fini(struct offer *o)
+{
+	free(o->url);
+	o->url = NULL;
 }

@@ -113,8 +113,9 @@ ln_conf_finish(struct ln_conf *c, char *why, size_t wl)
 		char p[256];
 
 		if (id_platform(p, sizeof(p)) < 0) {
-			snprintf(why, wl, "cannot tell the platform: uname "
-					  "failed; give --platform");
+			snprintf(why, wl,
+			    "cannot tell the platform: uname "
+			    "failed; give --platform");
 			return -EINVAL;
 		}
 		if (replace(&c->platform, p) < 0)

@@ -212,8 +212,8 @@ fetch_verify(struct ln *l, const struct offer *o, struct report *r)
 		want[i] = (char)(o->sha256[i] | 0x20);
 	want[64] = '\0';
 	if (strcmp(hex, want) != 0) {
-		report_fail(r, "sha256_mismatch", "expected %s, got %s", want,
-		    hex);
+		report_fail(
+		    r, "sha256_mismatch", "expected %s, got %s", want, hex);
 		unlink(part);
 		return -EBADMSG;
 	}
