@@ -76,7 +76,13 @@ static const struct cfg_key keys[] = {
     KEY("connect_timeout", CFG_DUR, connect_timeout, "10s", 100, 300000),
     KEY("stall_timeout", CFG_DUR, stall_timeout, "30s", 1000, 3600000),
     KEY("progress_interval", CFG_DUR, progress_interval, "2s", 100, 3600000),
-    CFG_LOG_LEVEL(struct ln_conf, log_level),
+    /* A launcher is quiet unless something is wrong. */
+    {.section = "log",
+	.key = "level",
+	.type = CFG_ENUM,
+	.off = offsetof(struct ln_conf, log_level),
+	.dflt = "warning",
+	.choices = cfg_log_levels},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 

@@ -204,6 +204,22 @@ class TestCtl(unittest.TestCase):
         r = self.ctl("-c", conf, "releases", env=bare, code=2)
         self.assertIn("ctl.conf:5: [upgatectl] colour: unknown key", r.stderr)
 
+    def test_example_config(self):
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
+        env = {k: v for k, v in self.env.items() if not k.startswith("UPGATE_")}
+        env["UPGATE_TOKEN"] = TOKEN
+        self.ctl("-c", os.path.join(root, "etc/upgatectl.conf"), "--gateway", self.gw.url,
+                 "releases", env=env)
+
+    def test_man_pages_render_cleanly(self):
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
+        if shutil.which("groff") is None:
+            self.skipTest("groff is not installed")
+        for page in ("docs/upgatectl.1", "docs/upgate-launch.1"):
+            r = subprocess.run(["groff", "-man", "-ww", "-z", os.path.join(root, page)],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual((r.returncode, r.stderr), (0, ""), page)
+
     def test_usage(self):
         r = self.ctl("--help")
         for cmd in ("publish", "releases", "pause", "resume", "yank", "rollout",

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """upgate-launch against a real gateway (and mgmtd), with real tarballs
 served over loopback HTTP, into a real install directory."""
+import configparser
 import json
 import os
 import shutil
@@ -360,6 +361,27 @@ class TestSetup(LauncherCase):
         r = subprocess.run([LAUNCH, "--help"], capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0)
         self.assertIn("--install-dir", r.stdout)
+
+    def test_examples(self):
+        """etc/launch.conf loads (its values overridden where they point
+        at a real machine's paths) and the desktop entry runs the launcher
+        the documented way."""
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
+        self.publish("1.5.0", tarball("1.5.0"))
+        r = subprocess.run([LAUNCH, "-c", os.path.join(root, "etc/launch.conf"),
+                            "--gateway", self.gw.url, "--app", APP, "--client-id", CLIENT,
+                            "--install-dir", self.dir, "--", "bin/app", "hello"],
+                           capture_output=True, text=True, timeout=60, env=self.env)
+        self.assertRan(r, "1.5.0")
+        desk = configparser.ConfigParser(interpolation=None)
+        desk.optionxform = str
+        desk.read(os.path.join(root, "etc/upgate-launch.desktop"))
+        entry = desk["Desktop Entry"]
+        self.assertEqual(entry["Type"], "Application")
+        argv = entry["Exec"].split()
+        self.assertEqual(argv[0], "upgate-launch")
+        self.assertIn("--", argv)
+        self.assertIn("--config", argv[:argv.index("--")])
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ make_tar(const char *path, const struct ent *e, size_t n)
 		ae = archive_entry_new();
 		archive_entry_set_pathname(ae, e[i].path);
 		archive_entry_set_filetype(ae, e[i].type);
-		archive_entry_set_perm(ae, e[i].type == AE_IFDIR ? 0755 : 0644);
+		archive_entry_set_perm(ae, e[i].type == AE_IFDIR       ? 0755
+					   : strstr(e[i].path, "suid") ? 04755
+								       : 0644);
 		if (e[i].hard)
 			archive_entry_set_hardlink(ae, e[i].data);
 		else if (e[i].type == AE_IFLNK)
@@ -108,15 +110,23 @@ test_good_tree(void **state)
 	    {"share/doc/link", AE_IFLNK, "../../bin/app", false},
 	    {"bin/same", AE_IFREG, "bin/app", true},
 	    {"./dot/file", AE_IFREG, "x", false},
+	    {"bin/suid", AE_IFREG, "#!/bin/sh\n", false},
 	};
+	char p[400];
+	struct stat st;
 	struct report r;
 
 	(void)state;
-	assert_int_equal(unpack(e, 6, &r), 0);
+	assert_int_equal(unpack(e, 7, &r), 0);
 	assert_true(exists("dest/bin/app"));
 	assert_true(exists("dest/share/doc/link"));
 	assert_true(exists("dest/bin/same"));
 	assert_true(exists("dest/dot/file"));
+	/* Executable bits survive; set-uid does not. */
+	snprintf(p, sizeof(p), "%s/dest/bin/suid", root);
+	assert_int_equal(stat(p, &st), 0);
+	assert_true(st.st_mode & S_IXUSR);
+	assert_false(st.st_mode & S_ISUID);
 }
 
 static void
