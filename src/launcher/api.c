@@ -123,6 +123,13 @@ state_order(const char *state)
 		   : -1;
 }
 
+bool
+ln_no_space(int e)
+{
+	e = e < 0 ? -e : e;
+	return e == ENOSPC || e == EDQUOT || e == EFBIG;
+}
+
 void
 report_fail(struct report *r, const char *code, const char *fmt, ...)
 {
@@ -320,12 +327,19 @@ offer_parse(const json_t *o, struct offer *out, char *why, size_t wl)
 	const char *sha = json_string_value(json_object_get(o, "sha256"));
 	json_t *size = json_object_get(o, "size");
 
-	if (id == NULL || !id_valid(id) || to == NULL || !semver_valid(to) ||
-	    url == NULL || sha == NULL || !id_sha256_valid(sha) ||
-	    !json_is_integer(size) || json_integer_value(size) < 0) {
+	out->upgrade_id[0] = '\0';
+	if (id == NULL || !id_valid(id)) {
+		snprintf(why, wl, "no valid upgrade_id");
+		return -EBADMSG;
+	}
+	/* From here on the problem can be reported against the upgrade. */
+	snprintf(out->upgrade_id, sizeof(out->upgrade_id), "%s", id);
+	if (to == NULL || !semver_valid(to) || url == NULL || sha == NULL ||
+	    !id_sha256_valid(sha) || !json_is_integer(size) ||
+	    json_integer_value(size) < 0) {
 		snprintf(why, wl,
-		    "upgrade_id, to_version, url, size and "
-		    "sha256 are required and well-formed");
+		    "to_version, url, size and sha256 are required and "
+		    "well-formed");
 		return -EBADMSG;
 	}
 	if (strncmp(url, "http://", 7) != 0 &&
@@ -335,7 +349,6 @@ offer_parse(const json_t *o, struct offer *out, char *why, size_t wl)
 	}
 	if ((out->url = strdup(url)) == NULL)
 		return -ENOMEM;
-	snprintf(out->upgrade_id, sizeof(out->upgrade_id), "%s", id);
 	snprintf(out->to, sizeof(out->to), "%s", to);
 	snprintf(out->from, sizeof(out->from), "%s",
 	    from && semver_valid(from) ? from : "");

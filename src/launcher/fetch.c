@@ -105,7 +105,8 @@ fetch_artifact(struct ln *l, const struct offer *o, struct report *r)
 	if ((d.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0 ||
 	    fstat(d.fd, &st) < 0) {
 		err = -errno;
-		report_fail(r, err == -ENOSPC ? "disk_full" : "download_failed",
+		report_fail(r,
+		    ln_no_space(err) ? "disk_full" : "download_failed",
 		    "cannot create %s: %s", part, strerror(-err));
 		goto out;
 	}
@@ -170,9 +171,7 @@ fetch_artifact(struct ln *l, const struct offer *o, struct report *r)
 	} else if (d.write_err != 0) {
 		err = -d.write_err;
 		report_fail(r,
-		    d.write_err == ENOSPC || d.write_err == EDQUOT
-			? "disk_full"
-			: "download_failed",
+		    ln_no_space(d.write_err) ? "disk_full" : "download_failed",
 		    "cannot write %s: %s", part, strerror(d.write_err));
 	} else if (rc != CURLE_OK) {
 		err = -EIO;

@@ -42,7 +42,8 @@ struct offer {
 	int64_t size;
 };
 
-/* Read the "upgrade" object of a launch answer. Returns 0 or -EBADMSG. */
+/* Read the "upgrade" object of a launch answer. Returns 0 or -EBADMSG
+ * with why; out->upgrade_id is set whenever the id itself was valid. */
 int offer_parse(const json_t *o, struct offer *out, char *why, size_t wl);
 void offer_fini(struct offer *o);
 
@@ -76,6 +77,10 @@ struct report {
 /* Where state comes in the order of an upgrade (offered first, final
  * states last); -1 for an unknown state. */
 int state_order(const char *state);
+
+/* Whether errno e (positive or negative) means "no room to store it":
+ * a full disk, a quota, a file-size limit. Those fail as disk_full. */
+bool ln_no_space(int e);
 
 /* Make r a failed report with code and a message. */
 void report_fail(struct report *r, const char *code, const char *fmt, ...)

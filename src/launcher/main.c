@@ -181,6 +181,16 @@ consult(struct ln *l)
 	}
 	if (offer_parse(up, &o, why, sizeof(why)) < 0) {
 		log_err("the gateway's offer is unusable: %s", why);
+		if (!resume && o.upgrade_id[0] != '\0') {
+			/* Say so now rather than leave it to time out. */
+			struct report r = REPORT_INIT("failed");
+
+			report_fail(&r, "invalid_offer", "%s", why);
+			l->deadline = 0;
+			l->seq = 0;
+			l->reached = 0;
+			api_report(l, &o, &r);
+		}
 		goto out;
 	}
 	if (resume && api_pending(l, o.upgrade_id)) {
@@ -216,6 +226,9 @@ run(struct ln *l, char **cmd)
 	setenv("UPGATE_APP", l->c.app, 1);
 	setenv("UPGATE_VERSION", l->installed, 1);
 	setenv("UPGATE_INSTALL_DIR", l->c.install_dir, 1);
+	/* The app gets default signal handling, not the launcher's. */
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGXFSZ, SIG_DFL);
 	fflush(NULL);
 	execv(path, cmd);
 	fprintf(stderr, "upgate-launch: cannot run %s: %s\n", path,
@@ -234,7 +247,9 @@ main(int argc, char **argv)
 	log_set_level(LOG_LVL_WARNING);
 	if ((rc = parse_args(&l, argc, argv, &cmd)) >= 0)
 		goto out;
+	/* A failed write is an error to report, not a reason to die. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		fatal("cannot initialise libsodium or libcurl");
 	if ((err = install_open(&l)) < 0) {

@@ -94,8 +94,7 @@ lib_fail(struct archive *a, const char *what, struct report *r)
 {
 	int en = archive_errno(a);
 
-	report_fail(r,
-	    en == ENOSPC || en == EDQUOT ? "disk_full" : "unpack_failed",
+	report_fail(r, ln_no_space(en) ? "disk_full" : "unpack_failed",
 	    "%s: %s", what, archive_error_string(a) ?: strerror(en));
 	return en > 0 ? -en : -EIO;
 }
@@ -127,7 +126,8 @@ unpack_archive(const char *archive, const char *dest, struct report *r)
 	}
 	if (mkdir(dest, 0755) < 0) {
 		err = -errno;
-		report_fail(r, err == -ENOSPC ? "disk_full" : "install_failed",
+		report_fail(r,
+		    ln_no_space(err) ? "disk_full" : "install_failed",
 		    "cannot create %s: %s", dest, strerror(-err));
 		goto out;
 	}

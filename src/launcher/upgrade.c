@@ -44,7 +44,8 @@ install(struct ln *l, const struct offer *o, struct report *r)
 		goto fail;
 	}
 	if ((err = install_switch(l, o->to)) < 0) {
-		report_fail(r, err == -ENOSPC ? "disk_full" : "install_failed",
+		report_fail(r,
+		    ln_no_space(err) ? "disk_full" : "install_failed",
 		    "cannot switch %s/current to %s: %s", l->c.install_dir,
 		    o->to, strerror(-err));
 		file_rmtree(dest);

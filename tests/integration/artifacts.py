@@ -11,6 +11,7 @@ import threading
 APP_SCRIPT = """#!/bin/sh
 echo "app {version} ran: $*"
 echo "env $UPGATE_APP $UPGATE_VERSION"
+grep SigIgn /proc/$$/status
 """
 
 

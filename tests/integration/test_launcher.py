@@ -2,8 +2,10 @@
 """upgate-launch against a real gateway (and mgmtd), with real tarballs
 served over loopback HTTP, into a real install directory."""
 import configparser
+import http.server
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -123,6 +125,9 @@ class TestUpgrade(LauncherCase):
         r = self.launch()
         self.assertRan(r, "1.5.0")
         self.assertIn("env %s 1.5.0" % APP, r.stdout)
+        # The app gets default handling of SIGPIPE and SIGXFSZ back.
+        ignored = int(r.stdout.split("SigIgn:")[1].split()[0], 16)
+        self.assertEqual(ignored & ((1 << (13 - 1)) | (1 << (25 - 1))), 0, hex(ignored))
         self.assertEqual(self.current(), "versions/1.5.0")
         self.assertTrue(os.path.isdir(os.path.join(self.dir, "versions", "1.4.2")),
                         "the previous version is kept")
@@ -213,6 +218,18 @@ class TestFailures(LauncherCase):
         self.assertRan(self.launch(), "1.4.2")
         self.assertFailedWith("unpack_failed")
 
+    def test_disk_full(self):
+        # A file-size limit stands in for a full disk: writes fail with
+        # EFBIG after 100 kB, as they would with ENOSPC.
+        self.publish("1.5.0", tarball("1.5.0", [("big", "file", os.urandom(300000))]))
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (100000, 100000))
+        r = subprocess.run(self.argv(), capture_output=True, text=True, timeout=60,
+                           env=self.env, preexec_fn=limit)
+        self.assertRan(r, "1.4.2")
+        self.assertFailedWith("disk_full")
+
     def test_desktop_notification(self):
         self.publish("1.5.0", tarball("1.5.0"), sha="1" * 64)
         self.assertRan(self.launch(), "1.4.2")
@@ -261,6 +278,49 @@ class TestGatewayTrouble(LauncherCase):
             self.assertIn("no answer from the gateway", r.stderr)
         finally:
             s.close()
+
+    def test_unusable_answers(self):
+        """A gateway (here a stand-in) that answers nonsense or offers an
+        artifact the launcher cannot fetch: the app starts, and a usable
+        upgrade_id gets a failed report instead of waiting to time out."""
+        answers = [b"not json", json.dumps({"action": "upgrade", "upgrade": {
+            "upgrade_id": "a" * 32, "to_version": "2.0.0", "url": "ftp://127.0.0.1/x",
+            "size": 1, "sha256": "ab" * 32}}).encode()]
+        events = []
+
+        class Fake(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path == "/v1/launch":
+                    out = answers.pop(0)
+                else:
+                    events.append((self.path, json.loads(body)))
+                    out = b'{"duplicate": false}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        try:
+            url = "http://127.0.0.1:%d" % srv.server_address[1]
+            self.assertRan(self.launch(gateway=url), "1.4.2")
+            self.assertEqual(events, [])
+            self.assertRan(self.launch(gateway=url), "1.4.2")
+            [(path, ev)] = events
+            self.assertEqual(path, "/v1/upgrades/%s/events" % ("a" * 32))
+            self.assertEqual((ev["state"], ev["error_code"], ev["seq"]),
+                             ("failed", "invalid_offer", 1))
+            self.assertIn("ftp://", ev["message"])
+        finally:
+            srv.shutdown()
+            srv.server_close()
 
     def test_final_report_kept_and_sent_next_run(self):
         data = tarball("1.5.0", [("big", "file", os.urandom(300000))])
