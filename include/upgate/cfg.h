@@ -41,6 +41,15 @@ struct cfg_key {
 		.dflt = d, .min = lo, .max = hi                                \
 	}
 
+/* A string key of S that must pass check(); what describes what it wants
+ * for the error message. */
+#define CFG_CHECKED(S, sec, k, f, d, chk, what)                                \
+	{                                                                      \
+		.section = sec, .key = k, .type = CFG_STR,                     \
+		.off = offsetof(S, f), .dflt = d, .check = chk,                \
+		.check_what = what                                             \
+	}
+
 /* The [log] level key, an ENUM over cfg_log_levels stored in int field f;
  * LOG_LVL_ERR + its value is the enum log_level. */
 #define CFG_LOG_LEVEL(S, f)                                                    \

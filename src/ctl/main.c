@@ -259,18 +259,6 @@ ctl_call(struct ctl *x, enum ctl_target t, const char *method, const char *path,
 	return rc;
 }
 
-static int
-replace(char **field, const char *value)
-{
-	char *copy = strdup(value);
-
-	if (copy == NULL)
-		return -ENOMEM;
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 /* Config file, then environment, then options. */
 static int
 configure(struct ctl *x, const char *config, const char *gateway,
@@ -302,14 +290,21 @@ configure(struct ctl *x, const char *config, const char *gateway,
 		mgmt = getenv("UPGATE_MGMT");
 	if (token_file == NULL && env_token == NULL)
 		token_file = getenv("UPGATE_TOKEN_FILE");
-	if ((gateway && replace(&x->c.gateway_url, gateway) < 0) ||
-	    (mgmt && replace(&x->c.mgmt_url, mgmt) < 0) ||
-	    (ca_file && replace(&x->c.ca_file, ca_file) < 0))
-		return CTL_FAIL;
-	if (timeout != NULL && cfg_set(keys, N_KEYS, &x->c, "upgatectl",
-				   "timeout", timeout, why, sizeof(why)) < 0) {
-		fprintf(stderr, "upgatectl: --timeout: %s\n", why);
-		return CTL_USAGE;
+	{
+		/* Values that override the file, parsed as the file's are. */
+		const char *over[][2] = {{"gateway_url", gateway},
+		    {"mgmt_url", mgmt}, {"ca_file", ca_file},
+		    {"timeout", timeout}};
+
+		for (size_t i = 0; i < sizeof(over) / sizeof(over[0]); i++) {
+			if (over[i][1] == NULL)
+				continue;
+			if (cfg_set(keys, N_KEYS, &x->c, "upgatectl",
+				over[i][0], over[i][1], why, sizeof(why)) < 0) {
+				fprintf(stderr, "upgatectl: %s\n", why);
+				return CTL_USAGE;
+			}
+		}
 	}
 	if (token_file == NULL && env_token != NULL && *env_token != '\0') {
 		if ((x->token = strdup(env_token)) == NULL)

@@ -34,43 +34,18 @@ client_ok(const char *s)
 	return *s == '\0' || id_client_valid(s);
 }
 
+#define CHECKED(k, f, d, chk, what)                                            \
+	CFG_CHECKED(struct ln_conf, "launcher", k, f, d, chk, what)
+
 static const struct cfg_key keys[] = {
-    {.section = "launcher",
-	.key = "gateway",
-	.type = CFG_STR,
-	.off = offsetof(struct ln_conf, gateway),
-	.dflt = "",
-	.check = url_ok,
-	.check_what = "is not an http:// or https:// URL"},
-    {.section = "launcher",
-	.key = "app",
-	.type = CFG_STR,
-	.off = offsetof(struct ln_conf, app),
-	.dflt = "",
-	.check = app_ok,
-	.check_what = ID_APP_RULE},
-    {.section = "launcher",
-	.key = "client_id",
-	.type = CFG_STR,
-	.off = offsetof(struct ln_conf, client_id),
-	.dflt = "",
-	.check = client_ok,
-	.check_what = "must be 1-128 printable ASCII characters"},
+    CHECKED(
+	"gateway", gateway, "", url_ok, "is not an http:// or https:// URL"),
+    CHECKED("app", app, "", app_ok, ID_APP_RULE),
+    CHECKED("client_id", client_id, "", client_ok,
+	"must be 1-128 printable ASCII characters"),
     STR("install_dir", install_dir, ""),
-    {.section = "launcher",
-	.key = "channel",
-	.type = CFG_STR,
-	.off = offsetof(struct ln_conf, channel),
-	.dflt = "stable",
-	.check = id_app_valid,
-	.check_what = ID_APP_RULE},
-    {.section = "launcher",
-	.key = "platform",
-	.type = CFG_STR,
-	.off = offsetof(struct ln_conf, platform),
-	.dflt = "",
-	.check = app_ok,
-	.check_what = ID_APP_RULE},
+    CHECKED("channel", channel, "stable", id_app_valid, ID_APP_RULE),
+    CHECKED("platform", platform, "", app_ok, ID_APP_RULE),
     STR("ca_file", ca_file, ""),
     KEY("timeout", CFG_DUR, timeout, "3s", 100, 60000),
     KEY("connect_timeout", CFG_DUR, connect_timeout, "10s", 100, 300000),
@@ -100,18 +75,6 @@ ln_conf_set(
 	return cfg_set(keys, N_KEYS, c, "launcher", key, value, why, wl);
 }
 
-static int
-replace(char **field, const char *value)
-{
-	char *copy = strdup(value);
-
-	if (copy == NULL)
-		return -ENOMEM;
-	free(*field);
-	*field = copy;
-	return 0;
-}
-
 int
 ln_conf_finish(struct ln_conf *c, char *why, size_t wl)
 {
@@ -124,8 +87,8 @@ ln_conf_finish(struct ln_conf *c, char *why, size_t wl)
 			    "failed; give --platform");
 			return -EINVAL;
 		}
-		if (replace(&c->platform, p) < 0)
-			return -ENOMEM;
+		if (ln_conf_set(c, "platform", p, why, wl) < 0)
+			return -EINVAL;
 	}
 	if (*c->client_id == '\0') {
 		/* A machine is a client: its machine id, when it has one. */
@@ -134,9 +97,9 @@ ln_conf_finish(struct ln_conf *c, char *why, size_t wl)
 		if (file_read("/etc/machine-id", 128, &id, NULL) == 0) {
 			id[strcspn(id, "\n")] = '\0';
 			if (id_client_valid(id) &&
-			    replace(&c->client_id, id) < 0) {
+			    ln_conf_set(c, "client_id", id, why, wl) < 0) {
 				free(id);
-				return -ENOMEM;
+				return -EINVAL;
 			}
 			free(id);
 		}
