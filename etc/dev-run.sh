@@ -16,6 +16,7 @@ upgate (development)
   databases:        $(pwd)/var/gateway.db, $(pwd)/var/mgmt.db
   alert emails:     $(pwd)/var/mail/*.eml
   try:              curl http://127.0.0.1:8470/healthz
+                    UPGATE_TOKEN_FILE=var/admin.token bin/upgatectl releases
 Stop with Ctrl-C.
 MSG
 bin/upgate-mgmtd -c etc/mgmt.dev.conf &
