@@ -2,7 +2,8 @@
 # upgate: one non-recursive Makefile. Objects in build/, binaries in bin/.
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson sqlite3 inih libsodium libcurl libesmtp-1.0
+PKGS     := libmicrohttpd jansson sqlite3 inih libsodium libcurl libesmtp-1.0 \
+	libsystemd
 TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \

@@ -24,21 +24,51 @@ int daemon_args(const struct daemon_info *d, int argc, char **argv,
  * so all inherit it) and ignore SIGPIPE. */
 void daemon_block_signals(void);
 
-/* Wait in the main thread for TERM or INT, calling reload(ctx) on each HUP.
- * Returns the signal that stopped it. */
+/* Wait in the main thread for TERM or INT; on each HUP reopen the log
+ * file and call reload(ctx). Talks to systemd when it is there: WATCHDOG=1
+ * every half WatchdogSec, RELOADING=1/READY=1 around a reload, STOPPING=1
+ * at the end. Returns the signal that stopped it. */
 int daemon_wait(void (*reload)(void *ctx), void *ctx);
 
-/* "http://HOST:PORT" for the log line tests and people read at start. */
-void daemon_url(const char *listen, unsigned port, char *buf, size_t len);
+/* "http(s)://HOST:PORT" for the log line tests and people read at start. */
+void daemon_url(
+    const char *listen, unsigned port, bool tls, char *buf, size_t len);
+
+/* The [server] keys and [log] file, the same in both daemons. S has the
+ * fields listen, threads, max_connections, connection_timeout, tls_cert,
+ * tls_key, rate_limit, rate_burst and log_file. */
+#define DAEMON_SERVER_KEYS(S, listen_default)                                  \
+	CFG_KEY(                                                               \
+	    S, "server", "listen", CFG_ADDR, listen, listen_default, 0, 0),    \
+	    CFG_KEY(S, "server", "threads", CFG_INT, threads, "0", 0, 256),    \
+	    CFG_KEY(S, "server", "max_connections", CFG_INT, max_connections,  \
+		"1024", 1, 65536),                                             \
+	    CFG_KEY(S, "server", "connection_timeout", CFG_DUR,                \
+		connection_timeout, "30s", 1000, CFG_MS_DAY),                  \
+	    CFG_KEY(S, "server", "tls_cert", CFG_STR, tls_cert, "", 0, 0),     \
+	    CFG_KEY(S, "server", "tls_key", CFG_STR, tls_key, "", 0, 0),       \
+	    CFG_KEY(S, "server", "rate_limit", CFG_REAL, rate_limit, "100", 0, \
+		1e6),                                                          \
+	    CFG_KEY(S, "server", "rate_burst", CFG_INT, rate_burst, "200", 1,  \
+		1000000),                                                      \
+	    CFG_KEY(S, "log", "file", CFG_STR, log_file, "", 0, 0)
+
+/* The http_config fields those keys fill, for a designated initializer. */
+#define DAEMON_HTTP_FIELDS(c)                                                  \
+	.listen = (c)->listen, .threads = (unsigned)(c)->threads,              \
+	.conn_limit = (unsigned)(c)->max_connections,                          \
+	.conn_timeout_s = (unsigned)((c)->connection_timeout / 1000),          \
+	.tls_cert = (c)->tls_cert, .tls_key = (c)->tls_key,                    \
+	.rate_limit = (c)->rate_limit, .rate_burst = (c)->rate_burst
 
 struct http_config;
 struct http_server;
 
 /* The main thread's life once the daemon is set up: start serving hc (*out
  * is set once it runs; the caller frees it with http_stop), log
- * "listening on URL (database DB)", wait for TERM/INT calling
- * reload(hc->ctx) on HUP, then stop accepting and let requests in flight
- * finish for up to drain_ms. Returns 0 or -errno from http_start. */
+ * "listening on URL (database DB)" and tell systemd READY=1, wait for TERM/INT
+ * calling reload(hc->ctx) on HUP, then stop accepting and let requests in
+ * flight finish for up to drain_ms. Returns 0 or -errno from http_start. */
 int daemon_serve(const struct http_config *hc, const char *database,
     void (*reload)(void *ctx), int drain_ms, struct http_server **out);
 

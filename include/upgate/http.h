@@ -69,6 +69,13 @@ struct http_config {
 	unsigned threads;   /* worker threads, 0: one per CPU */
 	unsigned conn_limit;
 	unsigned conn_timeout_s;
+	/* PEM files (systemd credential names allowed, see secret_path);
+	 * both set: HTTPS only. */
+	const char *tls_cert, *tls_key;
+	/* Requests per second and burst per client address on routes
+	 * anyone may call (HTTP_AUTH_NONE); 0: no limit. Over it: 429. */
+	double rate_limit;
+	int64_t rate_burst;
 	const struct http_route *routes;
 	size_t n_routes;
 	void *ctx;
@@ -84,6 +91,9 @@ struct http_config {
 /* Start serving on worker threads. Returns 0 and *out, or -errno with the
  * reason logged. */
 int http_start(const struct http_config *cfg, struct http_server **out);
+
+/* Whether s serves HTTPS. */
+bool http_tls(const struct http_server *s);
 
 /* The bound port (useful with port 0). */
 unsigned http_port(struct http_server *s);

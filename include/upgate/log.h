@@ -18,6 +18,15 @@ enum log_level {
  * (JOURNAL_STREAM). Call once at start-up, before threads. */
 void log_init(const char *ident);
 
+/* Log to the file at path (appended, created 0640) instead of stderr:
+ * it replaces file descriptor 2, so library messages land there too.
+ * NULL or "" keeps stderr. Returns 0 or a negative errno. */
+int log_open_file(const char *path);
+
+/* Open the log file again by name (after logrotate moved it); nothing
+ * when logging to stderr. Returns 0 or a negative errno. */
+int log_reopen(void);
+
 /* Messages above level are dropped. Thread-safe. */
 void log_set_level(enum log_level level);
 

@@ -8,10 +8,16 @@
 
 #define SECRET_MAX 4096
 
-/* Read the secret in path: the whole file up to SECRET_MAX bytes, trailing
- * white space removed. Returns 0 and a malloc'd string in *out (the
- * caller frees it with secret_free), -ENOENT/-EACCES when it cannot be
- * read, -EINVAL when it is empty or too long. */
+/* Where a secret or key file named in a config is: a bare name (no "/")
+ * is a systemd credential, $CREDENTIALS_DIRECTORY/name, when that
+ * variable is set (LoadCredential=); anything else is file itself.
+ * Returns file or buf. */
+const char *secret_path(const char *file, char *buf, size_t len);
+
+/* Read the secret in path (after secret_path()): the whole file up to
+ * SECRET_MAX bytes, trailing white space removed. Returns 0 and a malloc'd
+ * string in *out (the caller frees it with secret_free), -ENOENT/-EACCES when
+ * it cannot be read, -EINVAL when it is empty or too long. */
 int secret_read(const char *path, char **out);
 
 /* Wipe and free a secret; NULL does nothing. */

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* Daemon start-up shared by both daemons: options, signals, the URL line. */
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "upgate/daemon.h"
 #include "upgate/http.h"
 #include "upgate/log.h"
 #include "upgate/version.h"
-
 
 static void
 usage(const struct daemon_info *d, FILE *f)
@@ -92,31 +95,61 @@ daemon_block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Tell systemd (when it started us with NOTIFY_SOCKET) how we are. */
+static void
+notify(const char *state)
+{
+	int r = sd_notify(0, state);
+
+	if (r < 0)
+		log_warn("sd_notify %s: %s", state, strerror(-r));
+}
+
 int
 daemon_wait(void (*reload)(void *ctx), void *ctx)
 {
+	uint64_t wd_usec = 0;
+	struct timespec every = {0};
 	sigset_t set;
 	int sig;
 
 	control_signals(&set);
+	/* With WatchdogSec=, ping twice per period from this loop: a main
+	 * thread that stops cycling gets the daemon restarted. */
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		every.tv_sec = (time_t)(wd_usec / 2 / 1000000);
+		every.tv_nsec = (long)(wd_usec / 2 % 1000000 * 1000);
+		notify("WATCHDOG=1");
+	}
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		sig = wd_usec ? sigtimedwait(&set, NULL, &every)
+			      : (sigwait(&set, &sig) == 0 ? sig : -1);
+		if (wd_usec)
+			notify("WATCHDOG=1");
+		if (sig < 0)
 			continue;
 		if (sig != SIGHUP)
 			break;
+		notify("RELOADING=1");
+		if (log_reopen() < 0)
+			log_err("SIGHUP: cannot reopen the log file: %s",
+			    strerror(errno));
 		reload(ctx);
+		notify("READY=1");
 	}
 	log_notice("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	notify("STOPPING=1");
 	return sig;
 }
 
 void
-daemon_url(const char *listen, unsigned port, char *buf, size_t len)
+daemon_url(const char *listen, unsigned port, bool tls, char *buf, size_t len)
 {
 	const char *colon = strrchr(listen, ':');
 	int n = colon ? (int)(colon - listen) : (int)strlen(listen);
 
-	snprintf(buf, len, "http://%.*s:%u", n, listen, port);
+	snprintf(
+	    buf, len, "%s://%.*s:%u", tls ? "https" : "http", n, listen, port);
 }
 
 int
@@ -128,8 +161,16 @@ daemon_serve(const struct http_config *hc, const char *database,
 
 	if ((err = http_start(hc, out)) < 0)
 		return err;
-	daemon_url(hc->listen, http_port(*out), url, sizeof(url));
+	daemon_url(
+	    hc->listen, http_port(*out), http_tls(*out), url, sizeof(url));
 	log_notice("listening on %s (database %s)", url, database);
+	{
+		char status[256];
+
+		snprintf(status, sizeof(status),
+		    "READY=1\nSTATUS=listening on %s", url);
+		notify(status);
+	}
 	daemon_wait(reload, hc->ctx);
 	http_quiesce(*out);
 	if (!http_drain(*out, drain_ms))

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -11,9 +13,14 @@
 
 #include <microhttpd.h>
 
+#include <sodium.h>
+
 #include "upgate/addr.h"
+#include "upgate/file.h"
 #include "upgate/http.h"
 #include "upgate/log.h"
+#include "upgate/ratelimit.h"
+#include "upgate/secret.h"
 
 /* Status codes counted one by one in metrics; others count as "other". */
 static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404,
@@ -33,6 +40,8 @@ struct route_metrics {
 struct http_server {
 	struct MHD_Daemon *mhd;
 	struct http_config cfg;
+	struct ratelimit *rl;	  /* NULL: no limit */
+	char *cert_pem, *key_pem; /* NULL: plain HTTP */
 	atomic_int active;
 	struct route_metrics *metrics; /* n_routes + 1: unmatched */
 };
@@ -322,6 +331,45 @@ authorized(struct http_server *s, struct conn_req *cr)
 	       s->cfg.authorize(s->cfg.ctx, h, strlen(h));
 }
 
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether this client may make one more public request now; when not,
+ * cr->status holds the seconds to wait (for rate_refuse). */
+static bool
+rate_ok(struct http_server *s, struct conn_req *cr)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	    cr->r.conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	int64_t retry_ms = 0;
+
+	if (ci == NULL || ci->client_addr == NULL)
+		return true;
+	if (ratelimit_take(s->rl, ci->client_addr, mono_ms(), &retry_ms))
+		return true;
+	cr->status = (int)((retry_ms + 999) / 1000);
+	return false;
+}
+
+static enum MHD_Result
+rate_refuse(struct conn_req *cr)
+{
+	struct resp rs = {0};
+	char secs[16];
+
+	snprintf(secs, sizeof(secs), "%d", cr->status > 0 ? cr->status : 1);
+	http_error(&rs, -EAGAIN, "rate_limited", NULL,
+	    "too many requests from this address; retry in %s s", secs);
+	http_header(&rs, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	return send_resp(cr, &rs);
+}
+
 /* First call for a request: route, auth and declared-size checks. Returns
  * MHD_YES with nothing queued when the request may go on. */
 static enum MHD_Result
@@ -344,6 +392,9 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 	if (cr->route == NULL)
 		return send_error(
 		    cr, -ENOENT, "not_found", "no such resource: %s", url);
+	if (cr->route->auth == HTTP_AUTH_NONE && s->rl != NULL &&
+	    !rate_ok(s, cr))
+		return rate_refuse(cr);
 	if (cr->route->auth == HTTP_AUTH_ADMIN && !authorized(s, cr))
 		return send_error(cr, -EACCES, "unauthorized",
 		    "this endpoint needs Authorization: Bearer <admin token>");
@@ -535,6 +586,46 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("http: %s", msg);
 }
 
+static void
+server_free(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	ratelimit_free(s->rl);
+	free(s->cert_pem);
+	if (s->key_pem != NULL) {
+		sodium_memzero(s->key_pem, strlen(s->key_pem));
+		free(s->key_pem);
+	}
+	free(s->metrics);
+	free(s);
+}
+
+/* Read the PEM files for HTTPS into s. */
+static int
+load_tls(struct http_server *s, const struct http_config *cfg)
+{
+	const char *files[2] = {cfg->tls_cert, cfg->tls_key};
+	char **pem[2] = {&s->cert_pem, &s->key_pem};
+	char where[4096];
+	int err;
+
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		log_err("http: this libmicrohttpd has no TLS support");
+		return -ENOTSUP;
+	}
+	for (int i = 0; i < 2; i++) {
+		const char *path = secret_path(files[i], where, sizeof(where));
+
+		if ((err = file_read(path, 1u << 20, pem[i], NULL)) < 0) {
+			log_err("http: cannot read [server] %s %s: %s",
+			    i ? "tls_key" : "tls_cert", path, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int
 http_start(const struct http_config *cfg, struct http_server **out)
 {
@@ -544,17 +635,25 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	unsigned threads = cfg->threads;
+	bool tls_cert = cfg->tls_cert && *cfg->tls_cert;
+	bool tls_key = cfg->tls_key && *cfg->tls_key;
+	struct MHD_OptionItem opts[12];
+	int n = 0, err;
 
 	if (addr_parse(cfg->listen, &ss, &sl) < 0) {
 		log_err("http: bad listen address '%s'", cfg->listen);
 		return -EINVAL;
 	}
+	if (tls_cert != tls_key) {
+		log_err("http: [server] tls_cert and tls_key go together");
+		return -EINVAL;
+	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (threads == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 
-		threads = n > 0 ? (unsigned)n : 2;
+		threads = nproc > 0 ? (unsigned)nproc : 2;
 	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -562,26 +661,53 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	s->cfg = *cfg;
 	s->metrics = calloc(cfg->n_routes + 1, sizeof(*s->metrics));
 	if (s->metrics == NULL) {
-		free(s);
+		server_free(s);
 		return -ENOMEM;
 	}
+	if (cfg->rate_limit > 0 &&
+	    (s->rl = ratelimit_new(cfg->rate_limit, cfg->rate_burst)) == NULL) {
+		server_free(s);
+		return -ENOMEM;
+	}
+	if (tls_cert && (err = load_tls(s, cfg)) < 0) {
+		server_free(s);
+		return err;
+	}
+#define OPT(o, v, p)                                                           \
+	opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
+	/* Two-argument options: the function as value, its cls as pointer. */
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL);
+	OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+	OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT,
+	    cfg->conn_limit ? cfg->conn_limit : 1024, NULL);
+	/* Idle or trickling connections (slowloris) are closed after this. */
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->conn_timeout_s ? cfg->conn_timeout_s : 30, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, s);
+	if (s->cert_pem != NULL) {
+		flags |= MHD_USE_TLS;
+		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem);
+		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem);
+	}
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-	    (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT,
-	    cfg->conn_limit ? cfg->conn_limit : 1024,
-	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    cfg->conn_timeout_s ? cfg->conn_timeout_s : 30,
-	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (s->mhd == NULL) {
 		log_err("http: cannot listen on %s: %s", cfg->listen,
 		    strerror(errno));
-		free(s->metrics);
-		free(s);
+		server_free(s);
 		return -EADDRINUSE;
 	}
 	*out = s;
 	return 0;
+}
+
+bool
+http_tls(const struct http_server *s)
+{
+	return s->cert_pem != NULL;
 }
 
 unsigned
@@ -621,8 +747,7 @@ http_stop(struct http_server *s)
 	if (s == NULL)
 		return;
 	MHD_stop_daemon(s->mhd);
-	free(s->metrics);
-	free(s);
+	server_free(s);
 }
 
 void

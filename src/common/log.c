@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Logging: one line per message on stderr, journald-friendly under systemd. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -31,6 +32,43 @@ log_init(const char *ident)
 {
 	lg.ident = ident;
 	lg.journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+/* The log file's name, when logging to one; only the main thread sets it. */
+static char log_path[4096];
+
+int
+log_open_file(const char *path)
+{
+	int fd;
+
+	if (path == NULL || *path == '\0')
+		return 0;
+	if (strlen(path) >= sizeof(log_path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	/* dup2 swaps descriptor 2 atomically: a concurrent write goes to
+	 * the old file or the new one. */
+	if (fd != STDERR_FILENO && dup2(fd, STDERR_FILENO) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	if (fd != STDERR_FILENO)
+		close(fd);
+	if (log_path != path)
+		snprintf(log_path, sizeof(log_path), "%s", path);
+	lg.journal = false;
+	return 0;
+}
+
+int
+log_reopen(void)
+{
+	return log_path[0] ? log_open_file(log_path) : 0;
 }
 
 void

@@ -2,6 +2,7 @@
 /* Secrets: read from files named in configs, compared in constant time. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,16 +11,29 @@
 
 #include "upgate/secret.h"
 
+const char *
+secret_path(const char *file, char *buf, size_t len)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+
+	if (dir == NULL || *dir == '\0' || *file == '\0' ||
+	    strchr(file, '/') != NULL ||
+	    (size_t)snprintf(buf, len, "%s/%s", dir, file) >= len)
+		return file;
+	return buf;
+}
+
 int
 secret_read(const char *path, char **out)
 {
-	char buf[SECRET_MAX + 2];
+	char buf[SECRET_MAX + 2], where[4096];
 	size_t len = 0;
 	ssize_t r;
 	char *s;
 	int fd, err = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd =
+	    open(secret_path(path, where, sizeof(where)), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	while (len < sizeof(buf) - 1) {

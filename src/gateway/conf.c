@@ -6,6 +6,7 @@
 
 #include "gw.h"
 #include "upgate/cfg.h"
+#include "upgate/daemon.h"
 #include "upgate/log.h"
 
 #define S(f) offsetof(struct gw_conf, f)
@@ -16,12 +17,7 @@
 #define STR(sec, k, f, d) KEY(sec, k, CFG_STR, f, d, 0, 0)
 
 static const struct cfg_key keys[] = {
-    KEY("server", "listen", CFG_ADDR, listen, "127.0.0.1:8470", 0, 0),
-    KEY("server", "threads", CFG_INT, threads, "0", 0, 256),
-    KEY("server", "max_connections", CFG_INT, max_connections, "1024", 1,
-	65536),
-    KEY("server", "connection_timeout", CFG_DUR, connection_timeout, "30s",
-	1000, MS_DAY),
+    DAEMON_SERVER_KEYS(struct gw_conf, "127.0.0.1:8470"),
     KEY("server", "manifest_max_age", CFG_DUR, manifest_max_age, "60s", 0,
 	MS_DAY),
     STR("storage", "database", database, "/var/lib/upgate/gateway.db"),
@@ -45,6 +41,7 @@ static const struct cfg_key keys[] = {
 	MS_DAY),
     KEY("forward", "retry_max", CFG_DUR, forward_retry_max, "5m", 100, MS_DAY),
     KEY("forward", "timeout", CFG_DUR, forward_timeout, "30s", 1000, 3600000),
+    STR("forward", "ca_file", forward_ca_file, ""),
     CFG_LOG_LEVEL(struct gw_conf, log_level),
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))

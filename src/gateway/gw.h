@@ -17,6 +17,10 @@ struct gw_conf {
 	int64_t threads;
 	int64_t max_connections;
 	int64_t connection_timeout; /* ms */
+	char *tls_cert, *tls_key;   /* PEM files; both empty: plain HTTP */
+	double rate_limit;	    /* requests/s per address, 0: none */
+	int64_t rate_burst;
+	char *log_file; /* empty: stderr */
 	char *database;
 	int64_t readers;
 	char *token_file;
@@ -33,6 +37,7 @@ struct gw_conf {
 	int64_t forward_retry_initial; /* ms */
 	int64_t forward_retry_max;     /* ms */
 	int64_t forward_timeout;       /* ms */
+	char *forward_ca_file;	       /* empty: the system's CAs */
 	int log_level;		       /* index into the level names */
 	bool token_file_set;	       /* named in the file, not defaulted */
 };

@@ -101,10 +101,7 @@ run(struct gw *gw)
 	if ((err = forward_start(gw, &gw->forward)) < 0)
 		return err;
 	hc = (struct http_config){
-	    .listen = gw->conf.listen,
-	    .threads = (unsigned)gw->conf.threads,
-	    .conn_limit = (unsigned)gw->conf.max_connections,
-	    .conn_timeout_s = (unsigned)(gw->conf.connection_timeout / 1000),
+	    DAEMON_HTTP_FIELDS(&gw->conf),
 	    .routes = gw_routes,
 	    .n_routes = gw_n_routes,
 	    .ctx = gw,
@@ -152,6 +149,13 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)gw_conf_log_level(&gw.conf));
+	if ((err = log_open_file(gw.conf.log_file)) < 0) {
+		log_err("cannot open [log] file %s: %s", gw.conf.log_file,
+		    strerror(-err));
+		gw_conf_free(&gw.conf);
+		secret_free(gw.admin_token);
+		return 1;
+	}
 	gw_settings_from_conf(&gw.conf, &gw.settings);
 
 	/* Before any thread: signals go to daemon_wait in this thread only,

@@ -6,6 +6,7 @@
 
 #include "mg.h"
 #include "upgate/cfg.h"
+#include "upgate/daemon.h"
 #include "upgate/log.h"
 #include "upgate/secret.h"
 
@@ -19,12 +20,7 @@ static const char *const tls_modes[] = {"no", "try", "required", NULL};
 #define STR(sec, k, f, d) KEY(sec, k, CFG_STR, f, d, 0, 0)
 
 static const struct cfg_key keys[] = {
-    KEY("server", "listen", CFG_ADDR, listen, "127.0.0.1:8471", 0, 0),
-    KEY("server", "threads", CFG_INT, threads, "0", 0, 256),
-    KEY("server", "max_connections", CFG_INT, max_connections, "1024", 1,
-	65536),
-    KEY("server", "connection_timeout", CFG_DUR, connection_timeout, "30s",
-	1000, MS_DAY),
+    DAEMON_SERVER_KEYS(struct mg_conf, "127.0.0.1:8471"),
     STR("storage", "database", database, "/var/lib/upgate/mgmt.db"),
     KEY("storage", "readers", CFG_INT, readers, "0", 0, 256),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),

@@ -88,10 +88,7 @@ run(struct mg *mg)
 	if ((err = alerter_start(mg, &mg->alerter)) < 0)
 		return err;
 	hc = (struct http_config){
-	    .listen = c->listen,
-	    .threads = (unsigned)c->threads,
-	    .conn_limit = (unsigned)c->max_connections,
-	    .conn_timeout_s = (unsigned)(c->connection_timeout / 1000),
+	    DAEMON_HTTP_FIELDS(c),
 	    .routes = mg_routes,
 	    .n_routes = mg_n_routes,
 	    .ctx = mg,
@@ -136,6 +133,13 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)mg_conf_log_level(c));
+	if ((err = log_open_file(c->log_file)) < 0) {
+		log_err("cannot open [log] file %s: %s", c->log_file,
+		    strerror(-err));
+		mg_conf_free(c);
+		free(c);
+		return 1;
+	}
 	explain(c);
 
 	memset(&mg, 0, sizeof(mg));

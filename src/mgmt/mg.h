@@ -19,6 +19,10 @@ struct mg_conf {
 	int64_t threads;
 	int64_t max_connections;
 	int64_t connection_timeout; /* ms */
+	char *tls_cert, *tls_key;   /* PEM files; both empty: plain HTTP */
+	double rate_limit;	    /* requests/s per address, 0: none */
+	int64_t rate_burst;
+	char *log_file; /* empty: stderr */
 	char *database;
 	int64_t readers;
 	char *token_file;

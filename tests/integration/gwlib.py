@@ -55,9 +55,18 @@ class Daemon:
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
 
+    scheme = "http"
+    server = {}
+
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
+
+    def server_section(self):
+        """[server]: loopback, 4 threads, no rate limit unless asked."""
+        sec = {"listen": "127.0.0.1:%d" % self.listen_port, "threads": 4, "rate_limit": 0}
+        sec.update(self.server)
+        return sec
 
     def start(self, port=None):
         if port is not None:
@@ -72,9 +81,9 @@ class Daemon:
         while time.time() < deadline:
             with open(self.log) as f:
                 f.seek(start)
-                m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", f.read())
+                m = re.search(r"listening on (https?)://127\.0\.0\.1:(\d+)", f.read())
             if m:
-                self.port = int(m.group(1))
+                self.scheme, self.port = m.group(1), int(m.group(2))
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(self.name + " exited: " + open(self.log).read())
@@ -148,7 +157,7 @@ class Gateway(Daemon):
                "retry_initial": "100ms", "retry_max": "500ms"}
         fwd.update(self.forward)
         self.write_sections({
-            "server": {"listen": "127.0.0.1:%d" % self.listen_port, "threads": 4},
+            "server": self.server_section(),
             "storage": {"database": self.db},
             "admin": {"token_file": self.token_file},
             "forward": fwd,
@@ -207,7 +216,7 @@ class Mgmt(Daemon):
 
     def write_conf(self):
         conf = {
-            "server": {"listen": "127.0.0.1:%d" % self.listen_port, "threads": 4},
+            "server": self.server_section(),
             "storage": {"database": self.db},
             "admin": {"token_file": self.token_file},
             "ingest": {"secret_file": self.secret_file},
