@@ -7,7 +7,8 @@ PKGS     := libmicrohttpd jansson sqlite3 inih libsodium libcurl libesmtp-1.0 \
 TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
-	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3
+	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
+	openssl systemd
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wvla
@@ -55,7 +56,17 @@ UNIT_SRC := $(wildcard tests/common/test_*.c tests/gateway/test_*.c \
 	tests/mgmt/test_*.c tests/launcher/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run check unit integration clean
+# Where `make install` puts things (DESTDIR is prepended to each).
+PREFIX      ?= /usr/local
+bindir      ?= $(PREFIX)/bin
+sbindir     ?= $(PREFIX)/sbin
+mandir      ?= $(PREFIX)/share/man
+docdir      ?= $(PREFIX)/share/doc/upgate
+unitdir     ?= $(PREFIX)/lib/systemd/system
+sysusersdir ?= $(PREFIX)/lib/sysusers.d
+sysconfdir  ?= /etc
+
+.PHONY: all deps run check unit integration clean install uninstall
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -132,6 +143,49 @@ unit: $(UNIT_BIN)
 integration: $(BINS)
 	UPGATE_BIN=$(abspath $(BINDIR)) /usr/bin/python3 -m unittest discover \
 		-s tests/integration -p 'test_*.py' -v
+
+# Install what `make` built (it does not build: `make check` installs its
+# sanitized binaries with BINDIR=build/san/bin in tests). Configs and the
+# two secrets are created only when missing; uninstall leaves them and the
+# state in /var/lib/upgate alone.
+install:
+	@for b in $(BINS); do [ -x $$b ] || { echo "install: $$b is missing; run make first"; exit 1; }; done
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(sbindir) $(DESTDIR)$(mandir)/man1 \
+		$(DESTDIR)$(mandir)/man8 $(DESTDIR)$(unitdir) $(DESTDIR)$(sysusersdir) \
+		$(DESTDIR)$(docdir)/examples
+	install -m 0755 $(BINDIR)/upgate-launch $(BINDIR)/upgatectl $(DESTDIR)$(bindir)/
+	install -m 0755 $(BINDIR)/upgate-gatewayd $(BINDIR)/upgate-mgmtd $(DESTDIR)$(sbindir)/
+	install -m 0644 docs/upgate-launch.1 docs/upgatectl.1 $(DESTDIR)$(mandir)/man1/
+	install -m 0644 docs/upgate-gatewayd.8 docs/upgate-mgmtd.8 $(DESTDIR)$(mandir)/man8/
+	for u in upgate-gatewayd upgate-mgmtd; do \
+		sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g' \
+			systemd/$$u.service.in > $(DESTDIR)$(unitdir)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(unitdir)/$$u.service || exit 1; done
+	install -m 0644 systemd/upgate.sysusers $(DESTDIR)$(sysusersdir)/upgate.conf
+	install -m 0644 etc/gateway.conf etc/mgmt.conf etc/launch.conf etc/upgatectl.conf \
+		etc/upgate-launch.desktop $(DESTDIR)$(docdir)/examples/
+	install -m 0644 docs/*.md docs/*.yaml $(DESTDIR)$(docdir)/
+	install -d -m 0755 $(DESTDIR)$(sysconfdir)/upgate
+	for c in gateway.conf mgmt.conf upgatectl.conf; do \
+		[ -e $(DESTDIR)$(sysconfdir)/upgate/$$c ] || \
+		install -m 0644 etc/$$c $(DESTDIR)$(sysconfdir)/upgate/$$c || exit 1; done
+	umask 077; for s in admin.token forward.secret; do \
+		[ -e $(DESTDIR)$(sysconfdir)/upgate/$$s ] || \
+		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > \
+			$(DESTDIR)$(sysconfdir)/upgate/$$s || exit 1; done
+	@echo "installed under $(DESTDIR)$(PREFIX); as root next:" \
+		"systemd-sysusers && systemctl daemon-reload &&" \
+		"systemctl enable --now upgate-mgmtd upgate-gatewayd"
+
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/upgate-launch $(DESTDIR)$(bindir)/upgatectl \
+		$(DESTDIR)$(sbindir)/upgate-gatewayd $(DESTDIR)$(sbindir)/upgate-mgmtd \
+		$(DESTDIR)$(mandir)/man1/upgate-launch.1 $(DESTDIR)$(mandir)/man1/upgatectl.1 \
+		$(DESTDIR)$(mandir)/man8/upgate-gatewayd.8 $(DESTDIR)$(mandir)/man8/upgate-mgmtd.8 \
+		$(DESTDIR)$(unitdir)/upgate-gatewayd.service $(DESTDIR)$(unitdir)/upgate-mgmtd.service \
+		$(DESTDIR)$(sysusersdir)/upgate.conf
+	rm -rf $(DESTDIR)$(docdir)
+	@echo "left alone: $(DESTDIR)$(sysconfdir)/upgate (configs, secrets) and /var/lib/upgate (state)"
 
 clean:
 	rm -rf build bin

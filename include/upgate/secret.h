@@ -8,10 +8,12 @@
 
 #define SECRET_MAX 4096
 
-/* Where a secret or key file named in a config is: a bare name (no "/")
- * is a systemd credential, $CREDENTIALS_DIRECTORY/name, when that
- * variable is set (LoadCredential=); anything else is file itself.
- * Returns file or buf. */
+/* Where a secret or key file named in a config is. Under systemd with
+ * LoadCredential= ($CREDENTIALS_DIRECTORY set), a bare name (no "/") is
+ * the credential of that name, and a path whose last part names a
+ * credential that exists is that credential (so one config serves both
+ * by hand and as a service); anything else is file itself. Returns file
+ * or buf. */
 const char *secret_path(const char *file, char *buf, size_t len);
 
 /* Read the secret in path (after secret_path()): the whole file up to

@@ -559,8 +559,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 		if (ci != NULL && ci->client_addr != NULL)
 			addr_format(ci->client_addr, addr, sizeof(addr));
-		log_info("%s %s %d %.1fms %s%s", cr->r.method, cr->r.path,
-		    cr->status, secs * 1000, addr,
+		log_info("%s \"%s %s\" %d %.1fms route=%s%s", addr,
+		    cr->r.method, cr->r.path, cr->status, secs * 1000,
+		    cr->route ? cr->route->pattern : "-",
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 							       : " (aborted)");
 	}

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Secrets: read from files named in configs, compared in constant time. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,16 @@ const char *
 secret_path(const char *file, char *buf, size_t len)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	const char *base = strrchr(file, '/');
+	bool bare = base == NULL;
 
-	if (dir == NULL || *dir == '\0' || *file == '\0' ||
-	    strchr(file, '/') != NULL ||
-	    (size_t)snprintf(buf, len, "%s/%s", dir, file) >= len)
+	base = bare ? file : base + 1;
+	if (dir == NULL || *dir == '\0' || *base == '\0' ||
+	    (size_t)snprintf(buf, len, "%s/%s", dir, base) >= len)
 		return file;
-	return buf;
+	/* A bare name is a credential; a path is one when systemd passed a
+	 * credential of that name (LoadCredential=admin.token:/etc/...). */
+	return bare || access(buf, F_OK) == 0 ? buf : file;
 }
 
 int

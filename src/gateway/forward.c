@@ -185,8 +185,8 @@ forward_start(struct gw *gw, struct forward **out)
 	f->gw = gw;
 	n = strlen(c->mgmt_url) + sizeof("/v1/outcomes");
 	f->url = malloc(n);
-	f->curl =
-	    httpc_new("upgate-gatewayd", 5000L, (long)c->forward_timeout, NULL);
+	f->curl = httpc_new("upgate-gatewayd", 5000L, (long)c->forward_timeout,
+	    c->forward_ca_file);
 	if (f->url == NULL || f->curl == NULL) {
 		forward_stop(f);
 		return -ENOMEM;

@@ -47,7 +47,14 @@ class Daemon:
         self.port = None
         self.log = os.path.join(self.dir, self.name + ".log")
 
+    extra = {}   # more sections or keys, merged into the config
+    env = None   # the daemon's environment (None: ours)
+    ssl_context = None  # for https: trusts the test's CA
+
     def write_sections(self, sections):
+        sections = {k: dict(v) for k, v in sections.items()}
+        for sec, kv in self.extra.items():
+            sections.setdefault(sec, {}).update(kv)
         lines = []
         for sec, kv in sections.items():
             lines.append("[%s]" % sec)
@@ -75,7 +82,7 @@ class Daemon:
         logf = open(self.log, "a")
         start = os.path.getsize(self.log)
         self.proc = subprocess.Popen([os.path.join(BIN, self.program), "-c", self.conf],
-                                     stderr=logf, stdout=logf)
+                                     stderr=logf, stdout=logf, env=self.env)
         logf.close()
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -109,7 +116,7 @@ class Daemon:
 
     def request(self, method, path, body=None, token=None, headers=None, raw=None,
                 ctype="application/json"):
-        url = "http://127.0.0.1:%d%s" % (self.port, path)
+        url = self.url + path
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(url, data=data, method=method)
         if data is not None and ctype:
@@ -119,7 +126,7 @@ class Daemon:
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
-            with urllib.request.urlopen(req, timeout=30) as r:
+            with urllib.request.urlopen(req, timeout=30, context=self.ssl_context) as r:
                 status, hdrs, payload = r.status, dict(r.headers), r.read()
         except urllib.error.HTTPError as e:
             status, hdrs, payload = e.code, dict(e.headers), e.read()
