@@ -215,7 +215,8 @@ class TestCtl(unittest.TestCase):
         root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
         if shutil.which("groff") is None:
             self.skipTest("groff is not installed")
-        for page in ("docs/upgatectl.1", "docs/upgate-launch.1"):
+        for page in ("docs/upgatectl.1", "docs/upgate-launch.1", "docs/upgate-gatewayd.8",
+                     "docs/upgate-mgmtd.8"):
             r = subprocess.run(["groff", "-man", "-ww", "-z", os.path.join(root, page)],
                                capture_output=True, text=True, timeout=60)
             self.assertEqual((r.returncode, r.stderr), (0, ""), page)

@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -249,6 +250,29 @@ class TestLogAndSystemd(unittest.TestCase):
                                 os.path.join(ROOT, conf)], capture_output=True, text=True,
                                env=dict(os.environ, CREDENTIALS_DIRECTORY=creds))
             self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class TestBackup(unittest.TestCase):
+    def test_documented_online_backup(self):
+        """The sqlite3 .backup line of docs/operations.md, on a running
+        gateway with writes going on."""
+        gw = Gateway().start()
+        self.addCleanup(gw.cleanup)
+        for i in range(20):
+            gw.publish("com.example.bk", "1.0.%d" % i)
+        out = os.path.join(gw.dir, "backup.db")
+        with open(os.path.join(ROOT, "docs/operations.md")) as f:
+            self.assertIn('sqlite3 /var/lib/upgate/gateway.db ".backup', f.read())
+        r = subprocess.run(["sqlite3", gw.db, ".backup '%s'" % out], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        gw.publish("com.example.bk", "2.0.0")
+        con = sqlite3.connect(out)
+        try:
+            self.assertEqual(con.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+            self.assertEqual(con.execute("SELECT count(*) FROM releases").fetchone()[0], 20)
+        finally:
+            con.close()
 
 
 @unittest.skipIf(shutil.which("systemd-analyze") is None, "systemd-analyze is not installed")
