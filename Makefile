@@ -38,7 +38,9 @@ COMMON_OBJ  := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/%.o)
 GATEWAY_LIB := $(filter-out $(BUILD)/src/gateway/main.o,$(GATEWAY_OBJ))
 MGMT_SRC    := $(wildcard src/mgmt/*.c)
-MGMT_OBJ    := $(MGMT_SRC:%.c=$(BUILD)/%.o)
+# The dashboard (web/) is compiled into mgmtd by tools/embed.sh.
+WEB_FILES   := web/index.html web/app.js web/app.css
+MGMT_OBJ    := $(MGMT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o
 MGMT_LIB    := $(filter-out $(BUILD)/src/mgmt/main.o,$(MGMT_OBJ))
 LAUNCH_SRC  := $(wildcard src/launcher/*.c)
 LAUNCH_OBJ  := $(LAUNCH_SRC:%.c=$(BUILD)/%.o)
@@ -72,6 +74,13 @@ all: $(BINS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) tools/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -Isrc/mgmt -c -o $@ $<
 
 $(BINDIR)/upgate-gatewayd: $(GATEWAY_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

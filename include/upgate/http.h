@@ -50,6 +50,7 @@ struct resp {
 		char value[160];
 	} hdr[HTTP_MAX_HEADERS];
 	int nhdr;
+	bool stream; /* http_reply_stream: an open text/event-stream */
 };
 
 typedef int (*http_handler)(struct req *, struct resp *);
@@ -126,6 +127,16 @@ int http_reply(struct resp *rs, int status, json_t *body);
 /* Respond with a raw body (stolen, from malloc) of type ctype. Returns 0. */
 int http_reply_raw(
     struct resp *rs, int status, const char *ctype, char *body, size_t len);
+
+/* Answer with an open server-sent events stream (text/event-stream):
+ * from now on it gets what http_stream_publish() sends, and a comment
+ * line every 15 s so idle proxies and dead clients show. Returns 0. */
+int http_reply_stream(struct resp *rs);
+
+/* Send text, whole SSE frames ("event: x\ndata: {...}\n\n"), to every
+ * open stream of s. A client that falls more than 1 MiB behind is
+ * dropped (it reconnects). Thread-safe; never blocks on a client. */
+void http_stream_publish(struct http_server *s, const char *text, size_t len);
 
 /* Add a response header (name static, value copied). */
 void http_header(struct resp *rs, const char *name, const char *value);

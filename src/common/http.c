@@ -12,15 +12,18 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <pthread.h>
 
 #include <sodium.h>
 
 #include "upgate/addr.h"
+#include "upgate/buf.h"
 #include "upgate/file.h"
 #include "upgate/http.h"
 #include "upgate/log.h"
 #include "upgate/ratelimit.h"
 #include "upgate/secret.h"
+#include "upgate/worker.h"
 
 /* Status codes counted one by one in metrics; others count as "other". */
 static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404,
@@ -43,6 +46,12 @@ struct http_server {
 	struct ratelimit *rl;	  /* NULL: no limit */
 	char *cert_pem, *key_pem; /* NULL: plain HTTP */
 	atomic_int active;
+	/* Open event streams; the lock also orders suspend and resume. */
+	pthread_mutex_t streams_lock;
+	struct http_stream *streams;
+	bool streams_closed;
+	struct worker keepalive;
+	bool keepalive_started;
 	struct route_metrics *metrics; /* n_routes + 1: unmatched */
 };
 
@@ -251,6 +260,161 @@ is_json_type(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
+/* One open text/event-stream. Its bytes wait in out until MHD asks for
+ * them; with none waiting the connection is suspended, and publishing
+ * resumes it. All fields under the server's streams_lock. */
+struct http_stream {
+	struct http_server *s;
+	struct MHD_Connection *conn;
+	struct buf out;
+	size_t off;	/* bytes of out already given to MHD */
+	bool suspended; /* MHD_suspend_connection() was called */
+	bool closed;	/* end the stream at the next read */
+	struct http_stream *next, **pprev;
+};
+
+#define STREAM_MAX_BEHIND (1u << 20)
+#define STREAM_KEEPALIVE_MS 15000
+
+int
+http_reply_stream(struct resp *rs)
+{
+	rs->status = 200;
+	rs->stream = true;
+	return 0;
+}
+
+/* Append text to st, waking its connection. Under streams_lock. */
+static void
+stream_push(struct http_stream *st, const char *text, size_t len)
+{
+	if (st->closed)
+		return;
+	if (st->out.len - st->off + len > STREAM_MAX_BEHIND ||
+	    buf_add(&st->out, text, len) < 0)
+		st->closed = true; /* too slow: let it reconnect */
+	if (st->suspended) {
+		st->suspended = false;
+		MHD_resume_connection(st->conn);
+	}
+}
+
+void
+http_stream_publish(struct http_server *s, const char *text, size_t len)
+{
+	pthread_mutex_lock(&s->streams_lock);
+	for (struct http_stream *st = s->streams; st != NULL; st = st->next)
+		stream_push(st, text, len);
+	pthread_mutex_unlock(&s->streams_lock);
+}
+
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *st = cls;
+	ssize_t n;
+
+	(void)pos;
+	pthread_mutex_lock(&st->s->streams_lock);
+	if (st->off < st->out.len) {
+		n = (ssize_t)(st->out.len - st->off < max
+				  ? st->out.len - st->off
+				  : max);
+		memcpy(buf, st->out.p + st->off, (size_t)n);
+		st->off += (size_t)n;
+		if (st->off == st->out.len)
+			st->off = st->out.len = 0; /* reuse the buffer */
+	} else if (st->closed) {
+		n = MHD_CONTENT_READER_END_OF_STREAM;
+	} else {
+		/* Nothing to send: park the connection until stream_push. */
+		st->suspended = true;
+		MHD_suspend_connection(st->conn);
+		n = 0;
+	}
+	pthread_mutex_unlock(&st->s->streams_lock);
+	return n;
+}
+
+static void
+stream_free(void *cls)
+{
+	struct http_stream *st = cls;
+	struct http_server *s = st->s;
+
+	pthread_mutex_lock(&s->streams_lock);
+	*st->pprev = st->next;
+	if (st->next != NULL)
+		st->next->pprev = st->pprev;
+	pthread_mutex_unlock(&s->streams_lock);
+	buf_free(&st->out);
+	free(st);
+}
+
+/* End every stream (shutdown): suspended ones are resumed to finish. */
+static void
+streams_close(struct http_server *s)
+{
+	pthread_mutex_lock(&s->streams_lock);
+	s->streams_closed = true;
+	for (struct http_stream *st = s->streams; st != NULL; st = st->next) {
+		st->closed = true;
+		if (st->suspended) {
+			st->suspended = false;
+			MHD_resume_connection(st->conn);
+		}
+	}
+	pthread_mutex_unlock(&s->streams_lock);
+}
+
+static void
+keepalive_main(struct worker *w, void *arg)
+{
+	struct http_server *s = arg;
+	static const char ping[] = ": keepalive\n\n";
+
+	while (worker_sleep(w, STREAM_KEEPALIVE_MS, false))
+		http_stream_publish(s, ping, sizeof(ping) - 1);
+}
+
+/* A response that streams: register it, start the keep-alive pings. */
+static struct MHD_Response *
+stream_open(struct conn_req *cr)
+{
+	static const char hello[] = "retry: 2000\n: connected\n\n";
+	struct http_server *s = cr->r.server;
+	struct http_stream *st = calloc(1, sizeof(*st));
+	struct MHD_Response *mr;
+
+	if (st == NULL || buf_add(&st->out, hello, sizeof(hello) - 1) < 0) {
+		free(st);
+		return NULL;
+	}
+	st->s = s;
+	st->conn = cr->r.conn;
+	mr = MHD_create_response_from_callback(
+	    MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
+	if (mr == NULL) {
+		buf_free(&st->out);
+		free(st);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->streams_lock);
+	st->closed = s->streams_closed;
+	st->next = s->streams;
+	if (st->next != NULL)
+		st->next->pprev = &st->next;
+	st->pprev = &s->streams;
+	s->streams = st;
+	if (!s->keepalive_started &&
+	    worker_start(&s->keepalive, keepalive_main, s) == 0)
+		s->keepalive_started = true;
+	pthread_mutex_unlock(&s->streams_lock);
+	MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(mr, "X-Accel-Buffering", "no");
+	return mr;
+}
+
 static enum MHD_Result
 send_resp(struct conn_req *cr, struct resp *rs)
 {
@@ -263,6 +427,16 @@ send_resp(struct conn_req *cr, struct resp *rs)
 	if (rs->status == 0)
 		http_error(
 		    rs, -EIO, "internal", NULL, "handler gave no answer");
+	if (rs->stream) {
+		if ((mr = stream_open(cr)) == NULL)
+			return MHD_NO;
+		MHD_add_response_header(
+		    mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+		cr->status = 200;
+		ret = MHD_queue_response(cr->r.conn, 200, mr);
+		MHD_destroy_response(mr);
+		return ret;
+	}
 	if (body == NULL && rs->json != NULL) {
 		body = json_dumps(rs->json, JSON_COMPACT);
 		len = body ? strlen(body) : 0;
@@ -592,6 +766,9 @@ server_free(struct http_server *s)
 {
 	if (s == NULL)
 		return;
+	if (s->keepalive_started)
+		worker_stop(&s->keepalive);
+	pthread_mutex_destroy(&s->streams_lock);
 	ratelimit_free(s->rl);
 	free(s->cert_pem);
 	if (s->key_pem != NULL) {
@@ -634,7 +811,8 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	unsigned threads = cfg->threads;
 	bool tls_cert = cfg->tls_cert && *cfg->tls_cert;
 	bool tls_key = cfg->tls_key && *cfg->tls_key;
@@ -660,6 +838,7 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	if (s == NULL)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	pthread_mutex_init(&s->streams_lock, NULL);
 	s->metrics = calloc(cfg->n_routes + 1, sizeof(*s->metrics));
 	if (s->metrics == NULL) {
 		server_free(s);
@@ -725,6 +904,9 @@ http_quiesce(struct http_server *s)
 {
 	MHD_socket fd = MHD_quiesce_daemon(s->mhd);
 
+	/* Open streams never end by themselves: end them, so the drain
+	 * does not wait for them. */
+	streams_close(s);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
 }
@@ -747,6 +929,7 @@ http_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
+	streams_close(s); /* MHD must not stop with suspended connections */
 	MHD_stop_daemon(s->mhd);
 	server_free(s);
 }

@@ -50,6 +50,10 @@ static const struct cfg_key keys[] = {
 	30 * MS_DAY),
     KEY("alerts", "retry_initial", CFG_DUR, retry_initial, "10s", 100, MS_DAY),
     KEY("alerts", "retry_max", CFG_DUR, retry_max, "15m", 100, MS_DAY),
+    STR("gateway", "url", gateway_url, ""),
+    STR("gateway", "token_file", gateway_token_file, ""),
+    STR("gateway", "ca_file", gateway_ca_file, ""),
+    KEY("gateway", "timeout", CFG_DUR, gateway_timeout, "10s", 1000, 600000),
     CFG_LOG_LEVEL(struct mg_conf, log_level),
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
@@ -100,6 +104,9 @@ mg_conf_load(const char *path, struct mg_conf *c, char **errors)
 	if ((e = secret_of(path, S(sms_auth_file), c->sms_auth_file, true,
 		 &c->sms_auth, errors)) < 0)
 		err = e;
+	if ((e = secret_of(path, S(gateway_token_file), c->gateway_token_file,
+		 true, &c->gateway_token, errors)) < 0)
+		err = e;
 	return err;
 }
 
@@ -111,6 +118,7 @@ mg_conf_free(struct mg_conf *c)
 	secret_free(c->ingest_secret);
 	secret_free(c->smtp_password);
 	secret_free(c->sms_auth);
+	secret_free(c->gateway_token);
 }
 
 int

@@ -209,6 +209,31 @@ archive(struct mg *mg, struct item *items, size_t n, bool *woke)
 	return err;
 }
 
+/* Pop up each new failure and halt on every open dashboard, as the
+ * archive shows it (GET /v1/outcomes/{id}). */
+static void
+announce(struct mg *mg, const struct item *items, size_t n)
+{
+	struct db *db = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct outcome *o = &items[i].o;
+		bool halt = o->kind == OUTCOME_HALT;
+		char *json = NULL;
+
+		if (items[i].duplicate ||
+		    (!halt && strcmp(o->result, "succeeded") == 0))
+			continue;
+		if (db == NULL)
+			db = db_pool_get(mg->readers);
+		if (store_outcome_get(db, o->outcome_id, &json) == 0)
+			mg_announce(mg, halt ? "halt" : "failure", json);
+		free(json);
+	}
+	if (db != NULL)
+		db_pool_put(mg->readers, db);
+}
+
 int
 h_outcomes_post(struct req *rq, struct resp *rs)
 {
@@ -264,6 +289,7 @@ h_outcomes_post(struct req *rq, struct resp *rs)
 	}
 	if (woke)
 		alerter_kick(mg->alerter);
+	announce(mg, items, n);
 	res = json_array();
 	for (i = 0; i < n; i++) {
 		dups += items[i].duplicate;

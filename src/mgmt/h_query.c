@@ -240,3 +240,41 @@ h_alerts_get(struct req *rq, struct resp *rs)
 		return read_failed(rs, err);
 	return reply_page(rs, "alerts", json, next);
 }
+
+int
+h_timeline_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	const char *range = query_str(rq, "range");
+	int64_t span, bucket, now = ts_now_ms();
+	char *json = NULL, *body = NULL;
+	struct db *db;
+	int err;
+
+	/* Hours over a day, quarter days over a week. */
+	if (range == NULL || strcmp(range, "24h") == 0) {
+		range = "24h";
+		span = 24 * 3600000LL;
+		bucket = 3600000LL;
+	} else if (strcmp(range, "7d") == 0) {
+		span = 7 * 24 * 3600000LL;
+		bucket = 6 * 3600000LL;
+	} else {
+		return http_error(rs, -EINVAL, "invalid_value", "range",
+		    "range must be 24h or 7d");
+	}
+	db = db_pool_get(mg->readers);
+	err = store_timeline(db, query_str(rq, "app"),
+	    (now - span) / bucket * bucket + bucket, bucket, &json);
+	db_pool_put(mg->readers, db);
+	if (err < 0)
+		return read_failed(rs, err);
+	if (asprintf(&body,
+		"{\"range\":\"%s\",\"bucket_seconds\":%lld,\"buckets\":%s}",
+		range, (long long)(bucket / 1000), json) < 0) {
+		free(json);
+		return -ENOMEM;
+	}
+	free(json);
+	return http_reply_raw(rs, 200, "application/json", body, strlen(body));
+}

@@ -40,11 +40,15 @@ struct mg_conf {
 	char *sms_url;
 	char *sms_to; /* comma-separated */
 	char *sms_auth_file;
-	int64_t sms_timeout;	 /* ms */
-	int64_t group_window;	 /* ms */
-	int64_t repeat_interval; /* ms */
-	int64_t retry_initial;	 /* ms */
-	int64_t retry_max;	 /* ms */
+	int64_t sms_timeout;	  /* ms */
+	int64_t group_window;	  /* ms */
+	int64_t repeat_interval;  /* ms */
+	int64_t retry_initial;	  /* ms */
+	int64_t retry_max;	  /* ms */
+	char *gateway_url;	  /* the dashboard's resume action; "" none */
+	char *gateway_token_file; /* "": the admin token */
+	char *gateway_ca_file;
+	int64_t gateway_timeout; /* ms */
 	int log_level;		 /* index into the level names */
 	bool token_file_set;	 /* named in the file, not defaulted */
 	/* Read from the files the config names, by mg_conf_load. */
@@ -52,6 +56,7 @@ struct mg_conf {
 	char *ingest_secret; /* NULL: ingest refused */
 	char *smtp_password; /* NULL: no AUTH */
 	char *sms_auth;	     /* "user:password" or NULL */
+	char *gateway_token; /* NULL: use admin_token */
 	int refs;	     /* borrowers, under mg->lock (see mg_conf_get) */
 };
 
@@ -110,5 +115,13 @@ int h_outcomes_csv_get(struct req *r, struct resp *rs);
 int h_outcome_get(struct req *r, struct resp *rs);
 int h_stats_get(struct req *r, struct resp *rs);
 int h_alerts_get(struct req *r, struct resp *rs);
+int h_timeline_get(struct req *r, struct resp *rs);
+int h_asset_get(struct req *r, struct resp *rs);
+int h_events_stream(struct req *r, struct resp *rs);
+int h_halted_get(struct req *r, struct resp *rs);
+int h_halted_resume(struct req *r, struct resp *rs);
+
+/* Tell every open dashboard: an SSE frame of type event with json. */
+void mg_announce(struct mg *mg, const char *event, const char *json);
 
 #endif

@@ -15,6 +15,15 @@ const struct http_route mg_routes[] = {
     {"GET", "/v1/outcomes/{id}", h_outcome_get, HTTP_AUTH_ADMIN, 0},
     {"GET", "/v1/stats", h_stats_get, HTTP_AUTH_ADMIN, 0},
     {"GET", "/v1/alerts", h_alerts_get, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/stats/timeline", h_timeline_get, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/events/stream", h_events_stream, HTTP_AUTH_ADMIN, 0},
+    {"GET", "/v1/halted", h_halted_get, HTTP_AUTH_ADMIN, 0},
+    {"POST", "/v1/halted/{app}/{version}/resume", h_halted_resume,
+	HTTP_AUTH_ADMIN, 0},
+    /* The dashboard (web/, compiled in). */
+    {"GET", "/", h_asset_get, HTTP_AUTH_NONE, 0},
+    {"GET", "/app.js", h_asset_get, HTTP_AUTH_NONE, 0},
+    {"GET", "/app.css", h_asset_get, HTTP_AUTH_NONE, 0},
 };
 
 const size_t mg_n_routes = sizeof(mg_routes) / sizeof(mg_routes[0]);

@@ -67,6 +67,9 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_due ON deliveries(next_at)"
     "  WHERE state IN ('pending', 'failed');"
     "CREATE INDEX deliveries_alert ON deliveries(alert);",
+    /* 2: the dashboard's outcomes-over-time chart reads only this. */
+    "CREATE INDEX outcomes_timeline ON outcomes(kind, finished_at, app,"
+    " result);",
 };
 
 static const struct db_sqlset *const sets[] = {

@@ -67,6 +67,12 @@ int store_outcome_csv(struct db *db, const struct outcome_filter *f, FILE *out);
  * for every release (app NULL) or one app's, as JSON array text. */
 int store_stats(struct db *db, const char *app, char **json);
 
+/* Upgrade outcomes finished since (ms) in buckets of bucket_ms, for app
+ * (NULL: all): a JSON array text of {start, succeeded, failed,
+ * timed_out}, oldest first, empty buckets left out. */
+int store_timeline(struct db *db, const char *app, int64_t since,
+    int64_t bucket_ms, char **json);
+
 /* For store_*.c: write st's rows (label1, label2, count) as the
  * Prometheus gauge name{l1="...",l2="..."} with its HELP and TYPE lines.
  * Returns 0 or -errno. */

@@ -14,6 +14,7 @@ enum {
 	O_CSV,
 	O_STATS,
 	O_COUNTS,
+	O_TIMELINE,
 	O_COUNT
 };
 
@@ -73,6 +74,15 @@ static const char *const sql[O_COUNT] = {
 	" ORDER BY app, version",
     [O_COUNTS] = "SELECT kind, result, count(*) FROM outcomes"
 		 " GROUP BY kind, result",
+    /* Buckets of ?1 ms from ?2 on; outcomes_timeline covers it. */
+    [O_TIMELINE] =
+	"SELECT json_object('start', " T("finished_at / ?1 * ?1") ","
+	" 'succeeded', sum(result = 'succeeded'),"
+	" 'failed', sum(result = 'failed'),"
+	" 'timed_out', sum(result = 'timed_out')), 0"
+	" FROM outcomes WHERE kind = 'upgrade' AND finished_at >= ?2"
+	" AND (?3 IS NULL OR app = ?3)"
+	" GROUP BY finished_at / ?1 ORDER BY finished_at / ?1",
 };
 
 /* clang-format on */
@@ -219,6 +229,19 @@ store_stats(struct db *db, const char *app, char **json)
 	int64_t next;
 
 	db_bind_text(st, 1, app);
+	return db_rows_json(st, 0, 1, INT64_MAX, json, &next);
+}
+
+int
+store_timeline(struct db *db, const char *app, int64_t since, int64_t bucket_ms,
+    char **json)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_TIMELINE);
+	int64_t next;
+
+	sqlite3_bind_int64(st, 1, bucket_ms);
+	sqlite3_bind_int64(st, 2, since);
+	db_bind_text(st, 3, app);
 	return db_rows_json(st, 0, 1, INT64_MAX, json, &next);
 }
 
