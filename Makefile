@@ -68,7 +68,7 @@ unitdir     ?= $(PREFIX)/lib/systemd/system
 sysusersdir ?= $(PREFIX)/lib/sysusers.d
 sysconfdir  ?= /etc
 
-.PHONY: all deps run check unit integration clean install uninstall
+.PHONY: all deps browser-deps run check unit integration clean install uninstall
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -140,8 +140,30 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@sh etc/dev-run.sh
 
+# The dashboard's browser test needs Debian's Chromium and playwright-core
+# (tests/browser/package-lock.json); installed when missing. Where that
+# cannot be done the test is skipped and says why; nothing else depends
+# on it.
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "browser-deps: installing chromium"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null || \
+			{ apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y chromium >/dev/null; } || \
+			echo "browser-deps: chromium cannot be installed: the browser test will be skipped"; \
+		else echo "browser-deps: not root, chromium missing: the browser test will be skipped"; fi; \
+	fi
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm >/dev/null || true; fi
+	@if command -v npm >/dev/null && [ ! -d tests/browser/node_modules/playwright-core ]; then \
+		echo "browser-deps: npm ci in tests/browser"; \
+		(cd tests/browser && npm ci --no-audit --no-fund >/dev/null) || \
+		echo "browser-deps: playwright-core cannot be installed: the browser test will be skipped"; \
+	fi
+
 # Every test: unit tests and integration tests, built with ASan and UBSan.
-check: deps
+check: deps browser-deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined BINDIR=build/san/bin unit integration
 
 unit: $(UNIT_BIN)
