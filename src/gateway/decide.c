@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The launch decision rules: rollout, in-progress, retries and halts. */
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -46,12 +47,62 @@ failures_of(const struct decide_in *in, const struct decide_out *out,
 	}
 }
 
+/* Whether r can be offered on this platform at all. */
+static bool
+offerable(const struct decide_in *in, const struct release *r)
+{
+	return !r->paused && !r->yanked && !r->halted &&
+	       store_release_artifact(r, in->platform) != NULL;
+}
+
+/* The admin's rollback target, when it is still offerable; its version
+ * caps what anyone is offered. */
+static const struct release *
+rollback_target(const struct decide_in *in, struct semver *cap)
+{
+	for (size_t i = 0; in->rollback != NULL && i < in->n_releases; i++) {
+		const struct release *r = &in->releases[i];
+
+		if (r->id == in->rollback->release_id && offerable(in, r) &&
+		    semver_parse(r->version, cap) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* A client on a yanked release with nothing newer to go to: the newest
+ * offerable release below it. */
+static const struct release *
+yank_fallback(const struct decide_in *in, const struct semver *cur)
+{
+	const struct release *best = NULL;
+	struct semver bv, v;
+	bool on_yanked = false;
+
+	for (size_t i = 0; i < in->n_releases; i++)
+		if (in->releases[i].yanked &&
+		    semver_cmp_str(in->releases[i].version, cur->text) == 0)
+			on_yanked = true;
+	for (size_t i = 0; on_yanked && i < in->n_releases; i++) {
+		const struct release *r = &in->releases[i];
+
+		if (!offerable(in, r) || semver_parse(r->version, &v) < 0 ||
+		    semver_cmp(&v, cur) >= 0)
+			continue;
+		if (best == NULL || semver_cmp(&v, &bv) > 0) {
+			best = r;
+			bv = v;
+		}
+	}
+	return best;
+}
+
 void
 decide(const struct decide_in *in, struct decide_out *out)
 {
 	const struct upgrade *l = in->latest;
-	const struct release *newest = NULL, *target = NULL;
-	struct semver cur, best, tv, v;
+	const struct release *newest = NULL, *target = NULL, *rb;
+	struct semver cur, best, tv, v, cap;
 	bool any = false;
 	int64_t fails, last_at;
 
@@ -78,6 +129,22 @@ decide(const struct decide_in *in, struct decide_out *out)
 		out->reason = "no_release";
 		return;
 	}
+	/* An admin's rollback: clients above its target (in its rollout)
+	 * go back to it; nobody is offered anything above it. */
+	rb = rollback_target(in, &cap);
+	if (rb != NULL && semver_cmp(&cur, &cap) > 0) {
+		char key[SEMVER_MAX + 16];
+
+		snprintf(key, sizeof(key), "rollback:%s", rb->version);
+		if (decide_bucket(in->client_id, rb->app, key) >=
+		    in->rollback->rollout_percent) {
+			out->reason = "not_in_rollout";
+			return;
+		}
+		target = rb;
+		out->rollback = out->by_rollback = true;
+		goto retries;
+	}
 	for (size_t i = 0; i < in->n_releases; i++) {
 		const struct release *r = &in->releases[i];
 
@@ -86,7 +153,8 @@ decide(const struct decide_in *in, struct decide_out *out)
 		    semver_parse(r->version, &v) < 0)
 			continue;
 		any = true;
-		if (semver_cmp(&v, &cur) <= 0)
+		if (semver_cmp(&v, &cur) <= 0 ||
+		    (rb != NULL && semver_cmp(&v, &cap) > 0))
 			continue;
 		if (newest == NULL || semver_cmp(&v, &best) > 0) {
 			newest = r;
@@ -99,6 +167,11 @@ decide(const struct decide_in *in, struct decide_out *out)
 			target = r;
 			tv = v;
 		}
+	}
+	if (target == NULL && (target = yank_fallback(in, &cur)) != NULL) {
+		/* Off a yanked release, even downwards. */
+		out->rollback = true;
+		goto retries;
 	}
 	if (!any) {
 		out->reason = "no_release";
@@ -114,6 +187,7 @@ decide(const struct decide_in *in, struct decide_out *out)
 		return;
 	}
 
+retries:
 	/* Rule 4: retries of a release that failed for this client. */
 	failures_of(in, out, target->id, &fails, &last_at);
 	if (fails >= in->max_attempts) {

@@ -15,6 +15,9 @@ struct decide_in {
 	const struct upgrade *latest;  /* client's last upgrade, or NULL */
 	const struct fail_stat *fails; /* client's failures per release */
 	size_t n_fails;
+	/* An admin's rollback on this channel (NULL: none): its target is
+	 * one of releases (by id). */
+	const struct rollback *rollback;
 	int64_t session_timeout; /* ms */
 	int64_t retry_backoff;	 /* ms */
 	int64_t max_attempts;
@@ -30,6 +33,8 @@ struct decide_out {
 	bool in_progress;		 /* launch: latest is still running */
 	bool expire_latest;		 /* latest ran past session_timeout */
 	bool tell_failure;		 /* latest failed, client not told */
+	bool rollback;			 /* upgrade: to a lower version */
+	bool by_rollback;		 /* ... that in->rollback ordered */
 };
 
 /* The client's stable rollout bucket for app/version: 0-99. */

@@ -59,6 +59,14 @@ struct gw_settings {
 	char gateway_id[STORE_NAME_MAX + 1];
 };
 
+/* Read the optional "signed" and "signature" of a publish or rollback
+ * body b and check the document says app, channel, version, rollback and
+ * the artifacts arts (as in the body). Sets *doc, *sig (malloc'd) and
+ * *serial when present. Returns 0 or a jv error. */
+int gw_signed_parse(json_t *b, const char *app, const char *channel,
+    const char *version, json_t *arts, bool rollback, char **doc, char **sig,
+    int64_t *serial, struct jv_err *e);
+
 struct reaper;
 struct forward;
 
@@ -138,6 +146,8 @@ int h_manifest_get(struct req *r, struct resp *rs);
 int h_launch_post(struct req *r, struct resp *rs);
 int h_events_post(struct req *r, struct resp *rs);
 int h_upgrade_get(struct req *r, struct resp *rs);
+int h_rollback_post(struct req *r, struct resp *rs);
+int h_rollback_get(struct req *r, struct resp *rs);
 int h_upgrades_get(struct req *r, struct resp *rs);
 
 #endif

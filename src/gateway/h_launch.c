@@ -24,6 +24,8 @@ struct view {
 	bool has_latest;
 	struct fail_stat *fails;
 	size_t n_fails;
+	struct rollback rollback;
+	bool has_rollback;
 };
 
 static void
@@ -33,6 +35,8 @@ view_fini(struct view *v)
 	if (v->has_latest)
 		store_upgrade_fini(&v->latest);
 	free(v->fails);
+	if (v->has_rollback)
+		store_rollback_fini(&v->rollback);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -58,6 +62,12 @@ load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 	if (err == 0)
 		err = store_upgrade_failures(
 		    db, l->client_id, l->app, &v->fails, &v->n_fails);
+	if (err == 0) {
+		err = store_rollback_get(db, l->app, l->channel, &v->rollback);
+		v->has_rollback = err == 0;
+		if (err == -ENOENT)
+			err = 0;
+	}
 	db_rollback(db);
 out:
 	db_pool_put(gw->readers, db);
@@ -107,11 +117,31 @@ apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
 		memcpy(
 		    offer->sha256, d->artifact->sha256, sizeof(offer->sha256));
 		offer->mandatory = t->mandatory;
+		offer->rollback = d->rollback;
+		/* The signed document that vouches for this offer: the
+		 * rollback's when an admin ordered it, else the release's. */
+		{
+			const char *doc = d->by_rollback
+					      ? v->rollback.signed_doc
+					      : t->signed_doc;
+			const char *sig = d->by_rollback ? v->rollback.signature
+							 : t->signature;
+
+			if (doc != NULL && sig != NULL &&
+			    ((offer->signed_doc = strdup(doc)) == NULL ||
+				(offer->signature = strdup(sig)) == NULL))
+				err = -ENOMEM;
+		}
 		offer->created_at = now;
 		offer->progress = -1;
 		offer->download_ms = offer->install_ms = -1;
 		if (offer->url == NULL || offer->notes == NULL)
 			err = -ENOMEM;
+		if (err == 0 && d->rollback)
+			log_info("launch: %s %s -> %s is a rollback%s", l->app,
+			    l->version, t->version,
+			    d->by_rollback ? " ordered by an admin"
+					   : " off a yanked release");
 		if (err == 0)
 			err = store_upgrade_insert(db, offer);
 		if (err == -EEXIST)
@@ -194,8 +224,8 @@ h_launch_post(struct req *rq, struct resp *rs)
 			break;
 		in = (struct decide_in){l.client_id, l.version, l.platform, now,
 		    v.releases, v.n_releases, v.has_latest ? &v.latest : NULL,
-		    v.fails, v.n_fails, s.session_timeout, s.retry_backoff,
-		    s.max_attempts};
+		    v.fails, v.n_fails, v.has_rollback ? &v.rollback : NULL,
+		    s.session_timeout, s.retry_backoff, s.max_attempts};
 		decide(&in, &d);
 		err = apply(gw, &l, &s, &v, &d, &offer, now);
 	}

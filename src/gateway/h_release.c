@@ -10,6 +10,8 @@
 
 #include "gw.h"
 #include "upgate/id.h"
+#include "upgate/log.h"
+#include "upgate/relsig.h"
 #include "upgate/semver.h"
 #include "upgate/ts.h"
 
@@ -98,9 +100,11 @@ canonical(const struct release *r)
 		    json_pack("{s:s, s:I, s:s}", "url", r->artifacts[i].url,
 			"size", (json_int_t)r->artifacts[i].size, "sha256",
 			r->artifacts[i].sha256));
-	o = json_pack("{s:s, s:i, s:b, s:b, s:o}", "notes", r->notes,
-	    "rollout_percent", r->rollout_percent, "mandatory", r->mandatory,
-	    "paused", r->paused, "artifacts", arts ? arts : json_object());
+	o = json_pack("{s:s, s:i, s:b, s:b, s:o, s:s*, s:s*}", "notes",
+	    r->notes, "rollout_percent", r->rollout_percent, "mandatory",
+	    r->mandatory, "paused", r->paused, "artifacts",
+	    arts ? arts : json_object(), "signed", r->signed_doc, "signature",
+	    r->signature);
 	s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	return s;
@@ -143,7 +147,65 @@ parse_release(json_t *b, struct release *r, struct jv_err *e)
 	r->notes = strdup(notes);
 	if (r->notes == NULL)
 		return jv_fail(e, -ENOMEM, "out_of_memory", NULL, "no memory");
-	return parse_artifacts(arts, r, e);
+	if ((err = parse_artifacts(arts, r, e)) < 0)
+		return err;
+	return gw_signed_parse(b, r->app, r->channel, r->version, arts, false,
+	    &r->signed_doc, &r->signature, &r->serial, e);
+}
+
+int
+gw_signed_parse(json_t *b, const char *app, const char *channel,
+    const char *version, json_t *arts, bool rollback, char **doc, char **sig,
+    int64_t *serial, struct jv_err *e)
+{
+	const char *text = NULL, *signature = NULL;
+	unsigned char raw[RELSIG_SIG_BYTES];
+	struct relsig_doc d;
+	char why[160];
+	int err;
+
+	if ((err = jv_str(b, "signed", false, 256 * 1024, &text, e)) < 0 ||
+	    (err = jv_str(
+		 b, "signature", false, RELSIG_B64_MAX, &signature, e)) < 0)
+		return err;
+	if (text == NULL && signature == NULL)
+		return 0;
+	if (text == NULL || signature == NULL)
+		return jv_fail(e, -EBADMSG, "missing_field",
+		    text ? "signature" : "signed",
+		    "signed and signature go together");
+	if (relsig_b64_decode(signature, raw, sizeof(raw)) < 0)
+		return jv_fail(e, -EINVAL, "invalid_value", "signature",
+		    "signature must be a base64 Ed25519 signature");
+	/* The gateway cannot check the signature (it has no key) but it
+	 * refuses a document that says something else than the request. */
+	if (relsig_parse(text, &d, why, sizeof(why)) < 0) {
+		relsig_fini(&d);
+		return jv_fail(
+		    e, -EINVAL, "invalid_value", "signed", "%s", why);
+	}
+	if (strcmp(d.app, app) != 0 || strcmp(d.channel, channel) != 0 ||
+	    strcmp(d.version, version) != 0 || d.rollback != rollback ||
+	    !relsig_artifacts_equal(&d, arts)) {
+		relsig_fini(&d);
+		return jv_fail(e, -EINVAL, "signature_mismatch", "signed",
+		    "the signed document does not match the %s (app, channel, "
+		    "version, artifacts%s)",
+		    rollback ? "rollback" : "release",
+		    rollback ? ", rollback: true" : ", rollback: false");
+	}
+	if (d.expires_ms <= ts_now_ms()) {
+		relsig_fini(&d);
+		return jv_fail(e, -EINVAL, "manifest_expired", "signed",
+		    "the signed document has already expired");
+	}
+	*serial = d.serial;
+	relsig_fini(&d);
+	*doc = strdup(text);
+	*sig = strdup(signature);
+	if (*doc == NULL || *sig == NULL)
+		return jv_fail(e, -ENOMEM, "out_of_memory", NULL, "no memory");
+	return 0;
 }
 
 int
@@ -177,10 +239,23 @@ h_releases_post(struct req *rq, struct resp *rs)
 		store_release_fini(&r);
 		r = old;
 	} else if (err == -ENOENT) {
-		err = store_release_insert(gw->writer, &r, content);
+		int64_t max = 0;
+
+		err = r.serial > 0
+			  ? store_serial_max(gw->writer, r.app, r.channel, &max)
+			  : 0;
+		if (err == 0 && r.serial > 0 && r.serial <= max)
+			status = -1; /* refused below */
+		else if (err == 0)
+			err = store_release_insert(gw->writer, &r, content);
 	}
 	err = gw_write_end(gw, err);
-	if (err == 0 && status == 409)
+	if (err == 0 && status == -1)
+		err = http_error(rs, -EEXIST, "serial_not_increasing", "signed",
+		    "serial %lld is not above %s's highest on %s; sign with a "
+		    "higher one",
+		    (long long)r.serial, r.app, r.channel);
+	else if (err == 0 && status == 409)
 		err = http_error(rs, -EEXIST, "release_conflict", NULL,
 		    "%s %s is already published on channel %s with different "
 		    "content; publish a new version instead",
@@ -382,4 +457,165 @@ h_manifest_get(struct req *rq, struct resp *rs)
 		return http_reply(rs, 304, NULL);
 	}
 	return http_reply_raw(rs, 200, "application/json", body, strlen(body));
+}
+
+/* ---- rollbacks: an admin sends a channel back to a release ---------- */
+
+static json_t *
+render_rollback(const struct rollback *rb, const char *version)
+{
+	return json_pack("{s:s, s:s, s:s, s:i, s:o, s:s?, s:s?, s:o}", "app",
+	    rb->app, "channel", rb->channel, "to_version", version,
+	    "rollout_percent", rb->rollout_percent, "serial",
+	    rb->serial > 0 ? json_integer(rb->serial) : json_null(), "signed",
+	    rb->signed_doc, "signature", rb->signature, "created_at",
+	    render_time(rb->created_at));
+}
+
+/* The artifacts of r as a publish body has them. */
+static json_t *
+artifacts_json(const struct release *r)
+{
+	json_t *arts = json_object();
+
+	for (size_t i = 0; arts != NULL && i < r->n_artifacts; i++)
+		json_object_set_new(arts, r->artifacts[i].platform,
+		    json_pack("{s:s, s:I, s:s}", "url", r->artifacts[i].url,
+			"size", (json_int_t)r->artifacts[i].size, "sha256",
+			r->artifacts[i].sha256));
+	return arts;
+}
+
+int
+h_rollback_post(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	const char *app = NULL, *channel = "stable", *version = NULL;
+	struct rollback rb = {0};
+	struct release r = {0};
+	int64_t percent = 100, max = 0;
+	json_t *arts = NULL;
+	struct jv_err e;
+	bool found = false;
+	int err;
+
+	if (rq->body == NULL)
+		return http_error(rs, -EBADMSG, "missing_body", NULL,
+		    "a JSON object with app, to_version and channel is "
+		    "required");
+	if ((err = jv_str(rq->body, "app", true, STORE_NAME_MAX, &app, &e)) <
+		0 ||
+	    (err = jv_str(rq->body, "channel", false, STORE_NAME_MAX, &channel,
+		 &e)) < 0 ||
+	    (err = jv_str(rq->body, "to_version", true, STORE_NAME_MAX,
+		 &version, &e)) < 0 ||
+	    (err = jv_int(rq->body, "rollout_percent", false, 0, 100, &percent,
+		 &e)) < 0 ||
+	    (err = jv_check(id_app_valid(app), "app", ID_APP_RULE, &e)) < 0 ||
+	    (err = jv_check(
+		 id_app_valid(channel), "channel", ID_APP_RULE, &e)) < 0 ||
+	    (err = jv_check(semver_valid(version), "to_version",
+		 "must be a semantic version", &e)) < 0)
+		return http_error_jv(rs, &e);
+	snprintf(rb.app, sizeof(rb.app), "%s", app);
+	snprintf(rb.channel, sizeof(rb.channel), "%s", channel);
+	rb.rollout_percent = (int)percent;
+	rb.created_at = ts_now_ms();
+	if ((err = gw_write_begin(gw)) < 0)
+		return err;
+	err = store_release_find(gw->writer, app, channel, version, &r, NULL);
+	found = err == 0;
+	if (err == 0 && r.yanked)
+		err = -EEXIST;
+	if (err == 0 && (arts = artifacts_json(&r)) == NULL)
+		err = -ENOMEM;
+	if (err == 0 &&
+	    gw_signed_parse(rq->body, app, channel, version, arts, true,
+		&rb.signed_doc, &rb.signature, &rb.serial, &e) < 0)
+		err = -EINVAL;
+	if (err == 0 && rb.serial > 0 &&
+	    (err = store_serial_max(gw->writer, app, channel, &max)) == 0 &&
+	    rb.serial <= max)
+		err = -ERANGE;
+	if (err == 0) {
+		rb.release_id = r.id;
+		err = store_rollback_set(gw->writer, &rb);
+	}
+	err = gw_write_end(gw, err);
+	if (err == -ENOENT)
+		err = http_error(rs, err, "release_not_found", "to_version",
+		    "no release %s %s on %s to roll back to", app, version,
+		    channel);
+	else if (err == -EEXIST && found)
+		err = http_error(rs, err, "release_yanked", "to_version",
+		    "%s %s is yanked: roll back to a release clients may get",
+		    app, version);
+	else if (err == -EINVAL)
+		err = http_error_jv(rs, &e);
+	else if (err == -ERANGE)
+		err = http_error(rs, -EEXIST, "serial_not_increasing", "signed",
+		    "serial %lld is not above %s's highest on %s (%lld)",
+		    (long long)rb.serial, app, channel, (long long)max);
+	else if (err == 0) {
+		log_notice("rollback: %s on %s goes back to %s (%d%%)%s", app,
+		    channel, version, rb.rollout_percent,
+		    rb.signed_doc ? ", signed" : "");
+		http_reply(rs, 201, render_rollback(&rb, version));
+	}
+	json_decref(arts);
+	store_release_fini(&r);
+	store_rollback_fini(&rb);
+	return err;
+}
+
+/* GET and DELETE /v1/admin/rollbacks/{app}?channel= */
+int
+h_rollback_get(struct req *rq, struct resp *rs)
+{
+	struct gw *gw = rq->ctx;
+	const char *app = rq->params[0];
+	const char *channel = req_query(rq, "channel");
+	struct rollback rb;
+	char version[STORE_NAME_MAX + 1] = "";
+	bool del = strcmp(rq->method, "DELETE") == 0;
+	struct db *db;
+	int err;
+
+	if (channel == NULL)
+		channel = "stable";
+	if (del) {
+		if ((err = gw_write_begin(gw)) < 0)
+			return err;
+		err = store_rollback_get(gw->writer, app, channel, &rb);
+		if (err == 0)
+			err = store_rollback_delete(gw->writer, app, channel);
+		err = gw_write_end(gw, err);
+	} else {
+		db = db_pool_get(gw->readers);
+		err = store_rollback_get(db, app, channel, &rb);
+		db_pool_put(gw->readers, db);
+	}
+	if (err == -ENOENT)
+		return http_error(rs, err, "rollback_not_found", NULL,
+		    "%s has no rollback on %s", app, channel);
+	if (err < 0)
+		return err;
+	{
+		struct release *list = NULL;
+		size_t n = 0;
+
+		db = db_pool_get(gw->readers);
+		if (store_release_list(db, app, channel, false, &list, &n) == 0)
+			for (size_t i = 0; i < n; i++)
+				if (list[i].id == rb.release_id)
+					snprintf(version, sizeof(version), "%s",
+					    list[i].version);
+		db_pool_put(gw->readers, db);
+		store_release_free_list(list, n);
+	}
+	if (del)
+		log_notice("rollback: %s on %s ended", app, channel);
+	err = http_reply(rs, 200, render_rollback(&rb, version));
+	store_rollback_fini(&rb);
+	return err;
 }

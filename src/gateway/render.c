@@ -36,14 +36,16 @@ render_release(const struct release *r, const char *platform, bool with_counts)
 			json_object_set_new(arts, r->artifacts[i].platform,
 			    render_artifact(&r->artifacts[i]));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:b, s:b, s:b, s:o, s:o,"
-		      " s:o, s:o}",
+		      " s:o, s:o, s:s?, s:s?, s:o}",
 	    "app", r->app, "version", r->version, "channel", r->channel,
 	    "notes", r->notes ? r->notes : "", "rollout_percent",
 	    r->rollout_percent, "mandatory", r->mandatory, "paused", r->paused,
 	    "yanked", r->yanked, "halted", r->halted, "halted_at",
 	    render_time(r->halted_at), "created_at", render_time(r->created_at),
 	    "updated_at", render_time(r->updated_at), "artifacts",
-	    arts ? arts : json_object());
+	    arts ? arts : json_object(), "signed", r->signed_doc, "signature",
+	    r->signature, "serial",
+	    r->serial > 0 ? json_integer(r->serial) : json_null());
 	if (o == NULL || !with_counts)
 		return o;
 	counts = json_object();
@@ -63,11 +65,19 @@ render_release(const struct release *r, const char *platform, bool with_counts)
 json_t *
 render_offer(const struct upgrade *u)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:b}",
 	    "upgrade_id", u->upgrade_id, "from_version", u->from_version,
 	    "to_version", u->to_version, "url", u->url, "size",
 	    (json_int_t)u->size, "sha256", u->sha256, "notes",
-	    u->notes ? u->notes : "", "mandatory", u->mandatory);
+	    u->notes ? u->notes : "", "mandatory", u->mandatory, "rollback",
+	    u->rollback);
+
+	/* What a launcher with trusted keys checks the offer against. */
+	if (o != NULL && u->signed_doc != NULL && u->signature != NULL) {
+		json_object_set_new(o, "signed", json_string(u->signed_doc));
+		json_object_set_new(o, "signature", json_string(u->signature));
+	}
+	return o;
 }
 
 json_t *
@@ -77,8 +87,8 @@ render_failure(const struct upgrade *u)
 	 * reaper_expire() sets "timed_out". */
 	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "upgrade_id",
 	    u->upgrade_id, "to_version", u->to_version, "error_code",
-	    u->error_code, "message", u->message ? u->message : "",
-	    "failed_at", render_time(u->finished_at));
+	    u->error_code, "message", u->message ? u->message : "", "failed_at",
+	    render_time(u->finished_at));
 }
 
 static json_t *

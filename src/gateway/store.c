@@ -76,6 +76,22 @@ static const char *const migrations[] = {
     "  client_id TEXT NOT NULL, app TEXT NOT NULL, version TEXT NOT NULL,"
     "  platform TEXT NOT NULL, channel TEXT NOT NULL,"
     "  action TEXT NOT NULL, reason TEXT, upgrade_id TEXT);",
+    /* 2: signed releases (the signed document as published, its
+     * Ed25519 signature, its serial), rollbacks, and what an upgrade was
+     * offered with. */
+    "ALTER TABLE releases ADD COLUMN signed TEXT;"
+    "ALTER TABLE releases ADD COLUMN signature TEXT;"
+    "ALTER TABLE releases ADD COLUMN serial INTEGER;"
+    "ALTER TABLE upgrades ADD COLUMN signed TEXT;"
+    "ALTER TABLE upgrades ADD COLUMN signature TEXT;"
+    "ALTER TABLE upgrades ADD COLUMN rollback INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE rollbacks ("
+    "  app TEXT NOT NULL, channel TEXT NOT NULL,"
+    "  release_id INTEGER NOT NULL REFERENCES releases(id),"
+    "  rollout_percent INTEGER NOT NULL,"
+    "  signed TEXT, signature TEXT, serial INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (app, channel));",
 };
 
 static const struct db_sqlset *const sets[] = {

@@ -55,6 +55,10 @@ struct release {
 	struct artifact *artifacts;
 	size_t n_artifacts;
 	int64_t counts[UPG_STATE_COUNT]; /* upgrades by state */
+	/* Signed releases: the document as signed, its Ed25519 signature
+	 * (base64) and serial; NULL/0 when unsigned. */
+	char *signed_doc, *signature;
+	int64_t serial;
 };
 
 /* Free what a release owns (not the struct). */
@@ -66,6 +70,30 @@ void store_release_free_list(struct release *list, size_t n);
 /* The artifact for platform, or NULL. Borrowed from r. */
 const struct artifact *store_release_artifact(
     const struct release *r, const char *platform);
+
+/* An admin's rollback of app/channel to a release: clients on newer
+ * versions (in the rollout) are offered it. */
+struct rollback {
+	char app[STORE_NAME_MAX + 1];
+	char channel[STORE_NAME_MAX + 1];
+	int64_t release_id;
+	int rollout_percent;
+	char *signed_doc, *signature; /* NULL when unsigned */
+	int64_t serial;
+	int64_t created_at;
+};
+void store_rollback_fini(struct rollback *rb);
+/* The rollback of app/channel: 0, -ENOENT when none, -errno. */
+int store_rollback_get(
+    struct db *db, const char *app, const char *channel, struct rollback *out);
+/* Make rb the rollback of its app/channel (replacing one). Write txn. */
+int store_rollback_set(struct db *db, const struct rollback *rb);
+/* End the rollback of app/channel. 0, or -ENOENT when there was none. */
+int store_rollback_delete(struct db *db, const char *app, const char *channel);
+/* The highest serial used on app/channel by releases and rollbacks (0:
+ * none). */
+int store_serial_max(
+    struct db *db, const char *app, const char *channel, int64_t *out);
 
 /* Insert r with its artifacts and content (the canonical publish body used
  * to tell a same-content republish). Call inside a write transaction.
@@ -118,6 +146,8 @@ struct upgrade {
 	char sha256[65];
 	char *notes;
 	bool mandatory;
+	bool rollback;		      /* offered as a rollback */
+	char *signed_doc, *signature; /* what it was offered with, or NULL */
 };
 
 void store_upgrade_fini(struct upgrade *u);

@@ -18,17 +18,25 @@ enum {
 	R_UPDATE,
 	R_HALT,
 	R_RESUME,
+	R_RB_GET,
+	R_RB_SET,
+	R_RB_DELETE,
+	R_SERIAL_MAX,
 	R_COUNT
 };
 
 #define RELEASE_COLS                                                           \
 	"id, app, channel, version, notes, rollout_percent, "                  \
-	"mandatory, paused, yanked, halted, created_at, updated_at, halted_at"
+	"mandatory, paused, yanked, halted, created_at, updated_at, "          \
+	"halted_at,"                                                           \
+	" signed, signature, serial"
 
 static const char *const sql[R_COUNT] = {
     [R_INSERT] = "INSERT INTO releases (app, channel, version, notes,"
 		 " rollout_percent, mandatory, paused, content, created_at,"
-		 " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+		 " updated_at, signed, signature, serial)"
+		 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11,"
+		 " ?12)",
     [R_ART_INSERT] = "INSERT INTO artifacts (release_id, platform, url,"
 		     " size, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
     [R_FIND] = "SELECT " RELEASE_COLS ", content FROM releases"
@@ -62,6 +70,17 @@ static const char *const sql[R_COUNT] = {
 		 " base_finished = n_succeeded + n_failed + n_timed_out,"
 		 " base_failed = n_failed + n_timed_out, updated_at = ?2"
 		 " WHERE id = ?1 AND halted = 1",
+    [R_RB_GET] = "SELECT app, channel, release_id, rollout_percent, signed,"
+		 " signature, serial, created_at FROM rollbacks"
+		 " WHERE app = ?1 AND channel = ?2",
+    [R_RB_SET] = "INSERT OR REPLACE INTO rollbacks (app, channel,"
+		 " release_id, rollout_percent, signed, signature, serial,"
+		 " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [R_RB_DELETE] = "DELETE FROM rollbacks WHERE app = ?1 AND channel = ?2",
+    [R_SERIAL_MAX] = "SELECT max(coalesce((SELECT max(serial) FROM releases"
+		     " WHERE app = ?1 AND channel = ?2), 0),"
+		     " coalesce((SELECT max(serial) FROM rollbacks"
+		     " WHERE app = ?1 AND channel = ?2), 0))",
 };
 
 const struct db_sqlset store_release_sql = {"release", sql, R_COUNT};
@@ -75,9 +94,21 @@ store_release_fini(struct release *r)
 		free(r->artifacts[i].url);
 	free(r->artifacts);
 	free(r->notes);
+	free(r->signed_doc);
+	free(r->signature);
 	r->artifacts = NULL;
 	r->n_artifacts = 0;
-	r->notes = NULL;
+	r->notes = r->signed_doc = r->signature = NULL;
+}
+
+/* A nullable text column: NULL stays NULL. Returns -ENOMEM or 0. */
+static int
+col_opt_text(sqlite3_stmt *st, int i, char **out)
+{
+	*out = NULL;
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return 0;
+	return (*out = db_col_strdup(st, i)) ? 0 : -ENOMEM;
 }
 
 void
@@ -116,6 +147,10 @@ read_release(sqlite3_stmt *st, struct release *r)
 	r->created_at = sqlite3_column_int64(st, 10);
 	r->updated_at = sqlite3_column_int64(st, 11);
 	r->halted_at = sqlite3_column_int64(st, 12);
+	if (col_opt_text(st, 13, &r->signed_doc) < 0 ||
+	    col_opt_text(st, 14, &r->signature) < 0)
+		return -ENOMEM;
+	r->serial = sqlite3_column_int64(st, 15);
 	return r->notes ? 0 : -ENOMEM;
 }
 
@@ -155,6 +190,12 @@ store_release_insert(struct db *db, struct release *r, const char *content)
 	sqlite3_bind_int(st, 7, r->paused);
 	db_bind_text(st, 8, content);
 	sqlite3_bind_int64(st, 9, r->created_at);
+	db_bind_text(st, 10, r->signed_doc);
+	db_bind_text(st, 11, r->signature);
+	if (r->serial > 0)
+		sqlite3_bind_int64(st, 12, r->serial);
+	else
+		sqlite3_bind_null(st, 12);
 	if ((err = db_run(st)) < 0)
 		return err;
 	r->id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
@@ -186,7 +227,7 @@ store_release_find(struct db *db, const char *app, const char *channel,
 	if ((err = db_row(st)) <= 0)
 		return err == 0 ? -ENOENT : err;
 	err = read_release(st, &r);
-	if (err == 0 && content != NULL && (c = db_col_strdup(st, 13)) == NULL)
+	if (err == 0 && content != NULL && (c = db_col_strdup(st, 16)) == NULL)
 		err = -ENOMEM;
 	sqlite3_reset(st);
 	st = db_stmt(db, &store_release_sql, R_FIND_ARTS);
@@ -320,4 +361,94 @@ store_release_update(struct db *db, int64_t id, int rollout_percent, int paused,
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now);
 	return db_run(st);
+}
+
+void
+store_rollback_fini(struct rollback *rb)
+{
+	if (rb == NULL)
+		return;
+	free(rb->signed_doc);
+	free(rb->signature);
+	rb->signed_doc = rb->signature = NULL;
+}
+
+int
+store_rollback_get(
+    struct db *db, const char *app, const char *channel, struct rollback *out)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_RB_GET);
+	struct rollback rb = {0};
+	int err;
+
+	db_bind_text(st, 1, app);
+	db_bind_text(st, 2, channel);
+	if ((err = db_row(st)) <= 0)
+		return err == 0 ? -ENOENT : err;
+	db_col_copy(st, 0, rb.app, sizeof(rb.app));
+	db_col_copy(st, 1, rb.channel, sizeof(rb.channel));
+	rb.release_id = sqlite3_column_int64(st, 2);
+	rb.rollout_percent = sqlite3_column_int(st, 3);
+	if (col_opt_text(st, 4, &rb.signed_doc) < 0 ||
+	    col_opt_text(st, 5, &rb.signature) < 0)
+		err = -ENOMEM;
+	else
+		err = 0;
+	rb.serial = sqlite3_column_int64(st, 6);
+	rb.created_at = sqlite3_column_int64(st, 7);
+	sqlite3_reset(st);
+	if (err < 0) {
+		store_rollback_fini(&rb);
+		return err;
+	}
+	*out = rb;
+	return 0;
+}
+
+int
+store_rollback_set(struct db *db, const struct rollback *rb)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_RB_SET);
+
+	db_bind_text(st, 1, rb->app);
+	db_bind_text(st, 2, rb->channel);
+	sqlite3_bind_int64(st, 3, rb->release_id);
+	sqlite3_bind_int(st, 4, rb->rollout_percent);
+	db_bind_text(st, 5, rb->signed_doc);
+	db_bind_text(st, 6, rb->signature);
+	if (rb->serial > 0)
+		sqlite3_bind_int64(st, 7, rb->serial);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int64(st, 8, rb->created_at);
+	return db_run(st);
+}
+
+int
+store_rollback_delete(struct db *db, const char *app, const char *channel)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_RB_DELETE);
+	int err;
+
+	db_bind_text(st, 1, app);
+	db_bind_text(st, 2, channel);
+	if ((err = db_run(st)) < 0)
+		return err;
+	return sqlite3_changes(sqlite3_db_handle(st)) ? 0 : -ENOENT;
+}
+
+int
+store_serial_max(
+    struct db *db, const char *app, const char *channel, int64_t *out)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_SERIAL_MAX);
+	int err;
+
+	db_bind_text(st, 1, app);
+	db_bind_text(st, 2, channel);
+	if ((err = db_row(st)) < 0)
+		return err;
+	*out = err == 1 ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return 0;
 }

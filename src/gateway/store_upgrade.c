@@ -34,7 +34,7 @@ enum {
 	" from_version, to_version, release_id, state, last_seq, progress,"    \
 	" download_ms, install_ms, error_code, message, created_at,"           \
 	" updated_at, finished_at, failure_told, url, size, sha256, notes,"    \
-	" mandatory"
+	" mandatory, rollback, signed, signature"
 #define EVENT_COLS                                                             \
 	"seq, state, error_code, message, progress, download_ms,"              \
 	" install_ms, at"
@@ -49,9 +49,10 @@ static const char *const sql[U_COUNT] = {
     [U_INSERT] =
 	"INSERT INTO upgrades (upgrade_id, client_id, app,"
 	" release_id, platform, channel, from_version, to_version, state,"
-	" url, size, sha256, notes, mandatory, created_at, updated_at)"
+	" url, size, sha256, notes, mandatory, created_at, updated_at,"
+	" rollback, signed, signature)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'offered', ?9, ?10, ?11,"
-	" ?12, ?13, ?14, ?14)",
+	" ?12, ?13, ?14, ?14, ?15, ?16, ?17)",
     [U_GET] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE upgrade_id = ?1",
     [U_GET_ROW] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE id = ?1",
     [U_EVENTS] = "SELECT " EVENT_COLS " FROM events WHERE upgrade = ?1"
@@ -83,6 +84,7 @@ static const char *const sql[U_COUNT] = {
 	"INSERT INTO outbox (outcome_id, kind, body,"
 	" created_at) SELECT ?1, 'outcome', json_object("
 	" 'outcome_id', ?1, 'gateway_id', ?2, 'upgrade_id', u.upgrade_id,"
+	" 'kind', CASE WHEN u.rollback THEN 'rollback' ELSE 'upgrade' END,"
 	" 'client_id', u.client_id, 'app', u.app, 'platform', u.platform,"
 	" 'channel', u.channel, 'from_version', u.from_version,"
 	" 'to_version', u.to_version, 'result', u.state,"
@@ -149,7 +151,10 @@ store_upgrade_fini(struct upgrade *u)
 	free(u->message);
 	free(u->url);
 	free(u->notes);
+	free(u->signed_doc);
+	free(u->signature);
 	u->message = u->url = u->notes = NULL;
+	u->signed_doc = u->signature = NULL;
 }
 
 void
@@ -228,7 +233,12 @@ read_upgrade(sqlite3_stmt *st, struct upgrade *u)
 	db_col_copy(st, 22, u->sha256, sizeof(u->sha256));
 	u->notes = db_col_strdup(st, 23);
 	u->mandatory = sqlite3_column_int(st, 24);
-	if (u->url == NULL || u->notes == NULL) {
+	u->rollback = sqlite3_column_int(st, 25);
+	if ((sqlite3_column_type(st, 26) != SQLITE_NULL &&
+		(u->signed_doc = db_col_strdup(st, 26)) == NULL) ||
+	    (sqlite3_column_type(st, 27) != SQLITE_NULL &&
+		(u->signature = db_col_strdup(st, 27)) == NULL) ||
+	    u->url == NULL || u->notes == NULL) {
 		store_upgrade_fini(u);
 		return -ENOMEM;
 	}
@@ -334,6 +344,9 @@ store_upgrade_insert(struct db *db, struct upgrade *u)
 	db_bind_text(st, 12, u->notes ? u->notes : "");
 	sqlite3_bind_int(st, 13, u->mandatory);
 	sqlite3_bind_int64(st, 14, u->created_at);
+	sqlite3_bind_int(st, 15, u->rollback);
+	db_bind_text(st, 16, u->signed_doc);
+	db_bind_text(st, 17, u->signature);
 	if ((err = db_run(st)) < 0)
 		return err;
 	u->id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));

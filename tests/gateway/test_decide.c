@@ -50,7 +50,7 @@ static struct decide_in
 input(const struct release *rs, size_t n)
 {
 	struct decide_in in = { "host-42", "1.0.0", "linux-x86_64", NOW, rs, n,
-		NULL, NULL, 0, HOUR, 24 * HOUR, 3 };
+		NULL, NULL, 0, NULL, HOUR, 24 * HOUR, 3 };
 
 	return in;
 }
@@ -219,6 +219,61 @@ test_timed_out_counts_as_failure(void **state)
 	assert_int_equal(out.action, DECIDE_UPGRADE);
 }
 
+static void
+test_rollback_ordered_by_admin(void **state)
+{
+	struct release rs[3] = { rel(1, "1.9.0"), rel(2, "2.0.0"),
+		rel(3, "1.8.0") };
+	struct rollback rb = { .release_id = 1, .rollout_percent = 100 };
+	struct decide_in in = input(rs, 3);
+	struct decide_out out;
+
+	(void)state;
+	in.rollback = &rb;
+	in.version = "2.0.0"; /* above the target: back to 1.9.0 */
+	decide(&in, &out);
+	assert_int_equal(out.action, DECIDE_UPGRADE);
+	assert_string_equal(out.target->version, "1.9.0");
+	assert_true(out.rollback && out.by_rollback);
+	in.version = "1.8.0"; /* below: upgraded, but never past 1.9.0 */
+	decide(&in, &out);
+	assert_string_equal(out.target->version, "1.9.0");
+	assert_false(out.rollback);
+	in.version = "1.9.0";
+	decide(&in, &out);
+	assert_string_equal(out.reason, "up_to_date");
+	rb.rollout_percent = 0; /* nobody in its rollout yet */
+	in.version = "2.0.0";
+	decide(&in, &out);
+	assert_string_equal(out.reason, "not_in_rollout");
+	rb.rollout_percent = 100;
+	rs[0].yanked = true; /* a target that cannot be offered: ignored */
+	decide(&in, &out);
+	assert_int_equal(out.action, DECIDE_LAUNCH);
+	assert_string_equal(out.reason, "up_to_date");
+}
+
+static void
+test_yanked_release_falls_back(void **state)
+{
+	struct release rs[3] = { rel(1, "1.9.0"), rel(2, "2.0.0"),
+		rel(3, "1.8.0") };
+	struct decide_in in = input(rs, 3);
+	struct decide_out out;
+
+	(void)state;
+	in.version = "2.0.0";
+	rs[1].yanked = true;
+	decide(&in, &out);
+	assert_int_equal(out.action, DECIDE_UPGRADE);
+	assert_string_equal(out.target->version, "1.9.0");
+	assert_true(out.rollback);
+	assert_false(out.by_rollback);
+	rs[1].yanked = false; /* not yanked: stays */
+	decide(&in, &out);
+	assert_string_equal(out.reason, "up_to_date");
+}
+
 int
 main(void)
 {
@@ -230,6 +285,8 @@ main(void)
 		cmocka_unit_test(test_in_progress_and_timeout),
 		cmocka_unit_test(test_failures_backoff_attempts),
 		cmocka_unit_test(test_timed_out_counts_as_failure),
+		cmocka_unit_test(test_rollback_ordered_by_admin),
+		cmocka_unit_test(test_yanked_release_falls_back),
 	};
 
 	if (sodium_init() < 0)
