@@ -184,7 +184,8 @@ function drawChart(bars, step) {
 }
 
 function outcomeRow(o) {
-  const tr = row([when(o.finished_at), o.app, o.client_id, o.from_version, o.to_version,
+  const to = o.kind === "rollback" ? o.to_version + " (rollback)" : o.to_version;
+  const tr = row([when(o.finished_at), o.app, o.client_id, o.from_version, to,
     el("span", o.result, "result-" + o.result), o.error_code], "clickable");
   tr.dataset.outcomeId = o.outcome_id;
   tr.addEventListener("click", () => showDetail(o.outcome_id));
@@ -217,10 +218,11 @@ async function showDetail(id) {
   const o = await api("/v1/outcomes/" + encodeURIComponent(id));
   $("detail-title").textContent = o.kind === "release_halted"
     ? "Release halted: " + o.app + " " + o.to_version
-    : o.app + " " + (o.from_version || "?") + " \u2192 " + o.to_version + ": " + o.result;
+    : o.app + " " + (o.from_version || "?") + " \u2192 " + o.to_version +
+      (o.kind === "rollback" ? " (rollback)" : "") + ": " + o.result;
   const dl = $("detail-fields");
   dl.replaceChildren();
-  for (const k of ["outcome_id", "upgrade_id", "client_id", "platform", "channel", "result",
+  for (const k of ["kind", "outcome_id", "upgrade_id", "client_id", "platform", "channel", "result",
                    "error_code", "message", "started_at", "finished_at", "received_at",
                    "download_ms", "install_ms", "gateway_id"]) {
     if (o[k] === null || o[k] === undefined) continue;
@@ -243,7 +245,8 @@ function popup(kind, o) {
   const box = el("div", null, "popup " + kind);
   box.dataset.outcomeId = o.outcome_id;
   const title = kind === "halt" ? "Release halted: " + o.app + " " + o.to_version
-    : o.app + ": upgrade to " + o.to_version + " " + (o.result === "timed_out" ? "timed out" : "failed");
+    : o.app + ": " + (o.kind === "rollback" ? "rollback" : "upgrade") + " to " + o.to_version +
+      " " + (o.result === "timed_out" ? "timed out" : "failed");
   box.append(el("strong", title));
   box.append(el("span", kind === "halt" ? (o.message || "failure rate over the limit")
     : (o.client_id || "?") + " \u2014 " + (o.error_code || "") + (o.message ? ": " + o.message : "")));

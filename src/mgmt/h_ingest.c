@@ -148,8 +148,10 @@ parse_item(const json_t *j, struct item *it, struct jv_err *e)
 		 ID_APP_RULE, e)) < 0 ||
 	    (err = jv_str(j, "kind", false, 32, &kind, e)) < 0 ||
 	    (err = jv_check(!kind || strcmp(kind, "upgrade") == 0 ||
+				strcmp(kind, "rollback") == 0 ||
 				strcmp(kind, "release_halted") == 0,
-		 "kind", "must be upgrade or release_halted", e)) < 0 ||
+		 "kind", "must be upgrade, rollback or release_halted", e)) <
+		0 ||
 	    (err = jv_str(j, "app", true, 128, &o->app, e)) < 0 ||
 	    (err = jv_check(id_app_valid(o->app), "app", ID_APP_RULE, e)) < 0 ||
 	    (err = jv_str(j, "channel", false, 128, &o->channel, e)) < 0 ||
@@ -160,8 +162,10 @@ parse_item(const json_t *j, struct item *it, struct jv_err *e)
 	    (err = jv_check(semver_valid(o->to_version), "to_version",
 		 "must be a semantic version", e)) < 0)
 		return err;
-	o->kind = kind && strcmp(kind, "release_halted") == 0 ? OUTCOME_HALT
-							      : OUTCOME_UPGRADE;
+	o->kind = kind == NULL				? OUTCOME_UPGRADE
+		  : strcmp(kind, "release_halted") == 0 ? OUTCOME_HALT
+		  : strcmp(kind, "rollback") == 0	? OUTCOME_ROLLBACK
+							: OUTCOME_UPGRADE;
 	err = o->kind == OUTCOME_HALT
 		  ? time_field(j, "halted_at", true, &o->finished_at, e)
 		  : time_field(j, "finished_at", true, &o->finished_at, e);

@@ -81,7 +81,7 @@ outcome_filter(struct req *rq, struct resp *rs, struct outcome_filter *f,
 	static const char *const results[] = {
 	    "succeeded", "failed", "timed_out", "halted", NULL};
 	static const char *const kinds[] = {
-	    "upgrade", "release_halted", "all", NULL};
+	    "upgrade", "rollback", "release_halted", "all", NULL};
 	int err;
 
 	memset(f, 0, sizeof(*f));

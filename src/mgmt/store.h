@@ -17,7 +17,9 @@
 /* The database schema (migrations and every store's statements). */
 extern const struct db_schema store_schema;
 
-enum outcome_kind { OUTCOME_UPGRADE, OUTCOME_HALT };
+/* A rollback is an upgrade to a lower version: counted and alerted the
+ * same, archived with its own kind. */
+enum outcome_kind { OUTCOME_UPGRADE, OUTCOME_HALT, OUTCOME_ROLLBACK };
 
 /* One outcome as ingested. Strings are borrowed (from the request); NULL
  * where absent. */

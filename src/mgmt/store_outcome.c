@@ -35,7 +35,8 @@ enum {
 #define FILTER                                                                 \
 	" WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR to_version = ?2)"  \
 	" AND (?3 IS NULL OR result = ?3) AND (?4 IS NULL OR client_id = ?4)"  \
-	" AND (kind = coalesce(?5, 'upgrade') OR ?5 = 'all')"                  \
+	" AND (CASE WHEN ?5 IS NULL THEN kind IN ('upgrade', 'rollback')"      \
+	"  WHEN ?5 = 'all' THEN 1 ELSE kind = ?5 END)"                         \
 	" AND (?6 = 0 OR finished_at >= ?6) AND (?7 = 0 OR finished_at <= ?7)" \
 	" AND (?8 = 0 OR id < ?8)"
 
@@ -80,7 +81,8 @@ static const char *const sql[O_COUNT] = {
 	" 'succeeded', sum(result = 'succeeded'),"
 	" 'failed', sum(result = 'failed'),"
 	" 'timed_out', sum(result = 'timed_out')), 0"
-	" FROM outcomes WHERE kind = 'upgrade' AND finished_at >= ?2"
+	" FROM outcomes WHERE kind IN ('upgrade', 'rollback')"
+	" AND finished_at >= ?2"
 	" AND (?3 IS NULL OR app = ?3)"
 	" GROUP BY finished_at / ?1 ORDER BY finished_at / ?1",
 };
@@ -104,8 +106,10 @@ store_outcome_insert(struct db *db, struct outcome *o, int64_t now)
 	int err;
 
 	db_bind_text(st, 1, o->outcome_id);
-	db_bind_text(
-	    st, 2, o->kind == OUTCOME_HALT ? "release_halted" : "upgrade");
+	db_bind_text(st, 2,
+	    o->kind == OUTCOME_HALT	  ? "release_halted"
+	    : o->kind == OUTCOME_ROLLBACK ? "rollback"
+					  : "upgrade");
 	db_bind_text(st, 3, o->gateway_id);
 	db_bind_text(st, 4, o->upgrade_id);
 	db_bind_text(st, 5, o->client_id);
@@ -130,7 +134,7 @@ store_outcome_insert(struct db *db, struct outcome *o, int64_t now)
 		return 1; /* seen before */
 	o->row = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
-	if (o->kind != OUTCOME_UPGRADE)
+	if (o->kind == OUTCOME_HALT)
 		return 0;
 	st = db_stmt(db, &store_outcome_sql, O_STATS_ADD);
 	db_bind_text(st, 1, o->app);

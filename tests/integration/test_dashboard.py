@@ -196,7 +196,7 @@ class TestLargeArchive(unittest.TestCase):
                 " finished_at, received_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         plan = " ".join(r[3] for r in con.execute(
             "EXPLAIN QUERY PLAN SELECT finished_at / 3600000, result, count(*) FROM outcomes"
-            " WHERE kind = 'upgrade' AND finished_at >= ? AND (? IS NULL OR app = ?)"
+            " WHERE kind IN ('upgrade', 'rollback') AND finished_at >= ? AND (? IS NULL OR app = ?)"
             " GROUP BY finished_at / 3600000", (now - 86400000, None, None)))
         con.close()
         self.assertIn("COVERING INDEX outcomes_timeline", plan)
