@@ -8,7 +8,7 @@ TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
-	openssl systemd
+	openssl systemd python3-nacl
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wvla

@@ -113,6 +113,28 @@ cmd_publish(struct ctl *x, int argc, char **argv)
 		       : release_from_options(x, &rel);
 	if (rc != CTL_OK)
 		return rc;
+	if (x->o.sign_key != NULL) {
+		const char *app =
+		    json_string_value(json_object_get(rel, "app"));
+		const char *ver =
+		    json_string_value(json_object_get(rel, "version"));
+		const char *chan =
+		    json_string_value(json_object_get(rel, "channel"));
+		json_t *arts = json_object_get(rel, "artifacts");
+
+		if (app == NULL || ver == NULL || !json_is_object(arts)) {
+			ctl_err(x, "the release needs app, version and "
+				   "artifacts to be signed");
+			json_decref(rel);
+			return CTL_USAGE;
+		}
+		rc = sign_body(
+		    x, rel, app, chan ? chan : "stable", ver, arts, false);
+		if (rc != CTL_OK) {
+			json_decref(rel);
+			return rc;
+		}
+	}
 	rc = ctl_call(
 	    x, CTL_GATEWAY, "POST", "/v1/admin/releases", rel, &ans, &status);
 	if (rc == CTL_OK) {
@@ -216,8 +238,11 @@ cmd_resume(struct ctl *x, int argc, char **argv)
 int
 cmd_yank(struct ctl *x, int argc, char **argv)
 {
+	int rc;
+
 	(void)argc;
-	return patch(x, argv, json_pack("{s:b}", "yanked", 1));
+	rc = patch(x, argv, json_pack("{s:b}", "yanked", 1));
+	return rc == CTL_OK ? sign_after_yank(x, argv[0], argv[1]) : rc;
 }
 
 int

@@ -31,8 +31,9 @@ struct ctl_conf {
 struct ctl_opts {
 	const char *app, *version, *channel, *state, *client, *result, *kind;
 	const char *since, *until, *after, *notes, *delivery_channel;
-	int64_t limit, rollout;
-	bool all, mandatory;
+	const char *out, *sign_key, *expires, *to;
+	int64_t limit, rollout, serial, percent;
+	bool all, mandatory, cancel;
 	/* publish: artifacts from files, in the order given */
 	struct ctl_artifact {
 		const char *file, *url, *platform;
@@ -89,5 +90,17 @@ int cmd_upgrades(struct ctl *x, int argc, char **argv);
 int cmd_outcomes(struct ctl *x, int argc, char **argv);
 int cmd_stats(struct ctl *x, int argc, char **argv);
 int cmd_alerts(struct ctl *x, int argc, char **argv);
+int cmd_keygen(struct ctl *x, int argc, char **argv);
+int cmd_rollback(struct ctl *x, int argc, char **argv);
+/* After a yank with --sign-key: a signed rollback record to the newest
+ * release below version, so signed launchers on it can leave. */
+int sign_after_yank(struct ctl *x, const char *app, const char *version);
+
+/* cmd_sign.c: with --sign-key, add "signed" and "signature" to body, a
+ * publish (rollback false) or rollback record (true) of app, channel,
+ * version with artifacts. The serial is --serial or one above the
+ * highest the gateway has for app/channel. Returns an exit code. */
+int sign_body(struct ctl *x, json_t *body, const char *app, const char *channel,
+    const char *version, json_t *artifacts, bool rollback);
 
 #endif

@@ -25,12 +25,16 @@ static const struct command {
 	const char *about;
 	int (*run)(struct ctl *, int, char **);
 } commands[] = {
-    {"publish", "[FILE.json] | --app APP --version V --file F --url URL ...",
-	"avCnRMfup", 0, 1,
+    {"publish",
+	"[FILE.json] | --app APP --version V --file F --url URL ... "
+	"[--sign-key KEY]",
+	"avCnRMfupKNE", 0, 1,
 	"Publish a release from a JSON file (the body of POST "
 	"/v1/admin/releases), or from options: each --file is an artifact "
 	"whose size and SHA-256 are computed here, served at the --url that "
-	"follows it, for --platform (default: this machine's).",
+	"follows it, for --platform (default: this machine's). With "
+	"--sign-key, sign it (Ed25519) with a serial one above the highest on "
+	"its app and channel (or --serial N), valid for --expires (90d).",
 	cmd_publish},
     {"releases", "[--app APP] [--channel C]", "aC", 0, 0,
 	"List releases with their upgrade counts and failure rates.",
@@ -39,11 +43,28 @@ static const struct command {
 	"Stop offering a release.", cmd_pause},
     {"resume", "APP VERSION [--channel C]", "C", 2, 2,
 	"Offer a paused or halted release again.", cmd_resume},
-    {"yank", "APP VERSION [--channel C]", "C", 2, 2,
-	"Withdraw a release for good: never offered, not in the manifest.",
+    {"yank", "APP VERSION [--channel C] [--sign-key KEY]", "CKNE", 2, 2,
+	"Withdraw a release for good: never offered, not in the manifest. "
+	"Clients on it are offered the newest release below it; with "
+	"--sign-key a signed rollback record to that release is made too, "
+	"which launchers with trusted keys need.",
 	cmd_yank},
     {"rollout", "APP VERSION PERCENT [--channel C]", "C", 3, 3,
 	"Offer a release to PERCENT (0-100) of clients.", cmd_rollout},
+    {"rollback",
+	"APP --to VERSION [--channel C] [--percent P] [--sign-key KEY] | "
+	"APP --cancel [--channel C]",
+	"WCPKNEX", 1, 1,
+	"Offer VERSION (published, not yanked) to clients running a newer "
+	"version on the channel, to P percent of them (100), and nothing "
+	"newer to anyone until --cancel. --sign-key signs the rollback "
+	"record.",
+	cmd_rollback},
+    {"keygen", "[--out PREFIX]", "o", 0, 0,
+	"Make an Ed25519 key pair for signing releases: PREFIX.key (secret, "
+	"mode 0600; keep it off the gateway) and PREFIX.pub (give it to "
+	"launchers). PREFIX defaults to upgate-release.",
+	cmd_keygen},
     {"upgrades",
 	"[--app APP] [--state S] [--client ID] [--limit N] "
 	"[--after C | --all]",
@@ -93,6 +114,13 @@ static const struct option options[] = {
     {"file", required_argument, NULL, 'f'},
     {"url", required_argument, NULL, 'u'},
     {"platform", required_argument, NULL, 'p'},
+    {"out", required_argument, NULL, 'o'},
+    {"sign-key", required_argument, NULL, 'K'},
+    {"serial", required_argument, NULL, 'N'},
+    {"expires", required_argument, NULL, 'E'},
+    {"percent", required_argument, NULL, 'P'},
+    {"cancel", no_argument, NULL, 'X'},
+    {"to", required_argument, NULL, 'W'},
     {NULL, 0, NULL, 0},
 };
 
@@ -344,7 +372,7 @@ main(int argc, char **argv)
 	const char *config = NULL, *gateway = NULL, *mgmt = NULL;
 	const char *token_file = NULL, *timeout = NULL, *ca_file = NULL;
 	const struct command *cmd = NULL;
-	struct ctl x = {.o = {.limit = -1, .rollout = -1}};
+	struct ctl x = {.o = {.limit = -1, .rollout = -1, .percent = -1}};
 	char used[64] = "";
 	bool help = false;
 	int c, rc = CTL_USAGE;
@@ -428,6 +456,35 @@ main(int argc, char **argv)
 			break;
 		case 'M':
 			x.o.mandatory = true;
+			break;
+		case 'o':
+			x.o.out = optarg;
+			break;
+		case 'K':
+			x.o.sign_key = optarg;
+			break;
+		case 'E':
+			x.o.expires = optarg;
+			break;
+		case 'W':
+			x.o.to = optarg;
+			break;
+		case 'X':
+			x.o.cancel = true;
+			break;
+		case 'N':
+			if (number(optarg, 1, INT64_MAX / 2, &x.o.serial) < 0) {
+				fprintf(stderr, "upgatectl: --serial wants a "
+						"whole number from 1\n");
+				return CTL_USAGE;
+			}
+			break;
+		case 'P':
+			if (number(optarg, 0, 100, &x.o.percent) < 0) {
+				fprintf(stderr, "upgatectl: --percent wants 0 "
+						"to 100\n");
+				return CTL_USAGE;
+			}
 			break;
 		case 'l':
 			if (number(optarg, 1, 1000000, &x.o.limit) < 0) {
@@ -519,6 +576,11 @@ main(int argc, char **argv)
 	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "upgatectl: cannot initialise libraries\n");
 		return CTL_FAIL;
+	}
+	if (cmd->run == cmd_keygen) { /* no daemon involved */
+		rc = cmd_keygen(&x, argc - optind, argv + optind);
+		curl_global_cleanup();
+		return rc;
 	}
 	rc = configure(&x, config, gateway, mgmt, token_file, timeout, ca_file);
 	if (rc == CTL_OK) {

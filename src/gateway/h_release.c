@@ -351,7 +351,7 @@ h_releases_get(struct req *rq, struct resp *rs)
 	const char *channel = req_query(rq, "channel");
 	struct release *list = NULL;
 	size_t n = 0;
-	json_t *arr;
+	json_t *arr, *o;
 	struct db *db;
 	int err;
 
@@ -368,8 +368,22 @@ h_releases_get(struct req *rq, struct resp *rs)
 		json_array_append_new(
 		    arr, render_release(&list[i], NULL, true));
 	store_release_free_list(list, n);
-	return http_reply(
-	    rs, 200, json_pack("{s:o}", "releases", arr ? arr : json_array()));
+	o = json_pack("{s:o}", "releases", arr ? arr : json_array());
+	/* What a signer needs for the next serial on this app and channel. */
+	if (o != NULL && app != NULL) {
+		int64_t max = 0;
+
+		db = db_pool_get(gw->readers);
+		err = store_serial_max(
+		    db, app, channel ? channel : "stable", &max);
+		db_pool_put(gw->readers, db);
+		if (err < 0) {
+			json_decref(o);
+			return err;
+		}
+		json_object_set_new(o, "serial_max", json_integer(max));
+	}
+	return http_reply(rs, 200, o);
 }
 
 /* Whether an If-None-Match header lists etag (or is "*"). */

@@ -349,6 +349,18 @@ offer_parse(const json_t *o, struct offer *out, char *why, size_t wl)
 	}
 	if ((out->url = strdup(url)) == NULL)
 		return -ENOMEM;
+	out->rollback = json_is_true(json_object_get(o, "rollback"));
+	{
+		const char *doc =
+		    json_string_value(json_object_get(o, "signed"));
+		const char *sig =
+		    json_string_value(json_object_get(o, "signature"));
+
+		if (doc != NULL && sig != NULL &&
+		    ((out->signed_doc = strdup(doc)) == NULL ||
+			(out->signature = strdup(sig)) == NULL))
+			return -ENOMEM;
+	}
 	snprintf(out->to, sizeof(out->to), "%s", to);
 	snprintf(out->from, sizeof(out->from), "%s",
 	    from && semver_valid(from) ? from : "");
@@ -361,5 +373,7 @@ void
 offer_fini(struct offer *o)
 {
 	free(o->url);
-	o->url = NULL;
+	free(o->signed_doc);
+	free(o->signature);
+	o->url = o->signed_doc = o->signature = NULL;
 }

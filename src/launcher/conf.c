@@ -47,6 +47,7 @@ static const struct cfg_key keys[] = {
     CHECKED("channel", channel, "stable", id_app_valid, ID_APP_RULE),
     CHECKED("platform", platform, "", app_ok, ID_APP_RULE),
     STR("ca_file", ca_file, ""),
+    STR("public_keys", public_keys, ""),
     KEY("timeout", CFG_DUR, timeout, "3s", 100, 60000),
     KEY("connect_timeout", CFG_DUR, connect_timeout, "10s", 100, 300000),
     KEY("stall_timeout", CFG_DUR, stall_timeout, "30s", 1000, 3600000),

@@ -17,6 +17,7 @@
 struct ln_conf {
 	char *gateway, *app, *client_id, *install_dir, *channel, *platform;
 	char *ca_file;
+	char *public_keys;	   /* base64 Ed25519 keys, comma-separated */
 	int64_t timeout;	   /* ms: every gateway call before the app */
 	int64_t connect_timeout;   /* ms: download connect */
 	int64_t stall_timeout;	   /* ms: download without a byte */
@@ -40,6 +41,8 @@ struct offer {
 	char sha256[65];
 	char *url;
 	int64_t size;
+	bool rollback;		      /* to a lower version */
+	char *signed_doc, *signature; /* NULL when the gateway sent none */
 };
 
 /* Read the "upgrade" object of a launch answer. Returns 0 or -EBADMSG
@@ -47,8 +50,12 @@ struct offer {
 int offer_parse(const json_t *o, struct offer *out, char *why, size_t wl);
 void offer_fini(struct offer *o);
 
+#define LN_MAX_KEYS 8
+
 struct ln {
 	struct ln_conf c;
+	unsigned char keys[LN_MAX_KEYS][32]; /* trusted release keys */
+	size_t n_keys;			     /* 0: offers are not checked */
 	char *state; /* DIR/.upgate: lock, downloads, unsent reports */
 	char installed[SEMVER_MAX + 1]; /* "" when nothing is */
 	CURL *api;			/* gateway API calls */
@@ -129,8 +136,19 @@ int fetch_verify(struct ln *l, const struct offer *o, struct report *r);
  * error_code ("unpack_failed", "disk_full") and message in r. */
 int unpack_archive(const char *archive, const char *dest, struct report *r);
 
+/* trust.c: with trusted keys, check o's signed document: signed by one
+ * of them, naming this app, channel and o's version (and rollback as o
+ * says), not expired, with a serial not below the highest this install
+ * has seen on the channel (which it then remembers). The document's
+ * url, size and sha256 for this platform replace o's. Returns 0, or a
+ * negative errno with r a failed report (signature_invalid,
+ * manifest_expired, rollback_refused). */
+int trust_check(struct ln *l, struct offer *o, struct report *r);
+/* Parse l->c.public_keys into l->keys. Returns 0 or -EINVAL with why. */
+int trust_load_keys(struct ln *l, char *why, size_t wl);
+
 /* upgrade.c: run o from its next step to a final report. */
-int upgrade_run(struct ln *l, const struct offer *o, bool resume);
+int upgrade_run(struct ln *l, struct offer *o, bool resume);
 
 /* notice.c: tell the user about a failure of the previous upgrade. */
 void notice_show(const struct ln *l, const json_t *failure);

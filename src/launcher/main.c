@@ -39,6 +39,8 @@ usage(FILE *f)
 	    "app\n"
 	    "                         starts (default 3s)\n"
 	    "      --ca-file FILE     CA certificates for https\n"
+	    "      --public-key KEY   trust releases signed by KEY (base64;\n"
+	    "                         repeat it while rotating keys)\n"
 	    "  -v, --verbose          say what happens (log level info)\n"
 	    "  -V, --version          print the version and exit\n"
 	    "  -h, --help             print this help and exit\n\n"
@@ -77,6 +79,7 @@ parse_args(struct ln *l, int argc, char **argv, char ***cmd)
 	    {"platform", required_argument, NULL, 'p'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"ca-file", required_argument, NULL, 'A'},
+	    {"public-key", required_argument, NULL, 'k'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
@@ -84,7 +87,7 @@ parse_args(struct ln *l, int argc, char **argv, char ***cmd)
 	};
 	const char *given[N_OPT_KEYS] = {0};
 	const char *path = NULL;
-	char *errors = NULL, why[512];
+	char *errors = NULL, why[512], keys[1024] = "";
 	bool verbose = false;
 	int c;
 
@@ -98,6 +101,16 @@ parse_args(struct ln *l, int argc, char **argv, char ***cmd)
 			continue;
 		case 'v':
 			verbose = true;
+			continue;
+		case 'k':
+			if (strlen(keys) + strlen(optarg) + 2 > sizeof(keys)) {
+				fprintf(stderr, "upgate-launch: too many "
+						"--public-key\n");
+				return 2;
+			}
+			if (*keys)
+				strcat(keys, ",");
+			strcat(keys, optarg);
 			continue;
 		case 'V':
 			printf("upgate-launch %s\n", UPGATE_VERSION);
@@ -129,7 +142,13 @@ parse_args(struct ln *l, int argc, char **argv, char ***cmd)
 			return 2;
 		}
 	}
-	if (ln_conf_finish(&l->c, why, sizeof(why)) < 0) {
+	if (*keys &&
+	    ln_conf_set(&l->c, "public_keys", keys, why, sizeof(why)) < 0) {
+		fprintf(stderr, "upgate-launch: --public-key: %s\n", why);
+		return 2;
+	}
+	if (ln_conf_finish(&l->c, why, sizeof(why)) < 0 ||
+	    trust_load_keys(l, why, sizeof(why)) < 0) {
 		fprintf(stderr, "upgate-launch: %s\n", why);
 		return 2;
 	}

@@ -4,7 +4,9 @@
  * version. Any failure leaves current as it was. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,8 +59,45 @@ fail:
 	return err;
 }
 
+/* The sha256 each kept version was installed from:
+ * .upgate/installed/<version>. */
+static void
+installed_path(const struct ln *l, const char *version, char *out, size_t len)
+{
+	snprintf(out, len, "%s/installed/%s", l->state, version);
+}
+
+static void
+remember_install(const struct ln *l, const struct offer *o)
+{
+	char dir[4200];
+
+	snprintf(dir, sizeof(dir), "%s/installed", l->state);
+	if (file_mkdirs(dir, 0755) == 0)
+		file_write_atomic(dir, o->to, o->sha256, strlen(o->sha256));
+}
+
+/* A rollback to a version still kept from the same artifact: switch back
+ * to it without downloading. */
+static bool
+kept_copy(const struct ln *l, const struct offer *o)
+{
+	char path[4400], dir[4400], *sha = NULL;
+	struct stat st;
+	bool same;
+
+	installed_path(l, o->to, path, sizeof(path));
+	snprintf(dir, sizeof(dir), "%s/versions/%s", l->c.install_dir, o->to);
+	if (!o->rollback || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    file_read(path, 128, &sha, NULL) < 0)
+		return false;
+	same = strcasecmp(sha, o->sha256) == 0;
+	free(sha);
+	return same;
+}
+
 int
-upgrade_run(struct ln *l, const struct offer *o, bool resume)
+upgrade_run(struct ln *l, struct offer *o, bool resume)
 {
 	struct report r = REPORT_INIT("downloading"), s;
 	char previous[SEMVER_MAX + 1], part[4200], state[32] = "";
@@ -89,6 +128,21 @@ upgrade_run(struct ln *l, const struct offer *o, bool resume)
 		    *l->installed ? l->installed : "nothing", o->to);
 	}
 	snprintf(previous, sizeof(previous), "%s", l->installed);
+	if ((err = trust_check(l, o, &r)) < 0)
+		goto failed;
+	if (kept_copy(l, o)) {
+		log_notice("rolling back to the kept %s", o->to);
+		s = (struct report)REPORT_INIT("installing");
+		api_report(l, o, &s);
+		t0 = ln_now();
+		if ((err = install_switch(l, o->to)) < 0) {
+			report_fail(&r, "install_failed",
+			    "cannot switch %s/current to %s: %s",
+			    l->c.install_dir, o->to, strerror(-err));
+			goto failed;
+		}
+		goto done;
+	}
 	t0 = ln_now();
 	if ((err = fetch_artifact(l, o, &r)) < 0)
 		goto failed;
@@ -104,9 +158,11 @@ upgrade_run(struct ln *l, const struct offer *o, bool resume)
 	t0 = ln_now();
 	if ((err = install(l, o, &r)) < 0)
 		goto failed;
-	install_prune(l, *previous ? previous : NULL);
+	remember_install(l, o);
 	install_part_path(l, o->sha256, part, sizeof(part));
 	unlink(part);
+done:
+	install_prune(l, *previous ? previous : NULL);
 	s = (struct report)REPORT_INIT("succeeded");
 	s.install_ms = ln_now() - t0;
 	api_report(l, o, &s);
