@@ -117,6 +117,18 @@ class TestDashboard(unittest.TestCase):
         self.assertEqual(json.loads(s.frame()[1])["outcome_id"], outcome(103)["outcome_id"])
         self.assertEqual(json.loads(s2.frame()[1])["outcome_id"], outcome(103)["outcome_id"])
 
+    def test_rollback_outcomes_listed_and_counted(self):
+        app = "com.example.rb"
+        st, _, doc = self.mgmt.ingest(outcome(7000, kind="rollback", app=app,
+                                              from_version="2.0.0", to_version="1.9.0"))
+        self.assertEqual(st, 200, doc)
+        listed = self.mgmt.outcomes(app=app)["outcomes"]
+        self.assertEqual([o["kind"] for o in listed], ["rollback"])
+        self.assertEqual(len(self.mgmt.outcomes(app=app, kind="rollback")["outcomes"]), 1)
+        self.assertEqual(self.mgmt.outcomes(app=app, kind="upgrade")["outcomes"], [])
+        st, _, doc = self.mgmt.admin("GET", "/v1/stats?app=" + app)
+        self.assertEqual((doc["stats"][0]["version"], doc["stats"][0]["failed"]), ("1.9.0", 1))
+
     def test_timeline(self):
         now = int(time.time() * 1000)
         hour = 3600 * 1000
