@@ -8,6 +8,7 @@ TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
+	clang libclang-rt-14-dev \
 	openssl systemd python3-nacl
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -68,7 +69,8 @@ unitdir     ?= $(PREFIX)/lib/systemd/system
 sysusersdir ?= $(PREFIX)/lib/sysusers.d
 sysconfdir  ?= /etc
 
-.PHONY: all deps browser-deps run check unit integration clean install uninstall
+.PHONY: all deps browser-deps run check unit integration clean install uninstall \
+	fuzz fuzz-build fuzz-bins
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -120,6 +122,46 @@ $(BUILD)/tests/launcher/%: tests/launcher/%.c $(LAUNCH_LIB) $(COMMON_OBJ)
 		$(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(LAUNCH_LIBS) \
 		$(shell pkg-config --libs cmocka)
 
+# libFuzzer harnesses (tests/fuzz/fuzz_NAME.c), built with clang from
+# objects instrumented in build/fuzzobj. A harness that #includes a
+# handler's .c (to reach its static parser) links everything but that
+# object. `make fuzz` runs each for FUZZ_SECONDS; check runs them briefly.
+FUZZERS      := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BUILD   := build/fuzzobj
+FUZZ_SECONDS ?= 60
+FUZZ_LINK_semver  = $(COMMON_OBJ)
+FUZZ_LINK_cfg     = $(GATEWAY_LIB) $(COMMON_OBJ)
+FUZZ_LINK_launch  = $(filter-out %/h_launch.o,$(GATEWAY_LIB)) $(COMMON_OBJ)
+FUZZ_LINK_report  = $(filter-out %/h_upgrade.o,$(GATEWAY_LIB)) $(COMMON_OBJ)
+FUZZ_LINK_publish = $(filter-out %/h_release.o,$(GATEWAY_LIB)) $(COMMON_OBJ)
+FUZZ_LINK_ingest  = $(filter-out %/h_ingest.o,$(MGMT_LIB)) $(COMMON_OBJ)
+FUZZ_LINK_offer   = $(LAUNCH_LIB) $(COMMON_OBJ)
+
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_LINK_$$*)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LINK_$*) $(LDLIBS) \
+		$(MGMT_LIBS) $(LAUNCH_LIBS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+		SANITIZE=fuzzer-no-link,address,undefined fuzz-bins
+
+fuzz-bins: $(FUZZERS:%=$(BUILD)/fuzz/fuzz_%)
+
+# New inputs go to build/fuzz-corpus/NAME; the seeds stay in the repo.
+fuzz: fuzz-build
+	@for f in $(FUZZERS); do \
+		mkdir -p build/fuzz-corpus/$$f; \
+		echo "== fuzz_$$f ($(FUZZ_SECONDS) s)"; \
+		$(FUZZ_BUILD)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) \
+			-max_len=65536 -print_final_stats=1 \
+			build/fuzz-corpus/$$f tests/fuzz/corpus/$$f \
+			> build/fuzz-corpus/$$f.log 2>&1 || \
+			{ tail -40 build/fuzz-corpus/$$f.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units' build/fuzz-corpus/$$f.log; \
+	done
+
 # Install the Debian packages the build and the tests need, when missing.
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
@@ -162,9 +204,12 @@ browser-deps:
 		echo "browser-deps: playwright-core cannot be installed: the browser test will be skipped"; \
 	fi
 
-# Every test: unit tests and integration tests, built with ASan and UBSan.
+# Every test: unit tests and integration tests, built with ASan and UBSan,
+# then each fuzzer for a short while so a crash it finds fails the check.
+FUZZ_CHECK_SECONDS ?= 10
 check: deps browser-deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined BINDIR=build/san/bin unit integration
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS)
 
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do \

@@ -31,6 +31,9 @@ struct load {
 	int nerr;
 };
 
+static void problem(struct load *l, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 problem(struct load *l, int line, const char *fmt, ...)
 {

@@ -139,6 +139,10 @@ http_header(struct resp *rs, const char *name, const char *value)
 	rs->nhdr++;
 }
 
+static int error_v(struct resp *rs, int err, const char *code,
+    const char *field, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
 static int
 error_v(struct resp *rs, int err, const char *code, const char *field,
     const char *fmt, va_list ap)
@@ -746,6 +750,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 	atomic_fetch_sub(&s->active, 1);
 }
+
+/* MHD's messages: its format strings, checked as such. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)

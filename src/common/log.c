@@ -95,6 +95,9 @@ log_level_parse(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {

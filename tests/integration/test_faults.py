@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: MIT
+"""Crashes under load: the gateway is SIGKILLed over and over while
+clients launch and report; afterwards every acknowledged report is in its
+database, every finished upgrade's outcome is in mgmtd exactly once, and
+the database is intact. (`make soak` runs it longer: KILLS=...)"""
+import os
+import random
+import signal
+import threading
+import time
+import unittest
+import urllib.error
+
+from gwlib import Gateway, Mgmt, wait_for
+
+APP = "com.example.crash"
+KILLS = int(os.environ.get("UPGATE_FAULT_KILLS", "20"))
+
+
+class Client(threading.Thread):
+    """Clicks and reports as a launcher would, retrying through outages;
+    remembers every report the gateway acknowledged."""
+
+    def __init__(self, gw, name, stop):
+        super().__init__(daemon=True)
+        self.gw, self.name, self.stop = gw, name, stop
+        self.acked = []      # (upgrade_id, seq, state)
+        self.finished = set()
+        self.version = "1.0.0"
+
+    def call(self, fn, *args, **kw):
+        while not self.stop.is_set():
+            try:
+                return fn(*args, **kw)
+            except (OSError, urllib.error.URLError, AssertionError, ValueError):
+                time.sleep(0.02)  # the gateway is down: try again
+        return None
+
+    def run(self):
+        rnd = random.Random(self.name)
+        while not self.stop.is_set():
+            doc = self.call(self.gw.launch, self.name, APP, self.version)
+            if doc is None:
+                return
+            up = doc.get("upgrade")
+            if up is None:
+                time.sleep(0.01)
+                continue
+            uid, seq = up["upgrade_id"], 0
+            if doc["action"] == "launch":  # in progress: read where it is
+                st = self.call(self.gw.request, "GET",
+                               "/v1/upgrades/%s?client_id=%s" % (uid, self.name))
+                if st is None:
+                    return
+                seq = st[2]["last_seq"]
+            final = "succeeded" if rnd.random() < 0.7 else "failed"
+            for state in ("downloading", "verifying", final):
+                seq += 1
+                kw = {"error_code": "download_failed"} if state == "failed" else {}
+                res = self.call(self.gw.report, uid, self.name, seq, state, **kw)
+                if res is None:
+                    return
+                st, body = res
+                if st == 200:
+                    self.acked.append((uid, seq, state))
+                elif st == 409:
+                    break  # finished meanwhile (timed out): nothing to add
+                else:
+                    raise AssertionError((st, body))
+            else:
+                self.finished.add(uid)
+            self.version = "1.0.0"
+
+
+class TestGatewayKills(unittest.TestCase):
+    def test_sigkill_under_load(self):
+        mgmt = Mgmt().start()
+        self.addCleanup(mgmt.cleanup)
+        gw = Gateway(mgmt_url=mgmt.url, retry_backoff="0s", max_attempts=1000, halt_min_samples=1000000)
+        gw.start()
+        self.addCleanup(gw.cleanup)
+        port = gw.port
+        for i in range(3):
+            gw.publish(APP, "2.0.%d" % i)
+        stop = threading.Event()
+        clients = [Client(gw, "crash-%d" % i, stop) for i in range(6)]
+        for c in clients:
+            c.start()
+        rnd = random.Random(7)
+        for _ in range(KILLS):
+            time.sleep(rnd.uniform(0.05, 0.3))
+            gw.proc.send_signal(signal.SIGKILL)
+            gw.proc.wait()
+            gw.proc = None
+            gw.start(port=port)
+        time.sleep(0.3)
+        stop.set()
+        for c in clients:
+            c.join(timeout=60)
+        acked = [a for c in clients for a in c.acked]
+        self.assertGreater(len(acked), 20, "the load got through between kills")
+        # Every acknowledged report is stored, with its state.
+        stored = {(u, s): st for u, s, st in gw.sql(
+            "SELECT u.upgrade_id, e.seq, e.state FROM events e"
+            " JOIN upgrades u ON u.id = e.upgrade")}
+        for uid, seq, state in acked:
+            self.assertEqual(stored.get((uid, seq)), state, (uid, seq))
+        self.assertEqual(gw.sql("PRAGMA integrity_check")[0][0], "ok")
+        # Every finished upgrade's outcome reaches mgmtd, once.
+        finals = {u for (u,) in gw.sql(
+            "SELECT upgrade_id FROM upgrades WHERE final = 1")}
+        self.assertTrue({u for c in clients for u in c.finished} <= finals)
+        wait_for(lambda: gw.sql("SELECT count(*) FROM outbox")[0][0] == 0, timeout=60,
+                 what="the outbox to drain")
+        rows = mgmt.sql("SELECT upgrade_id, count(*) FROM outcomes"
+                        " WHERE kind != 'release_halted' GROUP BY upgrade_id")
+        self.assertEqual({u for u, _ in rows}, finals)
+        self.assertEqual([r for r in rows if r[1] != 1], [])
+        print("\n%d kills, %d acknowledged reports, %d outcomes" % (KILLS, len(acked),
+                                                                    len(rows)))
+
+
+if __name__ == "__main__":
+    unittest.main()
