@@ -93,6 +93,8 @@ daemon_block_signals(void)
 	control_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file-size limit makes writes fail (503), not the daemon die. */
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 /* Tell systemd (when it started us with NOTIFY_SOCKET) how we are. */

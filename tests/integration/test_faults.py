@@ -8,6 +8,7 @@ email re-sent only across a kill. UPGATE_FAULT_KILLS sets the count."""
 import os
 import random
 import re
+import resource
 import signal
 import threading
 import time
@@ -194,3 +195,45 @@ class TestMgmtKills(unittest.TestCase):
         self.assertLessEqual(resent, kills, "re-sent only across a kill")
         print("\n%d mgmtd kills, %d outcomes acknowledged, %d emails, %d re-sent" % (
             kills, len(acked), len(ids), resent))
+
+
+class TestFullDisk(unittest.TestCase):
+    """A file-size limit on the running gateway (RLIMIT_FSIZE, changed from
+    outside with prlimit) stands in for a full disk."""
+
+    def test_writes_503_reads_work_then_recover(self):
+        gw = Gateway()
+        gw.start()
+        self.addCleanup(gw.cleanup)
+        gw.publish(APP, "1.0.0")
+        limit = os.path.getsize(gw.db) + 64 * 1024
+        resource.prlimit(gw.proc.pid, resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+        refused = None
+        for i in range(2000):
+            st, _, doc = gw.publish(APP, "1.1.%d" % i, notes="x" * 2000)
+            if st != 201:
+                refused = (st, doc)
+                break
+        self.assertIsNotNone(refused, "the limit was never reached")
+        st, doc = refused
+        self.assertEqual(st, 503, doc)
+        self.assertEqual(doc["error"]["code"], "storage_unavailable")
+        # Reads go on; the daemon is alive and says its storage is in trouble
+        # only where it is.
+        st, _, doc = gw.admin("GET", "/v1/admin/releases?app=" + APP)
+        self.assertEqual(st, 200)
+        published = len(doc["releases"])
+        self.assertEqual(gw.request("GET", "/healthz")[0], 200)
+        st, _, _ = gw.request("POST", "/v1/launch", {"client_id": "full-1", "app": APP,
+                                                     "version": "0.9.0",
+                                                     "platform": "linux-x86_64"})
+        self.assertIn(st, (200, 503))
+        # Space returns: writes work again, nothing was corrupted.
+        resource.prlimit(gw.proc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        st, _, doc = gw.publish(APP, "9.0.0")
+        self.assertEqual(st, 201, doc)
+        st, _, doc = gw.admin("GET", "/v1/admin/releases?app=" + APP)
+        self.assertEqual(len(doc["releases"]), published + 1)
+        self.assertEqual(gw.stop(), 0)
+        self.assertEqual(gw.sql("PRAGMA integrity_check")[0][0], "ok")
