@@ -178,6 +178,18 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	st = smtp_message_transfer_status(m);
 	smtp_enumerate_recipients(m, tally, &t);
 	if (st == NULL || st->code == 0) {
+		const smtp_status_t *from = smtp_reverse_path_status(m);
+
+		if (from != NULL && from->code != 0 && from->code != 250) {
+			/* MAIL FROM refused: 4xx is worth retrying. */
+			status_text(from, text, sizeof(text));
+			snprintf(err, errlen, "SMTP %s refused the sender: %s",
+			    server, text);
+			*permanent = from->code >= 500;
+			goto out;
+		}
+	}
+	if (st == NULL || st->code == 0) {
 		snprintf(err, errlen,
 		    "SMTP %s: the session ended before the "
 		    "message was accepted",

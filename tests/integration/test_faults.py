@@ -10,6 +10,7 @@ import random
 import re
 import resource
 import signal
+import socket
 import threading
 import time
 import unittest
@@ -237,3 +238,92 @@ class TestFullDisk(unittest.TestCase):
         self.assertEqual(len(doc["releases"]), published + 1)
         self.assertEqual(gw.stop(), 0)
         self.assertEqual(gw.sql("PRAGMA integrity_check")[0][0], "ok")
+
+
+class BadSmtp(threading.Thread):
+    """An SMTP server gone wrong, on loopback: 'drop' closes every
+    connection at once, 'stall' never says a word, 'tempfail' answers MAIL
+    with 451. Counts connections."""
+
+    def __init__(self, mode):
+        super().__init__(daemon=True)
+        self.mode, self.conns, self.held = mode, 0, []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns += 1
+            if self.mode == "drop":
+                c.close()
+            elif self.mode == "stall":
+                self.held.append(c)
+            else:
+                threading.Thread(target=self.talk, args=(c,), daemon=True).start()
+
+    def talk(self, c):
+        f = c.makefile("rwb")
+        try:
+            f.write(b"220 bad.example ESMTP\r\n")
+            f.flush()
+            for line in f:
+                cmd = line[:4].upper()
+                if cmd in (b"EHLO", b"HELO"):
+                    f.write(b"250 bad.example\r\n")
+                elif cmd == b"MAIL":
+                    f.write(b"451 4.3.0 try again later\r\n")
+                elif cmd == b"QUIT":
+                    f.write(b"221 bye\r\n")
+                    f.flush()
+                    break
+                else:
+                    f.write(b"503 5.5.1 bad sequence\r\n")
+                f.flush()
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+class TestSmtpMisbehaving(unittest.TestCase):
+    def check(self, mode, error):
+        bad = BadSmtp(mode)
+        self.addCleanup(bad.stop)
+        mgmt = Mgmt(email={"smtp_host": "127.0.0.1", "smtp_port": bad.port, "timeout": "1s"})
+        mgmt.start()
+        self.addCleanup(mgmt.cleanup)
+        self.assertEqual(mgmt.ingest(outcome(60000))[0], 200)
+
+        def tried_twice():
+            a = mgmt.alerts(channel="email")
+            return a and a[0]["attempts"] >= 2 and a[0]
+        a = wait_for(tried_twice, timeout=60, what="two attempts against a %s server" % mode)
+        self.assertIn(a["state"], ("pending", "failed"))
+        self.assertRegex(a["last_error"] or "", error)
+        self.assertIsNotNone(a["next_attempt_at"])
+        self.assertGreaterEqual(bad.conns, 2)
+        # Meanwhile the daemon answers and archives as usual.
+        self.assertEqual(mgmt.request("GET", "/healthz")[0], 200)
+        self.assertEqual(mgmt.ingest(outcome(60001, result="succeeded"))[0], 200)
+        self.assertEqual(len(mgmt.outcomes(kind="all")["outcomes"]), 2)
+
+    def test_drop(self):
+        self.check("drop", r".+")
+
+    def test_stall(self):
+        self.check("stall", r".+")
+
+    def test_tempfail(self):
+        self.check("tempfail", r"451")
