@@ -5,12 +5,14 @@ database, every finished upgrade's outcome is in mgmtd exactly once, and
 the database is intact. mgmtd is SIGKILLed during ingest and alert
 delivery: no acknowledged outcome lost or doubled, every alert mailed, an
 email re-sent only across a kill. UPGATE_FAULT_KILLS sets the count."""
+import json
 import os
 import random
 import re
 import resource
 import signal
 import socket
+import sqlite3
 import threading
 import time
 import unittest
@@ -327,3 +329,41 @@ class TestSmtpMisbehaving(unittest.TestCase):
 
     def test_tempfail(self):
         self.check("tempfail", r"451")
+
+
+class TestLongOutage(unittest.TestCase):
+    ROWS = int(os.environ.get("UPGATE_OUTBOX_ROWS", "50000"))
+
+    def test_backlog_drains_in_order_while_launches_go_on(self):
+        mgmt = Mgmt()  # not running yet: down for the whole fill
+        self.addCleanup(mgmt.cleanup)
+        gw = Gateway(mgmt_url=mgmt.url, forward={"retry_max": "500ms"})
+        gw.start()
+        self.addCleanup(gw.cleanup)
+        gw.publish(APP, "2.0.0")
+        con = sqlite3.connect(gw.db, timeout=30)
+        with con:
+            con.executemany(
+                "INSERT INTO outbox (outcome_id, kind, body, created_at) VALUES (?, 'outcome', ?, 0)",
+                ((("%032x" % (0x70000000 + i)),
+                  json.dumps(outcome(0x70000000 + i, client_id="backlog-%d" % i,
+                                     result="succeeded")))
+                 for i in range(self.ROWS)))
+        con.close()
+        # mgmtd comes back; launches go on while the backlog drains.
+        mgmt.start()
+        latencies = []
+        while gw.sql("SELECT count(*) FROM outbox")[0][0] > 0:
+            t0 = time.monotonic()
+            gw.launch("live-%d" % len(latencies), APP, "1.0.0")
+            latencies.append(time.monotonic() - t0)
+            time.sleep(0.05)
+            self.assertLess(len(latencies), 6000, "the backlog does not drain")
+        n = mgmt.sql("SELECT count(*) FROM outcomes")[0][0]
+        self.assertEqual(n, self.ROWS)
+        # Oldest first: the archive's order is the outbox's.
+        ids = [int(o, 16) for (o,) in mgmt.sql("SELECT outcome_id FROM outcomes ORDER BY id")]
+        self.assertEqual(ids, sorted(ids))
+        self.assertLess(max(latencies), 2.0, "a launch waited on the drain")
+        print("\n%d outcomes drained; %d launches meanwhile, slowest %.0f ms" % (
+            n, len(latencies), 1000 * max(latencies)))
