@@ -9,7 +9,7 @@ DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
 	clang libclang-rt-14-dev \
-	openssl systemd python3-nacl
+	openssl systemd python3-nacl valgrind
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wvla
@@ -70,7 +70,7 @@ sysusersdir ?= $(PREFIX)/lib/sysusers.d
 sysconfdir  ?= /etc
 
 .PHONY: all deps browser-deps run check unit integration clean install uninstall \
-	fuzz fuzz-build fuzz-bins
+	fuzz fuzz-build fuzz-bins valgrind soak
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -161,6 +161,20 @@ fuzz: fuzz-build
 			{ tail -40 build/fuzz-corpus/$$f.log; exit 1; }; \
 		grep -E '^stat::number_of_executed_units' build/fuzz-corpus/$$f.log; \
 	done
+
+# The integration suite with every daemon under valgrind memcheck (release
+# build): fails on any memory error or leak definitely lost.
+valgrind: all
+	@rm -rf build/valgrind
+	-UPGATE_VALGRIND=$(abspath build/valgrind) UPGATE_BIN=$(abspath bin) \
+		/usr/bin/python3 -m unittest discover -s tests/integration -p 'test_*.py'
+	@if grep -l . build/valgrind/*.log 2>/dev/null; then \
+		echo "valgrind: errors or definite leaks in the logs above"; exit 1; fi
+	@echo "valgrind: $$(ls build/valgrind | wc -l) daemon runs, no errors, no definite leaks"
+
+# Both daemons under steady load for SOAK_SECONDS (600); RSS must stay flat.
+soak: all
+	UPGATE_BIN=$(abspath bin) /usr/bin/python3 tests/soak/soak.py
 
 # Install the Debian packages the build and the tests need, when missing.
 deps:

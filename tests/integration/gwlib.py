@@ -81,10 +81,17 @@ class Daemon:
         self.write_conf()
         logf = open(self.log, "a")
         start = os.path.getsize(self.log)
-        self.proc = subprocess.Popen([os.path.join(BIN, self.program), "-c", self.conf],
-                                     stderr=logf, stdout=logf, env=self.env)
+        cmd = [os.path.join(BIN, self.program), "-c", self.conf]
+        vg = os.environ.get("UPGATE_VALGRIND")
+        if vg:  # make valgrind: every daemon under memcheck, a log per process
+            os.makedirs(vg, exist_ok=True)
+            cmd = ["valgrind", "--quiet", "--leak-check=full", "--show-leak-kinds=definite",
+                   "--errors-for-leak-kinds=definite", "--num-callers=30",
+                   "--log-file=" + os.path.join(os.path.abspath(vg), self.program + "-%p.log")
+                   ] + cmd
+        self.proc = subprocess.Popen(cmd, stderr=logf, stdout=logf, env=self.env)
         logf.close()
-        deadline = time.time() + 30
+        deadline = time.time() + (120 if os.environ.get("UPGATE_VALGRIND") else 30)
         while time.time() < deadline:
             with open(self.log) as f:
                 f.seek(start)
