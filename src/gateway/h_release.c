@@ -269,6 +269,31 @@ out:
 	return err;
 }
 
+/* A PATCH body: each field -1 when absent. */
+static int
+parse_patch(
+    const json_t *b, int64_t *rollout, int *p, int *y, int *h, struct jv_err *e)
+{
+	bool paused = false, yanked = false, halted = false;
+	int err;
+
+	if ((err = jv_int(b, "rollout_percent", false, 0, 100, rollout, e)) <
+		0 ||
+	    (err = jv_bool(b, "paused", false, &paused, e)) < 0 ||
+	    (err = jv_bool(b, "yanked", false, &yanked, e)) < 0 ||
+	    (err = jv_bool(b, "halted", false, &halted, e)) < 0)
+		return err;
+	/* null means "not given", as the getters read it. */
+	*p = json_is_boolean(json_object_get(b, "paused")) ? paused : -1;
+	*y = json_is_boolean(json_object_get(b, "yanked")) ? yanked : -1;
+	*h = json_is_boolean(json_object_get(b, "halted")) ? halted : -1;
+	if (*rollout < 0 && *p < 0 && *y < 0 && *h < 0)
+		return jv_fail(e, -EBADMSG, "missing_field", "",
+		    "give at least one of rollout_percent, paused, yanked, "
+		    "halted");
+	return 0;
+}
+
 int
 h_release_patch(struct req *rq, struct resp *rs)
 {
@@ -277,7 +302,6 @@ h_release_patch(struct req *rq, struct resp *rs)
 	const char *channel = req_query(rq, "channel");
 	char chans[4][STORE_NAME_MAX + 1];
 	int64_t rollout = -1;
-	bool paused, yanked, halted;
 	int p = -1, y = -1, h = -1, n, err;
 	struct release r;
 	struct jv_err e;
@@ -286,22 +310,8 @@ h_release_patch(struct req *rq, struct resp *rs)
 		return http_error(rs, -EBADMSG, "missing_body", NULL,
 		    "a JSON object with rollout_percent, paused, yanked or "
 		    "halted is required");
-	if ((err = jv_int(rq->body, "rollout_percent", false, 0, 100, &rollout,
-		 &e)) < 0 ||
-	    (err = jv_bool(rq->body, "paused", false, &paused, &e)) < 0 ||
-	    (err = jv_bool(rq->body, "yanked", false, &yanked, &e)) < 0 ||
-	    (err = jv_bool(rq->body, "halted", false, &halted, &e)) < 0)
+	if (parse_patch(rq->body, &rollout, &p, &y, &h, &e) < 0)
 		return http_error_jv(rs, &e);
-	if (json_object_get(rq->body, "paused") != NULL)
-		p = paused;
-	if (json_object_get(rq->body, "yanked") != NULL)
-		y = yanked;
-	if (json_object_get(rq->body, "halted") != NULL)
-		h = halted;
-	if (rollout < 0 && p < 0 && y < 0 && h < 0)
-		return http_error(rs, -EBADMSG, "missing_field", NULL,
-		    "give at least one of rollout_percent, paused, yanked, "
-		    "halted");
 	if ((err = gw_write_begin(gw)) < 0)
 		return err;
 	if (channel == NULL) {
@@ -500,6 +510,27 @@ artifacts_json(const struct release *r)
 	return arts;
 }
 
+static int
+parse_rollback(const json_t *b, const char **app, const char **channel,
+    const char **version, int64_t *percent, struct jv_err *e)
+{
+	int err;
+
+	if ((err = jv_str(b, "app", true, STORE_NAME_MAX, app, e)) < 0 ||
+	    (err = jv_str(b, "channel", false, STORE_NAME_MAX, channel, e)) <
+		0 ||
+	    (err = jv_str(b, "to_version", true, STORE_NAME_MAX, version, e)) <
+		0 ||
+	    (err = jv_int(b, "rollout_percent", false, 0, 100, percent, e)) <
+		0 ||
+	    (err = jv_check(id_app_valid(*app), "app", ID_APP_RULE, e)) < 0 ||
+	    (err = jv_check(
+		 id_app_valid(*channel), "channel", ID_APP_RULE, e)) < 0)
+		return err;
+	return jv_check(semver_valid(*version), "to_version",
+	    "must be a semantic version", e);
+}
+
 int
 h_rollback_post(struct req *rq, struct resp *rs)
 {
@@ -517,19 +548,8 @@ h_rollback_post(struct req *rq, struct resp *rs)
 		return http_error(rs, -EBADMSG, "missing_body", NULL,
 		    "a JSON object with app, to_version and channel is "
 		    "required");
-	if ((err = jv_str(rq->body, "app", true, STORE_NAME_MAX, &app, &e)) <
-		0 ||
-	    (err = jv_str(rq->body, "channel", false, STORE_NAME_MAX, &channel,
-		 &e)) < 0 ||
-	    (err = jv_str(rq->body, "to_version", true, STORE_NAME_MAX,
-		 &version, &e)) < 0 ||
-	    (err = jv_int(rq->body, "rollout_percent", false, 0, 100, &percent,
-		 &e)) < 0 ||
-	    (err = jv_check(id_app_valid(app), "app", ID_APP_RULE, &e)) < 0 ||
-	    (err = jv_check(
-		 id_app_valid(channel), "channel", ID_APP_RULE, &e)) < 0 ||
-	    (err = jv_check(semver_valid(version), "to_version",
-		 "must be a semantic version", &e)) < 0)
+	if (parse_rollback(rq->body, &app, &channel, &version, &percent, &e) <
+	    0)
 		return http_error_jv(rs, &e);
 	snprintf(rb.app, sizeof(rb.app), "%s", app);
 	snprintf(rb.channel, sizeof(rb.channel), "%s", channel);

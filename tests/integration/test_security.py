@@ -97,6 +97,16 @@ class TestSecurity(unittest.TestCase):
         st, _, doc = self.mgmt.ingest(None, raw=raw)
         self.assertEqual((st, doc["error"]["code"]), (400, "malformed_json"))
 
+    def test_null_fields_are_not_given(self):
+        # Found by fuzz_publish: a null flag was read as an unset bool.
+        self.gw.publish(APP, "5.0.0")
+        st, _, doc = self.gw.admin("PATCH", "/v1/admin/releases/%s/5.0.0" % APP,
+                                   {"halted": None, "paused": None})
+        self.assertEqual((st, doc["error"]["code"]), (400, "missing_field"))
+        st, _, doc = self.gw.admin("PATCH", "/v1/admin/releases/%s/5.0.0" % APP,
+                                   {"halted": None, "paused": True})
+        self.assertEqual((st, doc["paused"], doc["halted"]), (200, True, False))
+
     def test_path_tricks_in_names_refused(self):
         for app in ("../etc", "a/b", ".hidden", "a b", "x" * 129):
             st, _, doc = self.gw.publish(app, "1.0.0")
