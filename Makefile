@@ -220,7 +220,7 @@ browser-deps:
 
 # Every test: unit tests and integration tests, built with ASan and UBSan,
 # then each fuzzer for a short while so a crash it finds fails the check.
-FUZZ_CHECK_SECONDS ?= 10
+FUZZ_CHECK_SECONDS ?= 20
 check: deps browser-deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined BINDIR=build/san/bin unit integration
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS)
@@ -233,6 +233,8 @@ unit: $(UNIT_BIN)
 integration: $(BINS)
 	UPGATE_BIN=$(abspath $(BINDIR)) /usr/bin/python3 -m unittest discover \
 		-s tests/integration -p 'test_*.py' -v
+	UPGATE_BIN=$(abspath $(BINDIR)) /usr/bin/python3 -m unittest discover \
+		-s tests/faults -t tests/faults -p 'test_*.py' -v
 
 # Install what `make` built (it does not build: `make check` installs its
 # sanitized binaries with BINDIR=build/san/bin in tests). Configs and the

@@ -12,12 +12,14 @@ import re
 import resource
 import signal
 import socket
+import sys
 import sqlite3
 import threading
 import time
 import unittest
 import urllib.error
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from gwlib import Gateway, Mgmt, Sink, free_port, wait_for
 from test_mgmt import outcome
 
