@@ -2,6 +2,7 @@
 """Start a real upgate-gatewayd on loopback and talk HTTP to it."""
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -287,3 +289,55 @@ def wait_for(pred, timeout=20, interval=0.05, what="condition"):
             return v
         time.sleep(interval)
     raise AssertionError("timed out waiting for " + what)
+
+
+class FakeGateway:
+    """A stand-in for a compromised gateway or a man in the middle, on
+    loopback: each POST /v1/launch gets the next of `answers` (raw bytes)
+    while there are any, else {"action": "upgrade", "upgrade": offer};
+    every report is recorded in `events` as (path, body)."""
+
+    def __init__(self):
+        self.answers, self.offer, self.events = [], None, []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path == "/v1/launch":
+                    out = fake.answers.pop(0) if fake.answers else json.dumps(
+                        {"action": "upgrade", "upgrade": fake.offer,
+                         "previous_failure": None}).encode()
+                else:
+                    fake.events.append((self.path, json.loads(raw)))
+                    out = b'{"duplicate": false}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
+
+    def reports(self):
+        return [body for _, body in self.events]
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def gateway_and_mgmt(test, **gateway):
+    """A gateway and an mgmtd that reaches its admin API ([gateway] url),
+    stopped when test ends."""
+    gw = Gateway(**gateway).start()
+    test.addCleanup(gw.cleanup)
+    mgmt = Mgmt(gateway={"url": gw.url})
+    mgmt.start()
+    test.addCleanup(mgmt.cleanup)
+    return gw, mgmt

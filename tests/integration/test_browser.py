@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import unittest
 
-from gwlib import TOKEN, Gateway, Mgmt
+from gwlib import TOKEN, gateway_and_mgmt
 from test_mgmt import outcome
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
@@ -39,11 +39,7 @@ def missing():
 @unittest.skipIf(missing(), missing())
 class TestDashboardInBrowser(unittest.TestCase):
     def test_dashboard(self):
-        gw = Gateway().start()
-        self.addCleanup(gw.cleanup)
-        mgmt = Mgmt(gateway={"url": gw.url})
-        mgmt.start()
-        self.addCleanup(mgmt.cleanup)
+        gw, mgmt = gateway_and_mgmt(self)
         # Something to show: a release with outcomes, and one halted.
         gw.publish(APP, "1.5.0")
         gw.admin("PATCH", "/v1/admin/releases/%s/1.5.0" % APP, {"halted": True})

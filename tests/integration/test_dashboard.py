@@ -11,7 +11,7 @@ import sqlite3
 import time
 import unittest
 
-from gwlib import TOKEN, Gateway, Mgmt, wait_for
+from gwlib import TOKEN, Gateway, Mgmt, gateway_and_mgmt, wait_for
 from test_mgmt import outcome
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
@@ -159,11 +159,7 @@ class TestDashboard(unittest.TestCase):
 
 class TestHalted(unittest.TestCase):
     def test_halted_list_and_resume_through_the_gateway(self):
-        gw = Gateway().start()
-        self.addCleanup(gw.cleanup)
-        mgmt = Mgmt(gateway={"url": gw.url})
-        mgmt.start()
-        self.addCleanup(mgmt.cleanup)
+        gw, mgmt = gateway_and_mgmt(self)
         gw.publish(APP, "1.5.0")
         gw.publish(APP, "1.6.0")
         st, _, doc = gw.admin("PATCH", "/v1/admin/releases/%s/1.5.0" % APP, {"halted": True})

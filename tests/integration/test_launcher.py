@@ -2,7 +2,6 @@
 """upgate-launch against a real gateway (and mgmtd), with real tarballs
 served over loopback HTTP, into a real install directory."""
 import configparser
-import http.server
 import json
 import os
 import resource
@@ -12,12 +11,11 @@ import socket
 import stat
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
 from artifacts import ArtifactServer, sha256, tarball
-from gwlib import BIN, Gateway, Mgmt, free_port, wait_for
+from gwlib import BIN, FakeGateway, Gateway, Mgmt, free_port, wait_for
 
 APP = "com.example.editor"
 CLIENT = "host-42"
@@ -283,44 +281,19 @@ class TestGatewayTrouble(LauncherCase):
         """A gateway (here a stand-in) that answers nonsense or offers an
         artifact the launcher cannot fetch: the app starts, and a usable
         upgrade_id gets a failed report instead of waiting to time out."""
-        answers = [b"not json", json.dumps({"action": "upgrade", "upgrade": {
+        fake = FakeGateway()
+        self.addCleanup(fake.stop)
+        fake.answers = [b"not json", json.dumps({"action": "upgrade", "upgrade": {
             "upgrade_id": "a" * 32, "to_version": "2.0.0", "url": "ftp://127.0.0.1/x",
             "size": 1, "sha256": "ab" * 32}}).encode()]
-        events = []
-
-        class Fake(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.path == "/v1/launch":
-                    out = answers.pop(0)
-                else:
-                    events.append((self.path, json.loads(body)))
-                    out = b'{"duplicate": false}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-        t = threading.Thread(target=srv.serve_forever, daemon=True)
-        t.start()
-        try:
-            url = "http://127.0.0.1:%d" % srv.server_address[1]
-            self.assertRan(self.launch(gateway=url), "1.4.2")
-            self.assertEqual(events, [])
-            self.assertRan(self.launch(gateway=url), "1.4.2")
-            [(path, ev)] = events
-            self.assertEqual(path, "/v1/upgrades/%s/events" % ("a" * 32))
-            self.assertEqual((ev["state"], ev["error_code"], ev["seq"]),
-                             ("failed", "invalid_offer", 1))
-            self.assertIn("ftp://", ev["message"])
-        finally:
-            srv.shutdown()
-            srv.server_close()
+        self.assertRan(self.launch(gateway=fake.url), "1.4.2")
+        self.assertEqual(fake.events, [])
+        self.assertRan(self.launch(gateway=fake.url), "1.4.2")
+        [(path, ev)] = fake.events
+        self.assertEqual(path, "/v1/upgrades/%s/events" % ("a" * 32))
+        self.assertEqual((ev["state"], ev["error_code"], ev["seq"]),
+                         ("failed", "invalid_offer", 1))
+        self.assertIn("ftp://", ev["message"])
 
     def test_final_report_kept_and_sent_next_run(self):
         data = tarball("1.5.0", [("big", "file", os.urandom(300000))])

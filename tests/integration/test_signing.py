@@ -4,17 +4,15 @@ libsodium (PyNaCl), tampering, expiry and replay refused by the launcher,
 key rotation, and a rollback from a broken 2.0.0 to 1.9.0 end to end."""
 import base64
 import datetime
-import http.server
 import json
 import os
 import subprocess
-import threading
 import unittest
 
 import nacl.signing
 
 from artifacts import sha256, tarball
-from gwlib import BIN, TOKEN, Mgmt, wait_for
+from gwlib import BIN, TOKEN, FakeGateway, Mgmt, wait_for
 from test_launcher import APP, CLIENT, LauncherCase
 
 CTL = os.path.join(BIN, "upgatectl")
@@ -39,41 +37,6 @@ class Key:
              "rollback": rollback, "serial": serial, "expires": when(expires)}
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return text, b64(self.sk.sign(text.encode()).signature)
-
-
-class FakeGateway:
-    """A stand-in for a compromised gateway or a man in the middle: it
-    answers every launch with the offer it is given and records reports."""
-
-    def __init__(self):
-        self.offer, self.events = None, []
-        fake = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if self.path == "/v1/launch":
-                    out = {"action": "upgrade", "upgrade": fake.offer, "previous_failure": None}
-                else:
-                    fake.events.append(body)
-                    out = {"duplicate": False}
-                data = json.dumps(out).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        self.url = "http://127.0.0.1:%d" % self.srv.server_address[1]
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 class SignedCase(LauncherCase):
@@ -165,7 +128,7 @@ class TestHostileGateway(SignedCase):
         self.fake.offer = offer
         r = self.launch_keys(self.key.public, gateway=self.fake.url)
         self.assertRan(r, "1.4.2")
-        final = [e for e in self.fake.events if e["state"] == "failed"]
+        final = [e for e in self.fake.reports() if e["state"] == "failed"]
         self.assertEqual([e["error_code"] for e in final], [code], r.stderr)
         self.assertEqual(self.current(), "versions/1.4.2")
 
@@ -191,7 +154,7 @@ class TestHostileGateway(SignedCase):
                                      sha256="1" * 64)
         r = self.launch_keys(self.key.public, gateway=self.fake.url)
         self.assertRan(r, "2.0.0")
-        self.assertEqual(self.fake.events[-1]["state"], "succeeded")
+        self.assertEqual(self.fake.reports()[-1]["state"], "succeeded")
 
     def test_expired_refused(self):
         text, sig = self.key.doc("2.0.0", self.arts, 3, expires=-1)
@@ -211,7 +174,7 @@ class TestHostileGateway(SignedCase):
                            "signed": text, "signature": sig}
         r = self.launch_keys(self.key.public, gateway=self.fake.url)
         self.assertRan(r, "2.0.0")
-        self.assertEqual([e.get("error_code") for e in self.fake.events
+        self.assertEqual([e.get("error_code") for e in self.fake.reports()
                           if e["state"] == "failed"], ["rollback_refused"])
 
 
