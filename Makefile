@@ -9,7 +9,7 @@ DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
 	clang libclang-rt-14-dev \
-	openssl systemd python3-nacl valgrind
+	openssl systemd python3-nacl valgrind wrk
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wformat=2 -Wvla
@@ -70,7 +70,7 @@ sysusersdir ?= $(PREFIX)/lib/sysusers.d
 sysconfdir  ?= /etc
 
 .PHONY: all deps browser-deps run check unit integration clean install uninstall \
-	fuzz fuzz-build fuzz-bins valgrind soak
+	fuzz fuzz-build fuzz-bins valgrind soak bench
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -175,6 +175,15 @@ valgrind: all
 # Both daemons under steady load for SOAK_SECONDS (600); RSS must stay flat.
 soak: all
 	UPGATE_BIN=$(abspath bin) /usr/bin/python3 tests/soak/soak.py
+
+# Speed: the release daemons under wrk beside a minimal MHD+jansson
+# server (bench/ceiling), one table and bench/results/latest.json.
+$(BUILD)/bench/ceiling: bench/ceiling/ceiling.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
+
+bench: deps all $(BUILD)/bench/ceiling
+	UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/bench.py
 
 # Install the Debian packages the build and the tests need, when missing.
 deps:

@@ -68,6 +68,7 @@ int gw_signed_parse(json_t *b, const char *app, const char *channel,
     int64_t *serial, struct jv_err *e);
 
 struct reaper;
+struct launchlog;
 struct forward;
 
 /* The daemon context: one per process, passed to every handler. */
@@ -77,10 +78,11 @@ struct gw {
 	struct db_pool *readers;
 	struct http_server *http;
 	struct reaper *reaper;
-	struct forward *forward; /* NULL: forwarding off */
-	bool outbox_added;	 /* this write txn queued an outcome */
-	pthread_mutex_t lock;	 /* guards token and settings */
-	char *admin_token;	 /* NULL: admin API refused */
+	struct forward *forward;     /* NULL: forwarding off */
+	struct launchlog *launchlog; /* batched launch statistics */
+	bool outbox_added;	     /* this write txn queued an outcome */
+	pthread_mutex_t lock;	     /* guards token and settings */
+	char *admin_token;	     /* NULL: admin API refused */
 	struct gw_settings settings;
 	const char *conf_path; /* NULL: defaults */
 };
@@ -108,6 +110,13 @@ json_t *render_events(const struct upgrade_event *ev, size_t n);
 json_t *render_time(int64_t ms);
 
 /* reaper.c: times out upgrades past session_timeout. */
+/* launchlog.c: launch statistics written in batches (a worker). */
+int launchlog_start(struct gw *gw, struct launchlog **out);
+/* Queue l (copied) for the next batch. Any thread; never blocks on I/O. */
+void launchlog_add(struct launchlog *ll, const struct launch_rec *l);
+/* Write what waits and stop. NULL: nothing. */
+void launchlog_stop(struct launchlog *ll);
+
 int reaper_start(struct gw *gw, struct reaper **out);
 /* Finish every expired upgrade now; returns how many, or -errno. */
 int reaper_run_once(struct gw *gw);

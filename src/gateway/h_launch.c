@@ -87,6 +87,15 @@ apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
 	    l->platform, l->channel, "launch", d->reason, NULL};
 	int err;
 
+	/* A plain launch changes nothing: its record goes with the next
+	 * batch of launch statistics (rule 6) and nothing is committed now. */
+	if (d->action == DECIDE_LAUNCH && !d->expire_latest &&
+	    !d->tell_failure && gw->launchlog != NULL) {
+		if (d->in_progress)
+			rec.upgrade_id = v->latest.upgrade_id;
+		launchlog_add(gw->launchlog, &rec);
+		return 0;
+	}
 	if ((err = gw_write_begin(gw)) < 0)
 		return err;
 	if (d->expire_latest) {

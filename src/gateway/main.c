@@ -98,6 +98,8 @@ run(struct gw *gw)
 		return err;
 	if ((err = reaper_start(gw, &gw->reaper)) < 0)
 		return err;
+	if ((err = launchlog_start(gw, &gw->launchlog)) < 0)
+		return err;
 	if ((err = forward_start(gw, &gw->forward)) < 0)
 		return err;
 	hc = (struct http_config){
@@ -166,6 +168,7 @@ main(int argc, char **argv)
 
 	err = run(&gw);
 	http_stop(gw.http);
+	launchlog_stop(gw.launchlog);
 	forward_stop(gw.forward);
 	reaper_stop(gw.reaper);
 	db_pool_free(gw.readers);

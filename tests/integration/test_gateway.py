@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from gwlib import BIN, SHA, TOKEN, Gateway, artifact
+from gwlib import BIN, SHA, TOKEN, Gateway, artifact, wait_for
 
 APP = "com.example.editor"
 
@@ -217,8 +217,15 @@ class TestLaunch(GatewayCase):
         self.assertEqual((up["from_version"], up["to_version"], up["size"], up["sha256"]),
                          ("1.0.0", "1.1.0", 1024, SHA))
         self.assertIn("mandatory", up)
-        # Rule 6: every call is recorded.
-        self.assertEqual(self.gw.sql("select count(*) from launches")[0][0], 7)
+        # Rule 6: every call is recorded (plain launches within a second,
+        # in a batch; all of them at shutdown).
+        wait_for(lambda: self.gw.sql("select count(*) from launches")[0][0] == 7,
+                 what="seven launch records")
+        for i in range(50):
+            self.gw.launch("burst-%d" % i, APP, "1.1.0")
+        self.assertEqual(self.gw.stop(), 0)
+        self.assertEqual(self.gw.sql("select count(*) from launches")[0][0], 57)
+        self.gw.start()
 
     def test_rollout_is_stable_and_partial(self):
         self.gw.publish(APP, "2.0.0", rollout_percent=30)

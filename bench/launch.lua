@@ -1,0 +1,35 @@
+-- SPDX-License-Identifier: MIT
+-- POST /v1/launch from CLIENTS distinct clients at VERSION (env), each
+-- connection walking its own slice of the client ids.
+local clients = tonumber(os.getenv("CLIENTS") or "10000")
+local version = os.getenv("VERSION") or "9.9.9"
+local app = os.getenv("APP") or "com.example.bench"
+local fresh = os.getenv("FRESH") == "1" -- a new client each time
+local counter, id = 0, 0
+
+function setup(thread)
+  id = id + 1
+  thread:set("tid", id)
+end
+
+function init(args)
+  counter = tid * 1000003
+end
+
+function request()
+  counter = counter + 1
+  local n = fresh and counter or (counter % clients)
+  local body = string.format(
+    '{"client_id":"bench-%d","app":"%s","version":"%s","platform":"linux-x86_64","channel":"stable"}',
+    n, app, version)
+  return wrk.format("POST", "/v1/launch", {["Content-Type"] = "application/json"}, body)
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    'RESULT {"requests":%d,"seconds":%.3f,"p50_ms":%.3f,"p99_ms":%.3f,"errors":%d,"non2xx":%d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+      summary.errors.timeout, summary.errors.status))
+end
