@@ -34,32 +34,53 @@ int daemon_wait(void (*reload)(void *ctx), void *ctx);
 void daemon_url(
     const char *listen, unsigned port, bool tls, char *buf, size_t len);
 
-/* The [server] keys and [log] file, the same in both daemons. S has the
- * fields listen, threads, max_connections, connection_timeout, tls_cert,
- * tls_key, rate_limit, rate_burst and log_file. */
-#define DAEMON_SERVER_KEYS(S, listen_default)                                  \
-	CFG_KEY(                                                               \
-	    S, "server", "listen", CFG_ADDR, listen, listen_default, 0, 0),    \
-	    CFG_KEY(S, "server", "threads", CFG_INT, threads, "0", 0, 256),    \
-	    CFG_KEY(S, "server", "max_connections", CFG_INT, max_connections,  \
-		"1024", 1, 65536),                                             \
-	    CFG_KEY(S, "server", "connection_timeout", CFG_DUR,                \
-		connection_timeout, "30s", 1000, CFG_MS_DAY),                  \
-	    CFG_KEY(S, "server", "tls_cert", CFG_STR, tls_cert, "", 0, 0),     \
-	    CFG_KEY(S, "server", "tls_key", CFG_STR, tls_key, "", 0, 0),       \
-	    CFG_KEY(S, "server", "rate_limit", CFG_REAL, rate_limit, "100", 0, \
-		1e6),                                                          \
-	    CFG_KEY(S, "server", "rate_burst", CFG_INT, rate_burst, "200", 1,  \
-		1000000),                                                      \
-	    CFG_KEY(S, "log", "file", CFG_STR, log_file, "", 0, 0)
+/* The [server] section and the [log] file, the same in both daemons: each
+ * daemon's config struct holds one as its member `server`. */
+struct daemon_server {
+	char *listen;
+	int64_t threads;
+	int64_t max_connections;
+	int64_t connection_timeout; /* ms */
+	char *tls_cert, *tls_key;   /* PEM files; both empty: plain HTTP */
+	double rate_limit;	    /* requests/s per address, 0: none */
+	int64_t rate_burst;
+	char *log_file; /* empty: stderr */
+};
 
-/* The http_config fields those keys fill, for a designated initializer. */
-#define DAEMON_HTTP_FIELDS(c)                                                  \
-	.listen = (c)->listen, .threads = (unsigned)(c)->threads,              \
-	.conn_limit = (unsigned)(c)->max_connections,                          \
-	.conn_timeout_s = (unsigned)((c)->connection_timeout / 1000),          \
-	.tls_cert = (c)->tls_cert, .tls_key = (c)->tls_key,                    \
-	.rate_limit = (c)->rate_limit, .rate_burst = (c)->rate_burst
+/* Their key table rows, for config struct S. */
+#define DAEMON_SERVER_KEY(S, sec, k, t, f, d, lo, hi)                          \
+	CFG_KEY(S, sec, k, t, server.f, d, lo, hi)
+#define DAEMON_SERVER_KEYS(S, listen_default)                                  \
+	DAEMON_SERVER_KEY(                                                     \
+	    S, "server", "listen", CFG_ADDR, listen, listen_default, 0, 0),    \
+	    DAEMON_SERVER_KEY(                                                 \
+		S, "server", "threads", CFG_INT, threads, "0", 0, 256),        \
+	    DAEMON_SERVER_KEY(S, "server", "max_connections", CFG_INT,         \
+		max_connections, "1024", 1, 65536),                            \
+	    DAEMON_SERVER_KEY(S, "server", "connection_timeout", CFG_DUR,      \
+		connection_timeout, "30s", 1000, CFG_MS_DAY),                  \
+	    DAEMON_SERVER_KEY(                                                 \
+		S, "server", "tls_cert", CFG_STR, tls_cert, "", 0, 0),         \
+	    DAEMON_SERVER_KEY(                                                 \
+		S, "server", "tls_key", CFG_STR, tls_key, "", 0, 0),           \
+	    DAEMON_SERVER_KEY(S, "server", "rate_limit", CFG_REAL, rate_limit, \
+		"100", 0, 1e6),                                                \
+	    DAEMON_SERVER_KEY(S, "server", "rate_burst", CFG_INT, rate_burst,  \
+		"200", 1, 1000000),                                            \
+	    DAEMON_SERVER_KEY(S, "log", "file", CFG_STR, log_file, "", 0, 0)
+
+/* The http_config fields a struct daemon_server *s fills, for a
+ * designated initializer. */
+#define DAEMON_HTTP_FIELDS(s)                                                  \
+	.listen = (s)->listen, .threads = (unsigned)(s)->threads,              \
+	.conn_limit = (unsigned)(s)->max_connections,                          \
+	.conn_timeout_s = (unsigned)((s)->connection_timeout / 1000),          \
+	.tls_cert = (s)->tls_cert, .tls_key = (s)->tls_key,                    \
+	.rate_limit = (s)->rate_limit, .rate_burst = (s)->rate_burst
+
+/* Send the log to s->log_file (empty: stay on stderr). Returns 0, or a
+ * negative errno after saying why. */
+int daemon_log_file(const struct daemon_server *s);
 
 struct http_config;
 struct http_server;

@@ -190,3 +190,14 @@ daemon_readers(int64_t readers, int64_t threads)
 		return (size_t)threads + 2;
 	return (size_t)sysconf(_SC_NPROCESSORS_ONLN) + 2;
 }
+
+int
+daemon_log_file(const struct daemon_server *s)
+{
+	int err = log_open_file(s->log_file);
+
+	if (err < 0)
+		log_err("cannot open [log] file %s: %s", s->log_file,
+		    strerror(-err));
+	return err;
+}

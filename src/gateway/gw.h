@@ -9,18 +9,12 @@
 #include <stdio.h>
 
 #include "store.h"
+#include "upgate/daemon.h"
 #include "upgate/db.h"
 #include "upgate/http.h"
 
 struct gw_conf {
-	char *listen;
-	int64_t threads;
-	int64_t max_connections;
-	int64_t connection_timeout; /* ms */
-	char *tls_cert, *tls_key;   /* PEM files; both empty: plain HTTP */
-	double rate_limit;	    /* requests/s per address, 0: none */
-	int64_t rate_burst;
-	char *log_file; /* empty: stderr */
+	struct daemon_server server; /* [server], [log] file */
 	char *database;
 	int64_t readers;
 	char *token_file;

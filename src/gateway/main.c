@@ -93,7 +93,7 @@ run(struct gw *gw)
 		 gw->conf.database, &store_schema, true, &gw->writer)) < 0)
 		return err;
 	if ((err = db_pool_new(gw->conf.database, &store_schema,
-		 daemon_readers(gw->conf.readers, gw->conf.threads),
+		 daemon_readers(gw->conf.readers, gw->conf.server.threads),
 		 &gw->readers)) < 0)
 		return err;
 	if ((err = reaper_start(gw, &gw->reaper)) < 0)
@@ -103,7 +103,7 @@ run(struct gw *gw)
 	if ((err = forward_start(gw, &gw->forward)) < 0)
 		return err;
 	hc = (struct http_config){
-	    DAEMON_HTTP_FIELDS(&gw->conf),
+	    DAEMON_HTTP_FIELDS(&gw->conf.server),
 	    .routes = gw_routes,
 	    .n_routes = gw_n_routes,
 	    .ctx = gw,
@@ -151,9 +151,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)gw_conf_log_level(&gw.conf));
-	if ((err = log_open_file(gw.conf.log_file)) < 0) {
-		log_err("cannot open [log] file %s: %s", gw.conf.log_file,
-		    strerror(-err));
+	if (daemon_log_file(&gw.conf.server) < 0) {
 		gw_conf_free(&gw.conf);
 		secret_free(gw.admin_token);
 		return 1;

@@ -83,12 +83,13 @@ run(struct mg *mg)
 	if ((err = db_open(c->database, &store_schema, true, &mg->writer)) < 0)
 		return err;
 	if ((err = db_pool_new(c->database, &store_schema,
-		 daemon_readers(c->readers, c->threads), &mg->readers)) < 0)
+		 daemon_readers(c->readers, c->server.threads), &mg->readers)) <
+	    0)
 		return err;
 	if ((err = alerter_start(mg, &mg->alerter)) < 0)
 		return err;
 	hc = (struct http_config){
-	    DAEMON_HTTP_FIELDS(c),
+	    DAEMON_HTTP_FIELDS(&c->server),
 	    .routes = mg_routes,
 	    .n_routes = mg_n_routes,
 	    .ctx = mg,
@@ -133,9 +134,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)mg_conf_log_level(c));
-	if ((err = log_open_file(c->log_file)) < 0) {
-		log_err("cannot open [log] file %s: %s", c->log_file,
-		    strerror(-err));
+	if (daemon_log_file(&c->server) < 0) {
 		mg_conf_free(c);
 		free(c);
 		return 1;
