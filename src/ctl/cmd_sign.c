@@ -174,10 +174,12 @@ find(json_t *rels, const char *version)
 	return NULL;
 }
 
-/* POST a rollback of app/channel to version, signed when asked. */
+/* POST a rollback of app/channel to version, signed when asked. known
+ * is the gateway's releases answer when the caller has it (borrowed),
+ * else NULL: it is asked for when signing needs it. */
 static int
 roll_back(struct ctl *x, const char *app, const char *channel,
-    const char *version, int percent)
+    const char *version, int percent, json_t *known)
 {
 	json_t *body, *ans = NULL, *rels = NULL, *r;
 	int64_t max = 0;
@@ -189,9 +191,12 @@ roll_back(struct ctl *x, const char *app, const char *channel,
 		return CTL_FAIL;
 	if (x->o.sign_key != NULL) {
 		/* The record vouches for the target's artifacts. */
-		if ((rc = releases_of(x, app, channel, &rels, &max)) != 0)
+		if (known != NULL)
+			max = json_integer_value(
+			    json_object_get(known, "serial_max"));
+		else if ((rc = releases_of(x, app, channel, &rels, &max)) != 0)
 			goto out;
-		if ((r = find(rels, version)) == NULL) {
+		if ((r = find(known ? known : rels, version)) == NULL) {
 			ctl_err(x, "%s %s is not published on %s", app, version,
 			    channel);
 			rc = CTL_NOTFOUND;
@@ -252,7 +257,7 @@ cmd_rollback(struct ctl *x, int argc, char **argv)
 		return CTL_USAGE;
 	}
 	return roll_back(x, app, channel, x->o.to,
-	    x->o.percent >= 0 ? (int)x->o.percent : 100);
+	    x->o.percent >= 0 ? (int)x->o.percent : 100, NULL);
 }
 
 int
@@ -292,7 +297,7 @@ sign_after_yank(struct ctl *x, const char *app, const char *version)
 		return CTL_OK;
 	}
 	rc = roll_back(x, app, channel,
-	    json_string_value(json_object_get(best, "version")), 100);
+	    json_string_value(json_object_get(best, "version")), 100, rels);
 	json_decref(rels);
 	return rc;
 }

@@ -364,9 +364,18 @@ offer_parse(const json_t *o, struct offer *out, char *why, size_t wl)
 	snprintf(out->to, sizeof(out->to), "%s", to);
 	snprintf(out->from, sizeof(out->from), "%s",
 	    from && semver_valid(from) ? from : "");
-	snprintf(out->sha256, sizeof(out->sha256), "%s", sha);
+	offer_set_sha256(out, sha);
 	out->size = json_integer_value(size);
 	return 0;
+}
+
+void
+offer_set_sha256(struct offer *o, const char *hex)
+{
+	/* Lowercase once, so file names and comparisons need not care. */
+	for (int i = 0; i < 64; i++)
+		o->sha256[i] = (char)(hex[i] | 0x20); /* hex digits only */
+	o->sha256[64] = '\0';
 }
 
 void

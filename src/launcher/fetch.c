@@ -191,7 +191,7 @@ out:
 int
 fetch_verify(struct ln *l, const struct offer *o, struct report *r)
 {
-	char hex[65], part[4200], want[65];
+	char hex[65], part[4200];
 	int64_t size;
 	int err;
 
@@ -207,12 +207,9 @@ fetch_verify(struct ln *l, const struct offer *o, struct report *r)
 		unlink(part);
 		return -EBADMSG;
 	}
-	for (int i = 0; i < 64; i++)
-		want[i] = (char)(o->sha256[i] | 0x20);
-	want[64] = '\0';
-	if (strcmp(hex, want) != 0) {
-		report_fail(
-		    r, "sha256_mismatch", "expected %s, got %s", want, hex);
+	if (strcmp(hex, o->sha256) != 0) {
+		report_fail(r, "sha256_mismatch", "expected %s, got %s",
+		    o->sha256, hex);
 		unlink(part);
 		return -EBADMSG;
 	}

@@ -133,10 +133,5 @@ install_prune(struct ln *l, const char *keep)
 void
 install_part_path(const struct ln *l, const char *sha256, char *out, size_t len)
 {
-	char lower[65];
-
-	for (int i = 0; i < 64; i++)
-		lower[i] = (char)(sha256[i] | 0x20); /* hex digits only */
-	lower[64] = '\0';
-	snprintf(out, len, "%s/download/%s.part", l->state, lower);
+	snprintf(out, len, "%s/download/%s.part", l->state, sha256);
 }

@@ -48,6 +48,8 @@ struct offer {
 /* Read the "upgrade" object of a launch answer. Returns 0 or -EBADMSG
  * with why; out->upgrade_id is set whenever the id itself was valid. */
 int offer_parse(const json_t *o, struct offer *out, char *why, size_t wl);
+/* Set o's sha256 from 64 hex digits (checked by the caller), lowercased. */
+void offer_set_sha256(struct offer *o, const char *hex);
 void offer_fini(struct offer *o);
 
 #define LN_MAX_KEYS 8
@@ -119,7 +121,8 @@ void install_read_current(struct ln *l);
 int install_switch(struct ln *l, const char *version);
 /* Remove versions other than current and keep, and stale temporaries. */
 void install_prune(struct ln *l, const char *keep);
-/* What a downloading artifact is kept as: state/download/<sha256>.part. */
+/* What a downloading artifact is kept as: state/download/<sha256>.part
+ * (sha256 as struct offer holds it, lowercase). */
 void install_part_path(
     const struct ln *l, const char *sha256, char *out, size_t len);
 

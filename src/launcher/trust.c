@@ -147,7 +147,7 @@ trust_check(struct ln *l, struct offer *o, struct report *r)
 	free(o->url);
 	o->url = copy;
 	o->size = json_integer_value(json_object_get(a, "size"));
-	snprintf(o->sha256, sizeof(o->sha256), "%s", sha);
+	offer_set_sha256(o, sha);
 	if (d.serial > seen)
 		serial_remember(l, all, d.serial);
 	log_info("release document for %s %s verified (serial %lld)", l->c.app,

@@ -247,6 +247,26 @@ class TestRollback(SignedCase):
                  "--platform", "linux-x86_64", "--sign-key", prefix + ".key")
         self.assertRan(self.launch_keys(public), "2.0.1")
 
+    def test_signed_yank_sends_signed_clients_back(self):
+        prefix = os.path.join(self.tmp, "release")
+        self.ctl("keygen", "--out", prefix)
+        with open(prefix + ".pub") as f:
+            public = f.read().strip()
+        for v in ("1.9.0", "2.0.0"):
+            path = os.path.join(self.tmp, "editor-%s.tar.gz" % v)
+            with open(path, "wb") as f:
+                f.write(tarball(v))
+            url = self.srv.add("editor-%s.tar.gz" % v, tarball(v))
+            self.ctl("publish", "--app", APP, "--version", v, "--file", path, "--url", url,
+                     "--platform", "linux-x86_64", "--sign-key", prefix + ".key")
+            self.assertRan(self.launch_keys(public), v)
+        r = self.ctl("yank", APP, "2.0.0", "--sign-key", prefix + ".key")
+        self.assertIn("goes back to 1.9.0", r.stdout)
+        st, _, doc = self.gw.admin("GET", "/v1/admin/rollbacks/%s" % APP)
+        self.assertEqual((st, doc["to_version"], doc["serial"]), (200, "1.9.0", 3))
+        self.assertRan(self.launch_keys(public), "1.9.0")
+        self.assertEqual(self.upgrades()[0]["state"], "succeeded")
+
     def test_yank_sends_clients_back(self):
         for v in ("1.9.0", "2.0.0"):
             st, _, doc = self.gw.publish(APP, v, artifacts=self.artifact(v))
