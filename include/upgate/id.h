@@ -31,6 +31,10 @@ bool id_code_valid(const char *s);
 /* Exactly 64 hex digits (either case). */
 bool id_sha256_valid(const char *s);
 
+/* Copy s into out (len bytes, NUL included; longer s is cut), with ASCII
+ * letters lowercased: hex digests compared and named in one case. */
+void id_lower(char *out, size_t len, const char *s);
+
 /* This machine's platform name, <os>-<machine> in lowercase from uname
  * ("linux-x86_64"). Returns 0 or -EIO. */
 int id_platform(char *out, size_t len);

@@ -86,6 +86,17 @@ id_sha256_valid(const char *s)
 	return all_of(s, 64, 64, isxdigit);
 }
 
+void
+id_lower(char *out, size_t len, const char *s)
+{
+	size_t i;
+
+	for (i = 0; len > 0 && i < len - 1 && s[i] != '\0'; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	if (len > 0)
+		out[i] = '\0';
+}
+
 int
 id_platform(char *out, size_t len)
 {
@@ -94,7 +105,6 @@ id_platform(char *out, size_t len)
 	if (uname(&u) < 0)
 		return -EIO;
 	snprintf(out, len, "%s-%s", u.sysname, u.machine);
-	for (char *s = out; *s; s++)
-		*s = (char)tolower((unsigned char)*s);
+	id_lower(out, len, out);
 	return 0;
 }

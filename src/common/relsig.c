@@ -100,9 +100,7 @@ relsig_make(const char *app, const char *channel, const char *version,
 		char sha[65];
 		const char *s = json_string_value(json_object_get(a, "sha256"));
 
-		snprintf(sha, sizeof(sha), "%s", s ? s : "");
-		for (char *c = sha; *c; c++)
-			*c = (char)(*c | (*c >= 'A' && *c <= 'F' ? 0x20 : 0));
+		id_lower(sha, sizeof(sha), s ? s : "");
 		json_object_set_new(arts, platform,
 		    json_pack("{s:O, s:O, s:s}", "url",
 			json_object_get(a, "url"), "size",

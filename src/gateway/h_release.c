@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Releases: publish, change, list (admin) and the public manifest. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,9 +79,7 @@ parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
 			return jv_fail(
 			    e, -ENOMEM, "out_of_memory", NULL, "no memory");
 		art->size = size;
-		for (int i = 0; i < 64; i++)
-			art->sha256[i] = (char)tolower((unsigned char)sha[i]);
-		art->sha256[64] = '\0';
+		id_lower(art->sha256, sizeof(art->sha256), sha);
 		r->n_artifacts++;
 	}
 	return 0;

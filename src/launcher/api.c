@@ -373,9 +373,7 @@ void
 offer_set_sha256(struct offer *o, const char *hex)
 {
 	/* Lowercase once, so file names and comparisons need not care. */
-	for (int i = 0; i < 64; i++)
-		o->sha256[i] = (char)(hex[i] | 0x20); /* hex digits only */
-	o->sha256[64] = '\0';
+	id_lower(o->sha256, sizeof(o->sha256), hex);
 }
 
 void
