@@ -519,29 +519,27 @@ mono_ms(void)
 }
 
 /* Whether this client may make one more public request now; when not,
- * cr->status holds the seconds to wait (for rate_refuse). */
+ * *retry_ms says how long until it may. */
 static bool
-rate_ok(struct http_server *s, struct conn_req *cr)
+rate_ok(struct http_server *s, struct conn_req *cr, int64_t *retry_ms)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 	    cr->r.conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	int64_t retry_ms = 0;
 
 	if (ci == NULL || ci->client_addr == NULL)
 		return true;
-	if (ratelimit_take(s->rl, ci->client_addr, mono_ms(), &retry_ms))
-		return true;
-	cr->status = (int)((retry_ms + 999) / 1000);
-	return false;
+	return ratelimit_take(s->rl, ci->client_addr, mono_ms(), retry_ms);
 }
 
 static enum MHD_Result
-rate_refuse(struct conn_req *cr)
+rate_refuse(struct conn_req *cr, int64_t retry_ms)
 {
 	struct resp rs = {0};
-	char secs[16];
+	int64_t wait_s = (retry_ms + 999) / 1000;
+	char secs[24];
 
-	snprintf(secs, sizeof(secs), "%d", cr->status > 0 ? cr->status : 1);
+	snprintf(
+	    secs, sizeof(secs), "%lld", (long long)(wait_s > 0 ? wait_s : 1));
 	http_error(&rs, -EAGAIN, "rate_limited", NULL,
 	    "too many requests from this address; retry in %s s", secs);
 	http_header(&rs, MHD_HTTP_HEADER_RETRY_AFTER, secs);
@@ -556,6 +554,7 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 {
 	char allow[64];
 	const char *cl, *ct;
+	int64_t retry_ms = 0;
 
 	cr->route = find_route(s, cr, method, url, allow, sizeof(allow));
 	if (cr->route == NULL && allow[0] != '\0') {
@@ -571,8 +570,8 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 		return send_error(
 		    cr, -ENOENT, "not_found", "no such resource: %s", url);
 	if (cr->route->auth == HTTP_AUTH_NONE && s->rl != NULL &&
-	    !rate_ok(s, cr))
-		return rate_refuse(cr);
+	    !rate_ok(s, cr, &retry_ms))
+		return rate_refuse(cr, retry_ms);
 	if (cr->route->auth == HTTP_AUTH_ADMIN && !authorized(s, cr))
 		return send_error(cr, -EACCES, "unauthorized",
 		    "this endpoint needs Authorization: Bearer <admin token>");
