@@ -55,6 +55,11 @@ struct resp {
 
 typedef int (*http_handler)(struct req *, struct resp *);
 
+/* What a parked request does when its work is done: called on a worker
+ * thread with err, the result http_resume() passed; returns like a
+ * handler. */
+typedef int (*http_cont)(struct req *, struct resp *, int err);
+
 /* One row of a daemon's route table. pattern segments "{x}" match any one
  * non-empty segment and land in req->params. max_body 0: the default. */
 struct http_route {
@@ -137,6 +142,23 @@ int http_reply_stream(struct resp *rs);
  * open stream of s. A client that falls more than 1 MiB behind is
  * dropped (it reconnects). Thread-safe; never blocks on a client. */
 void http_stream_publish(struct http_server *s, const char *text, size_t len);
+
+/* Park the request instead of answering: its connection is suspended
+ * (the worker thread serves others) until another thread calls
+ * http_resume(); then cont makes the answer. state (may be NULL) is the
+ * handler's, freed with state_free when the request ends, however it
+ * ends. The handler returns what this returns (0) right after handing
+ * its work over; rs stays the request's until the answer is sent, so the
+ * work may fill it (an error answer) before resuming. */
+int http_suspend(struct req *rq, http_cont cont, void *state,
+    void (*state_free)(void *));
+
+/* The parked request rq may go on; any thread, also before the handler
+ * has returned. */
+void http_resume(struct req *rq, int err);
+
+/* The state given to http_suspend(), or NULL. */
+void *req_state(const struct req *rq);
 
 /* Add a response header (name static, value copied). */
 void http_header(struct resp *rs, const char *name, const char *value);

@@ -46,7 +46,8 @@ struct http_server {
 	struct ratelimit *rl;	  /* NULL: no limit */
 	char *cert_pem, *key_pem; /* NULL: plain HTTP */
 	atomic_int active;
-	/* Open event streams; the lock also orders suspend and resume. */
+	/* Open event streams; the lock also orders every suspend and
+	 * resume (streams and parked requests). */
 	pthread_mutex_t streams_lock;
 	struct http_stream *streams;
 	bool streams_closed;
@@ -57,7 +58,7 @@ struct http_server {
 
 /* Per-request state, freed when MHD reports the request completed. */
 struct conn_req {
-	struct req r;
+	struct req r; /* first: a struct req * is a struct conn_req * */
 	const struct http_route *route;
 	char *path_copy;
 	char *buf;
@@ -65,6 +66,15 @@ struct conn_req {
 	bool too_big;
 	int status;
 	struct timespec t0;
+	struct resp resp;
+	/* Parking (http_suspend): under the server's streams_lock. */
+	http_cont cont;
+	void *state;
+	void (*state_free)(void *);
+	int cont_err;
+	bool parking;	/* the handler asked to park; not yet suspended */
+	bool suspended; /* MHD_suspend_connection() was called */
+	bool resumed;	/* http_resume() came: cont may run */
 };
 
 int
@@ -619,6 +629,97 @@ take_upload(struct conn_req *cr, const char *data, size_t n)
 	cr->len += n;
 }
 
+int
+http_suspend(
+    struct req *rq, http_cont cont, void *state, void (*state_free)(void *))
+{
+	struct conn_req *cr = (struct conn_req *)rq;
+
+	pthread_mutex_lock(&rq->server->streams_lock);
+	if (cr->state != state && cr->state_free != NULL)
+		cr->state_free(cr->state);
+	cr->cont = cont;
+	cr->state = state;
+	cr->state_free = state_free;
+	cr->parking = true;
+	cr->resumed = false;
+	pthread_mutex_unlock(&rq->server->streams_lock);
+	return 0;
+}
+
+void
+http_resume(struct req *rq, int err)
+{
+	struct conn_req *cr = (struct conn_req *)rq;
+
+	pthread_mutex_lock(&rq->server->streams_lock);
+	cr->cont_err = err;
+	cr->resumed = true;
+	if (cr->suspended) {
+		cr->suspended = false;
+		MHD_resume_connection(rq->conn);
+	}
+	pthread_mutex_unlock(&rq->server->streams_lock);
+}
+
+void *
+req_state(const struct req *rq)
+{
+	return ((const struct conn_req *)rq)->state;
+}
+
+/* A handler or continuation returned err: park the request when it asked
+ * to (unless its work is done already: then go on at once), else send
+ * its answer, or the error shape for err. */
+static enum MHD_Result
+answer(struct conn_req *cr, int err)
+{
+	struct http_server *s = cr->r.server;
+	struct resp *rs = &cr->resp;
+
+	for (;;) {
+		http_cont cont;
+
+		pthread_mutex_lock(&s->streams_lock);
+		if (!cr->parking) {
+			pthread_mutex_unlock(&s->streams_lock);
+			break;
+		}
+		cr->parking = false;
+		if (!cr->resumed) {
+			cr->suspended = true;
+			MHD_suspend_connection(cr->r.conn);
+			pthread_mutex_unlock(&s->streams_lock);
+			return MHD_YES;
+		}
+		cont = cr->cont;
+		cr->cont = NULL;
+		pthread_mutex_unlock(&s->streams_lock);
+		err = cont(&cr->r, rs, cr->cont_err);
+	}
+	if (err < 0 && rs->status == 0)
+		http_error(rs, err,
+		    err == -ENOMEM		       ? "out_of_memory"
+		    : http_status_from_err(err) == 503 ? "storage_unavailable"
+						       : "internal",
+		    NULL, "the request could not be completed: %s",
+		    strerror(-err));
+	return send_resp(cr, rs);
+}
+
+/* Called again after http_resume(): run the continuation. */
+static enum MHD_Result
+resume_parked(struct conn_req *cr)
+{
+	http_cont cont;
+
+	pthread_mutex_lock(&cr->r.server->streams_lock);
+	cont = cr->cont;
+	cr->cont = NULL;
+	pthread_mutex_unlock(&cr->r.server->streams_lock);
+	return answer(cr, cont(&cr->r, &cr->resp, cr->cont_err));
+}
+
 /* The whole request is in: parse, call the handler, answer. */
 static enum MHD_Result
 finish(struct conn_req *cr)
@@ -626,6 +727,9 @@ finish(struct conn_req *cr)
 	struct resp rs = {0};
 	json_error_t je;
 	int err;
+
+	if (cr->cont != NULL)
+		return resume_parked(cr);
 
 	if (cr->too_big)
 		return send_error(cr, -E2BIG, "body_too_large",
@@ -654,15 +758,7 @@ finish(struct conn_req *cr)
 			return send_error(cr, -EBADMSG, "malformed_json",
 			    "body must be a JSON object");
 	}
-	err = cr->route->handler(&cr->r, &rs);
-	if (err < 0 && rs.status == 0)
-		http_error(&rs, err,
-		    err == -ENOMEM		       ? "out_of_memory"
-		    : http_status_from_err(err) == 503 ? "storage_unavailable"
-						       : "internal",
-		    NULL, "the request could not be completed: %s",
-		    strerror(-err));
-	return send_resp(cr, &rs);
+	return answer(cr, cr->route->handler(&cr->r, &cr->resp));
 }
 
 static enum MHD_Result
@@ -742,6 +838,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 							       : " (aborted)");
 	}
+	if (cr->state_free != NULL)
+		cr->state_free(cr->state);
+	json_decref(cr->resp.json);
+	free(cr->resp.raw);
 	json_decref(cr->r.body);
 	free(cr->path_copy);
 	free(cr->buf);

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* Group commit: batches of queued jobs, one transaction and one fsync each.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "upgate/db.h"
+#include "upgate/gcommit.h"
+#include "upgate/log.h"
+#include "upgate/worker.h"
+
+struct gcommit {
+	struct gcommit_txn txn;
+	struct worker w;
+	pthread_mutex_t lock; /* guards the queue and stopped */
+	struct gcommit_job *head, **tail;
+	bool stopped;
+	bool joined; /* gcommit_stop() ran */
+	atomic_uint_fast64_t batches, jobs, failed, largest;
+};
+
+/* Run one job in its own savepoint; its error undoes only its writes. */
+static int
+run_one(struct db *db, struct gcommit_job *j)
+{
+	int err;
+
+	if ((err = db_exec(db, "SAVEPOINT job")) < 0)
+		return err;
+	err = j->run(j->arg);
+	if (err < 0 && db_exec(db, "ROLLBACK TO job") < 0)
+		return err; /* the batch's end rolls back everything */
+	if (db_exec(db, "RELEASE job") < 0 && err == 0)
+		err = -EIO;
+	return err;
+}
+
+/* One transaction for the whole list; then tell every job. */
+static void
+commit_batch(struct gcommit *g, struct gcommit_job *list)
+{
+	struct gcommit_job *j, *next;
+	uint_fast64_t n = 0, big;
+	int err, *errs, nerr = 0;
+
+	for (j = list; j != NULL; j = j->next)
+		n++;
+	errs = calloc(n, sizeof(*errs));
+	err = errs == NULL ? -ENOMEM : g->txn.begin(g->txn.ctx);
+	if (err == 0) {
+		for (j = list; j != NULL; j = j->next) {
+			errs[nerr] = run_one(g->txn.db, j);
+			nerr++;
+		}
+		err = g->txn.end(g->txn.ctx, 0);
+	}
+	if (err < 0) {
+		log_err("group commit of %ju jobs failed: %s", (uintmax_t)n,
+		    strerror(-err));
+		atomic_fetch_add(&g->failed, 1);
+	}
+	atomic_fetch_add(&g->batches, 1);
+	atomic_fetch_add(&g->jobs, n);
+	big = atomic_load(&g->largest);
+	while (n > big && !atomic_compare_exchange_weak(&g->largest, &big, n))
+		;
+	nerr = 0;
+	for (j = list; j != NULL; j = next) {
+		int e = errs != NULL && errs[nerr] < 0 ? errs[nerr] : err;
+
+		next = j->next; /* done() may free j */
+		nerr++;
+		j->done(j->arg, e);
+	}
+	free(errs);
+}
+
+/* Take the queue; at stop, also refuse what comes after. */
+static struct gcommit_job *
+take(struct gcommit *g, bool stop)
+{
+	struct gcommit_job *list;
+
+	pthread_mutex_lock(&g->lock);
+	list = g->head;
+	g->head = NULL;
+	g->tail = &g->head;
+	if (stop)
+		g->stopped = true;
+	pthread_mutex_unlock(&g->lock);
+	return list;
+}
+
+static void
+writer_main(struct worker *w, void *arg)
+{
+	struct gcommit *g = arg;
+	struct gcommit_job *list;
+
+	for (;;) {
+		if ((list = take(g, false)) != NULL) {
+			commit_batch(g, list);
+			continue;
+		}
+		if (!worker_sleep(w, 1000, true))
+			break;
+	}
+	if ((list = take(g, true)) != NULL)
+		commit_batch(g, list);
+}
+
+int
+gcommit_start(const struct gcommit_txn *txn, struct gcommit **out)
+{
+	struct gcommit *g = calloc(1, sizeof(*g));
+	int err;
+
+	if (g == NULL)
+		return -ENOMEM;
+	g->txn = *txn;
+	g->tail = &g->head;
+	pthread_mutex_init(&g->lock, NULL);
+	if ((err = worker_start(&g->w, writer_main, g)) < 0) {
+		pthread_mutex_destroy(&g->lock);
+		free(g);
+		return err;
+	}
+	*out = g;
+	return 0;
+}
+
+void
+gcommit_submit(struct gcommit *g, struct gcommit_job *j)
+{
+	bool stopped;
+
+	j->next = NULL;
+	pthread_mutex_lock(&g->lock);
+	stopped = g->stopped;
+	if (!stopped) {
+		*g->tail = j;
+		g->tail = &j->next;
+	}
+	pthread_mutex_unlock(&g->lock);
+	if (stopped)
+		j->done(j->arg, -ESHUTDOWN);
+	else
+		worker_kick(&g->w);
+}
+
+void
+gcommit_metrics(struct gcommit *g, const char *prefix, FILE *out)
+{
+	fprintf(out,
+	    "# TYPE %sbatches_total counter\n%sbatches_total %ju\n"
+	    "# TYPE %sjobs_total counter\n%sjobs_total %ju\n"
+	    "# TYPE %sfailed_batches_total counter\n"
+	    "%sfailed_batches_total %ju\n"
+	    "# TYPE %slargest_batch gauge\n%slargest_batch %ju\n",
+	    prefix, prefix, (uintmax_t)atomic_load(&g->batches), prefix, prefix,
+	    (uintmax_t)atomic_load(&g->jobs), prefix, prefix,
+	    (uintmax_t)atomic_load(&g->failed), prefix, prefix,
+	    (uintmax_t)atomic_load(&g->largest));
+}
+
+void
+gcommit_stop(struct gcommit *g)
+{
+	if (g != NULL && !g->joined) {
+		worker_stop(&g->w);
+		g->joined = true;
+	}
+}
+
+void
+gcommit_free(struct gcommit *g)
+{
+	if (g == NULL)
+		return;
+	gcommit_stop(g);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
