@@ -58,6 +58,27 @@ gw_write_end(struct gw *gw, int err)
 	return err;
 }
 
+static int
+commits_begin(void *gw)
+{
+	return gw_write_begin(gw);
+}
+
+static int
+commits_end(void *gw, int err)
+{
+	return gw_write_end(gw, err);
+}
+
+int
+gw_commits_start(struct gw *gw)
+{
+	const struct gcommit_txn txn = {
+	    gw->writer, commits_begin, commits_end, gw};
+
+	return gcommit_start(&txn, &gw->commits);
+}
+
 void
 gw_finish_opts(const struct gw_settings *s, struct finish_opts *o)
 {

@@ -11,6 +11,7 @@
 #include "store.h"
 #include "upgate/daemon.h"
 #include "upgate/db.h"
+#include "upgate/gcommit.h"
 #include "upgate/http.h"
 
 struct gw_conf {
@@ -69,6 +70,7 @@ struct forward;
 struct gw {
 	struct gw_conf conf;
 	struct db *writer; /* every write; db_lock() around use */
+	struct gcommit *commits; /* launches and reports: group commit */
 	struct db_pool *readers;
 	struct http_server *http;
 	struct reaper *reaper;
@@ -91,6 +93,8 @@ int gw_write_begin(struct gw *gw);
  * commit's error or err. A committed txn that queued an outcome (set
  * gw->outbox_added) wakes the forwarder. */
 int gw_write_end(struct gw *gw, int err);
+/* Start the group committer on the writer (gw_write_begin/_end). */
+int gw_commits_start(struct gw *gw);
 /* Finish options from settings. */
 void gw_finish_opts(const struct gw_settings *s, struct finish_opts *o);
 

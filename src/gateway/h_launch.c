@@ -76,28 +76,52 @@ out:
 	return err;
 }
 
-/* The write phase. Returns 0, -EAGAIN when another request changed the
- * client's state in between (decide again), or -errno. */
-static int
-apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
-    struct view *v, struct decide_out *d, struct upgrade *offer, int64_t now)
+/* One launch from decision to answer; it lives while the request is
+ * parked in the group commit. */
+struct launch_job {
+	struct gcommit_job job;
+	struct gw *gw;
+	struct req *rq;
+	struct launch_req l;
+	struct gw_settings s;
+	struct view v;
+	struct decide_out d;
+	struct upgrade offer;
+	int64_t now;
+	int attempt;
+	bool parked;
+};
+
+static void
+launch_free(void *arg)
 {
+	struct launch_job *j = arg;
+
+	view_fini(&j->v);
+	store_upgrade_fini(&j->offer);
+	free(j);
+}
+
+/* The write phase, on the writer thread inside the batch's transaction.
+ * Returns 0, -EAGAIN when another request changed the client's state
+ * since the read (decide again), or -errno. */
+static int
+apply(void *arg)
+{
+	struct launch_job *j = arg;
+	struct gw *gw = j->gw;
 	struct db *db = gw->writer;
+	const struct launch_req *l = &j->l;
+	struct view *v = &j->v;
+	struct decide_out *d = &j->d;
+	struct upgrade *offer = &j->offer;
+	const struct gw_settings *s = &j->s;
+	int64_t now = j->now;
 	struct launch_rec rec = {now, l->client_id, l->app, l->version,
 	    l->platform, l->channel, "launch", d->reason, NULL};
-	int err;
+	int err = 0;
 
-	/* A plain launch changes nothing: its record goes with the next
-	 * batch of launch statistics (rule 6) and nothing is committed now. */
-	if (d->action == DECIDE_LAUNCH && !d->expire_latest &&
-	    !d->tell_failure && gw->launchlog != NULL) {
-		if (d->in_progress)
-			rec.upgrade_id = v->latest.upgrade_id;
-		launchlog_add(gw->launchlog, &rec);
-		return 0;
-	}
-	if ((err = gw_write_begin(gw)) < 0)
-		return err;
+	store_upgrade_fini(offer);
 	if (d->expire_latest) {
 		err = reaper_expire(gw, &v->latest, now, s);
 		if (err == -EALREADY)
@@ -169,7 +193,7 @@ apply(struct gw *gw, const struct launch_req *l, const struct gw_settings *s,
 		rec.upgrade_id = v->latest.upgrade_id;
 	if (err == 0)
 		err = store_launch_insert(db, &rec);
-	return gw_write_end(gw, err);
+	return err;
 }
 
 static int
@@ -200,65 +224,115 @@ parse(const json_t *b, struct launch_req *l, struct jv_err *e)
 	return 0;
 }
 
+static void
+launch_done(void *arg, int err)
+{
+	struct launch_job *j = arg;
+
+	http_resume(j->rq, err);
+}
+
+static int
+answer(struct launch_job *j, struct resp *rs)
+{
+	const struct decide_out *d = &j->d;
+	json_t *o;
+
+	if (d->action == DECIDE_UPGRADE) {
+		o = json_pack("{s:s, s:o}", "action", "upgrade", "upgrade",
+		    render_offer(&j->offer));
+	} else {
+		o = json_pack(
+		    "{s:s, s:s}", "action", "launch", "reason", d->reason);
+		if (o != NULL && d->in_progress)
+			json_object_set_new(
+			    o, "upgrade", render_offer(&j->v.latest));
+	}
+	if (o != NULL)
+		json_object_set_new(o, "previous_failure",
+		    d->tell_failure ? render_failure(&j->v.latest)
+				    : json_null());
+	return o ? http_reply(rs, 200, o) : -ENOMEM;
+}
+
+static int launch_resumed(struct req *rq, struct resp *rs, int err);
+
+/* Decide on a snapshot. A plain launch changes nothing: its record goes
+ * with the next batch of launch statistics (rule 6) and it is answered
+ * now. Anything else parks the request in the group commit; if the
+ * client's state moved before the write, it decides again on the new
+ * state (launch_resumed). */
+static int
+launch_step(struct launch_job *j, struct resp *rs)
+{
+	struct gw *gw = j->gw;
+	struct decide_in in;
+	int err;
+
+	if (j->attempt++ >= 5)
+		return -EBUSY;
+	view_fini(&j->v);
+	j->now = ts_now_ms();
+	if ((err = load_view(gw, &j->l, &j->v)) < 0)
+		return err;
+	in = (struct decide_in){j->l.client_id, j->l.version, j->l.platform,
+	    j->now, j->v.releases, j->v.n_releases,
+	    j->v.has_latest ? &j->v.latest : NULL, j->v.fails, j->v.n_fails,
+	    j->v.has_rollback ? &j->v.rollback : NULL, j->s.session_timeout,
+	    j->s.retry_backoff, j->s.max_attempts};
+	decide(&in, &j->d);
+	if (j->d.action == DECIDE_LAUNCH && !j->d.expire_latest &&
+	    !j->d.tell_failure && gw->launchlog != NULL) {
+		struct launch_rec rec = {j->now, j->l.client_id, j->l.app,
+		    j->l.version, j->l.platform, j->l.channel, "launch",
+		    j->d.reason,
+		    j->d.in_progress ? j->v.latest.upgrade_id : NULL};
+
+		launchlog_add(gw->launchlog, &rec);
+		return answer(j, rs);
+	}
+	j->parked = true;
+	j->job = (struct gcommit_job){apply, launch_done, j, NULL};
+	http_suspend(j->rq, launch_resumed, j, launch_free);
+	gcommit_submit(gw->commits, &j->job);
+	return 0;
+}
+
+static int
+launch_resumed(struct req *rq, struct resp *rs, int err)
+{
+	struct launch_job *j = req_state(rq);
+
+	if (err == -EAGAIN)
+		return launch_step(j, rs);
+	if (err < 0)
+		return err;
+	return answer(j, rs);
+}
+
 int
 h_launch_post(struct req *rq, struct resp *rs)
 {
-	struct gw *gw = rq->ctx;
-	struct launch_req l;
-	struct gw_settings s;
-	struct decide_out d;
-	struct upgrade offer = {0};
-	struct view v = {0};
+	struct launch_job *j;
 	struct jv_err e;
-	json_t *o;
-	int err = -EAGAIN;
+	int err;
 
 	if (rq->body == NULL)
 		return http_error(rs, -EBADMSG, "missing_body", NULL,
 		    "a JSON object with client_id, app, version and platform "
 		    "is required");
-	if (parse(rq->body, &l, &e) < 0)
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return -ENOMEM;
+	if (parse(rq->body, &j->l, &e) < 0) {
+		free(j);
 		return http_error_jv(rs, &e);
-	gw_settings_get(gw, &s);
-
-	/* Decide on a snapshot; if the client's state moved before the
-	 * write, decide again on the new state. */
-	for (int attempt = 0; attempt < 5 && err == -EAGAIN; attempt++) {
-		struct decide_in in;
-		int64_t now = ts_now_ms();
-
-		view_fini(&v);
-		store_upgrade_fini(&offer);
-		if ((err = load_view(gw, &l, &v)) < 0)
-			break;
-		in = (struct decide_in){l.client_id, l.version, l.platform, now,
-		    v.releases, v.n_releases, v.has_latest ? &v.latest : NULL,
-		    v.fails, v.n_fails, v.has_rollback ? &v.rollback : NULL,
-		    s.session_timeout, s.retry_backoff, s.max_attempts};
-		decide(&in, &d);
-		err = apply(gw, &l, &s, &v, &d, &offer, now);
 	}
-	if (err < 0) {
-		if (err == -EAGAIN)
-			err = -EBUSY;
-		goto out;
-	}
-	if (d.action == DECIDE_UPGRADE) {
-		o = json_pack("{s:s, s:o}", "action", "upgrade", "upgrade",
-		    render_offer(&offer));
-	} else {
-		o = json_pack(
-		    "{s:s, s:s}", "action", "launch", "reason", d.reason);
-		if (o != NULL && d.in_progress)
-			json_object_set_new(
-			    o, "upgrade", render_offer(&v.latest));
-	}
-	if (o != NULL)
-		json_object_set_new(o, "previous_failure",
-		    d.tell_failure ? render_failure(&v.latest) : json_null());
-	err = o ? http_reply(rs, 200, o) : -ENOMEM;
-out:
-	view_fini(&v);
-	store_upgrade_fini(&offer);
+	j->gw = rq->ctx;
+	j->rq = rq;
+	gw_settings_get(j->gw, &j->s);
+	err = launch_step(j, rs);
+	if (!j->parked)
+		launch_free(
+		    j); /* answered at once: the request never owned j */
 	return err;
 }

@@ -76,104 +76,161 @@ same_event(const struct upgrade_event *old, const struct report *r)
 	       old->install_ms == r->ev.install_ms;
 }
 
-/* Apply report r to upgrade uid in one write transaction. On a conflict
- * fills rs and returns its error; *dup tells an idempotent repeat. */
-static int
-apply_report(struct gw *gw, const char *uid, struct report *r, struct resp *rs,
-    struct upgrade *u, bool *dup)
-{
-	struct db *db = gw->writer;
-	struct upgrade_event old;
+/* A report on its way through the group commit. */
+struct report_job {
+	struct gcommit_job job;
+	struct gw *gw;
+	struct req *rq;
+	struct resp *rs;
+	char uid[ID_LEN + 1];
+	struct report r;
 	struct gw_settings s;
+	int run_err; /* what apply_report returned */
+	bool dup;    /* an idempotent repeat */
+	bool halted; /* this report halted the release */
+	struct upgrade u;
+};
+
+/* Apply a report to its upgrade, on the writer thread inside the batch's
+ * transaction. A refusal fills rs and returns its error (nothing kept);
+ * an idempotent repeat sets dup and returns -EEXIST (nothing to write).
+ * The one answer that keeps writes is a report past the deadline: the
+ * upgrade is timed out and rs says so. */
+static int
+apply_report(void *arg)
+{
+	struct report_job *j = arg;
+	struct db *db = j->gw->writer;
+	struct report *r = &j->r;
+	struct upgrade *u = &j->u;
+	struct upgrade_event old;
 	struct finish_opts fo;
 	int64_t now = ts_now_ms();
-	bool halted = false;
 	int err;
 
-	gw_settings_get(gw, &s);
-	gw_finish_opts(&s, &fo);
-	*dup = false;
-	if ((err = gw_write_begin(gw)) < 0)
-		return err;
-	err = store_upgrade_get(db, uid, u);
-	if (err == 0 && strcmp(u->client_id, r->client_id) != 0) {
-		store_upgrade_fini(u);
+	gw_finish_opts(&j->s, &fo);
+	store_upgrade_fini(u);
+	err = store_upgrade_get(db, j->uid, u);
+	if (err == 0 && strcmp(u->client_id, r->client_id) != 0)
 		err = -ENOENT;
-	}
-	if (err == -ENOENT) {
-		gw_write_end(gw, err);
-		return http_error(rs, err, "upgrade_not_found", NULL,
-		    "no upgrade %s for this client", uid);
-	}
+	if (err == -ENOENT)
+		return http_error(j->rs, err, "upgrade_not_found", NULL,
+		    "no upgrade %s for this client", j->uid);
 	if (err < 0)
-		return gw_write_end(gw, err);
+		return err;
 
 	err = store_upgrade_event_get(db, u->id, r->ev.seq, &old);
 	if (err == 0) {
 		bool same = same_event(&old, r);
 
 		store_event_fini(&old);
-		gw_write_end(gw, -EEXIST);
 		if (same) {
-			*dup = true;
-			return 0;
+			j->dup = true;
+			return -EEXIST;
 		}
-		return http_error(rs, -EEXIST, "seq_conflict", "seq",
+		return http_error(j->rs, -EEXIST, "seq_conflict", "seq",
 		    "seq %" PRId64 " was already reported with a different "
 		    "body",
 		    r->ev.seq);
 	}
 	if (err != -ENOENT)
-		return gw_write_end(gw, err);
-	err = 0;
+		return err;
 
 	if (!store_state_final(u->state) &&
-	    now >= u->created_at + s.session_timeout) {
+	    now >= u->created_at + j->s.session_timeout) {
 		/* Past its deadline: it is timed out, whatever comes now. */
-		if ((err = reaper_expire(gw, u, now, &s)) < 0)
-			return gw_write_end(gw, err);
-		if ((err = gw_write_end(gw, 0)) < 0)
+		if ((err = reaper_expire(j->gw, u, now, &j->s)) < 0)
 			return err;
-		return http_error(rs, -EEXIST, "upgrade_finished", "state",
-		    "upgrade %s timed out; it can no longer change", uid);
+		http_error(j->rs, -EEXIST, "upgrade_finished", "state",
+		    "upgrade %s timed out; it can no longer change", j->uid);
+		return 0;
 	}
-	if (store_state_final(u->state)) {
-		gw_write_end(gw, -EEXIST);
-		return http_error(rs, -EEXIST, "upgrade_finished", "state",
+	if (store_state_final(u->state))
+		return http_error(j->rs, -EEXIST, "upgrade_finished", "state",
 		    "upgrade %s already finished as %s; it can no longer "
 		    "change",
-		    uid, store_state_name(u->state));
-	}
-	if (r->ev.seq <= u->last_seq) {
-		gw_write_end(gw, -EEXIST);
-		return http_error(rs, -EEXIST, "seq_out_of_order", "seq",
+		    j->uid, store_state_name(u->state));
+	if (r->ev.seq <= u->last_seq)
+		return http_error(j->rs, -EEXIST, "seq_out_of_order", "seq",
 		    "seq must grow: %" PRId64
 		    " is not above the last one, %" PRId64,
 		    r->ev.seq, u->last_seq);
-	}
-	if (r->ev.state < u->state) {
-		gw_write_end(gw, -EEXIST);
-		return http_error(rs, -EEXIST, "state_regression", "state",
+	if (r->ev.state < u->state)
+		return http_error(j->rs, -EEXIST, "state_regression", "state",
 		    "state cannot go back from %s to %s",
 		    store_state_name(u->state), store_state_name(r->ev.state));
-	}
 	r->ev.at = now;
+	r->ev.message = NULL;
 	if (r->message != NULL && (r->ev.message = strdup(r->message)) == NULL)
-		err = -ENOMEM;
-	if (err == 0)
-		err = store_upgrade_event_add(db, u, &r->ev);
+		return -ENOMEM;
+	err = store_upgrade_event_add(db, u, &r->ev);
 	store_event_fini(&r->ev);
 	if (err == 0 && store_state_final(r->ev.state))
 		err = store_upgrade_finish(db, u, r->ev.state, r->ev.error_code,
-		    r->message, now, &fo, &halted);
+		    r->message, now, &fo, &j->halted);
 	if (err == 0 && store_state_final(r->ev.state))
-		gw->outbox_added = true;
-	err = gw_write_end(gw, err);
-	if (err == 0 && halted)
+		j->gw->outbox_added = true;
+	return err;
+}
+
+static int
+report_run(void *arg)
+{
+	struct report_job *j = arg;
+
+	j->run_err = apply_report(j);
+	return j->run_err;
+}
+
+static void
+report_done(void *arg, int err)
+{
+	struct report_job *j = arg;
+
+	http_resume(j->rq, err);
+}
+
+static void
+report_free(void *arg)
+{
+	struct report_job *j = arg;
+
+	store_upgrade_fini(&j->u);
+	free(j);
+}
+
+/* The batch is on disk (or failed): answer. */
+static int
+report_answer(struct req *rq, struct resp *rs, int err)
+{
+	struct report_job *j = req_state(rq);
+	struct upgrade now_u;
+	struct db *db;
+	json_t *o;
+
+	if (j->run_err < 0 && !j->dup)
+		return j->run_err; /* refused: rs says why, nothing written */
+	if (j->run_err == 0 && err < 0) {
+		http_reply(rs, 0, NULL); /* not on disk: no answer stands */
+		return err;
+	}
+	if (rs->status != 0)
+		return 0;
+	if (j->halted)
 		log_warn("release %s %s halted: failure rate over %.2f after "
 			 "upgrade %s failed",
-		    u->app, u->to_version, s.halt_failure_rate, uid);
-	return err;
+		    j->u.app, j->u.to_version, j->s.halt_failure_rate, j->uid);
+	db = db_pool_get(j->gw->readers);
+	err = store_upgrade_get(db, j->uid, &now_u);
+	db_pool_put(j->gw->readers, db);
+	if (err < 0)
+		return err;
+	o = render_upgrade(&now_u);
+	store_upgrade_fini(&now_u);
+	if (o == NULL)
+		return -ENOMEM;
+	json_object_set_new(o, "duplicate", json_boolean(j->dup));
+	return http_reply(rs, 200, o);
 }
 
 int
@@ -181,37 +238,32 @@ h_events_post(struct req *rq, struct resp *rs)
 {
 	struct gw *gw = rq->ctx;
 	const char *uid = rq->params[0];
-	struct upgrade u = {0}, now_u;
-	struct report r;
+	struct report_job *j;
 	struct jv_err e;
-	struct db *db;
-	json_t *o;
-	bool dup;
-	int err;
 
 	if (rq->body == NULL)
 		return http_error(rs, -EBADMSG, "missing_body", NULL,
 		    "a JSON object with client_id, seq and state is required");
-	if (parse_report(rq->body, &r, &e) < 0)
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return -ENOMEM;
+	if (parse_report(rq->body, &j->r, &e) < 0) {
+		free(j);
 		return http_error_jv(rs, &e);
-	if (!id_valid(uid))
+	}
+	if (!id_valid(uid)) {
+		free(j);
 		return http_error(rs, -ENOENT, "upgrade_not_found", NULL,
 		    "no upgrade %.40s for this client", uid);
-	err = apply_report(gw, uid, &r, rs, &u, &dup);
-	store_upgrade_fini(&u);
-	if (err < 0 || rs->status != 0)
-		return err;
-	db = db_pool_get(gw->readers);
-	err = store_upgrade_get(db, uid, &now_u);
-	db_pool_put(gw->readers, db);
-	if (err < 0)
-		return err;
-	o = render_upgrade(&now_u);
-	store_upgrade_fini(&now_u);
-	if (o == NULL)
-		return -ENOMEM;
-	json_object_set_new(o, "duplicate", json_boolean(dup));
-	return http_reply(rs, 200, o);
+	}
+	snprintf(j->uid, sizeof(j->uid), "%s", uid);
+	j->gw = gw;
+	j->rq = rq;
+	j->rs = rs;
+	gw_settings_get(gw, &j->s);
+	j->job = (struct gcommit_job){report_run, report_done, j, NULL};
+	http_suspend(rq, report_answer, j, report_free);
+	gcommit_submit(gw->commits, &j->job);
+	return 0;
 }
 
 int

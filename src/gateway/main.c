@@ -96,6 +96,8 @@ run(struct gw *gw)
 		 daemon_readers(gw->conf.readers, gw->conf.server.threads),
 		 &gw->readers)) < 0)
 		return err;
+	if ((err = gw_commits_start(gw)) < 0)
+		return err;
 	if ((err = reaper_start(gw, &gw->reaper)) < 0)
 		return err;
 	if ((err = launchlog_start(gw, &gw->launchlog)) < 0)
@@ -165,7 +167,11 @@ main(int argc, char **argv)
 		fatal("libcurl cannot initialise");
 
 	err = run(&gw);
+	/* Parked requests are resumed (their batch committed) before MHD
+	 * stops: it must not stop with suspended connections. */
+	gcommit_stop(gw.commits);
 	http_stop(gw.http);
+	gcommit_free(gw.commits);
 	launchlog_stop(gw.launchlog);
 	forward_stop(gw.forward);
 	reaper_stop(gw.reaper);
