@@ -1,31 +1,51 @@
 # SPDX-License-Identifier: MIT
 """make bench: the release daemons on loopback with fresh databases, loaded
-with wrk, beside a minimal libmicrohttpd+jansson server (the ceiling) run
-in the same session. Prints one table and writes bench/results/latest.json.
+with wrk, beside a minimal libmicrohttpd+jansson server (the ceiling) and
+a single-row-per-transaction synchronous=FULL server (the durable
+baseline), both run in the same session. Prints one table and writes
+bench/results/latest.json.
 
-Scenarios done so far: (a) launch answered up-to-date, (b) launch answered
-with an upgrade (a new session each time), (d) outbox drain, (f) manifest
-304. Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64),
-BENCH_THREADS (wrk threads, 2)."""
+Scenarios: (a) launch answered up-to-date, (b) launch answered with an
+upgrade (a new session each time), (c) event reports through whole
+lifecycles, (d) outbox drain, (e) mgmtd ingest during an alert storm,
+(f) manifest 304; memory idle and at 1,000 open connections; with
+PEER=hazel, hazel-server's update check beside upgate's launch call.
+
+Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_THREADS
+(wrk threads, 2), BENCH_SMOKE=1 (a second per scenario, small drain and
+ingest, exit 1 on any error: `make bench-smoke`), PEER (hazel)."""
+import concurrent.futures
+import http.client
 import json
 import os
 import re
+import resource
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-from gwlib import Gateway, Mgmt  # noqa: E402
+from gwlib import Gateway, Mgmt, Sink, free_port, sign  # noqa: E402
 from test_mgmt import outcome  # noqa: E402
 
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "1" if SMOKE else "10"))
 CONNS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+PEER = os.environ.get("PEER", "")
+DRAIN = 5000 if SMOKE else 100000
+INGEST = 2000 if SMOKE else 100000
+INGEST_BATCH = 100
+OPEN_CONNS = 1000
 APP = "com.example.bench"
+PLATFORM = "linux-x86_64"
 TICK = os.sysconf("SC_CLK_TCK")
+CEILING = os.path.join(HERE, "..", "build", "rel", "bench", "ceiling")
 
 
 def proc_stats(pid):
@@ -42,7 +62,8 @@ def wrk(url, script, env, pid):
     t0 = time.time()
     out = subprocess.run(["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECONDS,
                           "-s", os.path.join(HERE, script), url],
-                         capture_output=True, text=True, env=dict(os.environ, **env),
+                         capture_output=True, text=True,
+                         env=dict(os.environ, THREADS=str(THREADS), **env),
                          timeout=SECONDS + 60)
     wall = time.time() - t0
     cpu1, rss = proc_stats(pid)
@@ -56,84 +77,280 @@ def wrk(url, script, env, pid):
     return r
 
 
-def ceiling():
-    exe = os.path.join(HERE, "..", "build", "rel", "bench", "ceiling")
-    p = subprocess.Popen([exe, str(os.cpu_count() or 2)], stdout=subprocess.PIPE, text=True)
+def ceiling(*args):
+    p = subprocess.Popen([CEILING, str(os.cpu_count() or 2)] + list(args),
+                         stdout=subprocess.PIPE, text=True)
     port = int(re.search(r":(\d+)", p.stdout.readline()).group(1))
     return p, "http://127.0.0.1:%d" % port
 
 
+def run_ceilings(results, tmp):
+    """The two references: the bare HTTP+JSON ceiling, and one row per
+    transaction with synchronous=FULL (what (c) must beat 7-fold)."""
+    for name, args, env in (("ceiling", [], {}),
+                            ("c_baseline_single_row_full", [os.path.join(tmp, "base.db")],
+                             {"FRESH": "1"})):
+        p, url = ceiling(*args)
+        try:
+            results[name] = wrk(url + "/v1/launch", "launch.lua", env, p.pid)
+        finally:
+            p.terminate()
+            p.wait()
+            p.stdout.close()
+
+
+def dump_upgrades(gw, path):
+    """The sessions (b) opened, for (c) to report on."""
+    con = sqlite3.connect("file:%s?mode=ro" % gw.db, uri=True, timeout=60)
+    rows = con.execute("SELECT upgrade_id, client_id FROM upgrades WHERE state = 'offered'"
+                       " ORDER BY id").fetchall()
+    con.close()
+    with open(path, "w") as f:
+        for uid, client in rows:
+            f.write("%s %s\n" % (uid, client))
+    return len(rows)
+
+
+def open_connections(port, n):
+    """n keep-alive connections, each having made one launch call, left
+    open. Returns the sockets and how many got a 200."""
+    body = json.dumps({"client_id": "idle-%d", "app": APP, "version": "1.1.0",
+                       "platform": PLATFORM})
+    socks, ok = [], 0
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", port))
+        b = body.replace("%d", str(i)).encode()
+        s.sendall(b"POST /v1/launch HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json"
+                  b"\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b))
+        socks.append(s)
+    for s in socks:
+        s.settimeout(30)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0]
+        m = re.search(rb"Content-Length: (\d+)", head, re.I)
+        rest = data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
+        while m and len(rest) < int(m.group(1)):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        ok += head.startswith(b"HTTP/1.1 200")
+    return socks, ok
+
+
+def memory_at_connections(results, daemons):
+    """RSS of each daemon with OPEN_CONNS connections open to it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    out = {}
+    for name, d in daemons:
+        socks, ok = open_connections(d.port, OPEN_CONNS)
+        time.sleep(0.5)
+        out[name] = {"connections": len(socks), "answered": ok,
+                     "rss_kib": proc_stats(d.proc.pid)[1]}
+        for s in socks:
+            s.close()
+    results["memory_1000_connections"] = out
+
+
+def drain(results, gw, mgmt):
+    """(d): mgmtd down while DRAIN outcomes queue up, then started."""
+    mgmt.stop()
+    con = sqlite3.connect(gw.db, timeout=60)
+    with con:
+        con.execute("DELETE FROM outbox")
+        con.executemany(
+            "INSERT INTO outbox (outcome_id, kind, body, created_at)"
+            " VALUES (?, 'outcome', ?, 0)",
+            (("%032x" % (0x50000000 + i), json.dumps(outcome(
+                0x50000000 + i, client_id="drain-%d" % i, result="succeeded")))
+             for i in range(DRAIN)))
+    con.close()
+    mgmt.start()
+    t0 = time.time()
+    while gw.sql("SELECT count(*) FROM outbox")[0][0] > 0:
+        time.sleep(0.05)
+    took = time.time() - t0
+    results["d_outbox_drain"] = {"outcomes": DRAIN, "seconds": round(took, 3),
+                                 "rps": DRAIN / took, "rss_kib": proc_stats(mgmt.proc.pid)[1]}
+
+
+def ingest_storm(results, tmp):
+    """(e): signed batches of failed outcomes into a fresh mgmtd whose every
+    failure is an alert mailed to a real SMTP server on loopback."""
+    smtp_port = free_port()
+    inbox = os.path.join(tmp, "inbox")
+    sink = Sink("smtp_sink.py", smtp_port, inbox)
+    mg = Mgmt(server={"rate_limit": 0}, log={"level": "notice"},
+              email={"smtp_host": "127.0.0.1", "smtp_port": smtp_port},
+              alerts={"group_window": "0s", "repeat_interval": "0s"})
+    mg.start()
+    try:
+        bodies = []
+        for b in range(INGEST // INGEST_BATCH):
+            batch = [outcome(0x70000000 + b * INGEST_BATCH + i,
+                             client_id="storm-%d-%d" % (b, i), app="com.example.storm%d" % (i % 50))
+                     for i in range(INGEST_BATCH)]
+            data = json.dumps({"outcomes": batch}).encode()
+            bodies.append((data, sign(data)))
+        errors = [0]
+        cpu0, _ = proc_stats(mg.proc.pid)
+
+        def post(chunk):
+            c = http.client.HTTPConnection("127.0.0.1", mg.port, timeout=60)
+            for data, hdrs in chunk:
+                c.request("POST", "/v1/outcomes", body=data,
+                          headers=dict(hdrs, **{"Content-Type": "application/json"}))
+                r = c.getresponse()
+                r.read()
+                if r.status != 200:
+                    errors[0] += 1
+            c.close()
+
+        t0 = time.time()
+        workers = 4
+        with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+            list(ex.map(post, [bodies[i::workers] for i in range(workers)]))
+        took = time.time() - t0
+        cpu1, rss = proc_stats(mg.proc.pid)
+        mailed = len([f for f in os.listdir(inbox) if f.endswith(".eml")]) \
+            if os.path.isdir(inbox) else 0
+        results["e_ingest_alert_storm"] = {
+            "outcomes": INGEST, "seconds": round(took, 3), "rps": INGEST / took,
+            "errors": errors[0], "mails_during": mailed, "rss_kib": rss,
+            "cpu_percent": 100 * (cpu1 - cpu0) / took}
+    finally:
+        mg.cleanup()
+        sink.stop()
+
+
+def hazel(results):
+    """The peer: hazel-server answering its update check from memory, its
+    release list fetched once from a loopback stand-in for GitHub."""
+    peer = os.path.join(HERE, "peer")
+    upstream = subprocess.Popen(["/usr/bin/python3", os.path.join(peer, "upstream.py")],
+                                stdout=subprocess.PIPE, text=True)
+    up_port = int(upstream.stdout.readline().split()[-1])
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), ACCOUNT="example", REPOSITORY="bench",
+               INTERVAL="15", UPGATE_UPSTREAM="http://127.0.0.1:%d" % up_port)
+    node = subprocess.Popen(["node", os.path.join(peer, "hazel.js")], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = node.stdout.readline()
+        if "ready" not in line:
+            raise RuntimeError("hazel did not start: " + line)
+        results["peer_hazel_update_check"] = wrk(
+            "http://127.0.0.1:%d" % port, "manifest.lua",
+            {"MANIFEST_PATH": "/update/linux/1.0.0", "ETAG": ""}, node.pid)
+    finally:
+        node.terminate()
+        node.wait()
+        upstream.terminate()
+        upstream.wait()
+        node.stdout.close()
+        upstream.stdout.close()
+
+
+def table(results):
+    top = results["ceiling"]["rps"]
+    print("%-28s %10s %7s %8s %8s %7s %8s %6s" % ("scenario", "req/s", "ratio", "p50 ms",
+                                                 "p99 ms", "errors", "RSS MiB", "CPU %"))
+    for name, r in results.items():
+        if "rps" not in r:
+            continue
+        print("%-28s %10.0f %7s %8s %8s %7s %8.1f %6s" % (
+            name, r["rps"], "%.2f" % (r["rps"] / top) if "p50_ms" in r else "-",
+            "%.2f" % r["p50_ms"] if "p50_ms" in r else "-",
+            "%.2f" % r["p99_ms"] if "p99_ms" in r else "-",
+            r.get("errors", 0) + r.get("non2xx", 0) + r.get("exhausted", 0),
+            r["rss_kib"] / 1024, "%.0f" % r["cpu_percent"] if "cpu_percent" in r else "-"))
+    c, base = results["c_events_lifecycle"]["rps"], results["c_baseline_single_row_full"]["rps"]
+    print("(c) durable reports: %.1fx the single-row FULL baseline" % (c / base))
+    m = results["memory_idle_kib"]
+    print("memory idle: gateway %.1f MiB, mgmtd %.1f MiB; after the load: gateway %.1f MiB"
+          % (m["gateway"] / 1024, m["mgmtd"] / 1024, m["gateway_after_load"] / 1024))
+    for name, r in results["memory_1000_connections"].items():
+        print("memory at %d open connections (%d answered): %s %.1f MiB" % (
+            r["connections"], r["answered"], name, r["rss_kib"] / 1024))
+    if "peer_hazel_update_check" in results:
+        h = results["peer_hazel_update_check"]
+        a = results["a_launch_up_to_date"]
+        print("hazel: upgate launch %.1fx its req/s with %.2f of its memory" % (
+            a["rps"] / h["rps"], a["rss_kib"] / h["rss_kib"]))
+
+
+def problems(results):
+    bad = []
+    for name, r in results.items():
+        n = r.get("errors", 0) + r.get("non2xx", 0) + r.get("exhausted", 0)
+        if n:
+            bad.append("%s: %d errors" % (name, n))
+    for name, r in results["memory_1000_connections"].items():
+        if r["answered"] != r["connections"]:
+            bad.append("%s: %d of %d connections answered" % (
+                name, r["answered"], r["connections"]))
+    return bad
+
+
 def main():
     results = {}
-    cp, curl = ceiling()
-    try:
-        results["ceiling"] = wrk(curl + "/v1/launch", "launch.lua", {}, cp.pid)
-    finally:
-        cp.terminate()
-        cp.wait()
-    mgmt = Mgmt()
-    mgmt.sections = {"server": {"rate_limit": 0}, "log": {"level": "notice"}}
+    tmp = tempfile.mkdtemp(prefix="upgate-bench-")
+    run_ceilings(results, tmp)
+    mgmt = Mgmt(server={"rate_limit": 0}, log={"level": "notice"})
     mgmt.start()
     gw = Gateway(mgmt_url=mgmt.url, halt_min_samples=1000000000)
-    gw.server = {"rate_limit": 0, "threads": 0}
+    gw.server = {"rate_limit": 0}
     gw.extra = {"log": {"level": "notice"}}
     gw.start()
     try:
+        results["memory_idle_kib"] = {"gateway": proc_stats(gw.proc.pid)[1],
+                                      "mgmtd": proc_stats(mgmt.proc.pid)[1]}
         for v in ("1.0.0", "1.1.0"):
             gw.publish(APP, v)
-        _, hdrs, _ = gw.request("GET", "/v1/apps/%s/manifest?platform=linux-x86_64" % APP)
+        _, hdrs, _ = gw.request("GET", "/v1/apps/%s/manifest?platform=%s" % (APP, PLATFORM))
         results["a_launch_up_to_date"] = wrk(gw.url, "launch.lua", {"VERSION": "1.1.0"},
                                              gw.proc.pid)
         results["b_launch_upgrade"] = wrk(gw.url, "launch.lua",
                                           {"VERSION": "1.0.0", "FRESH": "1"}, gw.proc.pid)
+        ups = os.path.join(tmp, "upgrades.txt")
+        dump_upgrades(gw, ups)
+        results["c_events_lifecycle"] = wrk(gw.url, "events.lua", {"UPGRADES": ups},
+                                            gw.proc.pid)
         results["f_manifest_304"] = wrk(
             gw.url, "manifest.lua",
-            {"MANIFEST_PATH": "/v1/apps/%s/manifest?platform=linux-x86_64" % APP,
+            {"MANIFEST_PATH": "/v1/apps/%s/manifest?platform=%s" % (APP, PLATFORM),
              "ETAG": hdrs["ETag"]}, gw.proc.pid)
-        # (d) the outbox drain: mgmtd down while 100,000 outcomes queue up.
-        mgmt.stop()
-        con = sqlite3.connect(gw.db, timeout=60)
-        with con:
-            con.execute("DELETE FROM outbox")
-            con.executemany(
-                "INSERT INTO outbox (outcome_id, kind, body, created_at)"
-                " VALUES (?, 'outcome', ?, 0)",
-                (("%032x" % (0x50000000 + i), json.dumps(outcome(
-                    0x50000000 + i, client_id="drain-%d" % i, result="succeeded")))
-                 for i in range(100000)))
-        con.close()
-        mgmt.start()
-        t0 = time.time()
-        while gw.sql("SELECT count(*) FROM outbox")[0][0] > 0:
-            time.sleep(0.05)
-        took = time.time() - t0
-        results["d_outbox_drain"] = {"outcomes": 100000, "seconds": round(took, 3),
-                                     "rps": 100000 / took,
-                                     "rss_kib": proc_stats(mgmt.proc.pid)[1]}
-        results["idle_rss_kib"] = {"gateway": proc_stats(gw.proc.pid)[1],
-                                   "mgmtd": proc_stats(mgmt.proc.pid)[1]}
+        time.sleep(1)
+        results["memory_idle_kib"]["gateway_after_load"] = proc_stats(gw.proc.pid)[1]
+        memory_at_connections(results, [("gateway", gw), ("mgmtd", mgmt)])
+        drain(results, gw, mgmt)
     finally:
         gw.cleanup()
         mgmt.cleanup()
-    top = results["ceiling"]["rps"]
-    print("%-22s %10s %8s %8s %8s %7s %8s %6s" % ("scenario", "req/s", "ratio", "p50 ms",
-                                                 "p99 ms", "errors", "RSS MiB", "CPU %"))
-    for name, r in results.items():
-        if name == "idle_rss_kib":
-            continue
-        print("%-22s %10.0f %8s %8s %8s %7s %8.1f %6s" % (
-            name, r["rps"], "%.2f" % (r["rps"] / top) if "p50_ms" in r else "-",
-            "%.2f" % r["p50_ms"] if "p50_ms" in r else "-",
-            "%.2f" % r["p99_ms"] if "p99_ms" in r else "-",
-            r.get("errors", 0) + r.get("non2xx", 0) if "errors" in r else "-",
-            r["rss_kib"] / 1024, "%.0f" % r["cpu_percent"] if "cpu_percent" in r else "-"))
-    print("memory after the run: gateway %.1f MiB, mgmtd %.1f MiB" % (
-        results["idle_rss_kib"]["gateway"] / 1024, results["idle_rss_kib"]["mgmtd"] / 1024))
+    try:
+        ingest_storm(results, tmp)
+        if PEER == "hazel":
+            hazel(results)
+        elif PEER:
+            raise SystemExit("unknown PEER %r (known: hazel)" % PEER)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    table(results)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.json"), "w") as f:
         json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "seconds": SECONDS, "connections": CONNS, "results": results}, f, indent=2)
-    return 0
+                   "seconds": SECONDS, "connections": CONNS, "smoke": SMOKE,
+                   "results": results}, f, indent=2)
+    bad = problems(results)
+    for b in bad:
+        print("bench: " + b, file=sys.stderr)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,15 @@
 /* The ceiling upgate's numbers are divided by: the least an HTTP JSON
  * service can do on this machine with the same libraries. libmicrohttpd
  * with the same threading as the daemons, the request body parsed with
- * jansson, a fixed 500-byte JSON answer. usage: ceiling [THREADS] */
+ * jansson, a fixed 500-byte JSON answer.
+ *
+ * With DB, it is also the durable baseline group commit is measured
+ * against: every request's body inserted into a table of DB in a
+ * transaction of its own, committed with synchronous=FULL (WAL, one
+ * connection shared under a lock) before the answer.
+ *
+ * usage: ceiling [THREADS [DB]] */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +19,32 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <sqlite3.h>
 
 static char answer[501];
+static sqlite3 *db; /* NULL: no durable write */
+static sqlite3_stmt *insert;
+static pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* One row, one transaction, one fsync. */
+static int
+store(const char *p, size_t len)
+{
+	int rc;
+
+	pthread_mutex_lock(&db_lock);
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(insert, 1, p, (int)len, SQLITE_STATIC);
+		rc = sqlite3_step(insert) == SQLITE_DONE ? SQLITE_OK
+							 : SQLITE_ERROR;
+		sqlite3_reset(insert);
+		rc = sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK",
+		    NULL, NULL, NULL);
+	}
+	pthread_mutex_unlock(&db_lock);
+	return rc;
+}
 
 struct body {
 	char *p;
@@ -52,6 +84,8 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	j = b->len ? json_loadb(b->p, b->len, 0, NULL) : NULL;
 	json_decref(j);
+	if (db != NULL && store(b->p, b->len) != SQLITE_OK)
+		return MHD_NO;
 	r = MHD_create_response_from_buffer(
 	    sizeof(answer) - 1, answer, MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(r, "Content-Type", "application/json");
@@ -91,6 +125,19 @@ main(int argc, char **argv)
 	    "{\"action\":\"launch\",\"reason\":\"up_to_date\","
 	    "\"previous_failure\":null,\"pad\":\"%0*d\"}",
 	    500 - 76, 0);
+	if (argc > 2 &&
+	    (sqlite3_open(argv[2], &db) != SQLITE_OK ||
+		sqlite3_exec(db,
+		    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+		    "CREATE TABLE IF NOT EXISTS req (id INTEGER PRIMARY KEY, "
+		    "body TEXT NOT NULL)",
+		    NULL, NULL, NULL) != SQLITE_OK ||
+		sqlite3_prepare_v2(db, "INSERT INTO req (body) VALUES (?1)", -1,
+		    &insert, NULL) != SQLITE_OK)) {
+		fprintf(stderr, "ceiling: %s: %s\n", argv[2],
+		    db ? sqlite3_errmsg(db) : "cannot open");
+		return 1;
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -107,5 +154,7 @@ main(int argc, char **argv)
 	fflush(stdout);
 	sigwait(&set, &sig);
 	MHD_stop_daemon(d);
+	sqlite3_finalize(insert);
+	sqlite3_close(db);
 	return 0;
 }

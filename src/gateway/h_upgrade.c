@@ -88,7 +88,7 @@ struct report_job {
 	int run_err; /* what apply_report returned */
 	bool dup;    /* an idempotent repeat */
 	bool halted; /* this report halted the release */
-	struct upgrade u;
+	struct upgrade u; /* as the report found it, then as it left it */
 };
 
 /* Apply a report to its upgrade, on the writer thread inside the batch's
@@ -170,6 +170,12 @@ apply_report(void *arg)
 		    r->message, now, &fo, &j->halted);
 	if (err == 0 && store_state_final(r->ev.state))
 		j->gw->outbox_added = true;
+	/* The upgrade as this report left it, for the answer: read here,
+	 * where it is at hand, rather than again after the commit. */
+	if (err == 0) {
+		store_upgrade_fini(u);
+		err = store_upgrade_get(db, j->uid, u);
+	}
 	return err;
 }
 
@@ -204,8 +210,6 @@ static int
 report_answer(struct req *rq, struct resp *rs, int err)
 {
 	struct report_job *j = req_state(rq);
-	struct upgrade now_u;
-	struct db *db;
 	json_t *o;
 
 	if (j->run_err < 0 && !j->dup)
@@ -220,13 +224,7 @@ report_answer(struct req *rq, struct resp *rs, int err)
 		log_warn("release %s %s halted: failure rate over %.2f after "
 			 "upgrade %s failed",
 		    j->u.app, j->u.to_version, j->s.halt_failure_rate, j->uid);
-	db = db_pool_get(j->gw->readers);
-	err = store_upgrade_get(db, j->uid, &now_u);
-	db_pool_put(j->gw->readers, db);
-	if (err < 0)
-		return err;
-	o = render_upgrade(&now_u);
-	store_upgrade_fini(&now_u);
+	o = render_upgrade(&j->u);
 	if (o == NULL)
 		return -ENOMEM;
 	json_object_set_new(o, "duplicate", json_boolean(j->dup));
@@ -273,7 +271,7 @@ h_upgrade_get(struct req *rq, struct resp *rs)
 	const char *uid = rq->params[0];
 	const char *client = req_query(rq, "client_id");
 	struct upgrade_event *ev = NULL;
-	struct upgrade u;
+	struct upgrade u; /* as the report found it, then as it left it */
 	size_t n = 0;
 	struct db *db;
 	json_t *o;
