@@ -21,7 +21,8 @@ int daemon_args(const struct daemon_info *d, int argc, char **argv,
     const char **path, bool *check);
 
 /* Block TERM, INT and HUP in the calling thread (before any thread starts,
- * so all inherit it) and ignore SIGPIPE and SIGXFSZ. */
+ * so all inherit it), ignore SIGPIPE and SIGXFSZ, and cap malloc at two
+ * arenas. */
 void daemon_block_signals(void);
 
 /* Wait in the main thread for TERM or INT; on each HUP reopen the log

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,6 +91,10 @@ daemon_block_signals(void)
 {
 	sigset_t set;
 
+	/* Before any thread, so also the place for malloc's one setting:
+	 * two arenas, not eight per core. Our threads allocate little, and
+	 * the extra arenas only kept freed memory (6 MiB after a bench). */
+	mallopt(M_ARENA_MAX, 2);
 	control_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
