@@ -70,7 +70,7 @@ sysusersdir ?= $(PREFIX)/lib/sysusers.d
 sysconfdir  ?= /etc
 
 .PHONY: all deps browser-deps run check unit integration clean install uninstall \
-	fuzz fuzz-build fuzz-bins valgrind soak bench
+	fuzz fuzz-build fuzz-bins valgrind soak bench bench-smoke
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -177,13 +177,25 @@ soak: all
 	UPGATE_BIN=$(abspath bin) /usr/bin/python3 tests/soak/soak.py
 
 # Speed: the release daemons under wrk beside a minimal MHD+jansson
-# server (bench/ceiling), one table and bench/results/latest.json.
+# server (bench/ceiling, also the single-row durable baseline), one table
+# and bench/results/latest.json; docs/performance.md reads it. PEER=hazel
+# adds hazel-server (bench/peer, npm ci when missing). bench-smoke: a
+# second per scenario, failing on any error; part of make check.
 $(BUILD)/bench/ceiling: bench/ceiling/ceiling.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
+PEER ?=
 bench: deps all $(BUILD)/bench/ceiling
-	UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/bench.py
+	@if [ "$(PEER)" = hazel ]; then \
+		if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm >/dev/null; fi; \
+		[ -d bench/peer/node_modules/hazel-server ] || \
+			(cd bench/peer && npm ci --no-audit --no-fund >/dev/null); fi
+	PEER=$(PEER) UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/bench.py
+
+bench-smoke: deps all $(BUILD)/bench/ceiling
+	BENCH_SMOKE=1 UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/bench.py
 
 # Install the Debian packages the build and the tests need, when missing.
 deps:
@@ -233,6 +245,7 @@ FUZZ_CHECK_SECONDS ?= 20
 check: deps browser-deps
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined BINDIR=build/san/bin unit integration
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CHECK_SECONDS)
+	@$(MAKE) --no-print-directory bench-smoke
 
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do \

@@ -111,17 +111,24 @@ def dump_upgrades(gw, path):
     return len(rows)
 
 
-def open_connections(port, n):
-    """n keep-alive connections, each having made one launch call, left
-    open. Returns the sockets and how many got a 200."""
-    body = json.dumps({"client_id": "idle-%d", "app": APP, "version": "1.1.0",
-                       "platform": PLATFORM})
+def launch_request(i):
+    b = json.dumps({"client_id": "idle-%d" % i, "app": APP, "version": "1.1.0",
+                    "platform": PLATFORM}).encode()
+    return (b"POST /v1/launch HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json"
+            b"\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b))
+
+
+def health_request(i):
+    return b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n"
+
+
+def open_connections(port, n, request):
+    """n keep-alive connections, each having made one call (request(i):
+    its bytes), left open. Returns the sockets and how many got a 200."""
     socks, ok = [], 0
     for i in range(n):
         s = socket.create_connection(("127.0.0.1", port))
-        b = body.replace("%d", str(i)).encode()
-        s.sendall(b"POST /v1/launch HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json"
-                  b"\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b))
+        s.sendall(request(i))
         socks.append(s)
     for s in socks:
         s.settimeout(30)
@@ -148,8 +155,8 @@ def memory_at_connections(results, daemons):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     out = {}
-    for name, d in daemons:
-        socks, ok = open_connections(d.port, OPEN_CONNS)
+    for name, d, request in daemons:
+        socks, ok = open_connections(d.port, OPEN_CONNS, request)
         time.sleep(0.5)
         out[name] = {"connections": len(socks), "answered": ok,
                      "rss_kib": proc_stats(d.proc.pid)[1]}
@@ -229,9 +236,10 @@ def ingest_storm(results, tmp):
         sink.stop()
 
 
-def hazel(results):
+def hazel(results, tmp):
     """The peer: hazel-server answering its update check from memory, its
-    release list fetched once from a loopback stand-in for GitHub."""
+    release list fetched once from a loopback stand-in for GitHub. The
+    client is on the latest version (204), as in (a)."""
     peer = os.path.join(HERE, "peer")
     upstream = subprocess.Popen(["/usr/bin/python3", os.path.join(peer, "upstream.py")],
                                 stdout=subprocess.PIPE, text=True)
@@ -239,21 +247,24 @@ def hazel(results):
     port = free_port()
     env = dict(os.environ, PORT=str(port), ACCOUNT="example", REPOSITORY="bench",
                INTERVAL="15", UPGATE_UPSTREAM="http://127.0.0.1:%d" % up_port)
-    node = subprocess.Popen(["node", os.path.join(peer, "hazel.js")], env=env,
-                            stdout=subprocess.PIPE, text=True)
+    log = os.path.join(tmp, "hazel.log")
+    with open(log, "w") as out:
+        node = subprocess.Popen(["node", os.path.join(peer, "hazel.js")], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
-        line = node.stdout.readline()
-        if "ready" not in line:
-            raise RuntimeError("hazel did not start: " + line)
+        deadline = time.time() + 30
+        while "ready" not in open(log).read():
+            if node.poll() is not None or time.time() > deadline:
+                raise RuntimeError("hazel did not start: " + open(log).read())
+            time.sleep(0.1)
         results["peer_hazel_update_check"] = wrk(
             "http://127.0.0.1:%d" % port, "manifest.lua",
-            {"MANIFEST_PATH": "/update/linux/1.0.0", "ETAG": ""}, node.pid)
+            {"MANIFEST_PATH": os.environ.get("HAZEL_PATH", "/update/darwin/1.1.0"), "ETAG": ""}, node.pid)
     finally:
         node.terminate()
         node.wait()
         upstream.terminate()
         upstream.wait()
-        node.stdout.close()
         upstream.stdout.close()
 
 
@@ -328,7 +339,8 @@ def main():
              "ETAG": hdrs["ETag"]}, gw.proc.pid)
         time.sleep(1)
         results["memory_idle_kib"]["gateway_after_load"] = proc_stats(gw.proc.pid)[1]
-        memory_at_connections(results, [("gateway", gw), ("mgmtd", mgmt)])
+        memory_at_connections(results, [("gateway", gw, launch_request),
+                                        ("mgmtd", mgmt, health_request)])
         drain(results, gw, mgmt)
     finally:
         gw.cleanup()
@@ -336,7 +348,7 @@ def main():
     try:
         ingest_storm(results, tmp)
         if PEER == "hazel":
-            hazel(results)
+            hazel(results, tmp)
         elif PEER:
             raise SystemExit("unknown PEER %r (known: hazel)" % PEER)
     finally:

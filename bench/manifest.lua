@@ -1,10 +1,13 @@
 -- SPDX-License-Identifier: MIT
--- GET the manifest with If-None-Match: the 304 path.
+-- GET MANIFEST_PATH, with If-None-Match: ETAG when ETAG is set (the
+-- manifest's 304 path); the peer's update check goes without.
 local path = os.getenv("MANIFEST_PATH")
-local etag = os.getenv("ETAG")
+local etag = os.getenv("ETAG") or ""
+local headers = {}
+if etag ~= "" then headers["If-None-Match"] = etag end
 
 function request()
-  return wrk.format("GET", path, {["If-None-Match"] = etag})
+  return wrk.format("GET", path, headers)
 end
 
 function done(summary, latency, requests)
