@@ -57,6 +57,11 @@ int db_begin_read(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
 
+/* A savepoint inside a transaction; _end keeps its writes (RELEASE) or
+ * undoes them first (ROLLBACK TO). 0 or -errno. */
+int db_savepoint(struct db *db);
+int db_savepoint_end(struct db *db, bool keep);
+
 /* The shared writer's transaction: db_lock and BEGIN IMMEDIATE (unlocked
  * again on failure); then COMMIT when err is 0, else ROLLBACK, and
  * db_unlock. _end returns the commit's error or err. */

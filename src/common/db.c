@@ -10,8 +10,23 @@
 #include "upgate/db.h"
 #include "upgate/log.h"
 
+/* Statements every connection keeps prepared for its transactions. */
+enum {
+	TX_BEGIN,
+	TX_BEGIN_READ,
+	TX_COMMIT,
+	TX_ROLLBACK,
+	TX_SAVEPOINT,
+	TX_RELEASE,
+	TX_ROLLBACK_TO,
+	TX_N
+};
+static const char *const tx_sql[TX_N] = {"BEGIN IMMEDIATE", "BEGIN", "COMMIT",
+    "ROLLBACK", "SAVEPOINT s", "RELEASE s", "ROLLBACK TO s"};
+
 struct db {
 	sqlite3 *h;
+	sqlite3_stmt *tx[TX_N];
 	const struct db_schema *schema;
 	sqlite3_stmt **stmts; /* every set's statements, set by set */
 	size_t *first;	      /* index in stmts of each set's first */
@@ -148,15 +163,26 @@ prepare_all(struct db *db)
 	return 0;
 }
 
+/* Process-wide settings, before the first connection: no memory
+ * statistics (they take a global mutex on every allocation; every thread
+ * serving requests went through it). */
+static void
+configure(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 db_open(const char *path, const struct db_schema *schema, bool migrate_it,
     struct db **out)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	static const char pragmas[] = "PRAGMA foreign_keys = ON;"
 				      "PRAGMA synchronous = FULL;";
 	struct db *db;
 	int rc, err;
 
+	pthread_once(&once, configure);
 	db = calloc(1, sizeof(*db));
 	if (db == NULL)
 		return -ENOMEM;
@@ -177,6 +203,14 @@ db_open(const char *path, const struct db_schema *schema, bool migrate_it,
 		goto fail;
 	if ((err = db_exec(db, pragmas)) < 0)
 		goto fail;
+	for (int i = 0; i < TX_N; i++) {
+		if (sqlite3_prepare_v3(db->h, tx_sql[i], -1,
+			SQLITE_PREPARE_PERSISTENT, &db->tx[i],
+			NULL) != SQLITE_OK) {
+			err = -EIO;
+			goto fail;
+		}
+	}
 	if (migrate_it && (err = migrate(db, path)) < 0)
 		goto fail;
 	if (!migrate_it && (err = db_exec(db, "PRAGMA query_only = 1")) < 0)
@@ -203,6 +237,8 @@ db_close(struct db *db)
 		for (size_t i = 0; i < total; i++)
 			sqlite3_finalize(db->stmts[i]);
 	}
+	for (int i = 0; i < TX_N; i++)
+		sqlite3_finalize(db->tx[i]);
 	sqlite3_close(db->h);
 	pthread_mutex_destroy(&db->lock);
 	free(db->stmts);
@@ -226,22 +262,37 @@ db_stmt(struct db *db, const struct db_sqlset *set, int idx)
 	fatal("database: statement set %s is not in the schema", set->name);
 }
 
+/* Run one of the transaction statements. */
+static int
+tx(struct db *db, int which)
+{
+	int rc = sqlite3_step(db->tx[which]);
+
+	sqlite3_reset(db->tx[which]);
+	if (rc != SQLITE_DONE) {
+		log_err(
+		    "database: %s: %s", tx_sql[which], sqlite3_errmsg(db->h));
+		return db_errno(rc);
+	}
+	return 0;
+}
+
 int
 db_begin(struct db *db)
 {
-	return db_exec(db, "BEGIN IMMEDIATE");
+	return tx(db, TX_BEGIN);
 }
 
 int
 db_begin_read(struct db *db)
 {
-	return db_exec(db, "BEGIN");
+	return tx(db, TX_BEGIN_READ);
 }
 
 int
 db_commit(struct db *db)
 {
-	int err = db_exec(db, "COMMIT");
+	int err = tx(db, TX_COMMIT);
 
 	if (err < 0)
 		db_rollback(db);
@@ -251,8 +302,24 @@ db_commit(struct db *db)
 void
 db_rollback(struct db *db)
 {
-	if (!sqlite3_get_autocommit(db->h))
-		sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(db->h)) {
+		sqlite3_step(db->tx[TX_ROLLBACK]);
+		sqlite3_reset(db->tx[TX_ROLLBACK]);
+	}
+}
+
+int
+db_savepoint(struct db *db)
+{
+	return tx(db, TX_SAVEPOINT);
+}
+
+int
+db_savepoint_end(struct db *db, bool keep)
+{
+	int err = keep ? 0 : tx(db, TX_ROLLBACK_TO);
+
+	return err < 0 ? err : tx(db, TX_RELEASE);
 }
 
 void

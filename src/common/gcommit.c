@@ -24,19 +24,23 @@ struct gcommit {
 	atomic_uint_fast64_t batches, jobs, failed, largest;
 };
 
-/* Run one job in its own savepoint; its error undoes only its writes. */
+/* Run one job in its own savepoint; its error undoes only its writes.
+ * When the savepoint itself fails, *broken is set: the whole batch must
+ * roll back, since what the job left is unknown. */
 static int
-run_one(struct db *db, struct gcommit_job *j)
+run_one(struct db *db, struct gcommit_job *j, int *broken)
 {
-	int err;
+	int err, end;
 
-	if ((err = db_exec(db, "SAVEPOINT job")) < 0)
+	if ((err = db_savepoint(db)) < 0) {
+		*broken = err;
 		return err;
+	}
 	err = j->run(j->arg);
-	if (err < 0 && db_exec(db, "ROLLBACK TO job") < 0)
-		return err; /* the batch's end rolls back everything */
-	if (db_exec(db, "RELEASE job") < 0 && err == 0)
-		err = -EIO;
+	if ((end = db_savepoint_end(db, err == 0)) < 0) {
+		*broken = end;
+		return err < 0 ? err : end;
+	}
 	return err;
 }
 
@@ -46,7 +50,7 @@ commit_batch(struct gcommit *g, struct gcommit_job *list)
 {
 	struct gcommit_job *j, *next;
 	uint_fast64_t n = 0, big;
-	int err, *errs, nerr = 0;
+	int err, *errs, nerr = 0, broken = 0;
 
 	for (j = list; j != NULL; j = j->next)
 		n++;
@@ -54,10 +58,10 @@ commit_batch(struct gcommit *g, struct gcommit_job *list)
 	err = errs == NULL ? -ENOMEM : g->txn.begin(g->txn.ctx);
 	if (err == 0) {
 		for (j = list; j != NULL; j = j->next) {
-			errs[nerr] = run_one(g->txn.db, j);
+			errs[nerr] = run_one(g->txn.db, j, &broken);
 			nerr++;
 		}
-		err = g->txn.end(g->txn.ctx, 0);
+		err = g->txn.end(g->txn.ctx, broken);
 	}
 	if (err < 0) {
 		log_err("group commit of %ju jobs failed: %s", (uintmax_t)n,
