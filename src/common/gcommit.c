@@ -106,6 +106,7 @@ writer_main(struct worker *w, void *arg)
 	struct gcommit *g = arg;
 	struct gcommit_job *list;
 
+	pthread_setname_np(pthread_self(), "upgate-writer");
 	for (;;) {
 		if ((list = take(g, false)) != NULL) {
 			commit_batch(g, list);
