@@ -161,16 +161,25 @@ gcommit_submit(struct gcommit *g, struct gcommit_job *j)
 void
 gcommit_metrics(struct gcommit *g, const char *prefix, FILE *out)
 {
-	fprintf(out,
-	    "# TYPE %sbatches_total counter\n%sbatches_total %ju\n"
-	    "# TYPE %sjobs_total counter\n%sjobs_total %ju\n"
-	    "# TYPE %sfailed_batches_total counter\n"
-	    "%sfailed_batches_total %ju\n"
-	    "# TYPE %slargest_batch gauge\n%slargest_batch %ju\n",
-	    prefix, prefix, (uintmax_t)atomic_load(&g->batches), prefix, prefix,
-	    (uintmax_t)atomic_load(&g->jobs), prefix, prefix,
-	    (uintmax_t)atomic_load(&g->failed), prefix, prefix,
-	    (uintmax_t)atomic_load(&g->largest));
+	const struct {
+		const char *name, *type, *help;
+		uintmax_t v;
+	} m[] = {
+	    {"batches_total", "counter", "Transactions committed or failed.",
+		atomic_load(&g->batches)},
+	    {"jobs_total", "counter", "Requests' writes taken into them.",
+		atomic_load(&g->jobs)},
+	    {"failed_batches_total", "counter",
+		"Transactions that did not commit (their requests got 503).",
+		atomic_load(&g->failed)},
+	    {"largest_batch", "gauge", "Most jobs one transaction took.",
+		atomic_load(&g->largest)},
+	};
+
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		fprintf(out, "# HELP %s%s %s\n# TYPE %s%s %s\n%s%s %ju\n",
+		    prefix, m[i].name, m[i].help, prefix, m[i].name, m[i].type,
+		    prefix, m[i].name, m[i].v);
 }
 
 void

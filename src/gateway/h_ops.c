@@ -76,7 +76,7 @@ h_metrics_get(struct req *rq, struct resp *rs)
 	    "upgate_outbox_oldest_age_seconds %.3f\n",
 	    (long long)rows, age);
 	forward_metrics(gw->forward, f);
-	gcommit_metrics(gw->commits, "upgate_gateway_group_commit_", f);
+	gcommit_metrics(gw->commits, "upgate_group_commit_", f);
 	if (fclose(f) != 0) {
 		free(text);
 		return -ENOMEM;

@@ -2,6 +2,7 @@
 """The gateway against the SPEC, over real HTTP on loopback."""
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -264,6 +265,42 @@ class TestLaunch(GatewayCase):
         self.assertEqual(len(ids), 1, results)
         self.assertEqual([d["action"] for d in results].count("upgrade"), 1)
         self.assertEqual(self.gw.sql("select count(*) from upgrades")[0][0], 1)
+
+    def test_concurrent_lifecycles_through_group_commit(self):
+        """40 clients upgrade at once: every launch that opens a session
+        and every report is one job of the writer's batches, each answered
+        only once on disk, none lost or mixed up with another's."""
+        self.gw.publish(APP, "1.1.0")
+        states = ["downloading", "downloaded", "verifying", "installing", "succeeded"]
+        answers, problems = {}, []
+
+        def client(i):
+            name = "crowd-%d" % i
+            uid = self.gw.launch(name, APP, "1.0.0")["upgrade"]["upgrade_id"]
+            for seq, state in enumerate(states, 1):
+                st, doc = self.gw.report(uid, name, seq, state)
+                if st != 200 or doc["state"] != state or doc["last_seq"] != seq \
+                        or doc["client_id"] != name or doc["duplicate"]:
+                    problems.append((name, seq, st, doc))
+            answers[name] = uid
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(problems, [])
+        self.assertEqual(len(answers), 40)
+        rows = self.gw.sql("select client_id, upgrade_id, state from upgrades")
+        self.assertEqual({(c, u, s) for c, u, s in rows},
+                         {(c, u, "succeeded") for c, u in answers.items()})
+        self.assertEqual(self.gw.sql("select count(*) from events")[0][0], 200)
+        text = self.gw.request("GET", "/metrics")[2].decode()
+        jobs = int(re.search(r"^upgate_group_commit_jobs_total (\d+)$", text, re.M).group(1))
+        batches = int(re.search(r"^upgate_group_commit_batches_total (\d+)$", text,
+                                re.M).group(1))
+        self.assertEqual(jobs, 240)  # 40 sessions opened + 200 reports
+        self.assertTrue(1 <= batches <= jobs)
+        self.assertIn("upgate_group_commit_failed_batches_total 0", text)
 
     def test_previous_failure_once_and_attempts(self):
         self.gw.publish(APP, "1.1.0")
