@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "tmpdb.h"
 #include "upgate/db.h"
 
 static const char *const sql[] = {
@@ -37,21 +38,15 @@ static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(path, sizeof(path), "/tmp/upgate-test-db-%d.db", (int)getpid());
+	tmpdb_path(path, sizeof(path), "db");
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	char p[80];
-
 	(void)state;
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
+	tmpdb_remove(path);
 	return 0;
 }
 

@@ -27,6 +27,17 @@ APP = "com.example.crash"
 KILLS = int(os.environ.get("UPGATE_FAULT_KILLS", "20"))
 
 
+def kill_repeatedly(daemon, port, kills, rnd, low, high):
+    """SIGKILL daemon kills times, each after a random low..high s, and
+    start it again on the same port each time."""
+    for _ in range(kills):
+        time.sleep(rnd.uniform(low, high))
+        daemon.proc.send_signal(signal.SIGKILL)
+        daemon.proc.wait()
+        daemon.proc = None
+        daemon.start(port=port)
+
+
 class Client(threading.Thread):
     """Clicks and reports as a launcher would, retrying through outages;
     remembers every report the gateway acknowledged."""
@@ -96,13 +107,7 @@ class TestGatewayKills(unittest.TestCase):
         clients = [Client(gw, "crash-%d" % i, stop) for i in range(6)]
         for c in clients:
             c.start()
-        rnd = random.Random(7)
-        for _ in range(KILLS):
-            time.sleep(rnd.uniform(0.05, 0.3))
-            gw.proc.send_signal(signal.SIGKILL)
-            gw.proc.wait()
-            gw.proc = None
-            gw.start(port=port)
+        kill_repeatedly(gw, port, KILLS, random.Random(7), 0.05, 0.3)
         time.sleep(0.3)
         stop.set()
         for c in clients:
@@ -166,14 +171,8 @@ class TestMgmtKills(unittest.TestCase):
 
         t = threading.Thread(target=load, daemon=True)
         t.start()
-        rnd = random.Random(11)
         kills = max(5, KILLS // 2)
-        for _ in range(kills):
-            time.sleep(rnd.uniform(0.1, 0.4))
-            mgmt.proc.send_signal(signal.SIGKILL)
-            mgmt.proc.wait()
-            mgmt.proc = None
-            mgmt.start(port=port)
+        kill_repeatedly(mgmt, port, kills, random.Random(11), 0.1, 0.4)
         stop.set()
         t.join(timeout=60)
         self.assertGreater(len(acked), 20)

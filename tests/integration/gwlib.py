@@ -260,6 +260,21 @@ class Mgmt(Daemon):
         return doc["alerts"]
 
 
+class SharedMgmt:
+    """A test-class mixin: one upgate-mgmtd (cls.mgmt) for all the class's
+    tests, started before the first and removed after the last."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.mgmt = Mgmt().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mgmt.cleanup()
+        super().tearDownClass()
+
+
 class Sink:
     """A helper process (SMTP or SMS sink) started here and stopped by PID."""
 

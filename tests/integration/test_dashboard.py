@@ -11,7 +11,7 @@ import sqlite3
 import time
 import unittest
 
-from gwlib import TOKEN, Gateway, Mgmt, gateway_and_mgmt, wait_for
+from gwlib import TOKEN, Gateway, Mgmt, SharedMgmt, gateway_and_mgmt, wait_for
 from test_mgmt import outcome
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
@@ -53,15 +53,7 @@ class Stream:
         self.conn.close()
 
 
-class TestDashboard(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.mgmt = Mgmt().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mgmt.cleanup()
-
+class TestDashboard(SharedMgmt, unittest.TestCase):
     def test_page_is_served_from_the_binary(self):
         st, hdrs, body = self.mgmt.request("GET", "/")
         self.assertEqual(st, 200)

@@ -15,7 +15,7 @@ import time
 import unittest
 
 from artifacts import ArtifactServer, sha256, tarball
-from gwlib import BIN, FakeGateway, Gateway, Mgmt, free_port, wait_for
+from gwlib import BIN, FakeGateway, Gateway, SharedMgmt, free_port, wait_for
 
 APP = "com.example.editor"
 CLIENT = "host-42"
@@ -107,15 +107,7 @@ class LauncherCase(unittest.TestCase):
         return ups[0]
 
 
-class TestUpgrade(LauncherCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.mgmt = Mgmt().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mgmt.cleanup()
-
+class TestUpgrade(SharedMgmt, LauncherCase):
     def test_upgrade_succeeds_and_is_archived(self):
         self.publish("1.5.0", tarball("1.5.0", [("share/data.txt", "file", b"x" * 5000),
                                                 ("lib", "dir", b""),

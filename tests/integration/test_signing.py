@@ -12,7 +12,7 @@ import unittest
 import nacl.signing
 
 from artifacts import sha256, tarball
-from gwlib import BIN, TOKEN, FakeGateway, Mgmt, wait_for
+from gwlib import BIN, TOKEN, FakeGateway, SharedMgmt, wait_for
 from test_launcher import APP, CLIENT, LauncherCase
 
 CTL = os.path.join(BIN, "upgatectl")
@@ -178,17 +178,7 @@ class TestHostileGateway(SignedCase):
                           if e["state"] == "failed"], ["rollback_refused"])
 
 
-class TestRollback(SignedCase):
-    mgmt = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.mgmt = Mgmt().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mgmt.cleanup()
-
+class TestRollback(SharedMgmt, SignedCase):
     def ctl(self, *args):
         env = dict(os.environ, UPGATE_GATEWAY=self.gw.url, UPGATE_MGMT=self.mgmt.url,
                    UPGATE_TOKEN=TOKEN)
@@ -197,19 +187,28 @@ class TestRollback(SignedCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         return r
 
-    def test_rollback_from_broken_2_0_0_to_1_9_0(self):
-        # Keys made by upgatectl; releases published and signed by it.
+    def keygen(self):
+        """A key pair made by upgatectl: its path prefix, the public key."""
         prefix = os.path.join(self.tmp, "release")
         self.ctl("keygen", "--out", prefix)
         with open(prefix + ".pub") as f:
-            public = f.read().strip()
+            return prefix, f.read().strip()
+
+    def publish_signed(self, version, prefix):
+        """Publish a tarball of version with upgatectl, signed with the
+        key at prefix, served by the artifact server."""
+        path = os.path.join(self.tmp, "editor-%s.tar.gz" % version)
+        with open(path, "wb") as f:
+            f.write(tarball(version))
+        url = self.srv.add("editor-%s.tar.gz" % version, tarball(version))
+        self.ctl("publish", "--app", APP, "--version", version, "--file", path, "--url", url,
+                 "--platform", "linux-x86_64", "--sign-key", prefix + ".key")
+
+    def test_rollback_from_broken_2_0_0_to_1_9_0(self):
+        # Keys made by upgatectl; releases published and signed by it.
+        prefix, public = self.keygen()
         for v in ("1.9.0", "2.0.0"):
-            path = os.path.join(self.tmp, "editor-%s.tar.gz" % v)
-            with open(path, "wb") as f:
-                f.write(tarball(v))
-            url = self.srv.add("editor-%s.tar.gz" % v, tarball(v))
-            self.ctl("publish", "--app", APP, "--version", v, "--file", path, "--url", url,
-                     "--platform", "linux-x86_64", "--sign-key", prefix + ".key")
+            self.publish_signed(v, prefix)
             self.assertRan(self.launch_keys(public), v)
         self.assertEqual(sorted(os.listdir(os.path.join(self.dir, "versions"))),
                          ["1.9.0", "2.0.0"])
@@ -239,26 +238,13 @@ class TestRollback(SignedCase):
         self.ctl("rollback", APP, "--cancel")
         self.assertRan(self.launch_keys(public), "1.9.0")
         self.assertEqual(self.upgrades()[0]["error_code"], "rollback_refused")
-        path = os.path.join(self.tmp, "editor-2.0.1.tar.gz")
-        with open(path, "wb") as f:
-            f.write(tarball("2.0.1"))
-        url = self.srv.add("editor-2.0.1.tar.gz", tarball("2.0.1"))
-        self.ctl("publish", "--app", APP, "--version", "2.0.1", "--file", path, "--url", url,
-                 "--platform", "linux-x86_64", "--sign-key", prefix + ".key")
+        self.publish_signed("2.0.1", prefix)
         self.assertRan(self.launch_keys(public), "2.0.1")
 
     def test_signed_yank_sends_signed_clients_back(self):
-        prefix = os.path.join(self.tmp, "release")
-        self.ctl("keygen", "--out", prefix)
-        with open(prefix + ".pub") as f:
-            public = f.read().strip()
+        prefix, public = self.keygen()
         for v in ("1.9.0", "2.0.0"):
-            path = os.path.join(self.tmp, "editor-%s.tar.gz" % v)
-            with open(path, "wb") as f:
-                f.write(tarball(v))
-            url = self.srv.add("editor-%s.tar.gz" % v, tarball(v))
-            self.ctl("publish", "--app", APP, "--version", v, "--file", path, "--url", url,
-                     "--platform", "linux-x86_64", "--sign-key", prefix + ".key")
+            self.publish_signed(v, prefix)
             self.assertRan(self.launch_keys(public), v)
         r = self.ctl("yank", APP, "2.0.0", "--sign-key", prefix + ".key")
         self.assertIn("goes back to 1.9.0", r.stdout)
