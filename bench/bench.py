@@ -63,7 +63,7 @@ def wrk(url, script, env, pid):
     out = subprocess.run(["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECONDS,
                           "-s", os.path.join(HERE, script), url],
                          capture_output=True, text=True,
-                         env=dict(os.environ, THREADS=str(THREADS), **env),
+                         env=dict(os.environ, THREADS=str(THREADS), BENCH_LUA=HERE, **env),
                          timeout=SECONDS + 60)
     wall = time.time() - t0
     cpu1, rss = proc_stats(pid)

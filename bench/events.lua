@@ -6,6 +6,7 @@
 -- its previous one by WINDOW requests (far more than the connections in
 -- flight): they arrive in order. Past the last upgrade a thread repeats
 -- final reports (idempotent duplicates) and counts them as "exhausted".
+dofile(os.getenv("BENCH_LUA") .. "/result.lua")
 local states = {"downloading", "downloaded", "verifying", "installing", "succeeded"}
 local threads = tonumber(os.getenv("THREADS") or "2")
 local window = tonumber(os.getenv("WINDOW") or "1000")
@@ -58,10 +59,5 @@ end
 function done(summary, latency, requests)
   local ex = 0
   for _, t in ipairs(all_threads) do ex = ex + (t:get("exhausted") or 0) end
-  io.write(string.format(
-    'RESULT {"requests":%d,"seconds":%.3f,"p50_ms":%.3f,"p99_ms":%.3f,"errors":%d,"non2xx":%d,"exhausted":%d}\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000,
-    summary.errors.connect + summary.errors.read + summary.errors.write +
-      summary.errors.timeout, summary.errors.status, ex))
+  bench_result(summary, latency, {exhausted = ex})
 end

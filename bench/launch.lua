@@ -1,6 +1,7 @@
 -- SPDX-License-Identifier: MIT
 -- POST /v1/launch from CLIENTS distinct clients at VERSION (env), each
 -- connection walking its own slice of the client ids.
+dofile(os.getenv("BENCH_LUA") .. "/result.lua")
 local clients = tonumber(os.getenv("CLIENTS") or "10000")
 local version = os.getenv("VERSION") or "9.9.9"
 local app = os.getenv("APP") or "com.example.bench"
@@ -26,10 +27,5 @@ function request()
 end
 
 function done(summary, latency, requests)
-  io.write(string.format(
-    'RESULT {"requests":%d,"seconds":%.3f,"p50_ms":%.3f,"p99_ms":%.3f,"errors":%d,"non2xx":%d}\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000,
-    summary.errors.connect + summary.errors.read + summary.errors.write +
-      summary.errors.timeout, summary.errors.status))
+  bench_result(summary, latency)
 end
