@@ -22,6 +22,7 @@ struct gcommit_job {
 	void (*done)(void *arg, int err);
 	void *arg;
 	struct gcommit_job *next; /* the queue's */
+	int err; /* what run() returned (0: not run); set before done() */
 };
 
 /* How a batch's transaction starts and ends on the shared connection:

@@ -49,20 +49,14 @@ static void
 commit_batch(struct gcommit *g, struct gcommit_job *list)
 {
 	struct gcommit_job *j, *next;
-	uint_fast64_t n = 0, big;
-	int err, *errs, nerr = 0, broken = 0;
+	uint_fast64_t n = 0;
+	int err, broken = 0;
 
-	for (j = list; j != NULL; j = j->next)
-		n++;
-	errs = calloc(n, sizeof(*errs));
-	err = errs == NULL ? -ENOMEM : g->txn.begin(g->txn.ctx);
-	if (err == 0) {
-		for (j = list; j != NULL; j = j->next) {
-			errs[nerr] = run_one(g->txn.db, j, &broken);
-			nerr++;
-		}
+	err = g->txn.begin(g->txn.ctx);
+	for (j = list; j != NULL; j = j->next, n++)
+		j->err = err < 0 ? err : run_one(g->txn.db, j, &broken);
+	if (err == 0)
 		err = g->txn.end(g->txn.ctx, broken);
-	}
 	if (err < 0) {
 		log_err("group commit of %ju jobs failed: %s", (uintmax_t)n,
 		    strerror(-err));
@@ -70,18 +64,12 @@ commit_batch(struct gcommit *g, struct gcommit_job *list)
 	}
 	atomic_fetch_add(&g->batches, 1);
 	atomic_fetch_add(&g->jobs, n);
-	big = atomic_load(&g->largest);
-	while (n > big && !atomic_compare_exchange_weak(&g->largest, &big, n))
-		;
-	nerr = 0;
+	if (n > atomic_load(&g->largest)) /* only this thread writes it */
+		atomic_store(&g->largest, n);
 	for (j = list; j != NULL; j = next) {
-		int e = errs != NULL && errs[nerr] < 0 ? errs[nerr] : err;
-
 		next = j->next; /* done() may free j */
-		nerr++;
-		j->done(j->arg, e);
+		j->done(j->arg, j->err < 0 ? j->err : err);
 	}
-	free(errs);
 }
 
 /* Take the queue; at stop, also refuse what comes after. */
@@ -145,6 +133,7 @@ gcommit_submit(struct gcommit *g, struct gcommit_job *j)
 	bool stopped;
 
 	j->next = NULL;
+	j->err = 0;
 	pthread_mutex_lock(&g->lock);
 	stopped = g->stopped;
 	if (!stopped) {

@@ -69,12 +69,12 @@ struct conn_req {
 	int status;
 	struct timespec t0;
 	struct resp resp;
-	/* Parking (http_suspend): under the server's streams_lock. */
+	/* Parking (http_suspend): under the server's streams_lock. cont is
+	 * set from http_suspend() until it is taken to run. */
 	http_cont cont;
 	void *state;
 	void (*state_free)(void *);
 	int cont_err;
-	bool parking;	/* the handler asked to park; not yet suspended */
 	bool suspended; /* MHD_suspend_connection() was called */
 	bool resumed;	/* http_resume() came: cont may run */
 };
@@ -643,7 +643,6 @@ http_suspend(
 	cr->cont = cont;
 	cr->state = state;
 	cr->state_free = state_free;
-	cr->parking = true;
 	cr->resumed = false;
 	pthread_mutex_unlock(&rq->server->streams_lock);
 	return 0;
@@ -670,9 +669,10 @@ req_state(const struct req *rq)
 	return ((const struct conn_req *)rq)->state;
 }
 
-/* A handler or continuation returned err: park the request when it asked
- * to (unless its work is done already: then go on at once), else send
- * its answer, or the error shape for err. */
+/* A handler or continuation returned err. While a continuation is set
+ * (http_suspend), park the request until its work is done, or run it at
+ * once when done already; then send the answer, or the error shape for
+ * err. */
 static enum MHD_Result
 answer(struct conn_req *cr, int err)
 {
@@ -683,11 +683,10 @@ answer(struct conn_req *cr, int err)
 		http_cont cont;
 
 		pthread_mutex_lock(&s->streams_lock);
-		if (!cr->parking) {
+		if (cr->cont == NULL) {
 			pthread_mutex_unlock(&s->streams_lock);
 			break;
 		}
-		cr->parking = false;
 		if (!cr->resumed) {
 			cr->suspended = true;
 			MHD_suspend_connection(cr->r.conn);
@@ -709,19 +708,6 @@ answer(struct conn_req *cr, int err)
 	return send_resp(cr, rs);
 }
 
-/* Called again after http_resume(): run the continuation. */
-static enum MHD_Result
-resume_parked(struct conn_req *cr)
-{
-	http_cont cont;
-
-	pthread_mutex_lock(&cr->r.server->streams_lock);
-	cont = cr->cont;
-	cr->cont = NULL;
-	pthread_mutex_unlock(&cr->r.server->streams_lock);
-	return answer(cr, cont(&cr->r, &cr->resp, cr->cont_err));
-}
-
 /* The whole request is in: parse, call the handler, answer. */
 static enum MHD_Result
 finish(struct conn_req *cr)
@@ -730,8 +716,8 @@ finish(struct conn_req *cr)
 	json_error_t je;
 	int err;
 
-	if (cr->cont != NULL)
-		return resume_parked(cr);
+	if (cr->cont != NULL) /* called again after http_resume() */
+		return answer(cr, 0);
 
 	if (cr->too_big)
 		return send_error(cr, -E2BIG, "body_too_large",

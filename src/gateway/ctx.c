@@ -79,6 +79,23 @@ gw_commits_start(struct gw *gw)
 	return gcommit_start(&txn, &gw->commits);
 }
 
+static void
+write_done(void *arg, int err)
+{
+	struct gw_write *w = arg;
+
+	http_resume(w->rq, err);
+}
+
+void
+gw_write_submit(struct gw *gw, struct gw_write *w, int (*run)(void *),
+    http_cont cont, void (*state_free)(void *))
+{
+	w->job = (struct gcommit_job){.run = run, .done = write_done, .arg = w};
+	http_suspend(w->rq, cont, w, state_free);
+	gcommit_submit(gw->commits, &w->job);
+}
+
 void
 gw_finish_opts(const struct gw_settings *s, struct finish_opts *o)
 {

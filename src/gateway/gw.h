@@ -69,7 +69,7 @@ struct forward;
 /* The daemon context: one per process, passed to every handler. */
 struct gw {
 	struct gw_conf conf;
-	struct db *writer; /* every write; db_lock() around use */
+	struct db *writer;	 /* every write; db_lock() around use */
 	struct gcommit *commits; /* launches and reports: group commit */
 	struct db_pool *readers;
 	struct http_server *http;
@@ -95,6 +95,19 @@ int gw_write_begin(struct gw *gw);
 int gw_write_end(struct gw *gw, int err);
 /* Start the group committer on the writer (gw_write_begin/_end). */
 int gw_commits_start(struct gw *gw);
+
+/* A request's writes on their way through the group commit: the first
+ * member of the handler's state, so the state is what run() gets and
+ * what req_state() gives back. */
+struct gw_write {
+	struct gcommit_job job; /* job.err: what run() returned */
+	struct req *rq;
+};
+
+/* Park w->rq (state w, freed with state_free when the request ends) and
+ * queue run(w) for the next batch; cont answers once it is on disk. */
+void gw_write_submit(struct gw *gw, struct gw_write *w, int (*run)(void *),
+    http_cont cont, void (*state_free)(void *));
 /* Finish options from settings. */
 void gw_finish_opts(const struct gw_settings *s, struct finish_opts *o);
 

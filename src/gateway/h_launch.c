@@ -79,9 +79,8 @@ out:
 /* One launch from decision to answer; it lives while the request is
  * parked in the group commit. */
 struct launch_job {
-	struct gcommit_job job;
+	struct gw_write w; /* first */
 	struct gw *gw;
-	struct req *rq;
 	struct launch_req l;
 	struct gw_settings s;
 	struct view v;
@@ -89,7 +88,6 @@ struct launch_job {
 	struct upgrade offer;
 	int64_t now;
 	int attempt;
-	bool parked;
 };
 
 static void
@@ -224,14 +222,6 @@ parse(const json_t *b, struct launch_req *l, struct jv_err *e)
 	return 0;
 }
 
-static void
-launch_done(void *arg, int err)
-{
-	struct launch_job *j = arg;
-
-	http_resume(j->rq, err);
-}
-
 static int
 answer(struct launch_job *j, struct resp *rs)
 {
@@ -291,10 +281,7 @@ launch_step(struct launch_job *j, struct resp *rs)
 		launchlog_add(gw->launchlog, &rec);
 		return answer(j, rs);
 	}
-	j->parked = true;
-	j->job = (struct gcommit_job){apply, launch_done, j, NULL};
-	http_suspend(j->rq, launch_resumed, j, launch_free);
-	gcommit_submit(gw->commits, &j->job);
+	gw_write_submit(gw, &j->w, apply, launch_resumed, launch_free);
 	return 0;
 }
 
@@ -328,11 +315,11 @@ h_launch_post(struct req *rq, struct resp *rs)
 		return http_error_jv(rs, &e);
 	}
 	j->gw = rq->ctx;
-	j->rq = rq;
+	j->w.rq = rq;
 	gw_settings_get(j->gw, &j->s);
 	err = launch_step(j, rs);
-	if (!j->parked)
-		launch_free(
-		    j); /* answered at once: the request never owned j */
+	/* Answered at once: the request never took j over. */
+	if (req_state(rq) != j)
+		launch_free(j);
 	return err;
 }

@@ -78,16 +78,14 @@ same_event(const struct upgrade_event *old, const struct report *r)
 
 /* A report on its way through the group commit. */
 struct report_job {
-	struct gcommit_job job;
+	struct gw_write w; /* first */
 	struct gw *gw;
-	struct req *rq;
 	struct resp *rs;
 	char uid[ID_LEN + 1];
 	struct report r;
 	struct gw_settings s;
-	int run_err; /* what apply_report returned */
-	bool dup;    /* an idempotent repeat */
-	bool halted; /* this report halted the release */
+	bool dup;	  /* an idempotent repeat */
+	bool halted;	  /* this report halted the release */
 	struct upgrade u; /* as the report found it, then as it left it */
 };
 
@@ -179,23 +177,6 @@ apply_report(void *arg)
 	return err;
 }
 
-static int
-report_run(void *arg)
-{
-	struct report_job *j = arg;
-
-	j->run_err = apply_report(j);
-	return j->run_err;
-}
-
-static void
-report_done(void *arg, int err)
-{
-	struct report_job *j = arg;
-
-	http_resume(j->rq, err);
-}
-
 static void
 report_free(void *arg)
 {
@@ -212,9 +193,9 @@ report_answer(struct req *rq, struct resp *rs, int err)
 	struct report_job *j = req_state(rq);
 	json_t *o;
 
-	if (j->run_err < 0 && !j->dup)
-		return j->run_err; /* refused: rs says why, nothing written */
-	if (j->run_err == 0 && err < 0) {
+	if (j->w.job.err < 0 && !j->dup)
+		return j->w.job.err; /* refused: rs says why, nothing written */
+	if (j->w.job.err == 0 && err < 0) {
 		http_reply(rs, 0, NULL); /* not on disk: no answer stands */
 		return err;
 	}
@@ -255,12 +236,10 @@ h_events_post(struct req *rq, struct resp *rs)
 	}
 	snprintf(j->uid, sizeof(j->uid), "%s", uid);
 	j->gw = gw;
-	j->rq = rq;
+	j->w.rq = rq;
 	j->rs = rs;
 	gw_settings_get(gw, &j->s);
-	j->job = (struct gcommit_job){report_run, report_done, j, NULL};
-	http_suspend(rq, report_answer, j, report_free);
-	gcommit_submit(gw->commits, &j->job);
+	gw_write_submit(gw, &j->w, apply_report, report_answer, report_free);
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "tmpdb.h"
 #include "upgate/db.h"
 #include "upgate/gcommit.h"
 
@@ -95,8 +96,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	snprintf(
-	    path, sizeof(path), "/tmp/upgate-test-gc-%d.db", (int)getpid());
+	tmpdb_path(path, sizeof(path), "gc");
 	fail_begin = false;
 	return db_open(path, &schema, true, &db);
 }
@@ -104,15 +104,9 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char p[80];
-
 	(void)state;
 	db_close(db);
-	unlink(path);
-	snprintf(p, sizeof(p), "%s-wal", path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", path);
-	unlink(p);
+	tmpdb_remove(path);
 	return 0;
 }
 
@@ -143,7 +137,8 @@ test_refused_job_undoes_only_its_writes(void **state)
 
 	(void)state;
 	for (int i = 0; i < 3; i++) {
-		j[i].gj = (struct gcommit_job){run, done, &j[i], NULL};
+		j[i].gj = (struct gcommit_job){
+		    .run = run, .done = done, .arg = &j[i]};
 		j[i].done = &n;
 		gcommit_submit(g, &j[i].gj);
 	}
@@ -166,7 +161,8 @@ test_failed_transaction_fails_every_job(void **state)
 	(void)state;
 	fail_begin = true;
 	for (int i = 0; i < 2; i++) {
-		j[i].gj = (struct gcommit_job){run, done, &j[i], NULL};
+		j[i].gj = (struct gcommit_job){
+		    .run = run, .done = done, .arg = &j[i]};
 		j[i].done = &n;
 		gcommit_submit(g, &j[i].gj);
 	}
@@ -196,7 +192,8 @@ submit_all(void *arg)
 		struct job *j = &s->jobs[i];
 
 		snprintf(j->key, sizeof(j->key), "t%d-%d", s->id, i);
-		j->gj = (struct gcommit_job){run, done, j, NULL};
+		j->gj =
+		    (struct gcommit_job){.run = run, .done = done, .arg = j};
 		j->done = s->done;
 		gcommit_submit(s->g, &j->gj);
 	}
@@ -244,7 +241,7 @@ test_submit_after_stop_is_refused(void **state)
 
 	(void)state;
 	gcommit_stop(g);
-	j.gj = (struct gcommit_job){run, done, &j, NULL};
+	j.gj = (struct gcommit_job){.run = run, .done = done, .arg = &j};
 	j.done = &n;
 	gcommit_submit(g, &j.gj);
 	assert_int_equal(atomic_load(&n), 1);
