@@ -65,6 +65,7 @@ int gw_signed_parse(json_t *b, const char *app, const char *channel,
 struct reaper;
 struct launchlog;
 struct forward;
+struct catalog;
 
 /* The daemon context: one per process, passed to every handler. */
 struct gw {
@@ -76,6 +77,7 @@ struct gw {
 	struct reaper *reaper;
 	struct forward *forward;     /* NULL: forwarding off */
 	struct launchlog *launchlog; /* batched launch statistics */
+	struct catalog *catalog;     /* releases as launches read them */
 	bool outbox_added;	     /* this write txn queued an outcome */
 	pthread_mutex_t lock;	     /* guards token and settings */
 	char *admin_token;	     /* NULL: admin API refused */
@@ -119,6 +121,24 @@ json_t *render_failure(const struct upgrade *u);
 json_t *render_upgrade(const struct upgrade *u);
 json_t *render_events(const struct upgrade_event *ev, size_t n);
 json_t *render_time(int64_t ms);
+
+/* catalog.c: each app/channel's releases (with artifacts, oldest first)
+ * and rollback, cached between launch calls. Read-only to callers. */
+struct catalog_view {
+	struct release *releases;
+	size_t n_releases;
+	struct rollback *rollback; /* NULL: none */
+};
+int catalog_new(struct catalog **out);
+void catalog_free(struct catalog *c);
+/* app/channel's catalog as db's open read transaction sees it: the cached
+ * copy when its catalog version is the snapshot's, else read now (and
+ * kept). 0 and *out (give it back with catalog_put), or -errno. */
+int catalog_get(struct catalog *c, struct db *db, const char *app,
+    const char *channel, const struct catalog_view **out);
+/* Give back a view from catalog_get, from any thread. NULL: nothing. */
+void catalog_put(const struct catalog_view *v);
+void catalog_metrics(struct catalog *c, FILE *out);
 
 /* reaper.c: times out upgrades past session_timeout. */
 /* launchlog.c: launch statistics written in batches (a worker). */

@@ -18,25 +18,20 @@ struct launch_req {
 
 /* What the read phase loaded; freed by view_fini. */
 struct view {
-	struct release *releases;
-	size_t n_releases;
+	const struct catalog_view *cat; /* releases and rollback, shared */
 	struct upgrade latest;
 	bool has_latest;
 	struct fail_stat *fails;
 	size_t n_fails;
-	struct rollback rollback;
-	bool has_rollback;
 };
 
 static void
 view_fini(struct view *v)
 {
-	store_release_free_list(v->releases, v->n_releases);
+	catalog_put(v->cat);
 	if (v->has_latest)
 		store_upgrade_fini(&v->latest);
 	free(v->fails);
-	if (v->has_rollback)
-		store_rollback_fini(&v->rollback);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -50,8 +45,7 @@ load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 	memset(v, 0, sizeof(*v));
 	if ((err = db_begin_read(db)) < 0)
 		goto out;
-	err = store_release_list(
-	    db, l->app, l->channel, false, &v->releases, &v->n_releases);
+	err = catalog_get(gw->catalog, db, l->app, l->channel, &v->cat);
 	if (err == 0) {
 		err =
 		    store_upgrade_latest(db, l->client_id, l->app, &v->latest);
@@ -62,12 +56,6 @@ load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 	if (err == 0)
 		err = store_upgrade_failures(
 		    db, l->client_id, l->app, &v->fails, &v->n_fails);
-	if (err == 0) {
-		err = store_rollback_get(db, l->app, l->channel, &v->rollback);
-		v->has_rollback = err == 0;
-		if (err == -ENOENT)
-			err = 0;
-	}
 	db_rollback(db);
 out:
 	db_pool_put(gw->readers, db);
@@ -153,10 +141,11 @@ apply(void *arg)
 		 * rollback's when an admin ordered it, else the release's. */
 		{
 			const char *doc = d->by_rollback
-					      ? v->rollback.signed_doc
+					      ? v->cat->rollback->signed_doc
 					      : t->signed_doc;
-			const char *sig = d->by_rollback ? v->rollback.signature
-							 : t->signature;
+			const char *sig = d->by_rollback
+					      ? v->cat->rollback->signature
+					      : t->signature;
 
 			if (doc != NULL && sig != NULL &&
 			    ((offer->signed_doc = strdup(doc)) == NULL ||
@@ -266,10 +255,10 @@ launch_step(struct launch_job *j, struct resp *rs)
 	if ((err = load_view(gw, &j->l, &j->v)) < 0)
 		return err;
 	in = (struct decide_in){j->l.client_id, j->l.version, j->l.platform,
-	    j->now, j->v.releases, j->v.n_releases,
+	    j->now, j->v.cat->releases, j->v.cat->n_releases,
 	    j->v.has_latest ? &j->v.latest : NULL, j->v.fails, j->v.n_fails,
-	    j->v.has_rollback ? &j->v.rollback : NULL, j->s.session_timeout,
-	    j->s.retry_backoff, j->s.max_attempts};
+	    j->v.cat->rollback, j->s.session_timeout, j->s.retry_backoff,
+	    j->s.max_attempts};
 	decide(&in, &j->d);
 	if (j->d.action == DECIDE_LAUNCH && !j->d.expire_latest &&
 	    !j->d.tell_failure && gw->launchlog != NULL) {

@@ -77,6 +77,7 @@ h_metrics_get(struct req *rq, struct resp *rs)
 	    (long long)rows, age);
 	forward_metrics(gw->forward, f);
 	gcommit_metrics(gw->commits, "upgate_group_commit_", f);
+	catalog_metrics(gw->catalog, f);
 	if (fclose(f) != 0) {
 		free(text);
 		return -ENOMEM;

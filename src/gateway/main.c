@@ -96,6 +96,8 @@ run(struct gw *gw)
 		 daemon_readers(gw->conf.readers, gw->conf.server.threads),
 		 &gw->readers)) < 0)
 		return err;
+	if ((err = catalog_new(&gw->catalog)) < 0)
+		return err;
 	if ((err = gw_commits_start(gw)) < 0)
 		return err;
 	if ((err = reaper_start(gw, &gw->reaper)) < 0)
@@ -175,6 +177,7 @@ main(int argc, char **argv)
 	launchlog_stop(gw.launchlog);
 	forward_stop(gw.forward);
 	reaper_stop(gw.reaper);
+	catalog_free(gw.catalog);
 	db_pool_free(gw.readers);
 	db_close(gw.writer);
 	gw_conf_free(&gw.conf);

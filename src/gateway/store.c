@@ -92,6 +92,25 @@ static const char *const migrations[] = {
     "  signed TEXT, signature TEXT, serial INTEGER,"
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (app, channel));",
+    /* 3: a version of what launches decide on (releases, artifacts,
+     * rollbacks), raised by triggers in the same transaction as any
+     * change, so a cached copy is checked against a reader's snapshot.
+     * The counters that every finished upgrade bumps do not raise it. */
+    "CREATE TABLE catalog_version (v INTEGER NOT NULL);"
+    "INSERT INTO catalog_version VALUES (0);"
+#define BUMP " BEGIN UPDATE catalog_version SET v = v + 1; END;"
+    "CREATE TRIGGER releases_added AFTER INSERT ON releases" BUMP
+    "CREATE TRIGGER releases_removed AFTER DELETE ON releases" BUMP
+    "CREATE TRIGGER releases_changed AFTER UPDATE OF app, channel,"
+    "  version, notes, rollout_percent, mandatory, paused, yanked, halted,"
+    "  signed, signature, serial ON releases" BUMP
+    "CREATE TRIGGER artifacts_added AFTER INSERT ON artifacts" BUMP
+    "CREATE TRIGGER artifacts_removed AFTER DELETE ON artifacts" BUMP
+    "CREATE TRIGGER artifacts_changed AFTER UPDATE ON artifacts" BUMP
+    "CREATE TRIGGER rollbacks_added AFTER INSERT ON rollbacks" BUMP
+    "CREATE TRIGGER rollbacks_removed AFTER DELETE ON rollbacks" BUMP
+    "CREATE TRIGGER rollbacks_changed AFTER UPDATE ON rollbacks" BUMP
+#undef BUMP
 };
 
 static const struct db_sqlset *const sets[] = {

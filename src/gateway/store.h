@@ -90,6 +90,11 @@ int store_rollback_get(
 int store_rollback_set(struct db *db, const struct rollback *rb);
 /* End the rollback of app/channel. 0, or -ENOENT when there was none. */
 int store_rollback_delete(struct db *db, const char *app, const char *channel);
+/* The catalog's version: raised by every change to releases, artifacts
+ * or rollbacks that a launch decision reads (not by outcome counters).
+ * Inside a read transaction it dates that snapshot's catalog. */
+int store_catalog_version(struct db *db, int64_t *out);
+
 /* The highest serial used on app/channel by releases and rollbacks (0:
  * none). */
 int store_serial_max(

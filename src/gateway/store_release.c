@@ -22,6 +22,7 @@ enum {
 	R_RB_SET,
 	R_RB_DELETE,
 	R_SERIAL_MAX,
+	R_CATALOG_VERSION,
 	R_COUNT
 };
 
@@ -81,6 +82,7 @@ static const char *const sql[R_COUNT] = {
 		     " WHERE app = ?1 AND channel = ?2), 0),"
 		     " coalesce((SELECT max(serial) FROM rollbacks"
 		     " WHERE app = ?1 AND channel = ?2), 0))",
+    [R_CATALOG_VERSION] = "SELECT v FROM catalog_version",
 };
 
 const struct db_sqlset store_release_sql = {"release", sql, R_COUNT};
@@ -449,6 +451,19 @@ store_serial_max(
 	if ((err = db_row(st)) < 0)
 		return err;
 	*out = err == 1 ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return 0;
+}
+
+int
+store_catalog_version(struct db *db, int64_t *out)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_CATALOG_VERSION);
+	int err;
+
+	if ((err = db_row(st)) <= 0)
+		return err == 0 ? -EIO : err;
+	*out = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	return 0;
 }

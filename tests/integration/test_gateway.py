@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -227,6 +228,49 @@ class TestLaunch(GatewayCase):
         self.assertEqual(self.gw.stop(), 0)
         self.assertEqual(self.gw.sql("select count(*) from launches")[0][0], 57)
         self.gw.start()
+
+    def catalog_counts(self):
+        text = self.gw.request("GET", "/metrics")[2].decode()
+        return tuple(int(re.search(r"^upgate_catalog_cache_%s_total (\d+)$" % k, text,
+                                   re.M).group(1)) for k in ("hits", "misses"))
+
+    def test_catalog_cache_follows_every_change(self):
+        """Launches decide on cached releases, but never on stale ones:
+        the cached copy carries the catalog version it was read at, and
+        triggers raise the version with any change, whoever makes it."""
+        self.gw.publish(APP, "1.1.0")
+        for i in range(5):
+            self.assertEqual(self.gw.launch("h%d" % i, APP, "1.1.0")["reason"], "up_to_date")
+        hits, misses = self.catalog_counts()
+        self.assertGreaterEqual(hits, 4)
+        # Outcome counters are not part of the catalog: a finished upgrade
+        # does not throw the cached copy away.
+        self.gw.publish(APP, "1.2.0")
+        uid = self.gw.launch("u1", APP, "1.1.0")["upgrade"]["upgrade_id"]
+        self.gw.report(uid, "u1", 1, "succeeded")
+        _, misses = self.catalog_counts()
+        self.gw.launch("h0", APP, "1.2.0")
+        self.assertEqual(self.catalog_counts()[1], misses)
+        # A change made behind the gateway's back (another process on the
+        # file) is seen by the very next launch.
+        con = sqlite3.connect(self.gw.db, timeout=10)
+        with con:
+            con.execute("UPDATE releases SET paused = 1 WHERE version = '1.2.0'")
+        con.close()
+        self.assertEqual(self.gw.launch("h9", APP, "1.1.0")["reason"], "up_to_date")
+        con = sqlite3.connect(self.gw.db, timeout=10)
+        with con:
+            con.execute("UPDATE artifacts SET url = 'https://example.com/b.tgz'")
+            con.execute("UPDATE releases SET paused = 0")
+        con.close()
+        d = self.gw.launch("h9", APP, "1.1.0")
+        self.assertEqual((d["action"], d["upgrade"]["url"]),
+                         ("upgrade", "https://example.com/b.tgz"))
+        # An admin's rollback, through the API, likewise.
+        st, _, _ = self.gw.admin("POST", "/v1/admin/rollbacks",
+                                 {"app": APP, "to_version": "1.1.0"})
+        self.assertEqual(st, 201)
+        self.assertEqual(self.gw.launch("h0", APP, "1.2.0")["upgrade"]["to_version"], "1.1.0")
 
     def test_rollout_is_stable_and_partial(self):
         self.gw.publish(APP, "2.0.0", rollout_percent=30)
