@@ -19,57 +19,92 @@
 #define KICK_AT 2000
 #define MAX_WAITING 200000
 
-struct rec {
-	int64_t at;
-	char client_id[STORE_NAME_MAX + 1], app[STORE_NAME_MAX + 1];
-	char version[STORE_NAME_MAX + 1], platform[STORE_NAME_MAX + 1];
-	char channel[STORE_NAME_MAX + 1];
-	char action[16], reason[32], upgrade_id[ID_LEN + 1];
+/* Waiting records, packed: each is its time (8 bytes) and then its eight
+ * strings, NUL-terminated ("" for a missing reason or upgrade id). About
+ * 100 bytes a launch rather than a fixed 700-byte struct. */
+struct recs {
+	char *buf;
+	size_t len, cap, n;
 };
 
 struct launchlog {
 	struct gw *gw;
 	struct worker w;
 	pthread_mutex_t lock;
-	struct rec *recs; /* waiting, oldest first */
-	size_t n, cap;
+	struct recs waiting; /* oldest first */
+	struct recs spare;   /* the last batch's buffer, kept for reuse */
 	uint64_t dropped;
 };
+
+static bool
+recs_reserve(struct recs *r, size_t more)
+{
+	size_t cap = r->cap ? r->cap : 16384;
+	char *p;
+
+	if (r->len + more <= r->cap)
+		return true;
+	while (cap < r->len + more)
+		cap *= 2;
+	if ((p = realloc(r->buf, cap)) == NULL)
+		return false;
+	r->buf = p;
+	r->cap = cap;
+	return true;
+}
+
+static void
+recs_put(struct recs *r, const char *s)
+{
+	size_t n = strlen(s ? s : "") + 1;
+
+	memcpy(r->buf + r->len, s ? s : "", n);
+	r->len += n;
+}
+
+/* The record at *off, moving *off past it. Strings point into r. */
+static void
+recs_get(const struct recs *r, size_t *off, struct launch_rec *l)
+{
+	const char *p = r->buf + *off;
+	const char **f[] = {&l->client_id, &l->app, &l->version, &l->platform,
+	    &l->channel, &l->action, &l->reason, &l->upgrade_id};
+
+	memcpy(&l->at, p, sizeof(l->at));
+	p += sizeof(l->at);
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		*f[i] = p;
+		p += strlen(p) + 1;
+	}
+	if (*l->reason == '\0')
+		l->reason = NULL;
+	if (*l->upgrade_id == '\0')
+		l->upgrade_id = NULL;
+	*off = (size_t)(p - r->buf);
+}
 
 void
 launchlog_add(struct launchlog *ll, const struct launch_rec *l)
 {
-	struct rec *r;
+	const char *f[] = {l->client_id, l->app, l->version, l->platform,
+	    l->channel, l->action, l->reason, l->upgrade_id};
+	size_t need = sizeof(l->at);
+	struct recs *r = &ll->waiting;
 	bool kick;
 
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		need += strlen(f[i] ? f[i] : "") + 1;
 	pthread_mutex_lock(&ll->lock);
-	if (ll->n == ll->cap) {
-		size_t cap = ll->cap ? ll->cap * 2 : 256;
-		struct rec *p = cap <= MAX_WAITING
-				    ? realloc(ll->recs, cap * sizeof(*p))
-				    : NULL;
-
-		if (p == NULL) {
-			ll->dropped++;
-			pthread_mutex_unlock(&ll->lock);
-			return;
-		}
-		ll->recs = p;
-		ll->cap = cap;
+	if (r->n >= MAX_WAITING || !recs_reserve(r, need)) {
+		ll->dropped++;
+		pthread_mutex_unlock(&ll->lock);
+		return;
 	}
-	r = &ll->recs[ll->n++];
-	r->at = l->at;
-	snprintf(r->client_id, sizeof(r->client_id), "%s", l->client_id);
-	snprintf(r->app, sizeof(r->app), "%s", l->app);
-	snprintf(r->version, sizeof(r->version), "%s", l->version);
-	snprintf(r->platform, sizeof(r->platform), "%s", l->platform);
-	snprintf(r->channel, sizeof(r->channel), "%s", l->channel);
-	snprintf(r->action, sizeof(r->action), "%s", l->action);
-	snprintf(
-	    r->reason, sizeof(r->reason), "%s", l->reason ? l->reason : "");
-	snprintf(r->upgrade_id, sizeof(r->upgrade_id), "%s",
-	    l->upgrade_id ? l->upgrade_id : "");
-	kick = ll->n == KICK_AT;
+	memcpy(r->buf + r->len, &l->at, sizeof(l->at));
+	r->len += sizeof(l->at);
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		recs_put(r, f[i]);
+	kick = ++r->n == KICK_AT;
 	pthread_mutex_unlock(&ll->lock);
 	if (kick)
 		worker_kick(&ll->w);
@@ -79,54 +114,61 @@ launchlog_add(struct launchlog *ll, const struct launch_rec *l)
 static void
 flush(struct launchlog *ll)
 {
-	struct rec *batch;
-	size_t n;
+	struct recs batch;
+	size_t off = 0;
 	int err;
 
 	pthread_mutex_lock(&ll->lock);
-	batch = ll->recs;
-	n = ll->n;
-	ll->recs = NULL;
-	ll->n = ll->cap = 0;
+	batch = ll->waiting;
+	ll->waiting = ll->spare;
+	ll->waiting.len = ll->waiting.n = 0;
+	ll->spare = (struct recs){0};
 	pthread_mutex_unlock(&ll->lock);
-	if (n == 0)
-		return;
+	if (batch.n == 0) {
+		err = 0;
+		goto out;
+	}
 	if ((err = gw_write_begin(ll->gw)) == 0) {
-		for (size_t i = 0; err == 0 && i < n; i++) {
-			const struct rec *r = &batch[i];
-			struct launch_rec l = {r->at, r->client_id, r->app,
-			    r->version, r->platform, r->channel, r->action,
-			    r->reason[0] ? r->reason : NULL,
-			    r->upgrade_id[0] ? r->upgrade_id : NULL};
+		for (size_t i = 0; err == 0 && i < batch.n; i++) {
+			struct launch_rec l;
 
+			recs_get(&batch, &off, &l);
 			err = store_launch_insert(ll->gw->writer, &l);
 		}
 		err = gw_write_end(ll->gw, err);
 	}
-	if (err < 0) {
+	if (err < 0)
 		log_warn("launch statistics: cannot write %zu record(s): %s; "
 			 "trying again",
-		    n, strerror(-err));
-		pthread_mutex_lock(&ll->lock);
+		    batch.n, strerror(-err));
+out:
+	pthread_mutex_lock(&ll->lock);
+	if (err < 0) {
 		/* Put them back in front of what came meanwhile. */
-		if (ll->n + n <= MAX_WAITING) {
-			struct rec *p =
-			    realloc(batch, (n + ll->n) * sizeof(*p));
+		struct recs *w = &ll->waiting;
 
-			if (p != NULL) {
-				memcpy(p + n, ll->recs, ll->n * sizeof(*p));
-				free(ll->recs);
-				ll->recs = p;
-				ll->n += n;
-				ll->cap = ll->n;
-				batch = NULL;
-			}
+		if (batch.n + w->n <= MAX_WAITING &&
+		    recs_reserve(&batch, w->len)) {
+			memcpy(batch.buf + batch.len, w->buf, w->len);
+			batch.len += w->len;
+			batch.n += w->n;
+			w->len = w->n = 0;
+			ll->spare = *w;
+			*w = batch;
+			batch = (struct recs){0};
+		} else {
+			ll->dropped += batch.n;
 		}
-		if (batch != NULL)
-			ll->dropped += n;
-		pthread_mutex_unlock(&ll->lock);
 	}
-	free(batch);
+	if (batch.buf != NULL) { /* keep the larger buffer for next time */
+		if (ll->spare.cap < batch.cap) {
+			free(ll->spare.buf);
+			ll->spare = batch;
+		} else {
+			free(batch.buf);
+		}
+	}
+	pthread_mutex_unlock(&ll->lock);
 }
 
 static void
@@ -167,6 +209,7 @@ launchlog_stop(struct launchlog *ll)
 		log_warn("launch statistics: %llu record(s) could not be kept",
 		    (unsigned long long)ll->dropped);
 	pthread_mutex_destroy(&ll->lock);
-	free(ll->recs);
+	free(ll->waiting.buf);
+	free(ll->spare.buf);
 	free(ll);
 }
