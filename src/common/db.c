@@ -134,8 +134,12 @@ migrate(struct db *db, const char *path)
 	return 0;
 }
 
+/* Make room for every set's statements. Each is prepared on its first
+ * use (a reader uses a few of them; prepared, each costs kilobytes). The
+ * connection that migrates checks them all once, so a statement that
+ * does not fit the schema stops the daemon at start, not at first use. */
 static int
-prepare_all(struct db *db)
+prepare_all(struct db *db, bool check)
 {
 	const struct db_schema *s = db->schema;
 	size_t total = 0, k = 0;
@@ -148,10 +152,12 @@ prepare_all(struct db *db)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_sets; i++) {
 		db->first[i] = k;
-		for (size_t j = 0; j < s->sets[i]->n; j++, k++) {
-			int rc = sqlite3_prepare_v3(db->h, s->sets[i]->sql[j],
-			    -1, SQLITE_PREPARE_PERSISTENT, &db->stmts[k], NULL);
+		for (size_t j = 0; check && j < s->sets[i]->n; j++) {
+			sqlite3_stmt *st = NULL;
+			int rc = sqlite3_prepare_v2(
+			    db->h, s->sets[i]->sql[j], -1, &st, NULL);
 
+			sqlite3_finalize(st);
 			if (rc != SQLITE_OK) {
 				log_err("database: statement %s[%zu] does not "
 					"prepare: %s",
@@ -159,6 +165,7 @@ prepare_all(struct db *db)
 				return -EIO;
 			}
 		}
+		k += s->sets[i]->n;
 	}
 	return 0;
 }
@@ -215,7 +222,7 @@ db_open(const char *path, const struct db_schema *schema, bool migrate_it,
 		goto fail;
 	if (!migrate_it && (err = db_exec(db, "PRAGMA query_only = 1")) < 0)
 		goto fail;
-	if ((err = prepare_all(db)) < 0)
+	if ((err = prepare_all(db, migrate_it)) < 0)
 		goto fail;
 	*out = db;
 	return 0;
@@ -251,12 +258,23 @@ db_stmt(struct db *db, const struct db_sqlset *set, int idx)
 {
 	for (size_t i = 0; i < db->schema->n_sets; i++) {
 		if (db->schema->sets[i] == set) {
-			sqlite3_stmt *st =
-			    db->stmts[db->first[i] + (size_t)idx];
+			sqlite3_stmt **st =
+			    &db->stmts[db->first[i] + (size_t)idx];
 
-			sqlite3_reset(st);
-			sqlite3_clear_bindings(st);
-			return st;
+			if (*st == NULL) {
+				/* NULL (out of memory) fails the step. */
+				if (sqlite3_prepare_v3(db->h, set->sql[idx], -1,
+					SQLITE_PREPARE_PERSISTENT, st,
+					NULL) != SQLITE_OK)
+					log_err("database: statement %s[%d]: "
+						"%s",
+					    set->name, idx,
+					    sqlite3_errmsg(db->h));
+				return *st;
+			}
+			sqlite3_reset(*st);
+			sqlite3_clear_bindings(*st);
+			return *st;
 		}
 	}
 	fatal("database: statement set %s is not in the schema", set->name);
