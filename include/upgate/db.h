@@ -39,6 +39,10 @@ struct db_pool;
  * (query_only). Every statement of every set is prepared, so an SQL error
  * fails here. Returns 0 and *out (free with db_close), or a negative errno
  * with the reason logged. */
+/* The page cache of every connection opened from now on, in KiB (SQLite's
+ * default, 2000, when never called). Call before the first db_open. */
+void db_cache_kib(int kib);
+
 int db_open(const char *path, const struct db_schema *schema, bool migrate,
     struct db **out);
 

@@ -170,6 +170,14 @@ prepare_all(struct db *db, bool check)
 	return 0;
 }
 
+static int cache_kib = 2000;
+
+void
+db_cache_kib(int kib)
+{
+	cache_kib = kib;
+}
+
 /* Process-wide settings, before the first connection: no memory
  * statistics (they take a global mutex on every allocation; every thread
  * serving requests went through it). */
@@ -186,6 +194,7 @@ db_open(const char *path, const struct db_schema *schema, bool migrate_it,
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	static const char pragmas[] = "PRAGMA foreign_keys = ON;"
 				      "PRAGMA synchronous = FULL;";
+	char sql[64];
 	struct db *db;
 	int rc, err;
 
@@ -209,6 +218,9 @@ db_open(const char *path, const struct db_schema *schema, bool migrate_it,
 	    (err = db_exec(db, "PRAGMA journal_mode = WAL")) < 0)
 		goto fail;
 	if ((err = db_exec(db, pragmas)) < 0)
+		goto fail;
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", cache_kib);
+	if ((err = db_exec(db, sql)) < 0)
 		goto fail;
 	for (int i = 0; i < TX_N; i++) {
 		if (sqlite3_prepare_v3(db->h, tx_sql[i], -1,

@@ -22,6 +22,7 @@ static const struct cfg_key keys[] = {
 	MS_DAY),
     STR("storage", "database", database, "/var/lib/upgate/gateway.db"),
     KEY("storage", "readers", CFG_INT, readers, "0", 0, 256),
+    KEY("storage", "cache_kib", CFG_INT, cache_kib, "512", 64, 1048576),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
     KEY("upgrade", "session_timeout", CFG_DUR, session_timeout, "1h", 1000,
 	30 * MS_DAY),

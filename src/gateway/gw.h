@@ -18,6 +18,7 @@ struct gw_conf {
 	struct daemon_server server; /* [server], [log] file */
 	char *database;
 	int64_t readers;
+	int64_t cache_kib; /* page cache per connection */
 	char *token_file;
 	int64_t session_timeout; /* ms */
 	int64_t retry_backoff;	 /* ms */

@@ -89,6 +89,7 @@ run(struct gw *gw)
 	struct http_config hc;
 	int err;
 
+	db_cache_kib((int)gw->conf.cache_kib);
 	if ((err = db_open(
 		 gw->conf.database, &store_schema, true, &gw->writer)) < 0)
 		return err;

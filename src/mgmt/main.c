@@ -80,6 +80,7 @@ run(struct mg *mg)
 	struct http_config hc;
 	int err;
 
+	db_cache_kib((int)c->cache_kib);
 	if ((err = db_open(c->database, &store_schema, true, &mg->writer)) < 0)
 		return err;
 	if ((err = db_pool_new(c->database, &store_schema,

@@ -19,6 +19,7 @@ struct mg_conf {
 	struct daemon_server server; /* [server], [log] file */
 	char *database;
 	int64_t readers;
+	int64_t cache_kib; /* page cache per connection */
 	char *token_file;
 	char *ingest_secret_file;
 	int64_t max_skew; /* ms */
