@@ -108,7 +108,7 @@ apply_report(void *arg)
 
 	gw_finish_opts(&j->s, &fo);
 	store_upgrade_fini(u);
-	err = store_upgrade_get(db, j->uid, u);
+	err = store_upgrade_get_brief(db, j->uid, u);
 	if (err == 0 && strcmp(u->client_id, r->client_id) != 0)
 		err = -ENOENT;
 	if (err == -ENOENT)
@@ -117,7 +117,10 @@ apply_report(void *arg)
 	if (err < 0)
 		return err;
 
-	err = store_upgrade_event_get(db, u->id, r->ev.seq, &old);
+	/* A stored event has a seq at most last_seq: only then look. */
+	err = r->ev.seq > u->last_seq
+		  ? -ENOENT
+		  : store_upgrade_event_get(db, u->id, r->ev.seq, &old);
 	if (err == 0) {
 		bool same = same_event(&old, r);
 
@@ -168,13 +171,7 @@ apply_report(void *arg)
 		    r->message, now, &fo, &j->halted);
 	if (err == 0 && store_state_final(r->ev.state))
 		j->gw->outbox_added = true;
-	/* The upgrade as this report left it, for the answer: read here,
-	 * where it is at hand, rather than again after the commit. */
-	if (err == 0) {
-		store_upgrade_fini(u);
-		err = store_upgrade_get(db, j->uid, u);
-	}
-	return err;
+	return err; /* u is the upgrade as this report left it */
 }
 
 static void
@@ -250,7 +247,7 @@ h_upgrade_get(struct req *rq, struct resp *rs)
 	const char *uid = rq->params[0];
 	const char *client = req_query(rq, "client_id");
 	struct upgrade_event *ev = NULL;
-	struct upgrade u; /* as the report found it, then as it left it */
+	struct upgrade u;
 	size_t n = 0;
 	struct db *db;
 	json_t *o;

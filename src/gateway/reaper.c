@@ -40,12 +40,6 @@ reaper_expire(
 	if (err < 0)
 		return err;
 	gw->outbox_added = true;
-	/* Keep the caller's copy in step with the row. */
-	u->state = UPG_TIMED_OUT;
-	u->finished_at = now;
-	snprintf(u->error_code, sizeof(u->error_code), "timed_out");
-	free(u->message);
-	u->message = strdup(msg);
 	if (halted)
 		log_warn("release %s %s halted: failure rate over %.2f", u->app,
 		    u->to_version, s->halt_failure_rate);

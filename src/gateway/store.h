@@ -202,6 +202,11 @@ int store_upgrade_insert(struct db *db, struct upgrade *u);
 int store_upgrade_get(
     struct db *db, const char *upgrade_id, struct upgrade *out);
 
+/* The same, without what was offered (url, notes and sha256 empty, no
+ * signed document): what a progress report needs. */
+int store_upgrade_get_brief(
+    struct db *db, const char *upgrade_id, struct upgrade *out);
+
 /* Events of upgrade row id in seq order. 0 or -errno. */
 int store_upgrade_events(
     struct db *db, int64_t id, struct upgrade_event **out, size_t *n);
@@ -211,15 +216,17 @@ int store_upgrade_event_get(
     struct db *db, int64_t id, int64_t seq, struct upgrade_event *out);
 
 /* Store event e of upgrade u and move u to e's state (not final states:
- * use store_upgrade_finish after). Inside a write transaction. */
+ * use store_upgrade_finish after); *u follows the row. Inside a write
+ * transaction. */
 int store_upgrade_event_add(
-    struct db *db, const struct upgrade *u, const struct upgrade_event *e);
+    struct db *db, struct upgrade *u, const struct upgrade_event *e);
 
 /* Put u into final state with error code and message (may be NULL) at
  * now, queue its outcome in the outbox, count it for its release and halt
- * the release when it fails too often (*halted true then). Returns 0,
- * -EALREADY when u was final already, -errno. Inside a write transaction. */
-int store_upgrade_finish(struct db *db, const struct upgrade *u,
+ * the release when it fails too often (*halted true then); *u follows the
+ * row. Returns 0, -EALREADY when u was final already, -errno. Inside a
+ * write transaction. */
+int store_upgrade_finish(struct db *db, struct upgrade *u,
     enum upg_state state, const char *error_code, const char *message,
     int64_t now, const struct finish_opts *o, bool *halted);
 

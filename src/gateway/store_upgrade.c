@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* All SQL for upgrades, their events, the outbox and the launch log. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@ enum {
 	U_FAILS,
 	U_INSERT,
 	U_GET,
+	U_GET_BRIEF,
 	U_GET_ROW,
 	U_EVENTS,
 	U_EVENT_GET,
@@ -54,6 +56,14 @@ static const char *const sql[U_COUNT] = {
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'offered', ?9, ?10, ?11,"
 	" ?12, ?13, ?14, ?14, ?15, ?16, ?17)",
     [U_GET] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE upgrade_id = ?1",
+    /* The same columns in the same places, less what was offered (URL,
+     * notes, the signed document): what a report changes and answers. */
+    [U_GET_BRIEF] =
+	"SELECT id, upgrade_id, client_id, app, platform, channel,"
+	" from_version, to_version, release_id, state, last_seq, progress,"
+	" download_ms, install_ms, error_code, message, created_at,"
+	" updated_at, finished_at, failure_told, '', 0, '', '', mandatory,"
+	" rollback, NULL, NULL FROM upgrades WHERE upgrade_id = ?1",
     [U_GET_ROW] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE id = ?1",
     [U_EVENTS] = "SELECT " EVENT_COLS " FROM events WHERE upgrade = ?1"
 		 " ORDER BY seq",
@@ -283,6 +293,16 @@ store_upgrade_get(struct db *db, const char *upgrade_id, struct upgrade *out)
 }
 
 int
+store_upgrade_get_brief(
+    struct db *db, const char *upgrade_id, struct upgrade *out)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_GET_BRIEF);
+
+	db_bind_text(st, 1, upgrade_id);
+	return one_upgrade(st, out);
+}
+
+int
 store_upgrade_get_row(struct db *db, int64_t id, struct upgrade *out)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_GET_ROW);
@@ -423,7 +443,7 @@ store_upgrade_event_get(
 
 int
 store_upgrade_event_add(
-    struct db *db, const struct upgrade *u, const struct upgrade_event *e)
+    struct db *db, struct upgrade *u, const struct upgrade_event *e)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_EVENT_INSERT);
 	int err;
@@ -450,7 +470,21 @@ store_upgrade_event_add(
 	bind_opt(st, 5, e->download_ms);
 	bind_opt(st, 6, e->install_ms);
 	sqlite3_bind_int64(st, 7, e->at);
-	return db_run(st);
+	if ((err = db_run(st)) < 0)
+		return err;
+	/* u as U_ADVANCE left the row */
+	if (!store_state_final(e->state))
+		u->state = e->state;
+	if (e->seq > u->last_seq)
+		u->last_seq = e->seq;
+	if (e->progress >= 0)
+		u->progress = e->progress;
+	if (e->download_ms >= 0)
+		u->download_ms = e->download_ms;
+	if (e->install_ms >= 0)
+		u->install_ms = e->install_ms;
+	u->updated_at = e->at;
+	return 0;
 }
 
 /* Queue a halt notice for release id and mark it halted. */
@@ -481,9 +515,9 @@ halt_release(struct db *db, int64_t release_id, int64_t finished,
 }
 
 int
-store_upgrade_finish(struct db *db, const struct upgrade *u,
-    enum upg_state state, const char *error_code, const char *message,
-    int64_t now, const struct finish_opts *o, bool *halted)
+store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
+    const char *error_code, const char *message, int64_t now,
+    const struct finish_opts *o, bool *halted)
 {
 	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_FINISH);
 	char oid[ID_LEN + 1];
@@ -501,6 +535,15 @@ store_upgrade_finish(struct db *db, const struct upgrade *u,
 		return err;
 	if (sqlite3_changes(sqlite3_db_handle(st)) == 0)
 		return -EALREADY;
+	/* u as U_FINISH left the row */
+	u->state = state;
+	snprintf(u->error_code, sizeof(u->error_code), "%s",
+	    error_code ? error_code : "");
+	free(u->message);
+	u->message = message ? strdup(message) : NULL;
+	if (message != NULL && u->message == NULL)
+		return -ENOMEM;
+	u->finished_at = u->updated_at = now;
 
 	id_new(oid);
 	st = db_stmt(db, &store_upgrade_sql, U_OUTBOX_OUTCOME);
