@@ -45,6 +45,9 @@ OPEN_CONNS = 1000
 APP = "com.example.bench"
 PLATFORM = "linux-x86_64"
 TICK = os.sysconf("SC_CLK_TCK")
+# The daemons as shipped (threads = 0: one per CPU, as the ceiling runs),
+# without the per-address rate limit: wrk comes from one address.
+SERVER = {"rate_limit": 0, "threads": 0}
 CEILING = os.path.join(HERE, "..", "build", "rel", "bench", "ceiling")
 
 
@@ -193,7 +196,7 @@ def ingest_storm(results, tmp):
     smtp_port = free_port()
     inbox = os.path.join(tmp, "inbox")
     sink = Sink("smtp_sink.py", smtp_port, inbox)
-    mg = Mgmt(server={"rate_limit": 0}, log={"level": "notice"},
+    mg = Mgmt(server=SERVER, log={"level": "notice"},
               email={"smtp_host": "127.0.0.1", "smtp_port": smtp_port},
               alerts={"group_window": "0s", "repeat_interval": "0s"})
     mg.start()
@@ -313,10 +316,10 @@ def main():
     results = {}
     tmp = tempfile.mkdtemp(prefix="upgate-bench-")
     run_ceilings(results, tmp)
-    mgmt = Mgmt(server={"rate_limit": 0}, log={"level": "notice"})
+    mgmt = Mgmt(server=SERVER, log={"level": "notice"})
     mgmt.start()
     gw = Gateway(mgmt_url=mgmt.url, halt_min_samples=1000000000)
-    gw.server = {"rate_limit": 0}
+    gw.server = SERVER
     gw.extra = {"log": {"level": "notice"}}
     gw.start()
     try:
