@@ -33,16 +33,17 @@ struct db_schema {
 struct db;
 struct db_pool;
 
-/* Open path (":memory:" allowed) with WAL, synchronous=FULL, busy_timeout
- * and foreign keys. With migrate, bring the schema up to date first (one
- * transaction per step); without, the connection is read-only
- * (query_only). Every statement of every set is prepared, so an SQL error
- * fails here. Returns 0 and *out (free with db_close), or a negative errno
- * with the reason logged. */
 /* The page cache of every connection opened from now on, in KiB (SQLite's
  * default, 2000, when never called). Call before the first db_open. */
 void db_cache_kib(int kib);
 
+/* Open path (":memory:" allowed) with WAL, synchronous=FULL, busy_timeout
+ * and foreign keys. With migrate, bring the schema up to date first (one
+ * transaction per step) and check that every statement of every set
+ * prepares, so an SQL error fails here; without, the connection is
+ * read-only (query_only). Statements are prepared on first use. Returns 0
+ * and *out (free with db_close), or a negative errno with the reason
+ * logged. */
 int db_open(const char *path, const struct db_schema *schema, bool migrate,
     struct db **out);
 
@@ -55,7 +56,10 @@ void db_close(struct db *db);
 sqlite3_stmt *db_stmt(struct db *db, const struct db_sqlset *set, int idx);
 
 /* Transactions: db_begin takes the write lock at once (IMMEDIATE);
- * db_begin_read starts a deferred one for a consistent read. */
+ * db_begin_read starts a deferred one for a consistent read. On a pooled
+ * reader, db_begin_read keeps using the snapshot the connection already
+ * holds, if any (see db_pool_get), and the snapshot may outlive the
+ * borrow: leave it to db_pool_put rather than rolling back. */
 int db_begin(struct db *db);
 int db_begin_read(struct db *db);
 int db_commit(struct db *db);
@@ -113,7 +117,21 @@ int db_pool_new(const char *path, const struct db_schema *schema, size_t n,
     struct db_pool **out);
 
 /* Borrow a connection, waiting while all are in use; give it back with
- * db_pool_put from the same thread. */
+ * db_pool_put from the same thread.
+ *
+ * A reader's read transaction is kept across borrows while it is fresh:
+ * no connection of this process has committed since it began (every
+ * commit is counted, from SQLite's WAL hook, once it is visible), and it
+ * is younger than DB_SNAPSHOT_MAX_MS (or what db_snapshot_max_ms set; 0
+ * keeps none). So a launch needs no BEGIN and
+ * ROLLBACK (two fcntl locks and a contended mutex each) while nothing
+ * changes, yet sees every write of this process made before it was
+ * borrowed. Another process's writes show within that age. A
+ * stale snapshot is ended when its connection is borrowed or given back,
+ * and idle ones when any other is given back, so none holds the WAL for
+ * long. */
+#define DB_SNAPSHOT_MAX_MS 100
+void db_snapshot_max_ms(int ms);
 struct db *db_pool_get(struct db_pool *pool);
 void db_pool_put(struct db_pool *pool, struct db *db);
 

@@ -2,9 +2,11 @@
 /* SQLite connections: pragmas, migrations, statement sets and a reader pool. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "upgate/buf.h"
 #include "upgate/db.h"
@@ -31,7 +33,58 @@ struct db {
 	sqlite3_stmt **stmts; /* every set's statements, set by set */
 	size_t *first;	      /* index in stmts of each set's first */
 	pthread_mutex_t lock;
+	bool pooled;	       /* a reader: keeps fresh snapshots */
+	uint64_t snap_commits; /* commits counted when its read began */
+	int64_t snap_at;       /* and when (monotonic ms) */
 };
+
+/* Commits by any connection of this process, counted once visible. */
+static atomic_uint_fast64_t commits;
+static atomic_int snapshot_max_ms = DB_SNAPSHOT_MAX_MS;
+
+void
+db_snapshot_max_ms(int ms)
+{
+	atomic_store(&snapshot_max_ms, ms);
+}
+
+/* SQLite's WAL hook: after each commit, with the write lock released.
+ * It replaces the automatic checkpoint hook, so it checkpoints the same
+ * way (passive, past 1,000 WAL pages). */
+static int
+on_commit(void *arg, sqlite3 *h, const char *name, int pages)
+{
+	(void)arg;
+	atomic_fetch_add(&commits, 1);
+	if (pages >= 1000)
+		sqlite3_wal_checkpoint(h, name);
+	return SQLITE_OK;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether db's open read transaction may serve another borrow. */
+static bool
+snapshot_fresh(const struct db *db)
+{
+	return db->snap_commits == atomic_load(&commits) &&
+	       mono_ms() - db->snap_at < atomic_load(&snapshot_max_ms);
+}
+
+/* End db's read transaction unless it is fresh. */
+static void
+snapshot_check(struct db *db)
+{
+	if (!sqlite3_get_autocommit(db->h) && !snapshot_fresh(db))
+		db_rollback(db);
+}
 
 struct db_pool {
 	pthread_mutex_t lock;
@@ -214,6 +267,7 @@ db_open(const char *path, const struct db_schema *schema, bool migrate_it,
 		goto fail;
 	}
 	sqlite3_busy_timeout(db->h, 5000);
+	sqlite3_wal_hook(db->h, on_commit, NULL);
 	if (strcmp(path, ":memory:") != 0 &&
 	    (err = db_exec(db, "PRAGMA journal_mode = WAL")) < 0)
 		goto fail;
@@ -316,6 +370,11 @@ db_begin(struct db *db)
 int
 db_begin_read(struct db *db)
 {
+	if (db->pooled && !sqlite3_get_autocommit(db->h))
+		return 0; /* the fresh snapshot db_pool_get left open */
+	/* Counted before the snapshot starts: it is at least this new. */
+	db->snap_commits = atomic_load(&commits);
+	db->snap_at = mono_ms();
 	return tx(db, TX_BEGIN_READ);
 }
 
@@ -453,6 +512,7 @@ db_pool_new(const char *path, const struct db_schema *schema, size_t n,
 	for (; p->n < n; p->n++) {
 		if ((err = db_open(path, schema, false, &p->conns[p->n])) < 0)
 			goto out;
+		p->conns[p->n]->pooled = true;
 		p->free_list[p->nfree++] = p->conns[p->n];
 	}
 out:
@@ -474,14 +534,19 @@ db_pool_get(struct db_pool *p)
 		pthread_cond_wait(&p->freed, &p->lock);
 	db = p->free_list[--p->nfree];
 	pthread_mutex_unlock(&p->lock);
+	snapshot_check(db);
 	return db;
 }
 
 void
 db_pool_put(struct db_pool *p, struct db *db)
 {
-	db_rollback(db);
+	snapshot_check(db);
 	pthread_mutex_lock(&p->lock);
+	/* Idle ones too: a stale snapshot would keep the WAL from being
+	 * checkpointed and restarted. */
+	for (size_t i = 0; i < p->nfree; i++)
+		snapshot_check(p->free_list[i]);
 	p->free_list[p->nfree++] = db;
 	pthread_cond_signal(&p->freed);
 	pthread_mutex_unlock(&p->lock);

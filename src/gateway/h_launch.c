@@ -56,8 +56,7 @@ load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 	if (err == 0)
 		err = store_upgrade_failures(
 		    db, l->client_id, l->app, &v->fails, &v->n_fails);
-	db_rollback(db);
-out:
+out: /* the snapshot stays with the connection while it is fresh */
 	db_pool_put(gw->readers, db);
 	if (err < 0)
 		view_fini(v);

@@ -269,9 +269,8 @@ h_upgrade_get(struct req *rq, struct resp *rs)
 		if (err == 0 &&
 		    (err = store_upgrade_events(db, u.id, &ev, &n)) < 0)
 			store_upgrade_fini(&u);
-		db_rollback(db);
 	}
-	db_pool_put(gw->readers, db);
+	db_pool_put(gw->readers, db); /* keeps the snapshot while fresh */
 	if (err == -ENOENT)
 		return http_error(rs, err, "upgrade_not_found", NULL,
 		    "no upgrade %s for this client", uid);

@@ -132,6 +132,134 @@ test_bad_sql_and_newer_schema_refused(void **state)
 	assert_int_equal(db_open(path, &older, true, &w), -EPROTO);
 }
 
+/* Write k=v through a plain SQLite handle: another process's write, as
+ * far as this process's commit count can tell. */
+static void
+put_outside(const char *k, const char *v)
+{
+	sqlite3 *h;
+	char sqlbuf[128];
+
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	sqlite3_busy_timeout(h, 5000);
+	snprintf(sqlbuf, sizeof(sqlbuf),
+	    "INSERT INTO kv (k, v) VALUES ('%s', '%s')", k, v);
+	assert_int_equal(sqlite3_exec(h, sqlbuf, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+static int
+borrow_get_on(struct db *r, const char *k)
+{
+	char v[16];
+
+	return get(r, k, v, sizeof(v));
+}
+
+/* One borrow: a read transaction, a lookup, the connection given back
+ * without a rollback (as the gateway's launch path does). */
+static int
+borrow_get(struct db_pool *pool, const char *k)
+{
+	struct db *r = db_pool_get(pool);
+	char v[16];
+	int found;
+
+	assert_int_equal(db_begin_read(r), 0);
+	found = get(r, k, v, sizeof(v));
+	db_pool_put(pool, r);
+	return found;
+}
+
+static void
+test_reader_snapshot_kept_while_fresh(void **state)
+{
+	struct db *w;
+	struct db_pool *pool;
+
+	(void)state;
+	assert_int_equal(db_open(path, &schema, true, &w), 0);
+	assert_int_equal(db_pool_new(path, &schema, 1, &pool), 0);
+	assert_int_equal(borrow_get(pool, "a"), 0);
+
+	/* A commit of this process ends the kept snapshot: the next borrow
+	 * sees it at once. */
+	assert_int_equal(db_begin(w), 0);
+	assert_int_equal(put(w, "a", "1"), 0);
+	assert_int_equal(db_commit(w), 0);
+	assert_int_equal(borrow_get(pool, "a"), 1);
+	/* So does a single-statement (autocommit) write. */
+	assert_int_equal(put(w, "b", "2"), 0);
+	assert_int_equal(borrow_get(pool, "b"), 1);
+
+	/* Another process's commit is not counted: the snapshot is kept
+	 * (an age limit of a minute here, so no pause can end it)... */
+	db_snapshot_max_ms(60000);
+	assert_int_equal(borrow_get(pool, "b"), 1);
+	put_outside("c", "3");
+	assert_int_equal(borrow_get(pool, "c"), 0);
+	assert_int_equal(borrow_get(pool, "c"), 0);
+	/* ...until it is older than the limit. */
+	db_snapshot_max_ms(1);
+	usleep(20 * 1000);
+	assert_int_equal(borrow_get(pool, "c"), 1);
+	db_snapshot_max_ms(DB_SNAPSHOT_MAX_MS);
+
+	db_pool_free(pool);
+	db_close(w);
+}
+
+/* PRAGMA wal_checkpoint(TRUNCATE) from another handle: 1 when a reader's
+ * snapshot kept it from finishing (busy), else 0. */
+static int
+checkpoint_busy(void)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	int busy;
+
+	assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA wal_checkpoint(TRUNCATE)",
+			     -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	busy = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return busy;
+}
+
+static void
+test_idle_stale_snapshots_let_the_wal_go(void **state)
+{
+	struct db *w, *r1, *r2;
+	struct db_pool *pool;
+
+	(void)state;
+	db_snapshot_max_ms(60000);
+	assert_int_equal(db_open(path, &schema, true, &w), 0);
+	assert_int_equal(put(w, "a", "1"), 0);
+	assert_int_equal(db_pool_new(path, &schema, 2, &pool), 0);
+	/* Both readers go back holding a snapshot that reads the WAL. */
+	r1 = db_pool_get(pool);
+	r2 = db_pool_get(pool);
+	assert_int_equal(db_begin_read(r1), 0);
+	assert_int_equal(db_begin_read(r2), 0);
+	assert_int_equal(borrow_get_on(r1, "a"), 1);
+	assert_int_equal(borrow_get_on(r2, "a"), 1);
+	db_pool_put(pool, r1);
+	db_pool_put(pool, r2);
+	assert_int_equal(checkpoint_busy(), 1);
+	/* A commit makes them stale; one borrow ends its own, and giving it
+	 * back ends the idle one's: nothing holds the WAL. */
+	assert_int_equal(put(w, "b", "2"), 0);
+	db_pool_put(pool, db_pool_get(pool));
+	assert_int_equal(checkpoint_busy(), 0);
+	db_snapshot_max_ms(DB_SNAPSHOT_MAX_MS);
+	db_pool_free(pool);
+	db_close(w);
+}
+
 int
 main(void)
 {
@@ -142,6 +270,10 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_bad_sql_and_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reader_snapshot_kept_while_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_idle_stale_snapshots_let_the_wal_go, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,10 @@ import unittest
 
 from gwlib import BIN, SHA, TOKEN, Gateway, artifact, wait_for
 
+# Longer than DB_SNAPSHOT_MAX_MS: how late another process's writes may
+# show in the gateway's reads.
+SNAPSHOT_AGE = 0.25
+
 APP = "com.example.editor"
 
 
@@ -252,17 +256,20 @@ class TestLaunch(GatewayCase):
         self.gw.launch("h0", APP, "1.2.0")
         self.assertEqual(self.catalog_counts()[1], misses)
         # A change made behind the gateway's back (another process on the
-        # file) is seen by the very next launch.
+        # file) is seen once the readers' snapshots have aged out
+        # (DB_SNAPSHOT_MAX_MS, 100 ms).
         con = sqlite3.connect(self.gw.db, timeout=10)
         with con:
             con.execute("UPDATE releases SET paused = 1 WHERE version = '1.2.0'")
         con.close()
+        time.sleep(SNAPSHOT_AGE)
         self.assertEqual(self.gw.launch("h9", APP, "1.1.0")["reason"], "up_to_date")
         con = sqlite3.connect(self.gw.db, timeout=10)
         with con:
             con.execute("UPDATE artifacts SET url = 'https://example.com/b.tgz'")
             con.execute("UPDATE releases SET paused = 0")
         con.close()
+        time.sleep(SNAPSHOT_AGE)
         d = self.gw.launch("h9", APP, "1.1.0")
         self.assertEqual((d["action"], d["upgrade"]["url"]),
                          ("upgrade", "https://example.com/b.tgz"))
