@@ -40,6 +40,10 @@ struct db {
 
 /* Commits by any connection of this process, counted once visible. */
 static atomic_uint_fast64_t commits;
+/* The WAL is past the checkpoint threshold: kept snapshots would stop the
+ * checkpoint from catching up (and the WAL from starting over), so none
+ * is kept until it has. */
+static atomic_bool wal_long;
 static atomic_int snapshot_max_ms = DB_SNAPSHOT_MAX_MS;
 
 void
@@ -51,12 +55,14 @@ db_snapshot_max_ms(int ms)
 /* SQLite's WAL hook: after each commit, with the write lock released.
  * It replaces the automatic checkpoint hook, so it checkpoints the same
  * way (passive, past 1,000 WAL pages). */
+#define WAL_CHECKPOINT_PAGES 1000
 static int
 on_commit(void *arg, sqlite3 *h, const char *name, int pages)
 {
 	(void)arg;
 	atomic_fetch_add(&commits, 1);
-	if (pages >= 1000)
+	atomic_store(&wal_long, pages >= WAL_CHECKPOINT_PAGES);
+	if (pages >= WAL_CHECKPOINT_PAGES)
 		sqlite3_wal_checkpoint(h, name);
 	return SQLITE_OK;
 }
@@ -75,6 +81,7 @@ static bool
 snapshot_fresh(const struct db *db)
 {
 	return db->snap_commits == atomic_load(&commits) &&
+	       !atomic_load(&wal_long) &&
 	       mono_ms() - db->snap_at < atomic_load(&snapshot_max_ms);
 }
 

@@ -260,6 +260,42 @@ test_idle_stale_snapshots_let_the_wal_go(void **state)
 	db_close(w);
 }
 
+static void
+test_no_snapshot_kept_while_the_wal_is_long(void **state)
+{
+	struct db *w;
+	struct db_pool *pool;
+	char k[16], big[3000];
+
+	(void)state;
+	db_snapshot_max_ms(60000);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(db_open(path, &schema, true, &w), 0);
+	assert_int_equal(db_pool_new(path, &schema, 1, &pool), 0);
+	/* A kept snapshot, reading the WAL... */
+	assert_int_equal(put(w, "first", "1"), 0);
+	assert_int_equal(borrow_get(pool, "first"), 1);
+	/* ...holds back the checkpoint of a commit that takes the WAL past
+	 * 1,000 pages. From then on no snapshot is kept (this borrow's
+	 * neither), so the checkpoint can finish and the WAL start over. */
+	assert_int_equal(db_begin(w), 0);
+	for (int i = 0; i < 1500; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		assert_int_equal(put(w, k, big), 0);
+	}
+	assert_int_equal(db_commit(w), 0);
+	assert_int_equal(borrow_get(pool, "k1"), 1);
+	assert_int_equal(checkpoint_busy(), 0);
+	/* Once it has started over, snapshots are kept again. */
+	assert_int_equal(put(w, "small", "1"), 0);
+	assert_int_equal(borrow_get(pool, "small"), 1);
+	assert_int_equal(checkpoint_busy(), 1);
+	db_snapshot_max_ms(DB_SNAPSHOT_MAX_MS);
+	db_pool_free(pool);
+	db_close(w);
+}
+
 int
 main(void)
 {
@@ -274,6 +310,8 @@ main(void)
 		    test_reader_snapshot_kept_while_fresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_idle_stale_snapshots_let_the_wal_go, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_no_snapshot_kept_while_the_wal_is_long, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
