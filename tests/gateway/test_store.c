@@ -142,9 +142,20 @@ test_finish_outbox_and_tell(void **state)
 	bool halted;
 
 	assert_int_equal(store_upgrade_event_add(db, &u, &e), 0);
+	/* The caller's copy follows the row. */
+	assert_int_equal(u.state, UPG_DOWNLOADING);
+	assert_int_equal(u.last_seq, 1);
+	assert_int_equal(u.progress, 50);
+	assert_int_equal(u.updated_at, 1500);
 	assert_int_equal(store_upgrade_finish(db, &u, UPG_FAILED, "disk_full",
 	    "no space", 2000, &fo, &halted), 0);
 	assert_false(halted);
+	assert_int_equal(u.state, UPG_FAILED);
+	assert_string_equal(u.error_code, "disk_full");
+	assert_string_equal(u.message, "no space");
+	assert_int_equal(u.finished_at, 2000);
+	free(u.message);
+	u.message = NULL;
 	assert_int_equal(store_upgrade_finish(db, &u, UPG_FAILED, "disk_full",
 	    "no space", 2000, &fo, &halted), -EALREADY);
 	assert_int_equal(store_outbox_depth(db, &rows, &oldest), 0);
