@@ -48,8 +48,8 @@ struct http_server {
 	struct ratelimit *rl;	  /* NULL: no limit */
 	char *cert_pem, *key_pem; /* NULL: plain HTTP */
 	atomic_int active;
-	/* Open event streams; the lock also orders every suspend and
-	 * resume (streams and parked requests). */
+	/* Open event streams; the lock also orders their suspends and
+	 * resumes (a parked request has its own: conn_req.park_lock). */
 	pthread_mutex_t streams_lock;
 	struct http_stream *streams;
 	bool streams_closed;
@@ -69,8 +69,11 @@ struct conn_req {
 	int status;
 	struct timespec t0;
 	struct resp resp;
-	/* Parking (http_suspend): under the server's streams_lock. cont is
-	 * set from http_suspend() until it is taken to run. */
+	/* Parking (http_suspend): under park_lock, the request's own (the
+	 * MHD thread and the one that resumes it are all that meet here; one
+	 * lock for the server made every resume wait for other requests').
+	 * cont is set from http_suspend() until it is taken to run. */
+	pthread_mutex_t park_lock;
 	http_cont cont;
 	void *state;
 	void (*state_free)(void *);
@@ -637,14 +640,14 @@ http_suspend(
 {
 	struct conn_req *cr = (struct conn_req *)rq;
 
-	pthread_mutex_lock(&rq->server->streams_lock);
+	pthread_mutex_lock(&cr->park_lock);
 	if (cr->state != state && cr->state_free != NULL)
 		cr->state_free(cr->state);
 	cr->cont = cont;
 	cr->state = state;
 	cr->state_free = state_free;
 	cr->resumed = false;
-	pthread_mutex_unlock(&rq->server->streams_lock);
+	pthread_mutex_unlock(&cr->park_lock);
 	return 0;
 }
 
@@ -653,14 +656,14 @@ http_resume(struct req *rq, int err)
 {
 	struct conn_req *cr = (struct conn_req *)rq;
 
-	pthread_mutex_lock(&rq->server->streams_lock);
+	pthread_mutex_lock(&cr->park_lock);
 	cr->cont_err = err;
 	cr->resumed = true;
 	if (cr->suspended) {
 		cr->suspended = false;
 		MHD_resume_connection(rq->conn);
 	}
-	pthread_mutex_unlock(&rq->server->streams_lock);
+	pthread_mutex_unlock(&cr->park_lock);
 }
 
 void *
@@ -676,26 +679,25 @@ req_state(const struct req *rq)
 static enum MHD_Result
 answer(struct conn_req *cr, int err)
 {
-	struct http_server *s = cr->r.server;
 	struct resp *rs = &cr->resp;
 
 	for (;;) {
 		http_cont cont;
 
-		pthread_mutex_lock(&s->streams_lock);
+		pthread_mutex_lock(&cr->park_lock);
 		if (cr->cont == NULL) {
-			pthread_mutex_unlock(&s->streams_lock);
+			pthread_mutex_unlock(&cr->park_lock);
 			break;
 		}
 		if (!cr->resumed) {
 			cr->suspended = true;
 			MHD_suspend_connection(cr->r.conn);
-			pthread_mutex_unlock(&s->streams_lock);
+			pthread_mutex_unlock(&cr->park_lock);
 			return MHD_YES;
 		}
 		cont = cr->cont;
 		cr->cont = NULL;
-		pthread_mutex_unlock(&s->streams_lock);
+		pthread_mutex_unlock(&cr->park_lock);
 		err = cont(&cr->r, rs, cr->cont_err);
 	}
 	if (err < 0 && rs->status == 0)
@@ -763,6 +765,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (cr == NULL)
 			return MHD_NO;
 		clock_gettime(CLOCK_MONOTONIC, &cr->t0);
+		pthread_mutex_init(&cr->park_lock, NULL);
 		cr->r.ctx = s->cfg.ctx;
 		cr->r.server = s;
 		cr->r.conn = conn;
@@ -826,6 +829,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
 							       : " (aborted)");
 	}
+	/* Whoever resumed it may still be leaving http_resume(). */
+	pthread_mutex_lock(&cr->park_lock);
+	pthread_mutex_unlock(&cr->park_lock);
+	pthread_mutex_destroy(&cr->park_lock);
 	if (cr->state_free != NULL)
 		cr->state_free(cr->state);
 	json_decref(cr->resp.json);
