@@ -40,9 +40,10 @@ struct db {
 
 /* Commits by any connection of this process, counted once visible. */
 static atomic_uint_fast64_t commits;
-/* The WAL is past the checkpoint threshold: kept snapshots would stop the
- * checkpoint from catching up (and the WAL from starting over), so none
- * is kept until it has. */
+/* The WAL is past the checkpoint threshold and the checkpoint could not
+ * catch up (a reader still read an older part of it): kept snapshots
+ * would keep it so, and the WAL from starting over. None is kept until
+ * a checkpoint has caught up. */
 static atomic_bool wal_long;
 static atomic_int snapshot_max_ms = DB_SNAPSHOT_MAX_MS;
 
@@ -59,11 +60,16 @@ db_snapshot_max_ms(int ms)
 static int
 on_commit(void *arg, sqlite3 *h, const char *name, int pages)
 {
+	int log = 0, done = 0;
+
 	(void)arg;
 	atomic_fetch_add(&commits, 1);
-	atomic_store(&wal_long, pages >= WAL_CHECKPOINT_PAGES);
 	if (pages >= WAL_CHECKPOINT_PAGES)
-		sqlite3_wal_checkpoint(h, name);
+		sqlite3_wal_checkpoint_v2(
+		    h, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	/* Caught up: snapshots from now on read the database file alone
+	 * and do not keep the WAL from starting over at the next write. */
+	atomic_store(&wal_long, done < log);
 	return SQLITE_OK;
 }
 
