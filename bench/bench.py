@@ -11,10 +11,16 @@ lifecycles, (d) outbox drain, (e) mgmtd ingest during an alert storm,
 (f) manifest 304; memory idle and at 1,000 open connections; with
 PEER=hazel, hazel-server's update check beside upgate's launch call.
 
-Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_THREADS
-(wrk threads, 2), BENCH_SMOKE=1 (a second per scenario, small drain and
-ingest, exit 1 on any error: `make bench-smoke`), PEER (hazel)."""
+The ceiling, (a) and the peer take turns, BENCH_ROUNDS times, and each
+keeps its median run: ratios compare runs made under the same
+conditions.
+
+Environment: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_CONNECTIONS (64),
+BENCH_THREADS (wrk threads, 2), BENCH_SMOKE=1 (a second per scenario, one
+round, small drain and ingest, exit 1 on any error: `make bench-smoke`),
+PEER (hazel)."""
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import os
@@ -38,6 +44,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "1" if SMOKE else "10"))
 CONNS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 PEER = os.environ.get("PEER", "")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if SMOKE else "3"))
 DRAIN = 5000 if SMOKE else 100000
 INGEST = 2000 if SMOKE else 100000
 INGEST_BATCH = 100
@@ -87,19 +94,17 @@ def ceiling(*args):
     return p, "http://127.0.0.1:%d" % port
 
 
-def run_ceilings(results, tmp):
-    """The two references: the bare HTTP+JSON ceiling, and one row per
-    transaction with synchronous=FULL (what (c) must beat 7-fold)."""
-    for name, args, env in (("ceiling", [], {}),
-                            ("c_baseline_single_row_full", [os.path.join(tmp, "base.db")],
-                             {"FRESH": "1"})):
-        p, url = ceiling(*args)
-        try:
-            results[name] = wrk(url + "/v1/launch", "launch.lua", env, p.pid)
-        finally:
-            p.terminate()
-            p.wait()
-            p.stdout.close()
+def baseline(results, tmp):
+    """One row per transaction with synchronous=FULL (what (c) must beat
+    7-fold), on the ceiling's server."""
+    p, url = ceiling(os.path.join(tmp, "base.db"))
+    try:
+        results["c_baseline_single_row_full"] = wrk(url + "/v1/launch", "launch.lua",
+                                                    {"FRESH": "1"}, p.pid)
+    finally:
+        p.terminate()
+        p.wait()
+        p.stdout.close()
 
 
 def dump_upgrades(gw, path):
@@ -239,10 +244,12 @@ def ingest_storm(results, tmp):
         sink.stop()
 
 
-def hazel(results, tmp):
+@contextlib.contextmanager
+def hazel(tmp):
     """The peer: hazel-server answering its update check from memory, its
     release list fetched once from a loopback stand-in for GitHub. The
-    client is on the latest version (204), as in (a)."""
+    client is on the latest version (204), as in (a). Yields a function
+    that runs wrk against it."""
     peer = os.path.join(HERE, "peer")
     upstream = subprocess.Popen(["/usr/bin/python3", os.path.join(peer, "upstream.py")],
                                 stdout=subprocess.PIPE, text=True)
@@ -260,15 +267,36 @@ def hazel(results, tmp):
             if node.poll() is not None or time.time() > deadline:
                 raise RuntimeError("hazel did not start: " + open(log).read())
             time.sleep(0.1)
-        results["peer_hazel_update_check"] = wrk(
+        yield lambda: wrk(
             "http://127.0.0.1:%d" % port, "manifest.lua",
-            {"MANIFEST_PATH": os.environ.get("HAZEL_PATH", "/update/darwin/1.1.0"), "ETAG": ""}, node.pid)
+            {"MANIFEST_PATH": os.environ.get("HAZEL_PATH", "/update/darwin/1.1.0"), "ETAG": ""},
+            node.pid)
     finally:
         node.terminate()
         node.wait()
         upstream.terminate()
         upstream.wait()
         upstream.stdout.close()
+
+
+def median_run(runs):
+    """The run with the median req/s, with every run's req/s beside it."""
+    mid = dict(sorted(runs, key=lambda r: r["rps"])[len(runs) // 2])
+    mid["runs_rps"] = [round(r["rps"]) for r in runs]
+    return mid
+
+
+def rounds(results, contenders):
+    """The ceiling, (a) and the peer take turns, ROUNDS times: this VM's
+    speed drifts by a third within minutes, and ratios are only fair
+    between runs made under the same conditions. Each keeps its median
+    run."""
+    runs = {name: [] for name, _ in contenders}
+    for _ in range(ROUNDS):
+        for name, run in contenders:
+            runs[name].append(run())
+    for name, rs in runs.items():
+        results[name] = median_run(rs)
 
 
 def table(results):
@@ -315,7 +343,10 @@ def problems(results):
 def main():
     results = {}
     tmp = tempfile.mkdtemp(prefix="upgate-bench-")
-    run_ceilings(results, tmp)
+    if PEER not in ("", "hazel"):
+        raise SystemExit("unknown PEER %r (known: hazel)" % PEER)
+    baseline(results, tmp)
+    top, top_url = ceiling()
     mgmt = Mgmt(server=SERVER, log={"level": "notice"})
     mgmt.start()
     gw = Gateway(mgmt_url=mgmt.url, halt_min_samples=1000000000)
@@ -328,8 +359,17 @@ def main():
         for v in ("1.0.0", "1.1.0"):
             gw.publish(APP, v)
         _, hdrs, _ = gw.request("GET", "/v1/apps/%s/manifest?platform=%s" % (APP, PLATFORM))
-        results["a_launch_up_to_date"] = wrk(gw.url, "launch.lua", {"VERSION": "1.1.0"},
-                                             gw.proc.pid)
+        contenders = [
+            ("ceiling", lambda: wrk(top_url + "/v1/launch", "launch.lua", {}, top.pid)),
+            ("a_launch_up_to_date",
+             lambda: wrk(gw.url, "launch.lua", {"VERSION": "1.1.0"}, gw.proc.pid))]
+        with contextlib.ExitStack() as stack:
+            if PEER == "hazel":
+                contenders.append(("peer_hazel_update_check", stack.enter_context(hazel(tmp))))
+            rounds(results, contenders)
+        top.terminate()
+        top.wait()
+        top.stdout.close()
         results["b_launch_upgrade"] = wrk(gw.url, "launch.lua",
                                           {"VERSION": "1.0.0", "FRESH": "1"}, gw.proc.pid)
         ups = os.path.join(tmp, "upgrades.txt")
@@ -346,22 +386,24 @@ def main():
                                         ("mgmtd", mgmt, health_request)])
         drain(results, gw, mgmt)
     finally:
+        if top.poll() is None:
+            top.terminate()
+            top.wait()
         gw.cleanup()
         mgmt.cleanup()
     try:
         ingest_storm(results, tmp)
-        if PEER == "hazel":
-            hazel(results, tmp)
-        elif PEER:
-            raise SystemExit("unknown PEER %r (known: hazel)" % PEER)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    order = ["ceiling", "c_baseline_single_row_full", "a_launch_up_to_date"]
+    results = dict(sorted(results.items(),
+                          key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     table(results)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest.json"), "w") as f:
         json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "seconds": SECONDS, "connections": CONNS, "smoke": SMOKE,
-                   "results": results}, f, indent=2)
+                   "seconds": SECONDS, "connections": CONNS, "rounds": ROUNDS,
+                   "smoke": SMOKE, "results": results}, f, indent=2)
     bad = problems(results)
     for b in bad:
         print("bench: " + b, file=sys.stderr)
