@@ -36,6 +36,7 @@ struct db {
 	bool pooled;	       /* a reader: keeps fresh snapshots */
 	uint64_t snap_commits; /* commits counted when its read began */
 	int64_t snap_at;       /* and when (monotonic ms) */
+	bool snap_long;	       /* it began while the WAL was long */
 };
 
 /* Commits by any connection of this process, counted once visible. */
@@ -86,7 +87,7 @@ mono_ms(void)
 static bool
 snapshot_fresh(const struct db *db)
 {
-	return db->snap_commits == atomic_load(&commits) &&
+	return db->snap_commits == atomic_load(&commits) && !db->snap_long &&
 	       !atomic_load(&wal_long) &&
 	       mono_ms() - db->snap_at < atomic_load(&snapshot_max_ms);
 }
@@ -387,6 +388,9 @@ db_begin_read(struct db *db)
 		return 0; /* the fresh snapshot db_pool_get left open */
 	/* Counted before the snapshot starts: it is at least this new. */
 	db->snap_commits = atomic_load(&commits);
+	/* One begun while the checkpoint was behind may read a part of the
+	 * WAL it has not copied yet: never kept, even once it caught up. */
+	db->snap_long = atomic_load(&wal_long);
 	db->snap_at = mono_ms();
 	return tx(db, TX_BEGIN_READ);
 }
