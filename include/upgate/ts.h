@@ -11,6 +11,9 @@
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t ts_now_ms(void);
 
+/* Milliseconds on CLOCK_MONOTONIC: for intervals, deaf to clock steps. */
+int64_t ts_mono_ms(void);
+
 /* "2026-11-24T10:00:07Z" (UTC, whole seconds) into buf of TS_LEN. */
 void ts_format(int64_t ms, char buf[TS_LEN]);
 

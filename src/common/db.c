@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "upgate/buf.h"
 #include "upgate/db.h"
 #include "upgate/log.h"
+#include "upgate/ts.h"
 
 /* Statements every connection keeps prepared for its transactions. */
 enum {
@@ -74,22 +74,13 @@ on_commit(void *arg, sqlite3 *h, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether db's open read transaction may serve another borrow. */
 static bool
 snapshot_fresh(const struct db *db)
 {
 	return db->snap_commits == atomic_load(&commits) && !db->snap_long &&
 	       !atomic_load(&wal_long) &&
-	       mono_ms() - db->snap_at < atomic_load(&snapshot_max_ms);
+	       ts_mono_ms() - db->snap_at < atomic_load(&snapshot_max_ms);
 }
 
 /* End db's read transaction unless it is fresh. */
@@ -391,7 +382,7 @@ db_begin_read(struct db *db)
 	/* One begun while the checkpoint was behind may read a part of the
 	 * WAL it has not copied yet: never kept, even once it caught up. */
 	db->snap_long = atomic_load(&wal_long);
-	db->snap_at = mono_ms();
+	db->snap_at = ts_mono_ms();
 	return tx(db, TX_BEGIN_READ);
 }
 

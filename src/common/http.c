@@ -23,6 +23,7 @@
 #include "upgate/log.h"
 #include "upgate/ratelimit.h"
 #include "upgate/secret.h"
+#include "upgate/ts.h"
 #include "upgate/worker.h"
 
 /* Status codes counted one by one in metrics; others count as "other". */
@@ -524,15 +525,6 @@ authorized(struct http_server *s, struct conn_req *cr)
 	       s->cfg.authorize(s->cfg.ctx, h, strlen(h));
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether this client may make one more public request now; when not,
  * *retry_ms says how long until it may. */
 static bool
@@ -543,7 +535,7 @@ rate_ok(struct http_server *s, struct conn_req *cr, int64_t *retry_ms)
 
 	if (ci == NULL || ci->client_addr == NULL)
 		return true;
-	return ratelimit_take(s->rl, ci->client_addr, mono_ms(), retry_ms);
+	return ratelimit_take(s->rl, ci->client_addr, ts_mono_ms(), retry_ms);
 }
 
 static enum MHD_Result

@@ -9,13 +9,25 @@
 
 #include "upgate/ts.h"
 
-int64_t
-ts_now_ms(void)
+static int64_t
+ms_of(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+ts_now_ms(void)
+{
+	return ms_of(CLOCK_REALTIME);
+}
+
+int64_t
+ts_mono_ms(void)
+{
+	return ms_of(CLOCK_MONOTONIC);
 }
 
 void

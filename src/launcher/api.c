@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ln.h"
@@ -17,23 +16,14 @@
 
 #define PENDING_MAX (64 * 1024)
 
-int64_t
-ln_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Give h the time left, or say there is none. */
 static int
 budget(struct ln *l)
 {
 	int64_t left = l->c.timeout;
 
-	if (l->deadline != 0 && l->deadline - ln_now() < left)
-		left = l->deadline - ln_now();
+	if (l->deadline != 0 && l->deadline - ts_mono_ms() < left)
+		left = l->deadline - ts_mono_ms();
 	if (left <= 0)
 		return -ETIMEDOUT;
 	curl_easy_setopt(l->api, CURLOPT_TIMEOUT_MS, (long)left);

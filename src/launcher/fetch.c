@@ -24,7 +24,7 @@ struct dl {
 	int write_err;	     /* errno of a failed write */
 	bool too_big;	     /* the server sent more than o->size */
 	bool checked;	     /* the first answer was looked at */
-	int64_t last_report; /* ln_now() of the last downloading report */
+	int64_t last_report; /* ts_mono_ms() of the last downloading report */
 	int last_pct;
 };
 
@@ -69,7 +69,7 @@ on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
     curl_off_t ulnow)
 {
 	struct dl *d = arg;
-	int64_t now = ln_now();
+	int64_t now = ts_mono_ms();
 	int pct;
 
 	(void)dltotal;
@@ -85,7 +85,7 @@ on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		d->last_pct = pct;
 		d->last_report = now;
 		api_report(d->l, d->o, &r);
-		d->last_report = ln_now();
+		d->last_report = ts_mono_ms();
 	}
 	return 0;
 }
@@ -129,7 +129,7 @@ fetch_artifact(struct ln *l, const struct offer *o, struct report *r)
 	start.progress = o->size ? (int)(d.have * 100 / o->size) : 0;
 	d.last_pct = start.progress;
 	api_report(l, o, &start);
-	d.last_report = ln_now();
+	d.last_report = ts_mono_ms();
 	if (d.have == o->size) {
 		log_info("%s is already complete", part);
 		goto out;

@@ -12,6 +12,7 @@
 
 #include "upgate/id.h"
 #include "upgate/semver.h"
+#include "upgate/ts.h"
 
 /* Options, from a config file's [launcher] section and the command line. */
 struct ln_conf {
@@ -65,9 +66,6 @@ struct ln {
 	int64_t seq;			/* last seq used for the upgrade */
 	int reached;			/* state_order() of the last report */
 };
-
-/* Monotonic milliseconds. */
-int64_t ln_now(void);
 
 /* A progress or final report; fields < 0 or NULL are left out. */
 struct report {

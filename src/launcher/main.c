@@ -174,7 +174,7 @@ consult(struct ln *l)
 	char why[256];
 	bool resume = false;
 
-	l->deadline = ln_now() + l->c.timeout;
+	l->deadline = ts_mono_ms() + l->c.timeout;
 	api_flush_pending(l);
 	if (api_launch(l, &ans) < 0) {
 		log_warn("no answer from the gateway: starting %s %s", l->c.app,

@@ -134,7 +134,7 @@ upgrade_run(struct ln *l, struct offer *o, bool resume)
 		log_notice("rolling back to the kept %s", o->to);
 		s = (struct report)REPORT_INIT("installing");
 		api_report(l, o, &s);
-		t0 = ln_now();
+		t0 = ts_mono_ms();
 		if ((err = install_switch(l, o->to)) < 0) {
 			report_fail(&r, "install_failed",
 			    "cannot switch %s/current to %s: %s",
@@ -143,11 +143,11 @@ upgrade_run(struct ln *l, struct offer *o, bool resume)
 		}
 		goto done;
 	}
-	t0 = ln_now();
+	t0 = ts_mono_ms();
 	if ((err = fetch_artifact(l, o, &r)) < 0)
 		goto failed;
 	s = (struct report)REPORT_INIT("downloaded");
-	s.download_ms = ln_now() - t0;
+	s.download_ms = ts_mono_ms() - t0;
 	api_report(l, o, &s);
 	s = (struct report)REPORT_INIT("verifying");
 	api_report(l, o, &s);
@@ -155,7 +155,7 @@ upgrade_run(struct ln *l, struct offer *o, bool resume)
 		goto failed;
 	s = (struct report)REPORT_INIT("installing");
 	api_report(l, o, &s);
-	t0 = ln_now();
+	t0 = ts_mono_ms();
 	if ((err = install(l, o, &r)) < 0)
 		goto failed;
 	remember_install(l, o);
@@ -164,7 +164,7 @@ upgrade_run(struct ln *l, struct offer *o, bool resume)
 done:
 	install_prune(l, *previous ? previous : NULL);
 	s = (struct report)REPORT_INIT("succeeded");
-	s.install_ms = ln_now() - t0;
+	s.install_ms = ts_mono_ms() - t0;
 	api_report(l, o, &s);
 	log_notice("%s %s installed", l->c.app, o->to);
 	return 0;
