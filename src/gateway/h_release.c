@@ -420,10 +420,9 @@ h_manifest_get(struct req *rq, struct resp *rs)
 	const char *app = rq->params[0];
 	const char *channel = req_query(rq, "channel");
 	const char *platform = req_query(rq, "platform");
-	struct release *list = NULL;
+	const struct catalog_view *cat = NULL;
 	const struct release *best = NULL;
 	struct gw_settings set;
-	size_t n = 0;
 	struct db *db;
 	unsigned char h[crypto_hash_sha256_BYTES];
 	char hex[sizeof(h) * 2 + 1], etag[sizeof(hex) + 2], cc[64];
@@ -437,13 +436,15 @@ h_manifest_get(struct req *rq, struct resp *rs)
 	    (platform != NULL && !id_app_valid(platform)))
 		return http_error(rs, -EINVAL, "invalid_value", NULL,
 		    "app, channel and platform " ID_APP_RULE);
+	/* The releases as launches see them: the cached catalog. */
 	db = db_pool_get(gw->readers);
-	err = store_release_list(db, app, channel, false, &list, &n);
+	if ((err = db_begin_read(db)) == 0)
+		err = catalog_get(gw->catalog, db, app, channel, &cat);
 	db_pool_put(gw->readers, db);
 	if (err < 0)
 		return err;
-	for (size_t i = 0; i < n; i++) {
-		const struct release *r = &list[i];
+	for (size_t i = 0; i < cat->n_releases; i++) {
+		const struct release *r = &cat->releases[i];
 
 		if (r->paused || r->yanked || r->halted ||
 		    (platform != NULL &&
@@ -454,7 +455,7 @@ h_manifest_get(struct req *rq, struct resp *rs)
 			best = r;
 	}
 	if (best == NULL) {
-		store_release_free_list(list, n);
+		catalog_put(cat);
 		return http_error(rs, -ENOENT, "no_release", NULL,
 		    "no published release of %s on channel %s%s%s", app,
 		    channel, platform ? " for " : "", platform ? platform : "");
@@ -462,7 +463,7 @@ h_manifest_get(struct req *rq, struct resp *rs)
 	doc = render_release(best, platform, false);
 	body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
-	store_release_free_list(list, n);
+	catalog_put(cat);
 	if (body == NULL)
 		return -ENOMEM;
 	gw_settings_get(gw, &set);
