@@ -87,6 +87,15 @@ launch_free(void *arg)
 	free(j);
 }
 
+/* The launch's statistics record (rule 6) as its decision stands. */
+static struct launch_rec
+launch_record(const struct launch_job *j)
+{
+	return (struct launch_rec){j->now, j->l.client_id, j->l.app,
+	    j->l.version, j->l.platform, j->l.channel, "launch", j->d.reason,
+	    j->d.in_progress ? j->v.latest.upgrade_id : NULL};
+}
+
 /* The write phase, on the writer thread inside the batch's transaction.
  * Returns 0, -EAGAIN when another request changed the client's state
  * since the read (decide again), or -errno. */
@@ -102,8 +111,7 @@ apply(void *arg)
 	struct upgrade *offer = &j->offer;
 	const struct gw_settings *s = &j->s;
 	int64_t now = j->now;
-	struct launch_rec rec = {now, l->client_id, l->app, l->version,
-	    l->platform, l->channel, "launch", d->reason, NULL};
+	struct launch_rec rec = launch_record(j);
 	int err = 0;
 
 	store_upgrade_fini(offer);
@@ -175,8 +183,6 @@ apply(void *arg)
 		else if (err == 1)
 			err = 0;
 	}
-	if (err == 0 && d->in_progress)
-		rec.upgrade_id = v->latest.upgrade_id;
 	if (err == 0)
 		err = store_launch_insert(db, &rec);
 	return err;
@@ -261,10 +267,7 @@ launch_step(struct launch_job *j, struct resp *rs)
 	decide(&in, &j->d);
 	if (j->d.action == DECIDE_LAUNCH && !j->d.expire_latest &&
 	    !j->d.tell_failure && gw->launchlog != NULL) {
-		struct launch_rec rec = {j->now, j->l.client_id, j->l.app,
-		    j->l.version, j->l.platform, j->l.channel, "launch",
-		    j->d.reason,
-		    j->d.in_progress ? j->v.latest.upgrade_id : NULL};
+		struct launch_rec rec = launch_record(j);
 
 		launchlog_add(gw->launchlog, &rec);
 		return answer(j, rs);
