@@ -31,12 +31,15 @@ enum {
 	U_COUNT
 };
 
-#define UPGRADE_COLS                                                           \
+/* read_upgrade's columns: the upgrade's state, then what was offered. */
+#define UPGRADE_STATE_COLS                                                     \
 	"id, upgrade_id, client_id, app, platform, channel,"                   \
 	" from_version, to_version, release_id, state, last_seq, progress,"    \
 	" download_ms, install_ms, error_code, message, created_at,"           \
-	" updated_at, finished_at, failure_told, url, size, sha256, notes,"    \
-	" mandatory, rollback, signed, signature"
+	" updated_at, finished_at, failure_told"
+#define UPGRADE_COLS                                                           \
+	UPGRADE_STATE_COLS ", url, size, sha256, notes, mandatory, rollback,"  \
+			   " signed, signature"
 #define EVENT_COLS                                                             \
 	"seq, state, error_code, message, progress, download_ms,"              \
 	" install_ms, at"
@@ -58,12 +61,9 @@ static const char *const sql[U_COUNT] = {
     [U_GET] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE upgrade_id = ?1",
     /* The same columns in the same places, less what was offered (URL,
      * notes, the signed document): what a report changes and answers. */
-    [U_GET_BRIEF] =
-	"SELECT id, upgrade_id, client_id, app, platform, channel,"
-	" from_version, to_version, release_id, state, last_seq, progress,"
-	" download_ms, install_ms, error_code, message, created_at,"
-	" updated_at, finished_at, failure_told, '', 0, '', '', mandatory,"
-	" rollback, NULL, NULL FROM upgrades WHERE upgrade_id = ?1",
+    [U_GET_BRIEF] = "SELECT " UPGRADE_STATE_COLS ", '', 0, '', '',"
+		    " mandatory, rollback, NULL, NULL FROM upgrades"
+		    " WHERE upgrade_id = ?1",
     [U_GET_ROW] = "SELECT " UPGRADE_COLS " FROM upgrades WHERE id = ?1",
     [U_EVENTS] = "SELECT " EVENT_COLS " FROM events WHERE upgrade = ?1"
 		 " ORDER BY seq",
