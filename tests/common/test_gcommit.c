@@ -120,6 +120,15 @@ start(void)
 	return g;
 }
 
+/* Queue j; done() counts it in *n. */
+static void
+submit(struct gcommit *g, struct job *j, atomic_int *n)
+{
+	j->gj = (struct gcommit_job){.run = run, .done = done, .arg = j};
+	j->done = n;
+	gcommit_submit(g, &j->gj);
+}
+
 static void
 wait_for(atomic_int *done, int n)
 {
@@ -136,12 +145,8 @@ test_refused_job_undoes_only_its_writes(void **state)
 	atomic_int n = 0;
 
 	(void)state;
-	for (int i = 0; i < 3; i++) {
-		j[i].gj = (struct gcommit_job){
-		    .run = run, .done = done, .arg = &j[i]};
-		j[i].done = &n;
-		gcommit_submit(g, &j[i].gj);
-	}
+	for (int i = 0; i < 3; i++)
+		submit(g, &j[i], &n);
 	wait_for(&n, 3);
 	assert_int_equal(j[0].result, 0);
 	assert_int_equal(j[1].result, -EEXIST);
@@ -160,12 +165,8 @@ test_failed_transaction_fails_every_job(void **state)
 
 	(void)state;
 	fail_begin = true;
-	for (int i = 0; i < 2; i++) {
-		j[i].gj = (struct gcommit_job){
-		    .run = run, .done = done, .arg = &j[i]};
-		j[i].done = &n;
-		gcommit_submit(g, &j[i].gj);
-	}
+	for (int i = 0; i < 2; i++)
+		submit(g, &j[i], &n);
 	wait_for(&n, 2);
 	assert_int_equal(j[0].result, -EIO);
 	assert_int_equal(j[1].result, -EIO);
@@ -189,13 +190,9 @@ submit_all(void *arg)
 	struct submitter *s = arg;
 
 	for (int i = 0; i < PER_THREAD; i++) {
-		struct job *j = &s->jobs[i];
-
-		snprintf(j->key, sizeof(j->key), "t%d-%d", s->id, i);
-		j->gj =
-		    (struct gcommit_job){.run = run, .done = done, .arg = j};
-		j->done = s->done;
-		gcommit_submit(s->g, &j->gj);
+		snprintf(
+		    s->jobs[i].key, sizeof(s->jobs[i].key), "t%d-%d", s->id, i);
+		submit(s->g, &s->jobs[i], s->done);
 	}
 	return NULL;
 }
@@ -241,9 +238,7 @@ test_submit_after_stop_is_refused(void **state)
 
 	(void)state;
 	gcommit_stop(g);
-	j.gj = (struct gcommit_job){.run = run, .done = done, .arg = &j};
-	j.done = &n;
-	gcommit_submit(g, &j.gj);
+	submit(g, &j, &n);
 	assert_int_equal(atomic_load(&n), 1);
 	assert_int_equal(j.result, -ESHUTDOWN);
 	gcommit_free(g);
