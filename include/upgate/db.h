@@ -123,15 +123,15 @@ int db_pool_new(const char *path, const struct db_schema *schema, size_t n,
  * no connection of this process has committed since it began (every
  * commit is counted, from SQLite's WAL hook, once it is visible), and it
  * is younger than DB_SNAPSHOT_MAX_MS (or what db_snapshot_max_ms set; 0
- * keeps none). So a launch needs no BEGIN and
- * ROLLBACK (two fcntl locks and a contended mutex each) while nothing
- * changes, yet sees every write of this process made before it was
- * borrowed. Another process's writes show within that age. A
- * stale snapshot is ended when its connection is borrowed or given back,
- * and idle ones when any other is given back; and none is kept while the
- * WAL is past its checkpoint threshold, so the checkpoint can catch up and
- * the WAL start over (kept snapshots under steady commits grew it to 55 MB
- * in ten seconds of launches; with this it stays near 4 MB). */
+ * keeps none). So a launch needs no BEGIN and ROLLBACK (two fcntl locks
+ * and a contended mutex each) while nothing changes, yet sees every write
+ * of this process made before it was borrowed. Another process's writes
+ * show within that age. A stale snapshot is ended when its connection is
+ * borrowed or given back, and idle ones when any other is given back; and
+ * none is kept while the WAL is past its checkpoint threshold (or that
+ * began then), so the checkpoint can catch up and the WAL start over
+ * (kept snapshots under steady commits grew it to 55 MB in ten seconds of
+ * launches; with this it stays near 4 MB). */
 #define DB_SNAPSHOT_MAX_MS 100
 void db_snapshot_max_ms(int ms);
 struct db *db_pool_get(struct db_pool *pool);
