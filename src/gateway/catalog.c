@@ -19,6 +19,7 @@
 struct catalog_entry {
 	struct catalog_view v; /* first: what callers get */
 	atomic_int refs;
+	_Atomic(struct catalog_memo *) memos; /* pushed, never changed */
 	int64_t version;
 	char app[STORE_NAME_MAX + 1], channel[STORE_NAME_MAX + 1];
 };
@@ -29,11 +30,24 @@ struct catalog {
 	atomic_uint_fast64_t hits, misses;
 };
 
+static struct catalog_entry *
+entry_of(const struct catalog_view *v)
+{
+	return (struct catalog_entry *)(uintptr_t)v; /* v is its first member */
+}
+
 static void
 entry_put(struct catalog_entry *e)
 {
+	struct catalog_memo *m, *next;
+
 	if (e == NULL || atomic_fetch_sub(&e->refs, 1) != 1)
 		return;
+	for (m = atomic_load(&e->memos); m != NULL; m = next) {
+		next = m->next;
+		free(m->value);
+		free(m);
+	}
 	store_release_free_list(e->v.releases, e->v.n_releases);
 	if (e->v.rollback != NULL)
 		store_rollback_fini(e->v.rollback);
@@ -132,9 +146,53 @@ catalog_get(struct catalog *c, struct db *db, const char *app,
 void
 catalog_put(const struct catalog_view *v)
 {
-	/* v is the first member of its entry */
 	if (v != NULL)
-		entry_put((struct catalog_entry *)(uintptr_t)v);
+		entry_put(entry_of(v));
+}
+
+static const struct catalog_memo *
+memo_find(const struct catalog_memo *m, const char *key)
+{
+	for (; m != NULL; m = m->next)
+		if (strcmp(m->key, key) == 0)
+			return m;
+	return NULL;
+}
+
+const struct catalog_memo *
+catalog_memo_find(const struct catalog_view *v, const char *key)
+{
+	return memo_find(atomic_load(&entry_of(v)->memos), key);
+}
+
+const struct catalog_memo *
+catalog_memo_add(const struct catalog_view *v, const char *key, char *value,
+    size_t len, const char *tag)
+{
+	struct catalog_entry *e = entry_of(v);
+	size_t kl = strlen(key) + 1;
+	struct catalog_memo *m = malloc(sizeof(*m) + kl), *head;
+	const struct catalog_memo *had;
+
+	if (m == NULL) {
+		free(value);
+		return NULL;
+	}
+	memcpy(m->key, key, kl);
+	m->value = value;
+	m->len = len;
+	snprintf(m->tag, sizeof(m->tag), "%s", tag);
+	/* Push, unless another thread kept this key first. */
+	head = atomic_load(&e->memos);
+	do {
+		if ((had = memo_find(head, key)) != NULL) {
+			free(value);
+			free(m);
+			return had;
+		}
+		m->next = head;
+	} while (!atomic_compare_exchange_weak(&e->memos, &head, m));
+	return m;
 }
 
 void

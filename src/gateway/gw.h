@@ -139,6 +139,24 @@ int catalog_get(struct catalog *c, struct db *db, const char *app,
     const char *channel, const struct catalog_view **out);
 /* Give back a view from catalog_get, from any thread. NULL: nothing. */
 void catalog_put(const struct catalog_view *v);
+/* A value worked out from one view (a rendered manifest), kept with the
+ * view and freed with it, so it follows every catalog change as the view
+ * does. Callers bound the keys: one per platform a release has. */
+struct catalog_memo {
+	struct catalog_memo *next;
+	char *value; /* NUL-terminated */
+	size_t len;
+	char tag[40];
+	char key[];
+};
+/* The memo kept with v under key, or NULL. Any thread. */
+const struct catalog_memo *catalog_memo_find(
+    const struct catalog_view *v, const char *key);
+/* Keep value (malloc'd, taken) and tag with v under key. Returns what is
+ * kept: this memo, or the one another thread kept first (value is then
+ * freed). NULL: out of memory. */
+const struct catalog_memo *catalog_memo_add(const struct catalog_view *v,
+    const char *key, char *value, size_t len, const char *tag);
 void catalog_metrics(struct catalog *c, FILE *out);
 
 /* reaper.c: times out upgrades past session_timeout. */

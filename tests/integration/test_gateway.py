@@ -173,6 +173,44 @@ class TestReleases(GatewayCase):
         self.assertEqual(doc["version"], "2.0.0")
         self.assertError(self.gw.request("GET", "/v1/apps/%s/manifest?channel=beta" % APP), 404)
 
+    def test_manifest_kept_per_platform_and_catalog(self):
+        """The rendered manifest and its ETag are kept with the cached
+        catalog, one per platform: each platform keeps its own document,
+        and a change to the rows, even behind the gateway's back, is
+        served as soon as the catalog is read again."""
+        arts = dict(artifact("linux-x86_64", url="https://dl.example.com/l1.tgz"),
+                    **artifact("windows-x86_64", url="https://dl.example.com/w1.zip"))
+        self.gw.publish(APP, "1.1.0", artifacts=arts)
+        base = "/v1/apps/%s/manifest" % APP
+
+        def get(platform=None):
+            st, hdrs, doc = self.gw.request(
+                "GET", base + ("?platform=" + platform if platform else ""))
+            self.assertEqual(st, 200)
+            return hdrs["ETag"], doc
+
+        first = {p: get(p) for p in ("linux-x86_64", "windows-x86_64", None)}
+        self.assertEqual(self.gw.request("GET", base + "?platform=mac-arm64")[0], 404)
+        for _ in range(3):  # interleaved: no platform is served another's
+            for p in ("windows-x86_64", None, "linux-x86_64"):
+                self.assertEqual(get(p), first[p])
+        self.assertEqual(list(first["linux-x86_64"][1]["artifacts"]), ["linux-x86_64"])
+        self.assertEqual(list(first["windows-x86_64"][1]["artifacts"]), ["windows-x86_64"])
+        self.assertEqual(sorted(first[None][1]["artifacts"]), ["linux-x86_64", "windows-x86_64"])
+        self.assertEqual(len({first[p][0] for p in first}), 3)
+        con = sqlite3.connect(self.gw.db, timeout=10)
+        with con:
+            con.execute("UPDATE artifacts SET url = 'https://dl.example.com/l2.tgz'"
+                        " WHERE platform = 'linux-x86_64'")
+        con.close()
+        time.sleep(SNAPSHOT_AGE)
+        etag, doc = get("linux-x86_64")
+        self.assertEqual(doc["artifacts"]["linux-x86_64"]["url"], "https://dl.example.com/l2.tgz")
+        self.assertNotEqual(etag, first["linux-x86_64"][0])
+        # The ETag is the document's: windows' did not change.
+        self.assertEqual(get("windows-x86_64"), first["windows-x86_64"])
+        self.assertNotEqual(get()[0], first[None][0])
+
     def test_patch_and_list(self):
         self.gw.publish(APP, "1.1.0")
         self.assertError(self.gw.admin("PATCH", "/v1/admin/releases/%s/9.9.9" % APP,
