@@ -37,6 +37,9 @@ struct db_pool;
  * default, 2000, when never called). Call before the first db_open. */
 void db_cache_kib(int kib);
 
+/* Set db's page cache to kib KiB. 0 or -errno. */
+int db_cache_set(struct db *db, int kib);
+
 /* Open path (":memory:" allowed) with WAL, synchronous=FULL, busy_timeout
  * and foreign keys. With migrate, bring the schema up to date first (one
  * transaction per step) and check that every statement of every set

@@ -236,6 +236,15 @@ db_cache_kib(int kib)
 	cache_kib = kib;
 }
 
+int
+db_cache_set(struct db *db, int kib)
+{
+	char sql[48];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", kib);
+	return db_exec(db, sql);
+}
+
 /* Process-wide settings, before the first connection: no memory
  * statistics (they take a global mutex on every allocation; every thread
  * serving requests went through it). Statement and savepoint journals
@@ -257,7 +266,6 @@ db_open(const char *path, const struct db_schema *schema, bool migrate_it,
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	static const char pragmas[] = "PRAGMA foreign_keys = ON;"
 				      "PRAGMA synchronous = FULL;";
-	char sql[64];
 	struct db *db;
 	int rc, err;
 
@@ -283,8 +291,7 @@ db_open(const char *path, const struct db_schema *schema, bool migrate_it,
 		goto fail;
 	if ((err = db_exec(db, pragmas)) < 0)
 		goto fail;
-	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", cache_kib);
-	if ((err = db_exec(db, sql)) < 0)
+	if ((err = db_cache_set(db, cache_kib)) < 0)
 		goto fail;
 	for (int i = 0; i < TX_N; i++) {
 		if (sqlite3_prepare_v3(db->h, tx_sql[i], -1,

@@ -91,7 +91,9 @@ run(struct gw *gw)
 
 	db_cache_kib((int)gw->conf.cache_kib);
 	if ((err = db_open(
-		 gw->conf.database, &store_schema, true, &gw->writer)) < 0)
+		 gw->conf.database, &store_schema, true, &gw->writer)) < 0 ||
+	    (err = db_cache_set(gw->writer, (int)gw->conf.writer_cache_kib)) <
+		0)
 		return err;
 	if ((err = db_pool_new(gw->conf.database, &store_schema,
 		 daemon_readers(gw->conf.readers, gw->conf.server.threads),

@@ -24,6 +24,8 @@ static const struct cfg_key keys[] = {
     STR("storage", "database", database, "/var/lib/upgate/mgmt.db"),
     KEY("storage", "readers", CFG_INT, readers, "0", 0, 256),
     KEY("storage", "cache_kib", CFG_INT, cache_kib, "2000", 64, 1048576),
+    KEY("storage", "writer_cache_kib", CFG_INT, writer_cache_kib, "2000", 64,
+	1048576),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
     STR("ingest", "secret_file", ingest_secret_file,
 	"/etc/upgate/forward.secret"),

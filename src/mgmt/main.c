@@ -81,7 +81,9 @@ run(struct mg *mg)
 	int err;
 
 	db_cache_kib((int)c->cache_kib);
-	if ((err = db_open(c->database, &store_schema, true, &mg->writer)) < 0)
+	if ((err = db_open(c->database, &store_schema, true, &mg->writer)) <
+		0 ||
+	    (err = db_cache_set(mg->writer, (int)c->writer_cache_kib)) < 0)
 		return err;
 	if ((err = db_pool_new(c->database, &store_schema,
 		 daemon_readers(c->readers, c->server.threads), &mg->readers)) <

@@ -19,7 +19,8 @@ struct mg_conf {
 	struct daemon_server server; /* [server], [log] file */
 	char *database;
 	int64_t readers;
-	int64_t cache_kib; /* page cache per connection */
+	int64_t cache_kib;	  /* page cache per read connection */
+	int64_t writer_cache_kib; /* the write connection's */
 	char *token_file;
 	char *ingest_secret_file;
 	int64_t max_skew; /* ms */

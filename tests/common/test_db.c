@@ -18,8 +18,9 @@
 static const char *const sql[] = {
 	"INSERT INTO kv (k, v) VALUES (?1, ?2)",
 	"SELECT v FROM kv WHERE k = ?1",
+	"PRAGMA cache_size",
 };
-static const struct db_sqlset set = { "kv", sql, 2 };
+static const struct db_sqlset set = { "kv", sql, 3 };
 static const struct db_sqlset *const sets[] = { &set };
 static const char *const migrations[] = {
 	"CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT)",
@@ -118,6 +119,38 @@ test_rollback_leaves_nothing(void **state)
 	db_rollback(w);
 	assert_int_equal(get(w, "x", v, sizeof(v)), 0);
 	db_close(w);
+}
+
+/* The connection's page cache in KiB (SQLite keeps -KiB). */
+static int64_t
+cache_kib(struct db *db)
+{
+	sqlite3_stmt *st = db_stmt(db, &set, 2);
+	int64_t kib = 0;
+
+	if (db_row(st) == 1)
+		kib = -sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return kib;
+}
+
+static void
+test_cache_sizes(void **state)
+{
+	struct db *w, *r;
+
+	(void)state;
+	db_cache_kib(300);
+	assert_int_equal(db_open(path, &schema, true, &w), 0);
+	assert_int_equal(cache_kib(w), 300);
+	/* One connection's own size, as the writer gets. */
+	assert_int_equal(db_cache_set(w, 4096), 0);
+	assert_int_equal(db_open(path, &schema, false, &r), 0);
+	assert_int_equal(cache_kib(w), 4096);
+	assert_int_equal(cache_kib(r), 300);
+	db_close(r);
+	db_close(w);
+	db_cache_kib(2000);
 }
 
 static void
@@ -306,6 +339,7 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_bad_sql_and_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_reader_snapshot_kept_while_fresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(
