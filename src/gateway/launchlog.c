@@ -129,13 +129,21 @@ flush(struct launchlog *ll)
 		goto out;
 	}
 	if ((err = gw_write_begin(ll->gw)) == 0) {
+		struct db *w = ll->gw->writer;
+		int restore;
+
+		/* Statistics are pages written once and not read again: at the
+		 * writer's own cache size they would fill it (its memory) for
+		 * nothing. They are written at the readers' size. */
+		err = db_cache_set(w, (int)ll->gw->conf.cache_kib);
 		for (size_t i = 0; err == 0 && i < batch.n; i++) {
 			struct launch_rec l;
 
 			recs_get(&batch, &off, &l);
-			err = store_launch_insert(ll->gw->writer, &l);
+			err = store_launch_insert(w, &l);
 		}
-		err = gw_write_end(ll->gw, err);
+		restore = db_cache_set(w, (int)ll->gw->conf.writer_cache_kib);
+		err = gw_write_end(ll->gw, err < 0 ? err : restore);
 	}
 	if (err < 0)
 		log_warn("launch statistics: cannot write %zu record(s): %s; "
