@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* mgmt.conf: every key, its type, default and bounds, in one table; and the
  * secrets the config names. */
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mg.h"
+#include "notify.h"
 #include "upgate/cfg.h"
 #include "upgate/daemon.h"
 #include "upgate/log.h"
@@ -40,6 +44,7 @@ static const struct cfg_key keys[] = {
 	.choices = tls_modes},
     STR("email", "username", smtp_username, ""),
     STR("email", "password_file", smtp_password_file, ""),
+    STR("email", "ca_file", smtp_ca_file, ""),
     STR("email", "from", mail_from, "upgate@localhost"),
     STR("email", "to", mail_to, "ops@example.com"),
     STR("email", "spool_dir", spool_dir, "/var/lib/upgate/mail"),
@@ -83,6 +88,23 @@ secret_of(const char *path, size_t off, const char *file, bool named,
 	return cfg_secret(path, k->section, k->key, file, named, out, errors);
 }
 
+/* [email] ca_file must load, as each delivery will load it. */
+static int
+ca_check(const char *path, const char *file, char **errors)
+{
+	char why[160], *joined = NULL;
+
+	if (notify_smtp_ca_check(file, why, sizeof(why)) == 0)
+		return 0;
+	if (asprintf(&joined, "%s%s: [email] ca_file: cannot use %s: %s\n",
+		*errors ? *errors : "", path ? path : "(defaults)", file,
+		why) < 0)
+		return -ENOMEM;
+	free(*errors);
+	*errors = joined;
+	return -EINVAL;
+}
+
 int
 mg_conf_load(const char *path, struct mg_conf *c, char **errors)
 {
@@ -103,6 +125,9 @@ mg_conf_load(const char *path, struct mg_conf *c, char **errors)
 		err = e;
 	if ((e = secret_of(path, S(smtp_password_file), c->smtp_password_file,
 		 true, &c->smtp_password, errors)) < 0)
+		err = e;
+	if (c->smtp_ca_file[0] != '\0' &&
+	    (e = ca_check(path, c->smtp_ca_file, errors)) < 0)
 		err = e;
 	if ((e = secret_of(path, S(sms_auth_file), c->sms_auth_file, true,
 		 &c->sms_auth, errors)) < 0)

@@ -29,6 +29,7 @@ struct mg_conf {
 	int starttls; /* enum mg_starttls */
 	char *smtp_username;
 	char *smtp_password_file;
+	char *smtp_ca_file; /* "": the system's CAs */
 	char *mail_from;
 	char *mail_to; /* comma-separated */
 	char *spool_dir;

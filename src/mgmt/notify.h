@@ -48,6 +48,10 @@ struct notify_backend {
 	    int64_t now, char *err, size_t errlen, bool *permanent);
 };
 extern const struct notify_backend notify_smtp;
+
+/* Whether ca_file can serve as the CAs the relay's certificate is checked
+ * against: 0, or -EINVAL and why. */
+int notify_smtp_ca_check(const char *ca_file, char *why, size_t len);
 extern const struct notify_backend notify_spool;
 extern const struct notify_backend notify_sms;
 

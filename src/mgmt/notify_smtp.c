@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /* Email through an SMTP server with libESMTP: STARTTLS no/try/required,
- * AUTH from a password file, timeouts, and the server's answer checked. */
+ * the relay's certificate checked against [email] ca_file or the system's
+ * CAs, AUTH from a password file, timeouts, and the server's answer
+ * checked. */
 #include <stddef.h> /* before libesmtp.h, which needs size_t */
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h> /* before libesmtp.h: smtp_starttls_set_ctx */
+#include <openssl/x509.h>
 
 #include <auth-client.h>
 #include <libesmtp.h>
@@ -111,11 +118,118 @@ tally(smtp_recipient_t r, const char *mailbox, void *arg)
 	}
 }
 
+/* A context for STARTTLS trusting ca_file's CAs ("": the system's). NULL
+ * and why on failure. */
+static SSL_CTX *
+tls_context(const char *ca_file, char *why, size_t len)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	int ok;
+
+	if (ctx == NULL) {
+		snprintf(why, len, "out of memory");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	ERR_clear_error();
+	ok = ca_file[0] != '\0'
+		 ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+		 : SSL_CTX_set_default_verify_paths(ctx);
+	if (ok != 1) {
+		unsigned long e = ERR_peek_last_error();
+		const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+		snprintf(why, len, "%s", r ? r : "no certificate in it");
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int
+notify_smtp_ca_check(const char *ca_file, char *why, size_t len)
+{
+	SSL_CTX *ctx = tls_context(ca_file, why, len);
+
+	SSL_CTX_free(ctx);
+	return ctx != NULL ? 0 : -EINVAL;
+}
+
+/* Why a session stopped short, from libESMTP's events: it reports TLS
+ * trouble only there, and then just ends the session. refusal is the
+ * relay's first 4xx/5xx reply: an AUTH refusal shows only there. */
+struct smtp_note {
+	char why[320];
+	char refusal[160];
+};
+
+static void
+on_monitor(const char *buf, int len, int writing, void *arg)
+{
+	struct smtp_note *n = arg;
+	int end = len;
+
+	if (writing != SMTP_CB_READING || n->refusal[0] != '\0' || len < 1 ||
+	    (buf[0] != '4' && buf[0] != '5'))
+		return;
+	while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r'))
+		end--;
+	snprintf(n->refusal, sizeof(n->refusal), "%.*s", end, buf);
+}
+
+static void
+on_event(smtp_session_t s, int ev, void *arg, ...)
+{
+	struct smtp_note *n = arg;
+	va_list ap;
+	int *ok;
+
+	(void)s;
+	va_start(ap, arg);
+	switch (ev) {
+	case SMTP_EV_INVALID_PEER_CERTIFICATE: {
+		long result = va_arg(ap, long);
+
+		ok = va_arg(ap, int *);
+		*ok = 0;
+		snprintf(n->why, sizeof(n->why),
+		    "the relay's certificate is not trusted: %s",
+		    X509_verify_cert_error_string(result));
+		break;
+	}
+	case SMTP_EV_NO_PEER_CERTIFICATE:
+		ok = va_arg(ap, int *);
+		*ok = 0;
+		snprintf(
+		    n->why, sizeof(n->why), "the relay sent no certificate");
+		break;
+	case SMTP_EV_WRONG_PEER_CERTIFICATE: {
+		const char *name;
+
+		ok = va_arg(ap, int *);
+		name = va_arg(ap, const char *);
+		*ok = 0;
+		snprintf(n->why, sizeof(n->why),
+		    "the relay's certificate is for another name (%s)",
+		    name && name[0] ? name : "none");
+		break;
+	}
+	case SMTP_EV_EXTNA_STARTTLS:
+		snprintf(n->why, sizeof(n->why),
+		    "STARTTLS is required and the relay does not offer it");
+		break;
+	default:
+		break;
+	}
+	va_end(ap);
+}
+
 static int
 smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
     char *err, size_t errlen, bool *permanent)
 {
-	static const enum starttls_option tls[] = {
+	static const enum starttls_option modes[] = {
 	    [MG_TLS_NO] = Starttls_DISABLED,
 	    [MG_TLS_TRY] = Starttls_ENABLED,
 	    [MG_TLS_REQUIRED] = Starttls_REQUIRED,
@@ -129,6 +243,8 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	struct rcpt_tally t = {0};
 	struct msg body = {0};
 	struct creds cr = {c->smtp_username, c->smtp_password};
+	struct smtp_note note = {.why = ""};
+	SSL_CTX *tls = NULL;
 	char server[300], rcpt[256], text[160];
 	char *msg = NULL;
 	int r = -EIO, n = 0;
@@ -152,7 +268,21 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		smtp_set_timeout(s,
 		    timeouts[i] | Timeout_OVERRIDE_RFC2822_MINIMUM,
 		    (long)c->smtp_timeout);
-	smtp_starttls_enable(s, tls[c->starttls]);
+	smtp_starttls_enable(s, modes[c->starttls]);
+	smtp_set_eventcb(s, on_event, &note);
+	smtp_set_monitorcb(s, on_monitor, &note, 0);
+	/* Our own context: the CAs are ca_file's or the system's, never what
+	 * libESMTP would look for in $HOME. */
+	if (c->starttls != MG_TLS_NO) {
+		if ((tls = tls_context(c->smtp_ca_file, text, sizeof(text))) ==
+		    NULL) {
+			snprintf(err, errlen, "cannot load the CAs of %s: %s",
+			    c->smtp_ca_file[0] ? c->smtp_ca_file : "the system",
+			    text);
+			goto out;
+		}
+		smtp_starttls_set_ctx(s, tls); /* it takes a reference */
+	}
 	if (c->smtp_username[0] != '\0' && c->smtp_password != NULL) {
 		pthread_once(&auth_once, auth_init);
 		auth = auth_create_context();
@@ -171,29 +301,39 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		int code = smtp_errno();
 
 		snprintf(err, errlen, "SMTP %s: %s", server,
-		    code < 0 ? strerror(-code)
-			     : smtp_strerror(code, e, sizeof(e)));
+		    note.why[0] ? note.why
+		    : code < 0	? strerror(-code)
+				: smtp_strerror(code, e, sizeof(e)));
 		goto out;
 	}
 	st = smtp_message_transfer_status(m);
 	smtp_enumerate_recipients(m, tally, &t);
 	if (st == NULL || st->code == 0) {
 		const smtp_status_t *from = smtp_reverse_path_status(m);
+		bool before;
 
 		if (from != NULL && from->code != 0 && from->code != 250) {
-			/* MAIL FROM refused: 4xx is worth retrying. */
+			/* MAIL FROM refused: 4xx is worth retrying. After a
+			 * refused AUTH, say that too. */
 			status_text(from, text, sizeof(text));
-			snprintf(err, errlen, "SMTP %s refused the sender: %s",
-			    server, text);
+			before = note.refusal[0] != '\0' &&
+				 strncmp(note.refusal, text, 3) != 0;
+			snprintf(err, errlen,
+			    "SMTP %s refused the sender: %s%s%s", server, text,
+			    before ? ", after " : "",
+			    before ? note.refusal : "");
 			*permanent = from->code >= 500;
 			goto out;
 		}
 	}
 	if (st == NULL || st->code == 0) {
-		snprintf(err, errlen,
-		    "SMTP %s: the session ended before the "
-		    "message was accepted",
-		    server);
+		if (note.why[0] == '\0')
+			snprintf(note.why, sizeof(note.why),
+			    "the session ended before the message was "
+			    "accepted%s%s%s",
+			    note.refusal[0] ? " (" : "", note.refusal,
+			    note.refusal[0] ? ")" : "");
+		snprintf(err, errlen, "SMTP %s: %s", server, note.why);
 		goto out;
 	}
 	if (st->code != 250 || t.accepted == 0) {
@@ -214,6 +354,7 @@ out:
 		smtp_destroy_session(s);
 	if (auth != NULL)
 		auth_destroy_context(auth);
+	SSL_CTX_free(tls);
 	free(msg);
 	return r;
 }

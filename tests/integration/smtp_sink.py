@@ -1,18 +1,23 @@
 # SPDX-License-Identifier: MIT
 """A real SMTP server on loopback (aiosmtpd) that keeps every message.
 
-usage: /usr/bin/python3 smtp_sink.py PORT DIR [reject]
+usage: /usr/bin/python3 smtp_sink.py PORT DIR [reject | tls-auth CERT KEY USER:PASS]
 Each accepted message is written to DIR/<n>.eml with DIR/<n>.json holding
-the envelope. With "reject", every message is answered 554. Prints
-"ready" once listening; stops on SIGTERM.
+the envelope (and, with tls-auth, the login and whether it came over
+TLS). With "reject", every message is answered 554. With "tls-auth", the
+server offers STARTTLS with CERT/KEY and requires it, then requires AUTH
+as USER with PASS, as mail relays do. Prints "ready" once listening;
+stops on SIGTERM.
 """
 import json
 import os
 import signal
+import ssl
 import sys
 import threading
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class Keep:
@@ -29,16 +34,32 @@ class Keep:
         with open(base + ".tmp", "wb") as f:
             f.write(envelope.original_content)
         with open(base + ".json", "w") as f:
-            json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos}, f)
+            json.dump({"from": envelope.mail_from, "to": envelope.rcpt_tos,
+                       "login": session.auth_data if session.authenticated else None,
+                       "tls": session.ssl is not None}, f)
         os.rename(base + ".tmp", base + ".eml")
         return "250 OK kept"
 
 
 def main():
     port, directory = int(sys.argv[1]), sys.argv[2]
-    reject = len(sys.argv) > 3 and sys.argv[3] == "reject"
+    mode = sys.argv[3] if len(sys.argv) > 3 else ""
     os.makedirs(directory, exist_ok=True)
-    ctl = Controller(Keep(directory, reject), hostname="127.0.0.1", port=port)
+    kw = {}
+    if mode == "tls-auth":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+        user, password = sys.argv[6].split(":", 1)
+
+        def check(server, session, envelope, mechanism, auth_data):
+            ok = (auth_data.login.decode(), auth_data.password.decode()) == (user, password)
+            # handled=False: aiosmtpd then answers 535 itself
+            return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
+
+        kw = {"tls_context": ctx, "require_starttls": True, "auth_require_tls": True,
+              "authenticator": check, "auth_required": True}
+    ctl = Controller(Keep(directory, mode == "reject"), hostname="127.0.0.1", port=port,
+                     server_hostname="localhost", **kw)
     ctl.start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 import unittest
@@ -201,8 +202,8 @@ class EndToEnd(Case):
         self.gw.cleanup()
         self.mg.cleanup()
 
-    def smtp(self, mode=None):
-        s = Sink("smtp_sink.py", self.smtp_port, self.inbox, *([mode] if mode else []))
+    def smtp(self, *mode):
+        s = Sink("smtp_sink.py", self.smtp_port, self.inbox, *mode)
         self.sinks.append(s)
         return s
 
@@ -267,6 +268,108 @@ class TestFailureToInbox(EndToEnd):
         time.sleep(0.5)
         self.assertEqual(len(self.mails()), 1)
         self.assertEqual(len(self.mg.alerts()), 4)
+
+
+class TestRelayWithTlsAndAuth(EndToEnd):
+    """A relay as most are: STARTTLS required, then AUTH. Its certificate
+    is for localhost, signed by a CA of its own that [email] ca_file
+    names."""
+    mgmt = {"email": {"smtp_host": "localhost", "starttls": "required",
+                      "username": "alerts"}}
+
+    def setUp(self):
+        super().setUp()
+        self.tls = os.path.join(self.mg.dir, "tls")
+        os.makedirs(self.tls)
+        self.ca = self.cert("ca", "/CN=upgate test CA", ["-x509"])
+        self.cert("relay", "/CN=localhost", ["-CA", self.ca, "-CAkey", self.key("ca"),
+                                             "-addext", "subjectAltName=DNS:localhost"])
+        self.cert("other", "/CN=mail.example.com",
+                  ["-CA", self.ca, "-CAkey", self.key("ca"),
+                   "-addext", "subjectAltName=DNS:mail.example.com"])
+        self.password = os.path.join(self.mg.dir, "smtp.pass")
+        with open(self.password, "w") as f:
+            f.write("s3cret pass\n")
+        self.mg.sections["email"].update(password_file=self.password, ca_file=self.ca)
+        self.assertEqual(self.mg.stop(), 0)
+        self.mg.start()
+
+    def key(self, name):
+        return os.path.join(self.tls, name + ".key")
+
+    def cert(self, name, subject, how):
+        path = os.path.join(self.tls, name + ".pem")
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-keyout", self.key(name), "-out", path, "-subj", subject] + how,
+                       check=True, capture_output=True)
+        return path
+
+    def relay(self, login="alerts:s3cret pass", name="relay"):
+        return self.smtp("tls-auth", os.path.join(self.tls, name + ".pem"), self.key(name),
+                         login)
+
+    def email_error(self):
+        """The first email delivery's last error, once it was tried."""
+        return wait_for(lambda: [a for a in self.mg.alerts()
+                                 if a["channel"] == "email" and a["attempts"] >= 1],
+                        what="an email attempt")[0]
+
+    def test_mail_goes_over_tls_with_the_login(self):
+        self.relay()
+        uid = self.finish("host-tls")
+        mails = wait_for(self.mails, what="the alert email")
+        self.assertIn(uid, mails[0].get_content())
+        with open(glob.glob(os.path.join(self.inbox, "*.json"))[0]) as f:
+            env = json.load(f)
+        self.assertEqual((env["tls"], env["login"]), (True, "alerts"))
+        wait_for(lambda: any(a["channel"] == "email" and a["state"] == "sent"
+                             for a in self.mg.alerts()), what="the email delivery sent")
+
+    def test_wrong_password_is_not_sent(self):
+        self.relay(login="alerts:another")
+        self.finish("host-auth")
+        mail = self.email_error()
+        self.assertNotEqual(mail["state"], "sent")
+        self.assertIn("535", mail["last_error"])
+        self.assertEqual(self.mails(), [])
+
+    def test_untrusted_certificate_is_refused_and_said(self):
+        self.mg.sections["email"]["ca_file"] = ""  # the system's CAs
+        self.assertEqual(self.mg.stop(), 0)
+        self.mg.start()
+        self.relay()
+        self.finish("host-cert")
+        mail = self.email_error()
+        self.assertNotEqual(mail["state"], "sent")
+        self.assertIn("not trusted", mail["last_error"])
+        self.assertEqual(self.mails(), [])
+
+    def test_certificate_for_another_name_is_refused_and_said(self):
+        self.relay(name="other")
+        self.finish("host-name")
+        mail = self.email_error()
+        self.assertNotEqual(mail["state"], "sent")
+        self.assertIn("another name (mail.example.com)", mail["last_error"])
+        self.assertEqual(self.mails(), [])
+
+    def test_relay_without_starttls_is_refused_and_said(self):
+        self.smtp()  # plain: no STARTTLS offered
+        self.finish("host-plain")
+        mail = self.email_error()
+        self.assertNotEqual(mail["state"], "sent")
+        self.assertIn("does not offer it", mail["last_error"])
+        self.assertEqual(self.mails(), [])
+
+    def test_unusable_ca_file_is_a_config_error(self):
+        bad = os.path.join(self.tls, "empty.pem")
+        open(bad, "w").close()
+        for path in (bad, os.path.join(self.tls, "missing.pem")):
+            self.mg.sections["email"]["ca_file"] = path
+            self.mg.write_conf()
+            r = subprocess.run([os.path.join(BIN, "upgate-mgmtd"), "--check-config",
+                                "-c", self.mg.conf], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("[email] ca_file: cannot use " + path, r.stderr)
 
 
 class TestForwarding(EndToEnd):
