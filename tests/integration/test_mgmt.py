@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 import unittest
@@ -327,8 +328,10 @@ class TestRelayWithTlsAndAuth(EndToEnd):
         with open(glob.glob(os.path.join(self.inbox, "*.json"))[0]) as f:
             env = json.load(f)
         self.assertEqual((env["tls"], env["login"]), (True, "alerts"))
-        wait_for(lambda: any(a["channel"] == "email" and a["state"] == "sent"
-                             for a in self.mg.alerts()), what="the email delivery sent")
+        sent = wait_for(lambda: [a for a in self.mg.alerts()
+                                 if a["channel"] == "email" and a["state"] == "sent"],
+                        what="the email delivery sent")
+        self.assertEqual(sent[0]["attempts"], 1, sent[0]["last_error"])
 
     def test_wrong_password_is_not_sent(self):
         self.relay(login="alerts:another")
@@ -359,6 +362,39 @@ class TestRelayWithTlsAndAuth(EndToEnd):
                                 "-c", self.mg.conf], capture_output=True, text=True)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn("[email] ca_file: cannot use " + path, r.stderr)
+
+
+class TestSilentRelay(EndToEnd):
+    """A relay that answers no connection (its listen queue is full, so
+    SYNs go unanswered, as behind a dropping firewall) must not hold the
+    alert worker: the attempt fails after [email] timeout (5s here), and
+    the SMS goes out meanwhile instead of minutes later."""
+    mgmt = {"sms": {"to": "+15550001"}}
+
+    def setUp(self):
+        super().setUp()
+        self.hole = socket.socket()
+        self.hole.bind(("127.0.0.1", self.smtp_port))
+        self.hole.listen(0)
+        self.queued = socket.create_connection(("127.0.0.1", self.smtp_port))
+        self.sinks.append(Sink("sms_sink.py", self.sms_port, self.sms_log))
+        self.mg.sections["sms"]["url"] = "http://127.0.0.1:%d/send" % self.sms_port
+        self.assertEqual(self.mg.stop(), 0)
+        self.mg.start()
+
+    def tearDown(self):
+        super().tearDown()
+        self.queued.close()
+        self.hole.close()
+
+    def test_other_channels_go_out_and_the_attempt_ends(self):
+        self.finish("host-silent")
+        mail = wait_for(lambda: [a for a in self.mg.alerts()
+                                 if a["channel"] == "email" and a["attempts"] >= 1],
+                        what="the email attempt to end")[0]
+        self.assertIn("timed out", mail["last_error"])
+        wait_for(lambda: os.path.exists(self.sms_log) and open(self.sms_log).read(),
+                 what="the SMS")
 
 
 class TestForwarding(EndToEnd):
