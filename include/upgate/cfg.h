@@ -88,6 +88,12 @@ int cfg_set(const struct cfg_key *keys, size_t n, void *conf,
 int cfg_secret(const char *path, const char *section, const char *key,
     const char *file, bool named, char **out, char **errors);
 
+/* Append "PATH: [section] key: cannot VERB FILE: why" and a newline to
+ * *errors (malloc'd; may start NULL), the shape of every problem with a
+ * file a config names. Returns -EINVAL, or -ENOMEM. */
+int cfg_file_problem(char **errors, const char *path, const char *section,
+    const char *key, const char *verb, const char *file, const char *why);
+
 /* Free the strings cfg_load() put into conf. */
 void cfg_free(const struct cfg_key *keys, size_t n, void *conf);
 

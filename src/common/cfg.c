@@ -310,25 +310,32 @@ cfg_set(const struct cfg_key *keys, size_t n, void *conf, const char *section,
 }
 
 int
+cfg_file_problem(char **errors, const char *path, const char *section,
+    const char *key, const char *verb, const char *file, const char *why)
+{
+	char *joined = NULL;
+
+	if (asprintf(&joined, "%s%s: [%s] %s: cannot %s %s: %s\n",
+		*errors ? *errors : "", path ? path : "(defaults)", section,
+		key, verb, file, why) < 0)
+		return -ENOMEM;
+	free(*errors);
+	*errors = joined;
+	return -EINVAL;
+}
+
+int
 cfg_secret(const char *path, const char *section, const char *key,
     const char *file, bool named, char **out, char **errors)
 {
-	char *joined = NULL;
 	int err;
 
 	*out = NULL;
 	err = secret_read(file, out);
 	if (err == 0 || (err == -ENOENT && !named))
 		return 0;
-	if (asprintf(&joined, "%s%s: [%s] %s: cannot read %s: %s\n",
-		*errors ? *errors : "", path ? path : "(defaults)", section,
-		key, file,
-		err == -EINVAL ? "empty or over 4096 bytes" : strerror(-err)) <
-	    0)
-		return -ENOMEM;
-	free(*errors);
-	*errors = joined;
-	return -EINVAL;
+	return cfg_file_problem(errors, path, section, key, "read", file,
+	    err == -EINVAL ? "empty or over 4096 bytes" : strerror(-err));
 }
 
 void

@@ -92,17 +92,12 @@ secret_of(const char *path, size_t off, const char *file, bool named,
 static int
 ca_check(const char *path, const char *file, char **errors)
 {
-	char why[160], *joined = NULL;
+	char why[160];
 
 	if (notify_smtp_ca_check(file, why, sizeof(why)) == 0)
 		return 0;
-	if (asprintf(&joined, "%s%s: [email] ca_file: cannot use %s: %s\n",
-		*errors ? *errors : "", path ? path : "(defaults)", file,
-		why) < 0)
-		return -ENOMEM;
-	free(*errors);
-	*errors = joined;
-	return -EINVAL;
+	return cfg_file_problem(
+	    errors, path, "email", "ca_file", "use", file, why);
 }
 
 int
