@@ -248,15 +248,20 @@ db_cache_set(struct db *db, int kib)
 /* Process-wide settings, before the first connection: no memory
  * statistics (they take a global mutex on every allocation; every thread
  * serving requests went through it). Statement and savepoint journals
- * stay in memory up to 1 MiB instead of SQLite's 64 KiB: one group-commit
- * job (a savepoint) touches about ten pages, and past 64 KiB the journal
- * went to a temporary file for the rest of the batch, two writes per page,
- * more write calls than the WAL itself. */
+ * stay in memory up to 128 KiB - 1 instead of SQLite's 64 KiB: one
+ * group-commit job (a savepoint) touches about ten pages, and past 64 KiB
+ * the journal went to a temporary file for the rest of the batch, two
+ * writes per page, more write calls than the WAL itself. No more: the
+ * limit is also the size of the journal's memory chunks, which a spill
+ * writes one call each, and the default VFS fails a write of 128 KiB or
+ * more as a full disk (a statement journaling over 1 MiB did, with 1 MiB). */
+#define DB_STMT_JOURNAL_MEMORY (128 * 1024 - 1)
+
 static void
 configure(void)
 {
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 1 << 20);
+	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, DB_STMT_JOURNAL_MEMORY);
 }
 
 int

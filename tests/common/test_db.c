@@ -153,6 +153,34 @@ test_cache_sizes(void **state)
 	db_cache_kib(2000);
 }
 
+/* A statement whose journal outgrows what SQLite keeps in memory (here:
+ * 3,000 rows rewritten with a 64 KiB page cache) commits: the spill to a
+ * temporary file used to fail as a full disk. */
+static void
+test_big_statement_journal(void **state)
+{
+	struct db *w;
+	char v[1024];
+
+	(void)state;
+	assert_int_equal(db_open(path, &schema, true, &w), 0);
+	assert_int_equal(db_cache_set(w, 64), 0);
+	assert_int_equal(db_exec(w, "WITH RECURSIVE c(i) AS (SELECT 1 "
+				    "UNION ALL SELECT i + 1 FROM c WHERE i < 3000) "
+				    "INSERT INTO kv (k, v) SELECT printf('%06d', i),"
+				    " printf('%0900d', i) FROM c"),
+	    0);
+	assert_int_equal(db_begin(w), 0);
+	assert_int_equal(
+	    db_exec(w, "UPDATE kv SET v = printf('%0901d', CAST(k AS INTEGER))"),
+	    0);
+	assert_int_equal(db_commit(w), 0);
+	assert_int_equal(get(w, "002999", v, sizeof(v)), 1);
+	assert_int_equal(strlen(v), 901);
+	assert_string_equal(v + 897, "2999");
+	db_close(w);
+}
+
 static void
 test_bad_sql_and_newer_schema_refused(void **state)
 {
@@ -340,6 +368,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_bad_sql_and_newer_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_big_statement_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_reader_snapshot_kept_while_fresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(
