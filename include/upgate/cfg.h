@@ -88,9 +88,15 @@ int cfg_set(const struct cfg_key *keys, size_t n, void *conf,
 int cfg_secret(const char *path, const char *section, const char *key,
     const char *file, bool named, char **out, char **errors);
 
-/* Append "PATH: [section] key: cannot VERB FILE: why" and a newline to
- * *errors (malloc'd; may start NULL), the shape of every problem with a
- * file a config names. Returns -EINVAL, or -ENOMEM. */
+/* Append "PATH: [section] key: " and the formatted text and a newline to
+ * *errors (malloc'd; may start NULL): a problem found after loading, with
+ * a key's value rather than a line. Returns -EINVAL, or -ENOMEM. */
+int cfg_problem(char **errors, const char *path, const char *section,
+    const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* cfg_problem with "cannot VERB FILE: why", the shape of every problem
+ * with a file a config names. */
 int cfg_file_problem(char **errors, const char *path, const char *section,
     const char *key, const char *verb, const char *file, const char *why);
 

@@ -79,6 +79,13 @@ struct daemon_server {
 	.tls_cert = (s)->tls_cert, .tls_key = (s)->tls_key,                    \
 	.rate_limit = (s)->rate_limit, .rate_burst = (s)->rate_burst
 
+/* What loading cannot check in s: tls_cert and tls_key are both set or
+ * both empty, and each names a readable PEM file (a credential name
+ * works as for secrets). Problems go to *errors as cfg_problem() puts
+ * them, for config path. Returns 0, -EINVAL or -ENOMEM. */
+int daemon_server_check(
+    const char *path, const struct daemon_server *s, char **errors);
+
 /* Send the log to s->log_file (empty: stay on stderr). Returns 0, or a
  * negative errno after saying why. */
 int daemon_log_file(const struct daemon_server *s);

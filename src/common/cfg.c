@@ -310,18 +310,34 @@ cfg_set(const struct cfg_key *keys, size_t n, void *conf, const char *section,
 }
 
 int
-cfg_file_problem(char **errors, const char *path, const char *section,
-    const char *key, const char *verb, const char *file, const char *why)
+cfg_problem(char **errors, const char *path, const char *section,
+    const char *key, const char *fmt, ...)
 {
-	char *joined = NULL;
+	char *text = NULL, *joined = NULL;
+	va_list ap;
+	int n;
 
-	if (asprintf(&joined, "%s%s: [%s] %s: cannot %s %s: %s\n",
-		*errors ? *errors : "", path ? path : "(defaults)", section,
-		key, verb, file, why) < 0)
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -ENOMEM;
+	n = asprintf(&joined, "%s%s: [%s] %s: %s\n", *errors ? *errors : "",
+	    path ? path : "(defaults)", section, key, text);
+	free(text);
+	if (n < 0)
 		return -ENOMEM;
 	free(*errors);
 	*errors = joined;
 	return -EINVAL;
+}
+
+int
+cfg_file_problem(char **errors, const char *path, const char *section,
+    const char *key, const char *verb, const char *file, const char *why)
+{
+	return cfg_problem(
+	    errors, path, section, key, "cannot %s %s: %s", verb, file, why);
 }
 
 int

@@ -6,15 +6,19 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
+#include "upgate/cfg.h"
 #include "upgate/daemon.h"
+#include "upgate/file.h"
 #include "upgate/http.h"
 #include "upgate/log.h"
+#include "upgate/secret.h"
 #include "upgate/version.h"
 
 static void
@@ -196,6 +200,48 @@ daemon_readers(int64_t readers, int64_t threads)
 	if (threads > 0)
 		return (size_t)threads + 2;
 	return (size_t)sysconf(_SC_NPROCESSORS_ONLN) + 2;
+}
+
+/* One of the PEM files for HTTPS: readable, at most 1 MiB (as http_start
+ * reads it), and PEM. */
+static int
+pem_check(const char *path, const char *key, const char *file, char **errors)
+{
+	char where[4096], *pem = NULL;
+	size_t len = 0;
+	int err;
+
+	err = file_read(
+	    secret_path(file, where, sizeof(where)), 1u << 20, &pem, &len);
+	if (err < 0)
+		return cfg_file_problem(errors, path, "server", key, "read",
+		    file, err == -EFBIG ? "over 1 MiB" : strerror(-err));
+	if (strstr(pem, "-----BEGIN ") == NULL)
+		err = cfg_file_problem(errors, path, "server", key, "use", file,
+		    "not PEM (no \"-----BEGIN\" line)");
+	explicit_bzero(pem, len);
+	free(pem);
+	return err;
+}
+
+int
+daemon_server_check(
+    const char *path, const struct daemon_server *s, char **errors)
+{
+	bool cert = s->tls_cert && *s->tls_cert,
+	     key = s->tls_key && *s->tls_key;
+	int err = 0, e;
+
+	if (cert != key)
+		return cfg_problem(errors, path, "server",
+		    cert ? "tls_key" : "tls_cert",
+		    "must be set with %s (both or neither)",
+		    cert ? "tls_cert" : "tls_key");
+	if (cert && (e = pem_check(path, "tls_cert", s->tls_cert, errors)) < 0)
+		err = e;
+	if (key && (e = pem_check(path, "tls_key", s->tls_key, errors)) < 0)
+		err = e;
+	return err;
 }
 
 int

@@ -56,11 +56,12 @@ gw_conf_load(const char *path, struct gw_conf *c, char **errors)
 	int err;
 
 	memset(c, 0, sizeof(*c));
-	err = cfg_load(path, keys, N_KEYS, c, set, errors);
+	if ((err = cfg_load(path, keys, N_KEYS, c, set, errors)) < 0)
+		return err;
 	for (size_t i = 0; i < N_KEYS; i++)
 		if (keys[i].off == S(token_file))
 			c->token_file_set = set[i];
-	return err;
+	return daemon_server_check(path, &c->server, errors);
 }
 
 void

@@ -130,6 +130,8 @@ mg_conf_load(const char *path, struct mg_conf *c, char **errors)
 	if ((e = secret_of(path, S(gateway_token_file), c->gateway_token_file,
 		 true, &c->gateway_token, errors)) < 0)
 		err = e;
+	if ((e = daemon_server_check(path, &c->server, errors)) < 0)
+		err = e;
 	return err;
 }
 

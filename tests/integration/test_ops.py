@@ -101,6 +101,36 @@ class TestTls(unittest.TestCase):
         self.assertEqual(gw2.sql("SELECT count(*) FROM outbox")[0][0], 1)
         self.assertEqual(mgmt.outcomes(app="com.example.tls2")["outcomes"], [])
 
+    def test_bad_tls_files_refused_with_the_key(self):
+        """--check-config (and start-up) name the [server] key whose file
+        cannot serve, in both daemons; a good pair passes."""
+        not_pem = os.path.join(self.tmp, "good-ca.srl")
+        missing = os.path.join(self.tmp, "missing.pem")
+        cases = [
+            ({"tls_cert": self.cert}, "[server] tls_key: must be set with tls_cert"),
+            ({"tls_key": self.key}, "[server] tls_cert: must be set with tls_key"),
+            ({"tls_cert": missing, "tls_key": self.key},
+             "[server] tls_cert: cannot read %s: No such file or directory" % missing),
+            ({"tls_cert": self.cert, "tls_key": not_pem},
+             "[server] tls_key: cannot use %s: not PEM" % not_pem),
+        ]
+        for cls in (Gateway, Mgmt):
+            d = cls()
+            self.addCleanup(d.cleanup)
+            for server, says in cases:
+                with self.subTest(program=d.program, server=server):
+                    d.server = server
+                    d.write_conf()
+                    r = subprocess.run([os.path.join(BIN, d.program), "--check-config",
+                                        "-c", d.conf], capture_output=True, text=True)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    self.assertIn(d.conf + ": " + says, r.stderr)
+            d.server = {"tls_cert": self.cert, "tls_key": self.key}
+            d.write_conf()
+            r = subprocess.run([os.path.join(BIN, d.program), "--check-config", "-c", d.conf],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_launcher_and_ctl_check_the_gateway(self):
         gw = self.tls_daemon(Gateway())
         gw.start()
