@@ -117,6 +117,15 @@ class Daemon:
     def kill(self):
         return self.stop(signal.SIGKILL)
 
+    def log_tail(self, n=4000):
+        """The end of the daemon's log (stderr too: sanitizer and panic
+        reports), for a failure message."""
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-n:]
+        except OSError as e:
+            return "(no log: %s)" % e
+
     def cleanup(self):
         if self.proc is not None:
             self.kill()

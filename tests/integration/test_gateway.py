@@ -27,8 +27,10 @@ class GatewayCase(unittest.TestCase):
 
     def tearDown(self):
         rc = self.gw.stop()
+        log = self.gw.log_tail() if rc != 0 else ""
         self.gw.cleanup()
-        self.assertEqual(rc, 0, "SIGTERM must end the daemon with 0")
+        self.assertEqual(rc, 0, "SIGTERM must end the daemon with 0; its log "
+                         "ends:\n" + log)
 
     def assertError(self, resp, status, code=None, field=None):
         st, _, doc = resp
