@@ -70,6 +70,13 @@ struct http_route {
 	size_t max_body;
 };
 
+/* Read a PEM file for HTTPS as named in a config (tls_cert, tls_key;
+ * a credential name works, see secret_path): at most 1 MiB, with a
+ * "-----BEGIN " line. Returns 0 and a malloc'd string in *out (wipe a
+ * key with secret_free), -EFBIG when longer, -EBADMSG when not PEM, or
+ * why it cannot be read. */
+int http_pem_read(const char *file, char **out);
+
 struct http_config {
 	const char *listen; /* host:port, port 0 picks a free one */
 	unsigned threads;   /* worker threads, 0: one per CPU */

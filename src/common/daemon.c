@@ -6,7 +6,6 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,7 +14,6 @@
 
 #include "upgate/cfg.h"
 #include "upgate/daemon.h"
-#include "upgate/file.h"
 #include "upgate/http.h"
 #include "upgate/log.h"
 #include "upgate/secret.h"
@@ -202,26 +200,21 @@ daemon_readers(int64_t readers, int64_t threads)
 	return (size_t)sysconf(_SC_NPROCESSORS_ONLN) + 2;
 }
 
-/* One of the PEM files for HTTPS: readable, at most 1 MiB (as http_start
- * reads it), and PEM. */
+/* One of the PEM files for HTTPS, read as http_start will read it. */
 static int
 pem_check(const char *path, const char *key, const char *file, char **errors)
 {
-	char where[4096], *pem = NULL;
-	size_t len = 0;
-	int err;
+	char *pem = NULL;
+	int err = http_pem_read(file, &pem);
 
-	err = file_read(
-	    secret_path(file, where, sizeof(where)), 1u << 20, &pem, &len);
+	secret_free(pem);
+	if (err == -EBADMSG)
+		return cfg_file_problem(errors, path, "server", key, "use",
+		    file, "not PEM (no \"-----BEGIN\" line)");
 	if (err < 0)
 		return cfg_file_problem(errors, path, "server", key, "read",
 		    file, err == -EFBIG ? "over 1 MiB" : strerror(-err));
-	if (strstr(pem, "-----BEGIN ") == NULL)
-		err = cfg_file_problem(errors, path, "server", key, "use", file,
-		    "not PEM (no \"-----BEGIN\" line)");
-	explicit_bzero(pem, len);
-	free(pem);
-	return err;
+	return 0;
 }
 
 int

@@ -873,13 +873,30 @@ server_free(struct http_server *s)
 	free(s);
 }
 
+int
+http_pem_read(const char *file, char **out)
+{
+	char where[4096], *pem = NULL;
+	int err;
+
+	err = file_read(
+	    secret_path(file, where, sizeof(where)), 1u << 20, &pem, NULL);
+	if (err < 0)
+		return err;
+	if (strstr(pem, "-----BEGIN ") == NULL) {
+		secret_free(pem);
+		return -EBADMSG;
+	}
+	*out = pem;
+	return 0;
+}
+
 /* Read the PEM files for HTTPS into s. */
 static int
 load_tls(struct http_server *s, const struct http_config *cfg)
 {
 	const char *files[2] = {cfg->tls_cert, cfg->tls_key};
 	char **pem[2] = {&s->cert_pem, &s->key_pem};
-	char where[4096];
 	int err;
 
 	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
@@ -887,11 +904,10 @@ load_tls(struct http_server *s, const struct http_config *cfg)
 		return -ENOTSUP;
 	}
 	for (int i = 0; i < 2; i++) {
-		const char *path = secret_path(files[i], where, sizeof(where));
-
-		if ((err = file_read(path, 1u << 20, pem[i], NULL)) < 0) {
+		if ((err = http_pem_read(files[i], pem[i])) < 0) {
 			log_err("http: cannot read [server] %s %s: %s",
-			    i ? "tls_key" : "tls_cert", path, strerror(-err));
+			    i ? "tls_key" : "tls_cert", files[i],
+			    strerror(-err));
 			return err;
 		}
 	}
