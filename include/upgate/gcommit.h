@@ -45,6 +45,12 @@ int gcommit_start(const struct gcommit_txn *txn, struct gcommit **out);
  * is called at once, on the calling thread. */
 void gcommit_submit(struct gcommit *g, struct gcommit_job *j);
 
+/* Run run(arg) as a job of the next batch and wait until it is on disk:
+ * for a thread that may block (not an MHD thread). Returns what done()
+ * got: 0, run's error, the commit's, or -ESHUTDOWN once gcommit_stop
+ * began. */
+int gcommit_run(struct gcommit *g, int (*run)(void *arg), void *arg);
+
 /* Counters in Prometheus text, names prefixed with prefix. */
 void gcommit_metrics(struct gcommit *g, const char *prefix, FILE *out);
 

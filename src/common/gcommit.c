@@ -147,6 +147,59 @@ gcommit_submit(struct gcommit *g, struct gcommit_job *j)
 		worker_kick(&g->w);
 }
 
+/* A job whose submitter waits for it (gcommit_run). */
+struct waiting {
+	struct gcommit_job job;
+	int (*run)(void *arg);
+	void *arg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int err;
+};
+
+static int
+waiting_run(void *arg)
+{
+	struct waiting *w = arg;
+
+	return w->run(w->arg);
+}
+
+static void
+waiting_done(void *arg, int err)
+{
+	struct waiting *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->err = err;
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock); /* w may be gone after this */
+}
+
+int
+gcommit_run(struct gcommit *g, int (*run)(void *arg), void *arg)
+{
+	struct waiting w = {
+	    .job = {.run = waiting_run, .done = waiting_done},
+	    .run = run,
+	    .arg = arg,
+	};
+
+	w.job.arg = &w;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	gcommit_submit(g, &w.job);
+	pthread_mutex_lock(&w.lock);
+	while (!w.done)
+		pthread_cond_wait(&w.cond, &w.lock);
+	pthread_mutex_unlock(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return w.err;
+}
+
 void
 gcommit_metrics(struct gcommit *g, const char *prefix, FILE *out)
 {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The gateway context's shared parts: settings, auth, write transactions. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,6 +78,18 @@ gw_commits_start(struct gw *gw)
 	    gw->writer, commits_begin, commits_end, gw};
 
 	return gcommit_start(&txn, &gw->commits);
+}
+
+int
+gw_write_run(struct gw *gw, int (*run)(void *), void *arg)
+{
+	int err = gcommit_run(gw->commits, run, arg);
+
+	if (err != -ESHUTDOWN)
+		return err;
+	if ((err = gw_write_begin(gw)) == 0)
+		err = run(arg);
+	return gw_write_end(gw, err);
 }
 
 static void

@@ -81,6 +81,20 @@ load_secret(struct forward *f)
 	return true;
 }
 
+/* Outbox rows mgmtd has accepted. */
+struct sent {
+	struct gw *gw;
+	int64_t first, last;
+};
+
+static int
+drop_sent(void *arg)
+{
+	struct sent *s = arg;
+
+	return store_outbox_delete(s->gw->writer, s->first, s->last);
+}
+
 /* Send one batch and drop it from the outbox on 2xx. Returns 1 when a
  * batch went, 0 when the outbox is empty, -errno when it should wait. */
 static int
@@ -105,10 +119,10 @@ forward_once(struct forward *f)
 		return 0;
 	status = post(f, &b, why, sizeof(why));
 	if (status >= 200 && status < 300) {
-		if ((err = gw_write_begin(gw)) == 0)
-			err = store_outbox_delete(gw->writer, b.first, b.last);
-		err = gw_write_end(gw, err);
-		if (err < 0)
+		struct sent s = {gw, b.first, b.last};
+
+		/* In the requests' next batch: no fsync of its own. */
+		if ((err = gw_write_run(gw, drop_sent, &s)) < 0)
 			/* mgmtd has them and will answer duplicate next
 			 * time: nothing is lost or doubled. */
 			log_err("forward: sent %zu outcome(s) but cannot "

@@ -99,6 +99,11 @@ int gw_write_begin(struct gw *gw);
 int gw_write_end(struct gw *gw, int err);
 /* Start the group committer on the writer (gw_write_begin/_end). */
 int gw_commits_start(struct gw *gw);
+/* run(arg) on the writer in the next group commit, for a worker thread
+ * that may wait: returns once it is on disk (0) or undone (-errno).
+ * After the group committer stopped (shutdown), in a transaction of its
+ * own. */
+int gw_write_run(struct gw *gw, int (*run)(void *), void *arg);
 
 /* A request's writes on their way through the group commit: the first
  * member of the handler's state, so the state is what run() gets and

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests of the group committer on a real SQLite file: every job's result,
  * a refused job undoing only its own writes, a failed transaction failing
- * its whole batch, submits from many threads, and submits after stop. */
+ * its whole batch, submits from many threads, submits after stop, and a
+ * submitter that waits for its job (gcommit_run). */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -245,6 +246,26 @@ test_submit_after_stop_is_refused(void **state)
 	assert_int_equal(rows(), 0);
 }
 
+static void
+test_run_waits_until_committed(void **state)
+{
+	struct gcommit *g = start();
+	struct job ok = {.key = "w"}, twice = {.key = "v", .write_twice = true};
+	struct job late = {.key = "z"};
+
+	(void)state;
+	assert_int_equal(gcommit_run(g, run, &ok), 0);
+	/* Committed when it returns: this connection reads it outside any
+	 * transaction. */
+	assert_int_equal(rows(), 1);
+	assert_int_equal(gcommit_run(g, run, &twice), -EEXIST);
+	assert_int_equal(rows(), 1);
+	gcommit_stop(g);
+	assert_int_equal(gcommit_run(g, run, &late), -ESHUTDOWN);
+	gcommit_free(g);
+	assert_int_equal(rows(), 1);
+}
+
 int
 main(void)
 {
@@ -257,6 +278,8 @@ main(void)
 		test_many_threads_every_job_committed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_submit_after_stop_is_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_run_waits_until_committed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
