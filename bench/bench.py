@@ -52,7 +52,8 @@ OPEN_CONNS = 1000
 APP = "com.example.bench"
 PLATFORM = "linux-x86_64"
 TICK = os.sysconf("SC_CLK_TCK")
-# The daemons as shipped (threads = 0: one per CPU, as the ceiling runs),
+# The daemons as shipped (threads = 0: the gateway one per CPU less one
+# for its writer, mgmtd one per CPU; the ceiling runs one per CPU),
 # without the per-address rate limit: wrk comes from one address.
 SERVER = {"rate_limit": 0, "threads": 0}
 CEILING = os.path.join(HERE, "..", "build", "rel", "bench", "ceiling")

@@ -79,7 +79,11 @@ int http_pem_read(const char *file, char **out);
 
 struct http_config {
 	const char *listen; /* host:port, port 0 picks a free one */
-	unsigned threads;   /* worker threads, 0: one per CPU */
+	unsigned threads;   /* worker threads, 0: see spare_cpus */
+	/* With threads 0: one worker per CPU this process may run on, less
+	 * this many (at least one worker), for the daemon's own busy
+	 * threads. */
+	unsigned spare_cpus;
 	unsigned conn_limit;
 	unsigned conn_timeout_s;
 	/* PEM files (systemd credential names allowed, see secret_path);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* HTTP layer: route matching, auth, limits, JSON bodies and request metrics. */
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -914,6 +915,20 @@ load_tls(struct http_server *s, const struct http_config *cfg)
 	return 0;
 }
 
+/* The CPUs this process may run on (its affinity: systemd's
+ * CPUAffinity=, taskset, a container's cpuset), else the online ones. */
+static unsigned
+http_cpus(void)
+{
+	cpu_set_t set;
+	long n;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
 int
 http_start(const struct http_config *cfg, struct http_server **out)
 {
@@ -940,9 +955,9 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (threads == 0) {
-		long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+		unsigned cpus = http_cpus();
 
-		threads = nproc > 0 ? (unsigned)nproc : 2;
+		threads = cpus > cfg->spare_cpus ? cpus - cfg->spare_cpus : 1;
 	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
