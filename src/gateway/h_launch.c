@@ -184,7 +184,7 @@ apply(void *arg)
 			err = 0;
 	}
 	if (err == 0)
-		err = store_launch_insert(db, &rec);
+		err = store_launch_insert(db, &rec, 1);
 	return err;
 }
 

@@ -136,11 +136,15 @@ flush(struct launchlog *ll)
 		 * writer's own cache size they would fill it (its memory) for
 		 * nothing. They are written at the readers' size. */
 		err = db_cache_set(w, (int)ll->gw->conf.cache_kib);
-		for (size_t i = 0; err == 0 && i < batch.n; i++) {
-			struct launch_rec l;
+		for (size_t i = 0; err == 0 && i < batch.n;) {
+			struct launch_rec l[64];
+			size_t k = 0;
 
-			recs_get(&batch, &off, &l);
-			err = store_launch_insert(w, &l);
+			while (k < sizeof(l) / sizeof(l[0]) && i < batch.n) {
+				recs_get(&batch, &off, &l[k++]);
+				i++;
+			}
+			err = store_launch_insert(w, l, k);
 		}
 		restore = db_cache_set(w, (int)ll->gw->conf.writer_cache_kib);
 		err = gw_write_end(ll->gw, err < 0 ? err : restore);

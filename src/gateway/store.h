@@ -261,8 +261,8 @@ struct launch_rec {
 	const char *action, *reason, *upgrade_id; /* reason, id: may be NULL */
 };
 
-/* Record one launch call. Inside a write transaction. */
-int store_launch_insert(struct db *db, const struct launch_rec *l);
+/* Record n launch calls (l[0..n-1]). Inside a write transaction. */
+int store_launch_insert(struct db *db, const struct launch_rec *l, size_t n);
 
 /* store_outbox.c: outcomes waiting to be forwarded to mgmtd. */
 

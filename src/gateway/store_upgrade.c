@@ -28,6 +28,7 @@ enum {
 	U_LIST,
 	U_STATE_COUNTS,
 	U_LAUNCH,
+	U_LAUNCH_MANY,
 	U_COUNT
 };
 
@@ -44,6 +45,16 @@ enum {
 	"seq, state, error_code, message, progress, download_ms,"              \
 	" install_ms, at"
 #define RFC3339(x) DB_RFC3339(x)
+/* Launch records: one row, or LAUNCH_MANY_ROWS rows in one statement. */
+#define LAUNCH_INSERT                                                          \
+	"INSERT INTO launches (at, client_id, app, version, platform,"         \
+	" channel, action, reason, upgrade_id) VALUES "
+#define LAUNCH_COLS 9
+#define LAUNCH_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define LAUNCH_ROW4 LAUNCH_ROW ", " LAUNCH_ROW ", " LAUNCH_ROW ", " LAUNCH_ROW
+#define LAUNCH_ROW16                                                           \
+	LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4
+#define LAUNCH_MANY_ROWS 16
 
 static const char *const sql[U_COUNT] = {
     [U_LATEST] = "SELECT " UPGRADE_COLS " FROM upgrades"
@@ -146,9 +157,8 @@ static const char *const sql[U_COUNT] = {
 	" AND (?3 IS NULL OR state = ?3) AND (?4 = 0 OR id < ?4)"
 	" ORDER BY id DESC LIMIT ?5",
     [U_STATE_COUNTS] = "SELECT state, count(*) FROM upgrades GROUP BY state",
-    [U_LAUNCH] = "INSERT INTO launches (at, client_id, app, version,"
-		 " platform, channel, action, reason, upgrade_id)"
-		 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [U_LAUNCH] = LAUNCH_INSERT LAUNCH_ROW,
+    [U_LAUNCH_MANY] = LAUNCH_INSERT LAUNCH_ROW16,
 };
 
 const struct db_sqlset store_upgrade_sql = {"upgrade", sql, U_COUNT};
@@ -648,19 +658,40 @@ store_upgrade_state_counts(struct db *db, int64_t counts[UPG_STATE_COUNT])
 	return err;
 }
 
-int
-store_launch_insert(struct db *db, const struct launch_rec *l)
+/* Bind l's fields from parameter first on. The strings are bound in
+ * place, not copied (they outlive the step; store_launch_insert unbinds
+ * them after it). NULL binds NULL. */
+static void
+bind_launch(sqlite3_stmt *st, int first, const struct launch_rec *l)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_LAUNCH);
+	const char *text[] = {l->client_id, l->app, l->version, l->platform,
+	    l->channel, l->action, l->reason, l->upgrade_id};
 
-	sqlite3_bind_int64(st, 1, l->at);
-	db_bind_text(st, 2, l->client_id);
-	db_bind_text(st, 3, l->app);
-	db_bind_text(st, 4, l->version);
-	db_bind_text(st, 5, l->platform);
-	db_bind_text(st, 6, l->channel);
-	db_bind_text(st, 7, l->action);
-	db_bind_text(st, 8, l->reason);
-	db_bind_text(st, 9, l->upgrade_id);
-	return db_run(st);
+	sqlite3_bind_int64(st, first, l->at);
+	for (int i = 0; i < (int)(sizeof(text) / sizeof(text[0])); i++)
+		sqlite3_bind_text(
+		    st, first + 1 + i, text[i], -1, SQLITE_STATIC);
+}
+
+int
+store_launch_insert(struct db *db, const struct launch_rec *l, size_t n)
+{
+	int err = 0;
+
+	/* LAUNCH_MANY_ROWS at a time where it can: a statement's start and
+	 * end cost as much as a row, and the statistics flush inserts
+	 * thousands. */
+	while (err == 0 && n > 0) {
+		size_t k = n >= LAUNCH_MANY_ROWS ? LAUNCH_MANY_ROWS : 1;
+		sqlite3_stmt *st = db_stmt(
+		    db, &store_upgrade_sql, k > 1 ? U_LAUNCH_MANY : U_LAUNCH);
+
+		for (size_t i = 0; i < k; i++)
+			bind_launch(st, 1 + (int)i * LAUNCH_COLS, &l[i]);
+		err = db_run(st);
+		sqlite3_clear_bindings(st);
+		l += k;
+		n -= k;
+	}
+	return err;
 }

@@ -271,6 +271,14 @@ class TestLaunch(GatewayCase):
             self.gw.launch("burst-%d" % i, APP, "1.1.0")
         self.assertEqual(self.gw.stop(), 0)
         self.assertEqual(self.gw.sql("select count(*) from launches")[0][0], 57)
+        # Each record whole and in order (the flush writes 16 rows per
+        # statement, then one at a time: 50 takes both).
+        rows = self.gw.sql("select client_id, app, version, platform, channel, action,"
+                           " reason, upgrade_id, at > 0 from launches"
+                           " where client_id like 'burst-%' order by id")
+        self.assertEqual([tuple(r) for r in rows],
+                         [("burst-%d" % i, APP, "1.1.0", "linux-x86_64", "stable", "launch",
+                           "up_to_date", None, 1) for i in range(50)])
         self.gw.start()
 
     def catalog_counts(self):
