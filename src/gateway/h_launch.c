@@ -53,7 +53,9 @@ load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 		if (err == -ENOENT)
 			err = 0;
 	}
-	if (err == 0)
+	/* Failures are upgrades too: a client with none has none (the same
+	 * snapshot), and most launches come from such clients. */
+	if (err == 0 && v->has_latest)
 		err = store_upgrade_failures(
 		    db, l->client_id, l->app, &v->fails, &v->n_fails);
 out: /* the snapshot stays with the connection while it is fresh */
