@@ -144,6 +144,10 @@ int http_reply(struct resp *rs, int status, json_t *body);
 int http_reply_raw(
     struct resp *rs, int status, const char *ctype, char *body, size_t len);
 
+/* The same with a copy of body. Returns 0 or -ENOMEM. */
+int http_reply_copy(struct resp *rs, int status, const char *ctype,
+    const void *body, size_t len);
+
 /* Answer with an open server-sent events stream (text/event-stream):
  * from now on it gets what http_stream_publish() sends, and a comment
  * line every 15 s so idle proxies and dead clients show. Returns 0. */

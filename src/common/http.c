@@ -145,6 +145,18 @@ http_reply_raw(
 	return 0;
 }
 
+int
+http_reply_copy(struct resp *rs, int status, const char *ctype,
+    const void *body, size_t len)
+{
+	char *copy = malloc(len ? len : 1);
+
+	if (copy == NULL)
+		return -ENOMEM;
+	memcpy(copy, body, len);
+	return http_reply_raw(rs, status, ctype, copy, len);
+}
+
 void
 http_header(struct resp *rs, const char *name, const char *value)
 {
