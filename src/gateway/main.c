@@ -112,10 +112,10 @@ run(struct gw *gw)
 	hc = (struct http_config){
 	    DAEMON_HTTP_FIELDS(&gw->conf.server),
 	    /* A CPU for the group-commit writer, which every durable request
-	     * waits on: with as many HTTP threads as CPUs, it waited for a
-	     * CPU a quarter of each cycle, and on two cores (a)'s p99 was
-	     * 8 ms against 4.5 with one HTTP thread, for the same
-	     * throughput (docs/performance.md). */
+	     * waits on: with as many HTTP threads as CPUs it waited for a
+	     * CPU a quarter of each cycle. On two cores one HTTP thread
+	     * gives the durable paths the same throughput and the launch
+	     * path's p99 4.4-6 ms instead of 8 (docs/performance.md). */
 	    .spare_cpus = 1,
 	    .routes = gw_routes,
 	    .n_routes = gw_n_routes,
