@@ -3,9 +3,10 @@
 
 CC       ?= cc
 PKGS     := libmicrohttpd jansson sqlite3 inih libsodium libcurl libesmtp-1.0 \
-	libsystemd
+	libsystemd gnutls
 TEST_PKGS := cmocka
-DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
+DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
+	libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
 	clang libclang-rt-14-dev \

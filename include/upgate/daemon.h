@@ -86,12 +86,19 @@ struct daemon_server {
 int daemon_server_check(
     const char *path, const struct daemon_server *s, char **errors);
 
+struct http_server;
+
+/* On SIGHUP, with the reloaded [server] c: serve new HTTPS handshakes
+ * with c's certificate and key (read again). Turning HTTPS on or off
+ * takes a restart, which it says; a pair that does not load is logged
+ * and the running one kept. */
+void daemon_tls_reload(struct http_server *s, const struct daemon_server *c);
+
 /* Send the log to s->log_file (empty: stay on stderr). Returns 0, or a
  * negative errno after saying why. */
 int daemon_log_file(const struct daemon_server *s);
 
 struct http_config;
-struct http_server;
 
 /* The main thread's life once the daemon is set up: start serving hc (*out
  * is set once it runs; the caller frees it with http_stop), log

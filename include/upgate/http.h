@@ -109,6 +109,13 @@ struct http_config {
  * reason logged. */
 int http_start(const struct http_config *cfg, struct http_server **out);
 
+/* Read the PEM files again (tls_cert, tls_key as in the config) and
+ * serve new handshakes with them; connections already open keep theirs.
+ * Returns 0, -ENOTSUP when s serves plain HTTP, or -errno after logging
+ * why (s then keeps its pair). */
+int http_tls_reload(
+    struct http_server *s, const char *cert_file, const char *key_file);
+
 /* Whether s serves HTTPS. */
 bool http_tls(const struct http_server *s);
 

@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "upgate/http.h"
 #include "upgate/log.h"
 #include "upgate/secret.h"
+#include "upgate/tls.h"
 #include "upgate/version.h"
 
 static void
@@ -190,6 +192,20 @@ daemon_serve(const struct http_config *hc, const char *database,
 	return 0;
 }
 
+void
+daemon_tls_reload(struct http_server *s, const struct daemon_server *c)
+{
+	bool want = c->tls_cert && *c->tls_cert;
+
+	if (want != http_tls(s))
+		log_warn("SIGHUP: turning HTTPS %s takes a restart",
+		    want ? "on" : "off");
+	else if (want && http_tls_reload(s, c->tls_cert, c->tls_key) == 0)
+		log_notice("SIGHUP: reloaded the TLS certificate and key");
+	else if (want)
+		log_err("SIGHUP: keeping the running TLS certificate and key");
+}
+
 size_t
 daemon_readers(int64_t readers, int64_t threads)
 {
@@ -200,14 +216,14 @@ daemon_readers(int64_t readers, int64_t threads)
 	return (size_t)sysconf(_SC_NPROCESSORS_ONLN) + 2;
 }
 
-/* One of the PEM files for HTTPS, read as http_start will read it. */
+/* One of the PEM files for HTTPS, read as http_start will read it, into
+ * *pem (the caller wipes it with secret_free). */
 static int
-pem_check(const char *path, const char *key, const char *file, char **errors)
+pem_check(const char *path, const char *key, const char *file, char **errors,
+    char **pem)
 {
-	char *pem = NULL;
-	int err = http_pem_read(file, &pem);
+	int err = http_pem_read(file, pem);
 
-	secret_free(pem);
 	if (err == -EBADMSG)
 		return cfg_file_problem(errors, path, "server", key, "use",
 		    file, "not PEM (no \"-----BEGIN\" line)");
@@ -223,6 +239,8 @@ daemon_server_check(
 {
 	bool cert = s->tls_cert && *s->tls_cert,
 	     key = s->tls_key && *s->tls_key;
+	char *pem[2] = {NULL, NULL};
+	const char *problem;
 	int err = 0, e;
 
 	if (cert != key)
@@ -230,10 +248,19 @@ daemon_server_check(
 		    cert ? "tls_key" : "tls_cert",
 		    "must be set with %s (both or neither)",
 		    cert ? "tls_cert" : "tls_key");
-	if (cert && (e = pem_check(path, "tls_cert", s->tls_cert, errors)) < 0)
+	if (cert &&
+	    (e = pem_check(path, "tls_cert", s->tls_cert, errors, &pem[0])) < 0)
 		err = e;
-	if (key && (e = pem_check(path, "tls_key", s->tls_key, errors)) < 0)
+	if (key &&
+	    (e = pem_check(path, "tls_key", s->tls_key, errors, &pem[1])) < 0)
 		err = e;
+	/* The pair must also load, the key being the certificate's. */
+	if (cert && err == 0 &&
+	    (problem = tls_pair_problem(pem[0], pem[1])) != NULL)
+		err = cfg_file_problem(errors, path, "server", "tls_key", "use",
+		    s->tls_key, problem);
+	free(pem[0]);
+	secret_free(pem[1]);
 	return err;
 }
 

@@ -24,6 +24,7 @@
 #include "upgate/log.h"
 #include "upgate/ratelimit.h"
 #include "upgate/secret.h"
+#include "upgate/tls.h"
 #include "upgate/ts.h"
 #include "upgate/worker.h"
 
@@ -47,8 +48,8 @@ struct route_metrics {
 struct http_server {
 	struct MHD_Daemon *mhd;
 	struct http_config cfg;
-	struct ratelimit *rl;	  /* NULL: no limit */
-	char *cert_pem, *key_pem; /* NULL: plain HTTP */
+	struct ratelimit *rl; /* NULL: no limit */
+	bool tls;	      /* HTTPS, its pair in tls.c */
 	atomic_int active;
 	/* Open event streams; the lock also orders their suspends and
 	 * resumes (a parked request has its own: conn_req.park_lock). */
@@ -877,11 +878,8 @@ server_free(struct http_server *s)
 		worker_stop(&s->keepalive);
 	pthread_mutex_destroy(&s->streams_lock);
 	ratelimit_free(s->rl);
-	free(s->cert_pem);
-	if (s->key_pem != NULL) {
-		sodium_memzero(s->key_pem, strlen(s->key_pem));
-		free(s->key_pem);
-	}
+	if (s->tls)
+		tls_creds_free();
 	free(s->metrics);
 	free(s);
 }
@@ -905,26 +903,46 @@ http_pem_read(const char *file, char **out)
 }
 
 /* Read the PEM files for HTTPS into s. */
+/* Read the PEM pair [server] names and make it the one the next
+ * handshakes use (tls.c). Returns 0 or -errno after logging why. */
+static int
+tls_load(const char *cert_file, const char *key_file)
+{
+	const char *files[2] = {cert_file, key_file};
+	char *pem[2] = {NULL, NULL};
+	int err = 0;
+
+	for (int i = 0; err == 0 && i < 2; i++)
+		if ((err = http_pem_read(files[i], &pem[i])) < 0)
+			log_err("http: cannot read [server] %s %s: %s",
+			    i ? "tls_key" : "tls_cert", files[i],
+			    strerror(-err));
+	if (err == 0)
+		err = tls_creds_set(pem[0], pem[1]);
+	free(pem[0]);
+	secret_free(pem[1]);
+	return err;
+}
+
 static int
 load_tls(struct http_server *s, const struct http_config *cfg)
 {
-	const char *files[2] = {cfg->tls_cert, cfg->tls_key};
-	char **pem[2] = {&s->cert_pem, &s->key_pem};
 	int err;
 
 	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
 		log_err("http: this libmicrohttpd has no TLS support");
 		return -ENOTSUP;
 	}
-	for (int i = 0; i < 2; i++) {
-		if ((err = http_pem_read(files[i], pem[i])) < 0) {
-			log_err("http: cannot read [server] %s %s: %s",
-			    i ? "tls_key" : "tls_cert", files[i],
-			    strerror(-err));
-			return err;
-		}
-	}
-	return 0;
+	if ((err = tls_load(cfg->tls_cert, cfg->tls_key)) == 0)
+		s->tls = true;
+	return err;
+}
+
+int
+http_tls_reload(
+    struct http_server *s, const char *cert_file, const char *key_file)
+{
+	return s->tls ? tls_load(cert_file, key_file) : -ENOTSUP;
 }
 
 /* The CPUs this process may run on (its affinity: systemd's
@@ -1006,15 +1024,17 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	 * copied out as they come): MHD's 32 KiB default made 1,000 open
 	 * connections cost 26 MiB. */
 	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, NULL);
-	if (s->cert_pem != NULL) {
+	if (s->tls)
 		flags |= MHD_USE_TLS;
-		OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem);
-		OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem);
-	}
 	OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
+	/* With HTTPS, handshakes take the certificate and key from tls.c
+	 * (which SIGHUP can replace): the callback is its own argument
+	 * after the array, which ends the list without HTTPS. */
 	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	    MHD_OPTION_ARRAY, opts,
+	    s->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END,
+	    tls_creds_retrieve, MHD_OPTION_END);
 	if (s->mhd == NULL) {
 		log_err("http: cannot listen on %s: %s", cfg->listen,
 		    strerror(errno));
@@ -1028,7 +1048,7 @@ http_start(const struct http_config *cfg, struct http_server **out)
 bool
 http_tls(const struct http_server *s)
 {
-	return s->cert_pem != NULL;
+	return s->tls;
 }
 
 unsigned

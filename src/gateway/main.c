@@ -64,6 +64,7 @@ reload(struct gw *gw, const char *path)
 	}
 	gw_settings_from_conf(&c, &s);
 	log_set_level((enum log_level)gw_conf_log_level(&c));
+	daemon_tls_reload(gw->http, &c.server);
 	pthread_mutex_lock(&gw->lock);
 	old = gw->admin_token;
 	gw->admin_token = token;
@@ -136,7 +137,8 @@ main(int argc, char **argv)
 		     "per launch\nwhether to upgrade, records every upgrade "
 		     "in SQLite and forwards\neach outcome to upgate-mgmtd.",
 	    .signals = "reloads the admin token, the [upgrade] settings,\n"
-		       "the log level and the forward secret",
+		       "the log level, the forward secret and the TLS "
+		       "certificate",
 	};
 	const char *path;
 	bool check;

@@ -68,6 +68,7 @@ on_hup(void *arg)
 		return;
 	}
 	log_set_level((enum log_level)mg_conf_log_level(c));
+	daemon_tls_reload(mg->http, &c->server);
 	explain(c);
 	mg_conf_swap(mg, c);
 	log_notice("SIGHUP: reloaded tokens, secrets and alert routing");
@@ -113,8 +114,8 @@ main(int argc, char **argv)
 		     "failures (email, SMS, dashboard pop-up) and\nanswers "
 		     "queries and statistics.",
 	    .signals = "reloads the admin token, the ingest secret, the\n"
-		       "alert routing ([email], [sms], [alerts]) and the log "
-		       "level",
+		       "alert routing ([email], [sms], [alerts]), the log "
+		       "level\nand the TLS certificate",
 	};
 	const char *path;
 	bool check;

@@ -2,6 +2,7 @@
 """Running upgate in production: HTTPS with a test CA, rate limits, idle
 connections, the log file, systemd notifications and credentials, the
 unit files and `make install`."""
+import http.client
 import os
 import re
 import shutil
@@ -47,7 +48,7 @@ class TestTls(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="upgate-tls-")
         cls.ca, cls.cert, cls.key = make_ca(cls.tmp, "good")
-        cls.other_ca, _, _ = make_ca(cls.tmp, "other")
+        cls.other_ca, _, cls.other_key = make_ca(cls.tmp, "other")
 
     @classmethod
     def tearDownClass(cls):
@@ -101,6 +102,68 @@ class TestTls(unittest.TestCase):
         self.assertEqual(gw2.sql("SELECT count(*) FROM outbox")[0][0], 1)
         self.assertEqual(mgmt.outcomes(app="com.example.tls2")["outcomes"], [])
 
+    def test_sighup_reloads_the_certificate(self):
+        """SIGHUP serves new handshakes with the files' new pair, keeps
+        open connections, and keeps the running pair when the new one
+        does not load; in both daemons."""
+        _, next_cert, next_key = make_ca(self.tmp, "next")
+
+        def der(pem):
+            with open(pem) as f:
+                return ssl.PEM_cert_to_DER_cert(f.read())
+
+        def put(cert, key, live):
+            for src, dst in ((cert, live[0]), (key, live[1])):
+                shutil.copy(src, dst + ".tmp")
+                os.replace(dst + ".tmp", dst)
+
+        def served(d):
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            with socket.create_connection(("127.0.0.1", d.port), timeout=10) as raw:
+                with ctx.wrap_socket(raw) as tls:
+                    return tls.getpeercert(binary_form=True)
+
+        def logged(d, text):
+            with open(d.log) as f:
+                return text in f.read()
+
+        for cls in (Gateway, Mgmt):
+            with self.subTest(program=cls.__name__):
+                live = [os.path.join(self.tmp, cls.__name__ + s) for s in (".pem", ".key")]
+                put(self.cert, self.key, live)
+                d = cls()
+                d.server = {"tls_cert": live[0], "tls_key": live[1]}
+                d.ssl_context = ssl.create_default_context(cafile=self.ca)
+                d.start()
+                self.addCleanup(d.cleanup)
+                self.assertEqual(served(d), der(self.cert))
+                kept = http.client.HTTPSConnection("127.0.0.1", d.port, timeout=10,
+                                                   context=d.ssl_context)
+                self.addCleanup(kept.close)
+                kept.request("GET", "/healthz")
+                r = kept.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+                put(next_cert, next_key, live)
+                d.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: logged(d, "reloaded the TLS certificate and key"),
+                         what="the reload")
+                self.assertEqual(served(d), der(next_cert))
+                kept.request("GET", "/healthz")
+                r = kept.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+                # A key that is not the certificate's: the configuration
+                # is invalid, and the running pair stays.
+                put(self.cert, next_key, live)
+                d.proc.send_signal(signal.SIGHUP)
+                wait_for(lambda: logged(d, "configuration invalid, keeping the running one"),
+                         what="the refused reload")
+                self.assertEqual(served(d), der(next_cert))
+                self.assertEqual(d.stop(), 0)
+
     def test_bad_tls_files_refused_with_the_key(self):
         """--check-config (and start-up) name the [server] key whose file
         cannot serve, in both daemons; a good pair passes."""
@@ -113,6 +176,8 @@ class TestTls(unittest.TestCase):
              "[server] tls_cert: cannot read %s: No such file or directory" % missing),
             ({"tls_cert": self.cert, "tls_key": not_pem},
              "[server] tls_key: cannot use %s: not PEM" % not_pem),
+            ({"tls_cert": self.cert, "tls_key": self.other_key},
+             "[server] tls_key: cannot use %s: " % self.other_key),
         ]
         for cls in (Gateway, Mgmt):
             d = cls()

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTPS server's certificate chain and key, replaceable while it
+ * serves: libmicrohttpd asks GnuTLS for them at every handshake through
+ * a certificate callback, and the callback hands out the newest pair. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+
+#include "upgate/log.h"
+#include "upgate/tls.h"
+
+struct tls_creds {
+	gnutls_pcert_st *pcert;
+	unsigned n;
+	gnutls_privkey_t key;
+	/* Older pairs stay until tls_creds_free(): a handshake that began
+	 * with one may still read it. A reload is an admin's SIGHUP, so
+	 * they are few and small. */
+	struct tls_creds *older;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_creds *current;
+
+static void
+creds_free(struct tls_creds *c)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		gnutls_pcert_deinit(&c->pcert[i]);
+	free(c->pcert);
+	if (c->key != NULL)
+		gnutls_privkey_deinit(c->key);
+	free(c);
+}
+
+static gnutls_datum_t
+datum(const char *pem)
+{
+	return (gnutls_datum_t){
+	    (unsigned char *)(uintptr_t)pem, (unsigned)strlen(pem)};
+}
+
+/* GnuTLS checks that a key is its certificate's when it loads a pair
+ * into credentials: let it. */
+const char *
+tls_pair_problem(const char *cert_pem, const char *key_pem)
+{
+	const gnutls_datum_t cert = datum(cert_pem), key = datum(key_pem);
+	gnutls_certificate_credentials_t x;
+	int rc;
+
+	if ((rc = gnutls_certificate_allocate_credentials(&x)) < 0)
+		return gnutls_strerror(rc);
+	rc = gnutls_certificate_set_x509_key_mem2(
+	    x, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	gnutls_certificate_free_credentials(x);
+	return rc < 0 ? gnutls_strerror(rc) : NULL;
+}
+
+static int
+chain_import(struct tls_creds *c, const gnutls_datum_t *cert)
+{
+	unsigned max = 4;
+	int rc;
+
+	for (;;) {
+		if ((c->pcert = calloc(max, sizeof(*c->pcert))) == NULL)
+			return -ENOMEM;
+		c->n = max;
+		rc = gnutls_pcert_list_import_x509_raw(
+		    c->pcert, &c->n, cert, GNUTLS_X509_FMT_PEM, 0);
+		if (rc != GNUTLS_E_SHORT_MEMORY_BUFFER)
+			break;
+		free(c->pcert);
+		c->pcert = NULL;
+		max = c->n > max ? c->n : max * 2;
+	}
+	if (rc < 0) {
+		c->n = 0;
+		log_err("tls: certificate: %s", gnutls_strerror(rc));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+tls_creds_set(const char *cert_pem, const char *key_pem)
+{
+	const gnutls_datum_t cert = datum(cert_pem), key = datum(key_pem);
+	const char *problem = tls_pair_problem(cert_pem, key_pem);
+	struct tls_creds *c;
+	int err, rc;
+
+	if (problem != NULL) {
+		log_err("tls: certificate and key: %s", problem);
+		return -EINVAL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	if ((err = chain_import(c, &cert)) < 0) {
+		creds_free(c);
+		return err;
+	}
+	if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
+	    (rc = gnutls_privkey_import_x509_raw(
+		 c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
+		log_err("tls: key: %s", gnutls_strerror(rc));
+		creds_free(c);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&lock);
+	c->older = current;
+	current = c;
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+int
+tls_creds_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn,
+    int nreqs, const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+    gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+	int ret = -1;
+
+	(void)session;
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	pthread_mutex_lock(&lock);
+	if (current != NULL) {
+		*pcert = current->pcert;
+		*pcert_length = current->n;
+		*pkey = current->key;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return ret;
+}
+
+void
+tls_creds_free(void)
+{
+	struct tls_creds *c, *older;
+
+	pthread_mutex_lock(&lock);
+	c = current;
+	current = NULL;
+	pthread_mutex_unlock(&lock);
+	for (; c != NULL; c = older) {
+		older = c->older;
+		creds_free(c);
+	}
+}
