@@ -51,6 +51,7 @@ struct resp {
 	} hdr[HTTP_MAX_HEADERS];
 	int nhdr;
 	bool stream; /* http_reply_stream: an open text/event-stream */
+	struct http_pull *pull; /* http_reply_pull: owned */
 };
 
 typedef int (*http_handler)(struct req *, struct resp *);
@@ -150,6 +151,16 @@ int http_reply(struct resp *rs, int status, json_t *body);
 /* Respond with a raw body (stolen, from malloc) of type ctype. Returns 0. */
 int http_reply_raw(
     struct resp *rs, int status, const char *ctype, char *body, size_t len);
+
+/* A body made while the client reads it: read(cls, buf, max) fills buf
+ * with up to max (> 0) bytes and returns how many, 0 at the end, or -1
+ * when it cannot go on (the connection is cut short, so the client sees
+ * an unfinished chunked body). done(cls) runs once the response is
+ * over, however it ended, and also when this returns -ENOMEM. Called on
+ * the connection's worker thread. Returns 0 or -ENOMEM. */
+typedef long (*http_pull_read)(void *cls, char *buf, size_t max);
+int http_reply_pull(struct resp *rs, int status, const char *ctype,
+    http_pull_read read, void (*done)(void *cls), void *cls);
 
 /* The same with a copy of body. Returns 0 or -ENOMEM. */
 int http_reply_copy(struct resp *rs, int status, const char *ctype,

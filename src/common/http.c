@@ -146,6 +146,51 @@ http_reply_raw(
 	return 0;
 }
 
+struct http_pull {
+	http_pull_read read;
+	void (*done)(void *cls);
+	void *cls;
+};
+
+int
+http_reply_pull(struct resp *rs, int status, const char *ctype,
+    http_pull_read read, void (*done)(void *cls), void *cls)
+{
+	struct http_pull *p = malloc(sizeof(*p));
+
+	if (p == NULL) {
+		done(cls);
+		return -ENOMEM;
+	}
+	*p = (struct http_pull){read, done, cls};
+	rs->status = status;
+	rs->ctype = ctype;
+	rs->pull = p;
+	return 0;
+}
+
+static ssize_t
+pull_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_pull *p = cls;
+	long n = p->read(p->cls, buf, max);
+
+	(void)pos;
+	if (n > 0)
+		return (ssize_t)n;
+	return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+		      : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void
+pull_done(void *cls)
+{
+	struct http_pull *p = cls;
+
+	p->done(p->cls);
+	free(p);
+}
+
 int
 http_reply_copy(struct resp *rs, int status, const char *ctype,
     const void *body, size_t len)
@@ -471,26 +516,40 @@ send_resp(struct conn_req *cr, struct resp *rs)
 		MHD_destroy_response(mr);
 		return ret;
 	}
-	if (body == NULL && rs->json != NULL) {
-		body = json_dumps(rs->json, JSON_COMPACT);
-		len = body ? strlen(body) : 0;
-		ctype = "application/json";
-	} else {
-		rs->raw = NULL;
-	}
-	if (body == NULL) {
-		/* An empty body (304): MHD never reads a zero-length buffer. */
-		static char empty[1];
+	if (rs->pull != NULL) {
+		struct http_pull *p = rs->pull;
 
-		mr = MHD_create_response_from_buffer(
-		    0, empty, MHD_RESPMEM_PERSISTENT);
+		/* Chunked; MHD calls pull_done when the response goes. */
+		rs->pull = NULL;
+		mr = MHD_create_response_from_callback(
+		    MHD_SIZE_UNKNOWN, 32 * 1024, pull_read, p, pull_done);
+		if (mr == NULL) {
+			pull_done(p);
+			return MHD_NO;
+		}
 	} else {
-		mr = MHD_create_response_from_buffer(
-		    len, body, MHD_RESPMEM_MUST_FREE);
-	}
-	if (mr == NULL) {
-		free(body);
-		return MHD_NO;
+		if (body == NULL && rs->json != NULL) {
+			body = json_dumps(rs->json, JSON_COMPACT);
+			len = body ? strlen(body) : 0;
+			ctype = "application/json";
+		} else {
+			rs->raw = NULL;
+		}
+		if (body == NULL) {
+			/* An empty body (304): MHD never reads a zero-length
+			 * buffer. */
+			static char empty[1];
+
+			mr = MHD_create_response_from_buffer(
+			    0, empty, MHD_RESPMEM_PERSISTENT);
+		} else {
+			mr = MHD_create_response_from_buffer(
+			    len, body, MHD_RESPMEM_MUST_FREE);
+		}
+		if (mr == NULL) {
+			free(body);
+			return MHD_NO;
+		}
 	}
 	if (ctype != NULL)
 		MHD_add_response_header(

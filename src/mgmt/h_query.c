@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Admin queries: outcomes (pages, one, CSV), statistics, alert deliveries. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mg.h"
+#include "upgate/log.h"
 #include "upgate/ts.h"
 
 #define DEFAULT_LIMIT 100
@@ -145,33 +147,126 @@ h_outcomes_get(struct req *rq, struct resp *rs)
 	return reply_page(rs, "outcomes", json, next);
 }
 
-int
-h_outcomes_csv_get(struct req *rq, struct resp *rs)
+/* An export is sent as the client reads it, CSV_PAGE rows at a time,
+ * each page read from the archive in a short read of its own: a large
+ * archive never sits in memory whole, nor holds a snapshot open while a
+ * slow client downloads it. Pages go by id, so every row that matched
+ * when the export began is sent once. */
+#define CSV_PAGE 1000
+
+struct csv_export {
+	struct mg *mg;
+	struct outcome_filter f; /* strings: copies in strs */
+	char *strs[5];
+	int64_t left; /* rows still wanted */
+	bool header_sent, end;
+	char *buf; /* the current page */
+	size_t len, off;
+};
+
+static void
+csv_free(void *arg)
 {
-	struct mg *mg = rq->ctx;
-	struct outcome_filter f;
-	char *text = NULL;
-	size_t len = 0;
+	struct csv_export *x = arg;
+
+	for (size_t i = 0; i < sizeof(x->strs) / sizeof(x->strs[0]); i++)
+		free(x->strs[i]);
+	free(x->buf);
+	free(x);
+}
+
+/* Read the next page into x->buf. Returns 0 or -errno. */
+static int
+csv_page(struct csv_export *x)
+{
+	int64_t last, n;
 	struct db *db;
 	FILE *out;
 	int err;
 
-	if ((err = outcome_filter(rq, rs, &f, 0)) < 0)
-		return err;
-	if ((out = open_memstream(&text, &len)) == NULL)
+	free(x->buf);
+	x->buf = NULL;
+	x->len = x->off = 0;
+	if ((out = open_memstream(&x->buf, &x->len)) == NULL)
 		return -ENOMEM;
-	db = db_pool_get(mg->readers);
-	err = store_outcome_csv(db, &f, out);
-	db_pool_put(mg->readers, db);
+	x->f.limit = x->left < CSV_PAGE ? x->left : CSV_PAGE;
+	db = db_pool_get(x->mg->readers);
+	err = store_outcome_csv(db, &x->f, !x->header_sent, out, &last, &n);
+	db_pool_put(x->mg->readers, db);
 	if (fclose(out) != 0 && err == 0)
 		err = -ENOMEM;
-	if (err < 0) {
-		free(text);
+	if (err < 0)
+		return err;
+	x->header_sent = true;
+	x->left -= n;
+	x->f.after = last;
+	x->end = n < x->f.limit || x->left == 0;
+	return 0;
+}
+
+static long
+csv_read(void *arg, char *buf, size_t max)
+{
+	struct csv_export *x = arg;
+	size_t n;
+	int err;
+
+	while (x->off == x->len) {
+		if (x->end)
+			return 0;
+		if ((err = csv_page(x)) < 0) {
+			log_err("outcomes.csv: the archive cannot be read: %s; "
+				"cutting the export short",
+			    strerror(-err));
+			return -1;
+		}
+	}
+	n = x->len - x->off < max ? x->len - x->off : max;
+	memcpy(buf, x->buf + x->off, n);
+	x->off += n;
+	return (long)n;
+}
+
+int
+h_outcomes_csv_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	struct csv_export *x;
+	const char **str[5];
+	int err;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return -ENOMEM;
+	x->mg = mg;
+	if ((err = outcome_filter(rq, rs, &x->f, 0)) < 0) {
+		csv_free(x);
+		return err;
+	}
+	str[0] = &x->f.app;
+	str[1] = &x->f.version;
+	str[2] = &x->f.result;
+	str[3] = &x->f.client_id;
+	str[4] = &x->f.kind;
+	for (size_t i = 0; i < 5; i++) {
+		if (*str[i] == NULL)
+			continue;
+		if ((x->strs[i] = strdup(*str[i])) == NULL) {
+			csv_free(x);
+			return -ENOMEM;
+		}
+		*str[i] = x->strs[i];
+	}
+	x->left = x->f.limit > 0 ? x->f.limit : INT64_MAX;
+	/* The first page before the answer: an archive that cannot be
+	 * read is still a 503, not a cut 200. */
+	if ((err = csv_page(x)) < 0) {
+		csv_free(x);
 		return read_failed(rs, err);
 	}
 	http_header(
 	    rs, "Content-Disposition", "attachment; filename=\"outcomes.csv\"");
-	return http_reply_raw(rs, 200, "text/csv; charset=utf-8", text, len);
+	return http_reply_pull(
+	    rs, 200, "text/csv; charset=utf-8", csv_read, csv_free, x);
 }
 
 int

@@ -61,9 +61,12 @@ int store_outcome_list(
 /* One outcome with its events, as JSON object text; -ENOENT if unknown. */
 int store_outcome_get(struct db *db, const char *outcome_id, char **json);
 
-/* Every outcome the filter matches (limit 0: all), newest first, as CSV
- * with a header line written to out. */
-int store_outcome_csv(struct db *db, const struct outcome_filter *f, FILE *out);
+/* The outcomes the filter matches (limit 0: all), newest first, as CSV
+ * rows written to out, after the header line when header; *last is the
+ * id of the last row written (a cursor for f->after; 0: none), *n how
+ * many were. */
+int store_outcome_csv(struct db *db, const struct outcome_filter *f,
+    bool header, FILE *out, int64_t *last, int64_t *n);
 
 /* {"app", "version", total, succeeded, failed, timed_out, failure_rate}
  * for every release (app NULL) or one app's, as JSON array text. */

@@ -65,7 +65,7 @@ static const char *const sql[O_COUNT] = {
 	      " error_code, message,"
 	      " CASE WHEN started_at > 0 THEN " T("started_at") " END,"
 	      " " T("finished_at") ", " T("received_at") ","
-	      " download_ms, install_ms FROM outcomes" FILTER
+	      " download_ms, install_ms, id FROM outcomes" FILTER
 	      " ORDER BY id DESC LIMIT ?9",
     [O_STATS] =
 	"SELECT json_object('app', app, 'version', version, 'total', total,"
@@ -203,16 +203,22 @@ csv_field(FILE *out, const char *s)
 }
 
 int
-store_outcome_csv(struct db *db, const struct outcome_filter *f, FILE *out)
+store_outcome_csv(struct db *db, const struct outcome_filter *f, bool header,
+    FILE *out, int64_t *last, int64_t *n)
 {
 	sqlite3_stmt *st = filtered(db, O_CSV, f, 0);
-	int ncol = sqlite3_column_count(st), err;
+	int ncol = sqlite3_column_count(st) - 1, err; /* the last: id */
 
-	fputs("outcome_id,kind,gateway_id,upgrade_id,client_id,app,platform,"
-	      "channel,from_version,to_version,result,error_code,message,"
-	      "started_at,finished_at,received_at,download_ms,install_ms\r\n",
-	    out);
+	*last = *n = 0;
+	if (header)
+		fputs("outcome_id,kind,gateway_id,upgrade_id,client_id,app,"
+		      "platform,channel,from_version,to_version,result,"
+		      "error_code,message,started_at,finished_at,received_at,"
+		      "download_ms,install_ms\r\n",
+		    out);
 	while ((err = db_row(st)) == 1) {
+		*last = sqlite3_column_int64(st, ncol);
+		++*n;
 		for (int i = 0; i < ncol; i++) {
 			const char *v =
 			    (const char *)sqlite3_column_text(st, i);

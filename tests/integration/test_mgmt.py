@@ -162,6 +162,30 @@ class TestIngestAndQueries(Case):
         self.assertAlmostEqual(by["1.5.0"]["failure_rate"], 0.4)
         self.assertEqual((by["1.6.0"]["timed_out"], by["1.6.0"]["failure_rate"]), (1, 1.0))
 
+    def test_csv_export_in_pages(self):
+        """An export larger than a page (1,000 rows) comes whole, newest
+        first and each row once, as a chunked body; limit stops it inside
+        a page."""
+        n = 2345
+        for start in range(0, n, 100):
+            batch = [outcome(i, "succeeded") for i in range(start, min(n, start + 100))]
+            self.assertEqual(self.mg.ingest({"outcomes": batch})[0], 200)
+        want = [outcome(i)["outcome_id"] for i in reversed(range(n))]
+        st, hdrs, text = self.mg.admin("GET", "/v1/outcomes.csv?result=succeeded")
+        self.assertEqual(st, 200)
+        self.assertEqual(hdrs.get("Transfer-Encoding"), "chunked")
+        rows = list(csv.DictReader(io.StringIO(text.decode())))
+        self.assertEqual([r["outcome_id"] for r in rows], want)
+        self.assertEqual(rows[-1]["client_id"], "host-0")
+        st, _, text = self.mg.admin("GET", "/v1/outcomes.csv?result=succeeded&limit=1500")
+        self.assertEqual(st, 200)
+        rows = list(csv.DictReader(io.StringIO(text.decode())))
+        self.assertEqual([r["outcome_id"] for r in rows], want[:1500])
+        # Nothing matches: the header line alone.
+        st, _, text = self.mg.admin("GET", "/v1/outcomes.csv?result=failed")
+        self.assertEqual((st, text.decode().count("\r\n")), (200, 1))
+        self.assertTrue(text.decode().startswith("outcome_id,kind,"))
+
     def test_health_and_metrics(self):
         self.assertEqual(self.mg.request("GET", "/healthz")[0], 200)
         self.assertEqual(self.mg.request("GET", "/readyz")[0], 200)
