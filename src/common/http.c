@@ -961,7 +961,6 @@ http_pem_read(const char *file, char **out)
 	return 0;
 }
 
-/* Read the PEM files for HTTPS into s. */
 /* Read the PEM pair [server] names and make it the one the next
  * handshakes use (tls.c). Returns 0 or -errno after logging why. */
 static int

@@ -150,8 +150,9 @@ h_outcomes_get(struct req *rq, struct resp *rs)
 /* An export is sent as the client reads it, CSV_PAGE rows at a time,
  * each page read from the archive in a short read of its own: a large
  * archive never sits in memory whole, nor holds a snapshot open while a
- * slow client downloads it. Pages go by id, so every row that matched
- * when the export began is sent once. */
+ * slow client downloads it. Pages go down by id from the newest row
+ * when the export began: each row is sent once, and outcomes archived
+ * later are not in it. */
 #define CSV_PAGE 1000
 
 struct csv_export {
