@@ -108,8 +108,8 @@ struct http_config;
 int daemon_serve(const struct http_config *hc, const char *database,
     void (*reload)(void *ctx), int drain_ms, struct http_server **out);
 
-/* Read connections for a pool: readers when set, else threads (0: one
- * per CPU) + 2. */
-size_t daemon_readers(int64_t readers, int64_t threads);
+/* Read connections for a pool: readers when set, else the HTTP threads
+ * (http_threads) + 2. */
+size_t daemon_readers(int64_t readers, unsigned http_threads);
 
 #endif

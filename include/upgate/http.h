@@ -78,6 +78,11 @@ struct http_route {
  * why it cannot be read. */
 int http_pem_read(const char *file, char **out);
 
+/* The request threads http_start runs: threads when set, else one per
+ * CPU this process may run on (its affinity) less spare_cpus, at least
+ * one. */
+unsigned http_threads(unsigned threads, unsigned spare_cpus);
+
 struct http_config {
 	const char *listen; /* host:port, port 0 picks a free one */
 	unsigned threads;   /* worker threads, 0: see spare_cpus */
@@ -183,8 +188,8 @@ void http_stream_publish(struct http_server *s, const char *text, size_t len);
  * ends. The handler returns what this returns (0) right after handing
  * its work over; rs stays the request's until the answer is sent, so the
  * work may fill it (an error answer) before resuming. */
-int http_suspend(struct req *rq, http_cont cont, void *state,
-    void (*state_free)(void *));
+int http_suspend(
+    struct req *rq, http_cont cont, void *state, void (*state_free)(void *));
 
 /* The parked request rq may go on; any thread, also before the handler
  * has returned. */

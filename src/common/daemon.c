@@ -207,13 +207,9 @@ daemon_tls_reload(struct http_server *s, const struct daemon_server *c)
 }
 
 size_t
-daemon_readers(int64_t readers, int64_t threads)
+daemon_readers(int64_t readers, unsigned http_threads)
 {
-	if (readers > 0)
-		return (size_t)readers;
-	if (threads > 0)
-		return (size_t)threads + 2;
-	return (size_t)sysconf(_SC_NPROCESSORS_ONLN) + 2;
+	return readers > 0 ? (size_t)readers : (size_t)http_threads + 2;
 }
 
 /* One of the PEM files for HTTPS, read as http_start will read it, into

@@ -1006,7 +1006,7 @@ http_tls_reload(
 /* The CPUs this process may run on (its affinity: systemd's
  * CPUAffinity=, taskset, a container's cpuset), else the online ones. */
 static unsigned
-http_cpus(void)
+cpus_allowed(void)
 {
 	cpu_set_t set;
 	long n;
@@ -1015,6 +1015,17 @@ http_cpus(void)
 		return (unsigned)CPU_COUNT(&set);
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (unsigned)n : 1;
+}
+
+unsigned
+http_threads(unsigned threads, unsigned spare_cpus)
+{
+	unsigned cpus;
+
+	if (threads > 0)
+		return threads;
+	cpus = cpus_allowed();
+	return cpus > spare_cpus ? cpus - spare_cpus : 1;
 }
 
 int
@@ -1026,7 +1037,7 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG |
 			 MHD_ALLOW_SUSPEND_RESUME;
-	unsigned threads = cfg->threads;
+	unsigned threads = http_threads(cfg->threads, cfg->spare_cpus);
 	bool tls_cert = cfg->tls_cert && *cfg->tls_cert;
 	bool tls_key = cfg->tls_key && *cfg->tls_key;
 	struct MHD_OptionItem opts[13];
@@ -1042,11 +1053,6 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	if (threads == 0) {
-		unsigned cpus = http_cpus();
-
-		threads = cpus > cfg->spare_cpus ? cpus - cfg->spare_cpus : 1;
-	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;

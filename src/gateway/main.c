@@ -17,6 +17,12 @@
 
 #define DEFAULT_CONFIG "/etc/upgate/gateway.conf"
 #define DRAIN_MS 10000
+/* With [server] threads = 0, a CPU is left to the group-commit writer,
+ * which every durable request waits on: with as many HTTP threads as
+ * CPUs it waited for a CPU a quarter of each cycle. On two cores one HTTP
+ * thread gives the durable paths the same throughput and the launch
+ * path's p99 4.4-6 ms instead of 8 (docs/performance.md). */
+#define SPARE_CPUS 1
 
 /* Load the config and admin token; on any problem print it and return
  * -EINVAL. token may come back NULL when the file is missing and was not
@@ -97,7 +103,9 @@ run(struct gw *gw)
 		0)
 		return err;
 	if ((err = db_pool_new(gw->conf.database, &store_schema,
-		 daemon_readers(gw->conf.readers, gw->conf.server.threads),
+		 daemon_readers(gw->conf.readers,
+		     http_threads(
+			 (unsigned)gw->conf.server.threads, SPARE_CPUS)),
 		 &gw->readers)) < 0)
 		return err;
 	if ((err = catalog_new(&gw->catalog)) < 0)
@@ -112,12 +120,7 @@ run(struct gw *gw)
 		return err;
 	hc = (struct http_config){
 	    DAEMON_HTTP_FIELDS(&gw->conf.server),
-	    /* A CPU for the group-commit writer, which every durable request
-	     * waits on: with as many HTTP threads as CPUs it waited for a
-	     * CPU a quarter of each cycle. On two cores one HTTP thread
-	     * gives the durable paths the same throughput and the launch
-	     * path's p99 4.4-6 ms instead of 8 (docs/performance.md). */
-	    .spare_cpus = 1,
+	    .spare_cpus = SPARE_CPUS,
 	    .routes = gw_routes,
 	    .n_routes = gw_n_routes,
 	    .ctx = gw,

@@ -87,8 +87,9 @@ run(struct mg *mg)
 	    (err = db_cache_set(mg->writer, (int)c->writer_cache_kib)) < 0)
 		return err;
 	if ((err = db_pool_new(c->database, &store_schema,
-		 daemon_readers(c->readers, c->server.threads), &mg->readers)) <
-	    0)
+		 daemon_readers(
+		     c->readers, http_threads((unsigned)c->server.threads, 0)),
+		 &mg->readers)) < 0)
 		return err;
 	if ((err = alerter_start(mg, &mg->alerter)) < 0)
 		return err;

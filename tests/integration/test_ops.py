@@ -263,6 +263,48 @@ class TestLimits(unittest.TestCase):
         self.assertEqual(gw.request("GET", "/healthz")[0], 200)
 
 
+def threads_and_connections(d):
+    """A running daemon's HTTP threads and its open connections to its
+    database (the writer and every reader)."""
+    pid = d.proc.pid
+    tasks = os.listdir("/proc/%d/task" % pid)
+    http = 0
+    for t in tasks:
+        with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
+            http += f.read().startswith("MHD-")
+    db = os.path.realpath(d.db)
+    conns = sum(os.path.realpath("/proc/%d/fd/%s" % (pid, fd)) == db
+                for fd in os.listdir("/proc/%d/fd" % pid))
+    return http, conns
+
+
+class TestThreads(unittest.TestCase):
+    def test_default_threads_and_readers_count_the_cpus_allowed(self):
+        """threads = 0 and readers = 0 size both daemons from the CPUs
+        they may run on (taskset, CPUAffinity=, a cpuset): the gateway
+        leaves one to its writer (keeping at least one HTTP thread), mgmtd
+        does not, and each opens HTTP threads + 2 readers."""
+        allowed = os.sched_getaffinity(0)
+        for cpus in sorted({frozenset([min(allowed)]), frozenset(allowed)}, key=len):
+            os.sched_setaffinity(0, cpus)  # the daemons inherit it
+            try:
+                gw = Gateway()
+                gw.server = {"threads": 0}
+                gw.start()
+                self.addCleanup(gw.cleanup)
+                mg = Mgmt(server={"threads": 0})
+                mg.start()
+                self.addCleanup(mg.cleanup)
+            finally:
+                os.sched_setaffinity(0, allowed)
+            n = len(cpus)
+            with self.subTest(cpus=n):
+                self.assertEqual(threads_and_connections(gw), (max(n - 1, 1), max(n - 1, 1) + 3))
+                self.assertEqual(threads_and_connections(mg), (n, n + 3))
+            gw.cleanup()
+            mg.cleanup()
+
+
 class TestLogAndSystemd(unittest.TestCase):
     def test_request_log_file_and_reopen(self):
         gw = Gateway()
