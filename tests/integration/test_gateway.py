@@ -273,18 +273,19 @@ class TestLaunch(GatewayCase):
         # in a batch; all of them at shutdown).
         wait_for(lambda: self.gw.sql("select count(*) from launches")[0][0] == 8,
                  what="eight launch records")
-        for i in range(50):
+        # 300: past the 256 waiting records that start a flush at once.
+        for i in range(300):
             self.gw.launch("burst-%d" % i, APP, "1.1.0")
         self.assertEqual(self.gw.stop(), 0)
-        self.assertEqual(self.gw.sql("select count(*) from launches")[0][0], 58)
-        # Each record whole and in order (the flush writes 16 rows per
-        # statement, then one at a time: 50 takes both).
+        self.assertEqual(self.gw.sql("select count(*) from launches")[0][0], 308)
+        # Each record whole and in order (a flush writes 16 rows per
+        # statement, then one at a time: these take both).
         rows = self.gw.sql("select client_id, app, version, platform, channel, action,"
                            " reason, upgrade_id, at > 0 from launches"
                            " where client_id like 'burst-%' order by id")
         self.assertEqual([tuple(r) for r in rows],
                          [("burst-%d" % i, APP, "1.1.0", "linux-x86_64", "stable", "launch",
-                           "up_to_date", None, 1) for i in range(50)])
+                           "up_to_date", None, 1) for i in range(300)])
         self.gw.start()
 
     def catalog_counts(self):
