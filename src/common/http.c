@@ -494,13 +494,51 @@ stream_open(struct conn_req *cr)
 	return mr;
 }
 
+/* The MHD response carrying rs's body: pulled, raw, rs->json (then
+ * *ctype is JSON's) or none. NULL when it cannot be made; what rs owned
+ * for the body is freed then too. */
+static struct MHD_Response *
+body_response(struct resp *rs, const char **ctype)
+{
+	struct http_pull *p = rs->pull;
+	struct MHD_Response *mr;
+	char *body = rs->raw;
+	size_t len = rs->raw_len;
+
+	if (p != NULL) {
+		/* Chunked; MHD calls pull_done when the response goes. */
+		rs->pull = NULL;
+		mr = MHD_create_response_from_callback(
+		    MHD_SIZE_UNKNOWN, 32 * 1024, pull_read, p, pull_done);
+		if (mr == NULL)
+			pull_done(p);
+		return mr;
+	}
+	if (body == NULL && rs->json != NULL) {
+		body = json_dumps(rs->json, JSON_COMPACT);
+		len = body ? strlen(body) : 0;
+		*ctype = "application/json";
+	} else {
+		rs->raw = NULL;
+	}
+	if (body == NULL) {
+		/* An empty body (304): MHD never reads a zero-length buffer. */
+		static char empty[1];
+
+		return MHD_create_response_from_buffer(
+		    0, empty, MHD_RESPMEM_PERSISTENT);
+	}
+	mr = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (mr == NULL)
+		free(body);
+	return mr;
+}
+
 static enum MHD_Result
 send_resp(struct conn_req *cr, struct resp *rs)
 {
 	struct MHD_Response *mr;
 	enum MHD_Result ret;
-	char *body = rs->raw;
-	size_t len = rs->raw_len;
 	const char *ctype = rs->ctype;
 
 	if (rs->status == 0)
@@ -516,41 +554,8 @@ send_resp(struct conn_req *cr, struct resp *rs)
 		MHD_destroy_response(mr);
 		return ret;
 	}
-	if (rs->pull != NULL) {
-		struct http_pull *p = rs->pull;
-
-		/* Chunked; MHD calls pull_done when the response goes. */
-		rs->pull = NULL;
-		mr = MHD_create_response_from_callback(
-		    MHD_SIZE_UNKNOWN, 32 * 1024, pull_read, p, pull_done);
-		if (mr == NULL) {
-			pull_done(p);
-			return MHD_NO;
-		}
-	} else {
-		if (body == NULL && rs->json != NULL) {
-			body = json_dumps(rs->json, JSON_COMPACT);
-			len = body ? strlen(body) : 0;
-			ctype = "application/json";
-		} else {
-			rs->raw = NULL;
-		}
-		if (body == NULL) {
-			/* An empty body (304): MHD never reads a zero-length
-			 * buffer. */
-			static char empty[1];
-
-			mr = MHD_create_response_from_buffer(
-			    0, empty, MHD_RESPMEM_PERSISTENT);
-		} else {
-			mr = MHD_create_response_from_buffer(
-			    len, body, MHD_RESPMEM_MUST_FREE);
-		}
-		if (mr == NULL) {
-			free(body);
-			return MHD_NO;
-		}
-	}
+	if ((mr = body_response(rs, &ctype)) == NULL)
+		return MHD_NO;
 	if (ctype != NULL)
 		MHD_add_response_header(
 		    mr, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
