@@ -2,9 +2,9 @@
 /* Launch statistics, written in batches. A launch call that changes no
  * upgrade state commits nothing on its own: its record waits here and a
  * worker writes all waiting records in one transaction every second (at
- * once when KICK_AT wait, and at shutdown). A crash can lose the last
- * second of launch statistics; never an upgrade, a report or an outcome,
- * which are committed before their answer. */
+ * once when KICK_AT records wait, and at shutdown). A crash can lose the
+ * last second of launch statistics; never an upgrade, a report or an
+ * outcome, which are committed before their answer. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
