@@ -178,8 +178,9 @@ soak: all
 	UPGATE_BIN=$(abspath bin) /usr/bin/python3 tests/soak/soak.py
 
 # Speed: the release daemons under wrk beside a minimal MHD+jansson
-# server (bench/ceiling, also the single-row durable baseline), one table
-# and bench/results/latest.json; docs/performance.md reads it. PEER=hazel
+# server (bench/ceiling, also the single-row durable baseline and a bare
+# group-commit prototype), one table and bench/results/latest.json;
+# docs/performance.md reads it. PEER=hazel
 # adds hazel-server (bench/peer, npm ci when missing). bench-smoke: a
 # second per scenario, failing on any error; part of make check.
 $(BUILD)/bench/ceiling: bench/ceiling/ceiling.c

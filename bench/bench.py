@@ -2,7 +2,8 @@
 """make bench: the release daemons on loopback with fresh databases, loaded
 with wrk, beside a minimal libmicrohttpd+jansson server (the ceiling) and
 a single-row-per-transaction synchronous=FULL server (the durable
-baseline), both run in the same session. Prints one table and writes
+baseline) and the issue's bare group-commit prototype, all run in the
+same session. Prints one table and writes
 bench/results/latest.json.
 
 Scenarios: (a) launch answered up-to-date, (b) launch answered with an
@@ -102,6 +103,21 @@ def baseline(results, tmp):
     try:
         results["c_baseline_single_row_full"] = wrk(url + "/v1/launch", "launch.lua",
                                                     {"FRESH": "1"}, p.pid)
+    finally:
+        p.terminate()
+        p.wait()
+        p.stdout.close()
+
+
+def prototype(results, tmp):
+    """The bare group-commit prototype on the ceiling's server: one writer,
+    every queued body in one FULL transaction, requests parked meanwhile.
+    What group commit alone gives on this machine; (c) does a report's
+    whole work on top of it."""
+    p, url = ceiling(os.path.join(tmp, "proto.db"), "group")
+    try:
+        results["c_prototype_group_commit"] = wrk(url + "/v1/launch", "launch.lua",
+                                                  {"FRESH": "1"}, p.pid)
     finally:
         p.terminate()
         p.wait()
@@ -314,7 +330,9 @@ def table(results):
             r.get("errors", 0) + r.get("non2xx", 0) + r.get("exhausted", 0),
             r["rss_kib"] / 1024, "%.0f" % r["cpu_percent"] if "cpu_percent" in r else "-"))
     c, base = results["c_events_lifecycle"]["rps"], results["c_baseline_single_row_full"]["rps"]
-    print("(c) durable reports: %.1fx the single-row FULL baseline" % (c / base))
+    proto = results["c_prototype_group_commit"]["rps"]
+    print("(c) durable reports: %.1fx the single-row FULL baseline, %.2f of the bare"
+          " group-commit prototype (itself %.1fx the baseline)" % (c / base, c / proto, proto / base))
     m = results["memory_idle_kib"]
     print("memory idle: gateway %.1f MiB, mgmtd %.1f MiB; after the load: gateway %.1f MiB"
           % (m["gateway"] / 1024, m["mgmtd"] / 1024, m["gateway_after_load"] / 1024))
@@ -347,6 +365,7 @@ def main():
     if PEER not in ("", "hazel"):
         raise SystemExit("unknown PEER %r (known: hazel)" % PEER)
     baseline(results, tmp)
+    prototype(results, tmp)
     top, top_url = ceiling()
     mgmt = Mgmt(server=SERVER, log={"level": "notice"})
     mgmt.start()
@@ -396,7 +415,8 @@ def main():
         ingest_storm(results, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    order = ["ceiling", "c_baseline_single_row_full", "a_launch_up_to_date"]
+    order = ["ceiling", "c_baseline_single_row_full", "c_prototype_group_commit",
+             "a_launch_up_to_date"]
     results = dict(sorted(results.items(),
                           key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     table(results)

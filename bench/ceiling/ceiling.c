@@ -9,9 +9,16 @@
  * transaction of its own, committed with synchronous=FULL (WAL, one
  * connection shared under a lock) before the answer.
  *
- * usage: ceiling [THREADS [DB]] */
+ * With DB and "group", it is a bare group-commit prototype, showing the
+ * most group commit itself gives on this machine: one writer thread owns
+ * the connection, takes every body queued while its last commit ran into
+ * one FULL transaction, and resumes the requests (suspended meanwhile)
+ * once it is on disk. (c) does a report's whole work on top of this.
+ *
+ * usage: ceiling [THREADS [DB [group]]] */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +56,72 @@ store(const char *p, size_t len)
 struct body {
 	char *p;
 	size_t len;
+	struct MHD_Connection *conn;
+	struct body *next; /* in the writer's queue */
+	int rc;		   /* -1: not yet written; else the commit's */
 };
+
+/* Group commit: requests wait here for the writer. */
+static bool group;
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static struct body *queue, **queue_tail = &queue;
+static bool stopping; /* the writer ends once the queue is empty */
+
+static void
+enqueue(struct body *b, struct MHD_Connection *c)
+{
+	b->conn = c;
+	b->rc = -1;
+	b->next = NULL;
+	MHD_suspend_connection(c);
+	pthread_mutex_lock(&queue_lock);
+	*queue_tail = b;
+	queue_tail = &b->next;
+	pthread_cond_signal(&queue_cond);
+	pthread_mutex_unlock(&queue_lock);
+}
+
+/* Everything queued, one transaction, one fsync; then the answers. */
+static void *
+writer(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct body *batch, *b, *next;
+		int rc;
+
+		pthread_mutex_lock(&queue_lock);
+		while (queue == NULL && !stopping)
+			pthread_cond_wait(&queue_cond, &queue_lock);
+		if (queue == NULL) {
+			pthread_mutex_unlock(&queue_lock);
+			return NULL;
+		}
+		batch = queue;
+		queue = NULL;
+		queue_tail = &queue;
+		pthread_mutex_unlock(&queue_lock);
+		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		for (b = batch; b != NULL && rc == SQLITE_OK; b = b->next) {
+			sqlite3_bind_text(
+			    insert, 1, b->p, (int)b->len, SQLITE_STATIC);
+			rc = sqlite3_step(insert) == SQLITE_DONE ? SQLITE_OK
+								 : SQLITE_ERROR;
+			sqlite3_reset(insert);
+		}
+		rc = sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK",
+			 NULL, NULL, NULL) == SQLITE_OK
+			 ? rc
+			 : SQLITE_ERROR;
+		for (b = batch; b != NULL; b = next) {
+			next = b->next; /* b may be gone once resumed */
+			b->rc = rc;
+			MHD_resume_connection(b->conn);
+		}
+	}
+	return NULL;
+}
 
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -82,10 +154,18 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		*size = 0;
 		return MHD_YES;
 	}
-	j = b->len ? json_loadb(b->p, b->len, 0, NULL) : NULL;
-	json_decref(j);
-	if (db != NULL && store(b->p, b->len) != SQLITE_OK)
+	if (b->conn == NULL) { /* not back from the writer */
+		j = b->len ? json_loadb(b->p, b->len, 0, NULL) : NULL;
+		json_decref(j);
+		if (group) {
+			enqueue(b, c);
+			return MHD_YES;
+		}
+		if (db != NULL && store(b->p, b->len) != SQLITE_OK)
+			return MHD_NO;
+	} else if (b->rc != SQLITE_OK) {
 		return MHD_NO;
+	}
 	r = MHD_create_response_from_buffer(
 	    sizeof(answer) - 1, answer, MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(r, "Content-Type", "application/json");
@@ -115,6 +195,7 @@ main(int argc, char **argv)
 {
 	unsigned threads = argc > 1 ? (unsigned)atoi(argv[1]) : 2;
 	const union MHD_DaemonInfo *info;
+	pthread_t w;
 	struct MHD_Daemon *d;
 	sigset_t set;
 	int sig;
@@ -138,21 +219,30 @@ main(int argc, char **argv)
 		    db ? sqlite3_errmsg(db) : "cannot open");
 		return 1;
 	}
+	group = argc > 3 && strcmp(argv[3], "group") == 0;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	d = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0,
-	    NULL, NULL, on_request, NULL, MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT, 4096, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_done, NULL, MHD_OPTION_END);
-	if (d == NULL)
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+				 MHD_USE_ITC |
+				 (group ? MHD_ALLOW_SUSPEND_RESUME : 0),
+	    0, NULL, NULL, on_request, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+	    threads, MHD_OPTION_CONNECTION_LIMIT, 4096,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+	if (d == NULL || (group && pthread_create(&w, NULL, writer, NULL) != 0))
 		return 1;
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	printf("listening on http://127.0.0.1:%u\n", info->port);
 	fflush(stdout);
 	sigwait(&set, &sig);
+	if (group) { /* wrk has gone: nothing is left suspended */
+		pthread_mutex_lock(&queue_lock);
+		stopping = true;
+		pthread_cond_signal(&queue_cond);
+		pthread_mutex_unlock(&queue_lock);
+		pthread_join(w, NULL);
+	}
 	MHD_stop_daemon(d);
 	sqlite3_finalize(insert);
 	sqlite3_close(db);
