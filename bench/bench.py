@@ -2,9 +2,8 @@
 """make bench: the release daemons on loopback with fresh databases, loaded
 with wrk, beside a minimal libmicrohttpd+jansson server (the ceiling) and
 a single-row-per-transaction synchronous=FULL server (the durable
-baseline) and the issue's bare group-commit prototype, all run in the
-same session. Prints one table and writes
-bench/results/latest.json.
+baseline) and a bare group-commit prototype, all run in the same
+session. Prints one table and writes bench/results/latest.json.
 
 Scenarios: (a) launch answered up-to-date, (b) launch answered with an
 upgrade (a new session each time), (c) event reports through whole
@@ -96,28 +95,16 @@ def ceiling(*args):
     return p, "http://127.0.0.1:%d" % port
 
 
-def baseline(results, tmp):
-    """One row per transaction with synchronous=FULL (what (c) must beat
-    7-fold), on the ceiling's server."""
-    p, url = ceiling(os.path.join(tmp, "base.db"))
+def durable(results, name, *args):
+    """A FULL-durable server beside (c), on the ceiling's program, loaded as
+    (b) is: the baseline (one row per transaction, what (c) must beat
+    7-fold) or, with "group", the bare group-commit prototype (one
+    writer, every queued body in one transaction, requests parked
+    meanwhile: what group commit alone gives here; (c) does a report's
+    whole work on top of it)."""
+    p, url = ceiling(*args)
     try:
-        results["c_baseline_single_row_full"] = wrk(url + "/v1/launch", "launch.lua",
-                                                    {"FRESH": "1"}, p.pid)
-    finally:
-        p.terminate()
-        p.wait()
-        p.stdout.close()
-
-
-def prototype(results, tmp):
-    """The bare group-commit prototype on the ceiling's server: one writer,
-    every queued body in one FULL transaction, requests parked meanwhile.
-    What group commit alone gives on this machine; (c) does a report's
-    whole work on top of it."""
-    p, url = ceiling(os.path.join(tmp, "proto.db"), "group")
-    try:
-        results["c_prototype_group_commit"] = wrk(url + "/v1/launch", "launch.lua",
-                                                  {"FRESH": "1"}, p.pid)
+        results[name] = wrk(url + "/v1/launch", "launch.lua", {"FRESH": "1"}, p.pid)
     finally:
         p.terminate()
         p.wait()
@@ -364,8 +351,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="upgate-bench-")
     if PEER not in ("", "hazel"):
         raise SystemExit("unknown PEER %r (known: hazel)" % PEER)
-    baseline(results, tmp)
-    prototype(results, tmp)
+    durable(results, "c_baseline_single_row_full", os.path.join(tmp, "base.db"))
+    durable(results, "c_prototype_group_commit", os.path.join(tmp, "proto.db"), "group")
     top, top_url = ceiling()
     mgmt = Mgmt(server=SERVER, log={"level": "notice"})
     mgmt.start()

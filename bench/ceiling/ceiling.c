@@ -33,21 +33,30 @@ static sqlite3 *db; /* NULL: no durable write */
 static sqlite3_stmt *insert;
 static pthread_mutex_t db_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static int
+insert_body(const char *p, size_t len)
+{
+	int rc;
+
+	sqlite3_bind_text(insert, 1, p, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(insert) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	sqlite3_reset(insert);
+	return rc;
+}
+
 /* One row, one transaction, one fsync. */
 static int
 store(const char *p, size_t len)
 {
-	int rc;
+	int rc, end;
 
 	pthread_mutex_lock(&db_lock);
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(insert, 1, p, (int)len, SQLITE_STATIC);
-		rc = sqlite3_step(insert) == SQLITE_DONE ? SQLITE_OK
-							 : SQLITE_ERROR;
-		sqlite3_reset(insert);
-		rc = sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK",
+		rc = insert_body(p, len);
+		end = sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK",
 		    NULL, NULL, NULL);
+		rc = rc == SQLITE_OK ? end : rc;
 	}
 	pthread_mutex_unlock(&db_lock);
 	return rc;
@@ -103,13 +112,8 @@ writer(void *arg)
 		queue_tail = &queue;
 		pthread_mutex_unlock(&queue_lock);
 		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-		for (b = batch; b != NULL && rc == SQLITE_OK; b = b->next) {
-			sqlite3_bind_text(
-			    insert, 1, b->p, (int)b->len, SQLITE_STATIC);
-			rc = sqlite3_step(insert) == SQLITE_DONE ? SQLITE_OK
-								 : SQLITE_ERROR;
-			sqlite3_reset(insert);
-		}
+		for (b = batch; b != NULL && rc == SQLITE_OK; b = b->next)
+			rc = insert_body(b->p, b->len);
 		rc = sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK",
 			 NULL, NULL, NULL) == SQLITE_OK
 			 ? rc
