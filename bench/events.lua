@@ -75,7 +75,8 @@ function request()
   k = k + 1
   if u == nil then
     exhausted = exhausted + 1
-    u, step = finished or block[1] or {"/v1/upgrades/none/events", "none"}, #states
+    -- none finished: this thread was given no upgrades at all
+    u, step = finished or {"/v1/upgrades/none/events", "none"}, #states
   elseif step == #states then
     finished = u
   end

@@ -44,20 +44,27 @@ insert_body(const char *p, size_t len)
 	return rc;
 }
 
+/* Commit what a transaction's inserts (whose result rc is) wrote, or
+ * roll it back when one failed. Returns the first error. */
+static int
+end_txn(int rc)
+{
+	int end = sqlite3_exec(
+	    db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? end : rc;
+}
+
 /* One row, one transaction, one fsync. */
 static int
 store(const char *p, size_t len)
 {
-	int rc, end;
+	int rc;
 
 	pthread_mutex_lock(&db_lock);
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK) {
-		rc = insert_body(p, len);
-		end = sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK",
-		    NULL, NULL, NULL);
-		rc = rc == SQLITE_OK ? end : rc;
-	}
+	if (rc == SQLITE_OK)
+		rc = end_txn(insert_body(p, len));
 	pthread_mutex_unlock(&db_lock);
 	return rc;
 }
@@ -67,7 +74,7 @@ struct body {
 	size_t len;
 	struct MHD_Connection *conn;
 	struct body *next; /* in the writer's queue */
-	int rc;		   /* -1: not yet written; else the commit's */
+	int rc;		   /* the batch's, set before the resume */
 };
 
 /* Group commit: requests wait here for the writer. */
@@ -81,7 +88,6 @@ static void
 enqueue(struct body *b, struct MHD_Connection *c)
 {
 	b->conn = c;
-	b->rc = -1;
 	b->next = NULL;
 	MHD_suspend_connection(c);
 	pthread_mutex_lock(&queue_lock);
@@ -112,12 +118,12 @@ writer(void *arg)
 		queue_tail = &queue;
 		pthread_mutex_unlock(&queue_lock);
 		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-		for (b = batch; b != NULL && rc == SQLITE_OK; b = b->next)
-			rc = insert_body(b->p, b->len);
-		rc = sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK",
-			 NULL, NULL, NULL) == SQLITE_OK
-			 ? rc
-			 : SQLITE_ERROR;
+		if (rc == SQLITE_OK) {
+			for (b = batch; b != NULL && rc == SQLITE_OK;
+			     b = b->next)
+				rc = insert_body(b->p, b->len);
+			rc = end_txn(rc);
+		}
 		for (b = batch; b != NULL; b = next) {
 			next = b->next; /* b may be gone once resumed */
 			b->rc = rc;
