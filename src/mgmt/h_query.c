@@ -233,7 +233,7 @@ h_outcomes_csv_get(struct req *rq, struct resp *rs)
 {
 	struct mg *mg = rq->ctx;
 	struct csv_export *x;
-	const char **str[5];
+	const char **str[sizeof(x->strs) / sizeof(x->strs[0])];
 	int err;
 
 	if ((x = calloc(1, sizeof(*x))) == NULL)
@@ -248,7 +248,7 @@ h_outcomes_csv_get(struct req *rq, struct resp *rs)
 	str[2] = &x->f.result;
 	str[3] = &x->f.client_id;
 	str[4] = &x->f.kind;
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < sizeof(str) / sizeof(str[0]); i++) {
 		if (*str[i] == NULL)
 			continue;
 		if ((x->strs[i] = strdup(*str[i])) == NULL) {
