@@ -8,6 +8,22 @@
 #include "decide.h"
 #include "upgate/semver.h"
 
+static const char *const reason_names[REASON_COUNT] = {
+    [REASON_UPGRADE_IN_PROGRESS] = "upgrade_in_progress",
+    [REASON_NO_RELEASE] = "no_release",
+    [REASON_UP_TO_DATE] = "up_to_date",
+    [REASON_NOT_IN_ROLLOUT] = "not_in_rollout",
+    [REASON_RELEASE_HALTED] = "release_halted",
+    [REASON_ATTEMPTS_EXHAUSTED] = "attempts_exhausted",
+    [REASON_RETRY_BACKOFF] = "retry_backoff",
+};
+
+const char *
+decide_reason_name(enum decide_reason r)
+{
+	return r > REASON_NONE && r < REASON_COUNT ? reason_names[r] : NULL;
+}
+
 int
 decide_bucket(const char *client_id, const char *app, const char *version)
 {
@@ -113,7 +129,7 @@ decide(const struct decide_in *in, struct decide_out *out)
 	if (l != NULL && !store_state_final(l->state)) {
 		if (in->now < l->created_at + in->session_timeout) {
 			out->in_progress = true;
-			out->reason = "upgrade_in_progress";
+			out->reason = REASON_UPGRADE_IN_PROGRESS;
 			return;
 		}
 		out->expire_latest = true; /* rule 5: a failure */
@@ -126,7 +142,7 @@ decide(const struct decide_in *in, struct decide_out *out)
 
 	/* Rule 1: the newest eligible release newer than what runs. */
 	if (semver_parse(in->version, &cur) < 0) {
-		out->reason = "no_release";
+		out->reason = REASON_NO_RELEASE;
 		return;
 	}
 	/* An admin's rollback: clients above its target (in its rollout)
@@ -138,7 +154,7 @@ decide(const struct decide_in *in, struct decide_out *out)
 		snprintf(key, sizeof(key), "rollback:%s", rb->version);
 		if (decide_bucket(in->client_id, rb->app, key) >=
 		    in->rollback->rollout_percent) {
-			out->reason = "not_in_rollout";
+			out->reason = REASON_NOT_IN_ROLLOUT;
 			return;
 		}
 		target = rb;
@@ -174,16 +190,16 @@ decide(const struct decide_in *in, struct decide_out *out)
 		goto retries;
 	}
 	if (!any) {
-		out->reason = "no_release";
+		out->reason = REASON_NO_RELEASE;
 		return;
 	}
 	if (newest == NULL) {
-		out->reason = "up_to_date";
+		out->reason = REASON_UP_TO_DATE;
 		return;
 	}
 	if (target == NULL) {
-		out->reason =
-		    newest->halted ? "release_halted" : "not_in_rollout";
+		out->reason = newest->halted ? REASON_RELEASE_HALTED
+					     : REASON_NOT_IN_ROLLOUT;
 		return;
 	}
 
@@ -191,11 +207,11 @@ retries:
 	/* Rule 4: retries of a release that failed for this client. */
 	failures_of(in, out, target->id, &fails, &last_at);
 	if (fails >= in->max_attempts) {
-		out->reason = "attempts_exhausted";
+		out->reason = REASON_ATTEMPTS_EXHAUSTED;
 		return;
 	}
 	if (fails > 0 && in->now < last_at + in->retry_backoff) {
-		out->reason = "retry_backoff";
+		out->reason = REASON_RETRY_BACKOFF;
 		return;
 	}
 	out->action = DECIDE_UPGRADE;

@@ -25,9 +25,22 @@ struct decide_in {
 
 enum decide_action { DECIDE_LAUNCH, DECIDE_UPGRADE };
 
+/* Why a launch is not an upgrade: the answer's "reason". */
+enum decide_reason {
+	REASON_NONE, /* an upgrade: no reason */
+	REASON_UPGRADE_IN_PROGRESS,
+	REASON_NO_RELEASE,
+	REASON_UP_TO_DATE,
+	REASON_NOT_IN_ROLLOUT,
+	REASON_RELEASE_HALTED,
+	REASON_ATTEMPTS_EXHAUSTED,
+	REASON_RETRY_BACKOFF,
+	REASON_COUNT
+};
+
 struct decide_out {
 	enum decide_action action;
-	const char *reason;		 /* launch: why; static */
+	enum decide_reason reason;	 /* launch: why */
 	const struct release *target;	 /* upgrade: borrowed from in */
 	const struct artifact *artifact; /* upgrade: for the platform */
 	bool in_progress;		 /* launch: latest is still running */
@@ -39,6 +52,9 @@ struct decide_out {
 
 /* The client's stable rollout bucket for app/version: 0-99. */
 int decide_bucket(const char *client_id, const char *app, const char *version);
+
+/* The reason's name in answers and launch records; NULL for none. */
+const char *decide_reason_name(enum decide_reason r);
 
 /* Apply the SPEC's decision rules to in. Never fails. */
 void decide(const struct decide_in *in, struct decide_out *out);

@@ -95,7 +95,8 @@ static struct launch_rec
 launch_record(const struct launch_job *j)
 {
 	return (struct launch_rec){j->now, j->l.client_id, j->l.app,
-	    j->l.version, j->l.platform, j->l.channel, "launch", j->d.reason,
+	    j->l.version, j->l.platform, j->l.channel, "launch",
+	    decide_reason_name(j->d.reason),
 	    j->d.in_progress ? j->v.latest.upgrade_id : NULL};
 }
 
@@ -231,8 +232,8 @@ answer_doc(const struct decide_out *d, const struct upgrade *offer,
 		o = json_pack("{s:s, s:o}", "action", "upgrade", "upgrade",
 		    render_offer(offer));
 	} else {
-		o = json_pack(
-		    "{s:s, s:s}", "action", "launch", "reason", d->reason);
+		o = json_pack("{s:s, s:s}", "action", "launch", "reason",
+		    decide_reason_name(d->reason));
 		if (o != NULL && d->in_progress)
 			json_object_set_new(o, "upgrade", render_offer(latest));
 	}
@@ -245,24 +246,23 @@ answer_doc(const struct decide_out *d, const struct upgrade *offer,
 /* A plain launch's answer (start the app, no upgrade, no failure to
  * tell) depends on its reason alone, and it is most answers: each is
  * rendered once, by answer_doc, and copied from then on. Rendering was
- * a sixth of a launch's instructions. */
-static struct plain_answer {
-	const char *reason;
-	char *body; /* NULL: could not render; render per call */
-} plain[] = {{"up_to_date", NULL}, {"no_release", NULL},
-    {"not_in_rollout", NULL}, {"attempts_exhausted", NULL},
-    {"retry_backoff", NULL}, {"release_halted", NULL}};
+ * a sixth of a launch's instructions. NULL: could not render, or not a
+ * plain reason; render per call. */
+static char *plain[REASON_COUNT];
 static pthread_once_t plain_once = PTHREAD_ONCE_INIT;
 
 static void
 plain_render(void)
 {
-	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+	for (int r = REASON_NONE + 1; r < REASON_COUNT; r++) {
 		const struct decide_out d = {
-		    .action = DECIDE_LAUNCH, .reason = plain[i].reason};
-		json_t *o = answer_doc(&d, NULL, NULL);
+		    .action = DECIDE_LAUNCH, .reason = (enum decide_reason)r};
+		json_t *o;
 
-		plain[i].body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (r == REASON_UPGRADE_IN_PROGRESS)
+			continue; /* answers with the upgrade */
+		o = answer_doc(&d, NULL, NULL);
+		plain[r] = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
 	}
 }
@@ -273,10 +273,7 @@ plain_body(const struct decide_out *d)
 	if (d->action != DECIDE_LAUNCH || d->in_progress || d->tell_failure)
 		return NULL;
 	pthread_once(&plain_once, plain_render);
-	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
-		if (strcmp(d->reason, plain[i].reason) == 0)
-			return plain[i].body;
-	return NULL;
+	return plain[d->reason];
 }
 
 static int
