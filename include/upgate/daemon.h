@@ -71,9 +71,10 @@ struct daemon_server {
 	    DAEMON_SERVER_KEY(S, "log", "file", CFG_STR, log_file, "", 0, 0)
 
 /* The http_config fields a struct daemon_server *s fills, for a
- * designated initializer. */
+ * designated initializer. Not threads: the daemon resolves [server]
+ * threads once with http_threads(), since it sizes its readers by it. */
 #define DAEMON_HTTP_FIELDS(s)                                                  \
-	.listen = (s)->listen, .threads = (unsigned)(s)->threads,              \
+	.listen = (s)->listen,                                                 \
 	.conn_limit = (unsigned)(s)->max_connections,                          \
 	.conn_timeout_s = (unsigned)((s)->connection_timeout / 1000),          \
 	.tls_cert = (s)->tls_cert, .tls_key = (s)->tls_key,                    \

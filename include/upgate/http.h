@@ -85,11 +85,10 @@ unsigned http_threads(unsigned threads, unsigned spare_cpus);
 
 struct http_config {
 	const char *listen; /* host:port, port 0 picks a free one */
-	unsigned threads;   /* worker threads, 0: see spare_cpus */
-	/* With threads 0: one worker per CPU this process may run on, less
-	 * this many (at least one worker), for the daemon's own busy
-	 * threads. */
-	unsigned spare_cpus;
+	/* Worker threads, 0: one per CPU this process may run on. A daemon
+	 * that keeps CPUs for its own busy threads passes what
+	 * http_threads() gave it, and sizes what serves them by it. */
+	unsigned threads;
 	unsigned conn_limit;
 	unsigned conn_timeout_s;
 	/* PEM files (systemd credential names allowed, see secret_path);

@@ -1042,7 +1042,7 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG |
 			 MHD_ALLOW_SUSPEND_RESUME;
-	unsigned threads = http_threads(cfg->threads, cfg->spare_cpus);
+	unsigned threads = http_threads(cfg->threads, 0);
 	bool tls_cert = cfg->tls_cert && *cfg->tls_cert;
 	bool tls_key = cfg->tls_key && *cfg->tls_key;
 	struct MHD_OptionItem opts[13];

@@ -93,6 +93,8 @@ on_hup(void *arg)
 static int
 run(struct gw *gw)
 {
+	unsigned threads =
+	    http_threads((unsigned)gw->conf.server.threads, SPARE_CPUS);
 	struct http_config hc;
 	int err;
 
@@ -103,10 +105,7 @@ run(struct gw *gw)
 		0)
 		return err;
 	if ((err = db_pool_new(gw->conf.database, &store_schema,
-		 daemon_readers(gw->conf.readers,
-		     http_threads(
-			 (unsigned)gw->conf.server.threads, SPARE_CPUS)),
-		 &gw->readers)) < 0)
+		 daemon_readers(gw->conf.readers, threads), &gw->readers)) < 0)
 		return err;
 	if ((err = catalog_new(&gw->catalog)) < 0)
 		return err;
@@ -120,7 +119,7 @@ run(struct gw *gw)
 		return err;
 	hc = (struct http_config){
 	    DAEMON_HTTP_FIELDS(&gw->conf.server),
-	    .spare_cpus = SPARE_CPUS,
+	    .threads = threads,
 	    .routes = gw_routes,
 	    .n_routes = gw_n_routes,
 	    .ctx = gw,

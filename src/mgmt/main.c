@@ -78,6 +78,7 @@ static int
 run(struct mg *mg)
 {
 	const struct mg_conf *c = mg->conf;
+	unsigned threads = http_threads((unsigned)c->server.threads, 0);
 	struct http_config hc;
 	int err;
 
@@ -87,14 +88,13 @@ run(struct mg *mg)
 	    (err = db_cache_set(mg->writer, (int)c->writer_cache_kib)) < 0)
 		return err;
 	if ((err = db_pool_new(c->database, &store_schema,
-		 daemon_readers(
-		     c->readers, http_threads((unsigned)c->server.threads, 0)),
-		 &mg->readers)) < 0)
+		 daemon_readers(c->readers, threads), &mg->readers)) < 0)
 		return err;
 	if ((err = alerter_start(mg, &mg->alerter)) < 0)
 		return err;
 	hc = (struct http_config){
 	    DAEMON_HTTP_FIELDS(&c->server),
+	    .threads = threads,
 	    .routes = mg_routes,
 	    .n_routes = mg_n_routes,
 	    .ctx = mg,
