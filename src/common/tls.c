@@ -4,6 +4,7 @@
  * a certificate callback, and the callback hands out the newest pair. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,18 +89,33 @@ chain_import(struct tls_creds *c, const gnutls_datum_t *cert)
 	return 0;
 }
 
+/* Whether c's key is the one its first certificate was issued for: the
+ * same public key, compared by its ID (a digest of the key). */
+static bool
+key_matches(const struct tls_creds *c)
+{
+	unsigned char a[64], b[64];
+	size_t na = sizeof(a), nb = sizeof(b);
+	gnutls_pubkey_t pub;
+	bool same;
+
+	if (c->n == 0 || gnutls_pubkey_init(&pub) < 0)
+		return false;
+	same = gnutls_pubkey_import_privkey(pub, c->key, 0, 0) == 0 &&
+	       gnutls_pubkey_get_key_id(pub, 0, a, &na) == 0 &&
+	       gnutls_pubkey_get_key_id(c->pcert[0].pubkey, 0, b, &nb) == 0 &&
+	       na == nb && memcmp(a, b, na) == 0;
+	gnutls_pubkey_deinit(pub);
+	return same;
+}
+
 int
 tls_creds_set(const char *cert_pem, const char *key_pem)
 {
 	const gnutls_datum_t cert = datum(cert_pem), key = datum(key_pem);
-	const char *problem = tls_pair_problem(cert_pem, key_pem);
 	struct tls_creds *c;
 	int err, rc;
 
-	if (problem != NULL) {
-		log_err("tls: certificate and key: %s", problem);
-		return -EINVAL;
-	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	if ((err = chain_import(c, &cert)) < 0) {
@@ -110,6 +126,12 @@ tls_creds_set(const char *cert_pem, const char *key_pem)
 	    (rc = gnutls_privkey_import_x509_raw(
 		 c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
 		log_err("tls: key: %s", gnutls_strerror(rc));
+		creds_free(c);
+		return -EINVAL;
+	}
+	if (!key_matches(c)) {
+		log_err("tls: certificate and key: %s",
+		    gnutls_strerror(GNUTLS_E_CERTIFICATE_KEY_MISMATCH));
 		creds_free(c);
 		return -EINVAL;
 	}
