@@ -45,6 +45,28 @@ enum {
 	"seq, state, error_code, message, progress, download_ms,"              \
 	" install_ms, at"
 #define RFC3339(x) DB_RFC3339(x)
+/* The outcome mgmtd archives (SPEC "Outcomes"), from upgrade row u: ?1 is
+ * its outcome_id, ?2 the gateway_id. Its events in seq order, from e. */
+#define E_AT RFC3339("e.at")
+#define U_STARTED RFC3339("u.created_at")
+#define U_FINISHED RFC3339("u.finished_at")
+#define OUTCOME_EVENTS                                                         \
+	"json((SELECT json_group_array(json_object("                           \
+	"   'seq', e.seq, 'state', e.state, 'at', " E_AT ","                   \
+	"   'error_code', e.error_code, 'message', e.message,"                 \
+	"   'progress', e.progress))"                                          \
+	"   FROM (SELECT * FROM events WHERE upgrade = u.id ORDER BY seq) e))"
+#define OUTCOME_JSON                                                           \
+	"json_object("                                                         \
+	" 'outcome_id', ?1, 'gateway_id', ?2, 'upgrade_id', u.upgrade_id,"     \
+	" 'kind', CASE WHEN u.rollback THEN 'rollback' ELSE 'upgrade' END,"    \
+	" 'client_id', u.client_id, 'app', u.app, 'platform', u.platform,"     \
+	" 'channel', u.channel, 'from_version', u.from_version,"               \
+	" 'to_version', u.to_version, 'result', u.state,"                      \
+	" 'error_code', u.error_code, 'message', u.message,"                   \
+	" 'started_at', " U_STARTED ", 'finished_at', " U_FINISHED ","         \
+	" 'download_ms', u.download_ms, 'install_ms', u.install_ms,"           \
+	" 'events', " OUTCOME_EVENTS " )"
 /* Launch records: one row, or LAUNCH_MANY_ROWS rows in one statement. */
 #define LAUNCH_INSERT                                                          \
 	"INSERT INTO launches (at, client_id, app, version, platform,"         \
@@ -101,41 +123,9 @@ static const char *const sql[U_COUNT] = {
 			" WHERE id = ?1 RETURNING"
 			" n_succeeded + n_failed + n_timed_out - base_finished,"
 			" n_failed + n_timed_out - base_failed, halted",
-    [U_OUTBOX_OUTCOME] =
-	"INSERT INTO outbox (outcome_id, kind, body,"
-	" created_at) SELECT ?1, 'outcome', json_object("
-	" 'outcome_id', ?1, 'gateway_id', ?2, 'upgrade_id', u.upgrade_id,"
-	" 'kind', CASE WHEN u.rollback THEN 'rollback' ELSE 'upgrade' END,"
-	" 'client_id', u.client_id, 'app', u.app, 'platform', u.platform,"
-	" 'channel', u.channel, 'from_version', u.from_version,"
-	" 'to_version', u.to_version, 'result', u.state,"
-	" 'error_code', u.error_code, 'message', u.message,"
-	" 'started_at', " RFC3339(
-	    "u.created_at") ","
-			    " 'finished_at', " RFC3339(
-				"u.finished_at") ","
-						 " 'download_ms', "
-						 "u.download_ms, 'install_ms', "
-						 "u.install_ms,"
-						 " 'events', json((SELECT "
-						 "json_group_array(json_object("
-						 "   'seq', e.seq, 'state', "
-						 "e.state, 'at', " RFC3339(
-						     "e.at") ","
-							     "   'error_code', "
-							     "e.error_code, "
-							     "'message', "
-							     "e.message,"
-							     "   'progress', "
-							     "e.progress))"
-							     "   FROM (SELECT "
-							     "* FROM events "
-							     "WHERE upgrade = "
-							     "u.id ORDER BY "
-							     "seq) e))"
-							     " ), ?3 FROM "
-							     "upgrades u WHERE "
-							     "u.id = ?4",
+    [U_OUTBOX_OUTCOME] = "INSERT INTO outbox (outcome_id, kind, body,"
+			 " created_at) SELECT ?1, 'outcome', " OUTCOME_JSON
+			 ", ?3 FROM upgrades u WHERE u.id = ?4",
     [U_HALT] = "UPDATE releases SET halted = 1, halted_at = ?2,"
 	       " updated_at = ?2 WHERE id = ?1 AND halted = 0",
     [U_OUTBOX_HALT] =
