@@ -46,23 +46,7 @@ datum(const char *pem)
 	    (unsigned char *)(uintptr_t)pem, (unsigned)strlen(pem)};
 }
 
-/* GnuTLS checks that a key is its certificate's when it loads a pair
- * into credentials: let it. */
-const char *
-tls_pair_problem(const char *cert_pem, const char *key_pem)
-{
-	const gnutls_datum_t cert = datum(cert_pem), key = datum(key_pem);
-	gnutls_certificate_credentials_t x;
-	int rc;
-
-	if ((rc = gnutls_certificate_allocate_credentials(&x)) < 0)
-		return gnutls_strerror(rc);
-	rc = gnutls_certificate_set_x509_key_mem2(
-	    x, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
-	gnutls_certificate_free_credentials(x);
-	return rc < 0 ? gnutls_strerror(rc) : NULL;
-}
-
+/* Import the chain into c. Returns 0 or a GnuTLS error. */
 static int
 chain_import(struct tls_creds *c, const gnutls_datum_t *cert)
 {
@@ -70,8 +54,10 @@ chain_import(struct tls_creds *c, const gnutls_datum_t *cert)
 	int rc;
 
 	for (;;) {
-		if ((c->pcert = calloc(max, sizeof(*c->pcert))) == NULL)
-			return -ENOMEM;
+		if ((c->pcert = calloc(max, sizeof(*c->pcert))) == NULL) {
+			c->n = 0; /* creds_free() deinits n of them */
+			return GNUTLS_E_MEMORY_ERROR;
+		}
 		c->n = max;
 		rc = gnutls_pcert_list_import_x509_raw(
 		    c->pcert, &c->n, cert, GNUTLS_X509_FMT_PEM, 0);
@@ -81,12 +67,9 @@ chain_import(struct tls_creds *c, const gnutls_datum_t *cert)
 		c->pcert = NULL;
 		max = c->n > max ? c->n : max * 2;
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		c->n = 0;
-		log_err("tls: certificate: %s", gnutls_strerror(rc));
-		return -EINVAL;
-	}
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* Whether c's key is the one its first certificate was issued for: the
@@ -109,31 +92,53 @@ key_matches(const struct tls_creds *c)
 	return same;
 }
 
+/* Load a pair into *out, checking that the key is the certificate's:
+ * what both the configuration check and the server use. Returns 0 or a
+ * GnuTLS error (nothing kept). */
+static int
+creds_load(const char *cert_pem, const char *key_pem, struct tls_creds **out)
+{
+	const gnutls_datum_t cert = datum(cert_pem), key = datum(key_pem);
+	struct tls_creds *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (c == NULL)
+		return GNUTLS_E_MEMORY_ERROR;
+	if ((rc = chain_import(c, &cert)) == 0 &&
+	    (rc = gnutls_privkey_init(&c->key)) == 0 &&
+	    (rc = gnutls_privkey_import_x509_raw(
+		 c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) == 0 &&
+	    !key_matches(c))
+		rc = GNUTLS_E_CERTIFICATE_KEY_MISMATCH;
+	if (rc < 0) {
+		creds_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+const char *
+tls_pair_problem(const char *cert_pem, const char *key_pem)
+{
+	struct tls_creds *c;
+	int rc = creds_load(cert_pem, key_pem, &c);
+
+	if (rc < 0)
+		return gnutls_strerror(rc);
+	creds_free(c);
+	return NULL;
+}
+
 int
 tls_creds_set(const char *cert_pem, const char *key_pem)
 {
-	const gnutls_datum_t cert = datum(cert_pem), key = datum(key_pem);
 	struct tls_creds *c;
-	int err, rc;
+	int rc = creds_load(cert_pem, key_pem, &c);
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return -ENOMEM;
-	if ((err = chain_import(c, &cert)) < 0) {
-		creds_free(c);
-		return err;
-	}
-	if ((rc = gnutls_privkey_init(&c->key)) < 0 ||
-	    (rc = gnutls_privkey_import_x509_raw(
-		 c->key, &key, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0) {
-		log_err("tls: key: %s", gnutls_strerror(rc));
-		creds_free(c);
-		return -EINVAL;
-	}
-	if (!key_matches(c)) {
-		log_err("tls: certificate and key: %s",
-		    gnutls_strerror(GNUTLS_E_CERTIFICATE_KEY_MISMATCH));
-		creds_free(c);
-		return -EINVAL;
+	if (rc < 0) {
+		log_err("tls: certificate and key: %s", gnutls_strerror(rc));
+		return rc == GNUTLS_E_MEMORY_ERROR ? -ENOMEM : -EINVAL;
 	}
 	pthread_mutex_lock(&lock);
 	c->older = current;
