@@ -78,8 +78,8 @@ struct http_route {
  * why it cannot be read. */
 int http_pem_read(const char *file, char **out);
 
-/* The request threads http_start runs: threads when set, else one per
- * CPU this process may run on (its affinity) less spare_cpus, at least
+/* How many request threads to run: threads when set, else one per CPU
+ * this process may run on (its affinity) less spare_cpus, at least
  * one. */
 unsigned http_threads(unsigned threads, unsigned spare_cpus);
 
