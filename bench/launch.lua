@@ -1,11 +1,14 @@
 -- SPDX-License-Identifier: MIT
 -- POST /v1/launch from CLIENTS distinct clients at VERSION (env), each
--- connection walking its own slice of the client ids.
+-- connection walking its own slice of the client ids. With FRESH=1 each
+-- call is a new client instead, numbered from START (env, 0), so runs
+-- with different STARTs never meet one another's clients.
 dofile(os.getenv("BENCH_LUA") .. "/result.lua")
 local clients = tonumber(os.getenv("CLIENTS") or "10000")
 local version = os.getenv("VERSION") or "9.9.9"
 local app = os.getenv("APP") or "com.example.bench"
 local fresh = os.getenv("FRESH") == "1" -- a new client each time
+local start = tonumber(os.getenv("START") or "0")
 local counter, id = 0, 0
 
 function setup(thread)
@@ -14,7 +17,7 @@ function setup(thread)
 end
 
 function init(args)
-  counter = tid * 1000003
+  counter = start + tid * 1000003
 end
 
 function request()
