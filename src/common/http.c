@@ -1082,7 +1082,10 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	/* Two-argument options: the function as value, its cls as pointer. */
 	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL);
 	OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
-	OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+	/* One thread is MHD's own polling thread, not a pool of one: MHD
+	 * warns of a pool size of 1 and ignores it. */
+	if (threads > 1)
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
 	OPT(MHD_OPTION_CONNECTION_LIMIT,
 	    cfg->conn_limit ? cfg->conn_limit : 1024, NULL);
 	/* Idle or trickling connections (slowloris) are closed after this. */

@@ -304,6 +304,30 @@ class TestThreads(unittest.TestCase):
             gw.cleanup()
             mg.cleanup()
 
+    def test_one_thread_starts_without_warnings(self):
+        """One HTTP thread is libmicrohttpd's polling thread, not a pool
+        of one (which it would warn of and ignore): both daemons, wired
+        to each other, start with 1 or 2 threads, log no warning and
+        serve."""
+        for threads in (1, 2):
+            with self.subTest(threads=threads):
+                mg = Mgmt(server={"threads": threads})
+                mg.start()
+                self.addCleanup(mg.cleanup)
+                gw = Gateway(mgmt_url=mg.url)
+                gw.server = {"threads": threads}
+                gw.start()
+                self.addCleanup(gw.cleanup)
+                for d in (gw, mg):
+                    status, _, _ = d.request("GET", "/healthz")
+                    self.assertEqual(status, 200)
+                    self.assertEqual(threads_and_connections(d)[0], threads)
+                    with open(d.log) as f:
+                        warned = [l for l in f if " warning: " in l or " error: " in l]
+                    self.assertEqual(warned, [], d.name)
+                gw.cleanup()
+                mg.cleanup()
+
 
 class TestLogAndSystemd(unittest.TestCase):
     def test_request_log_file_and_reopen(self):
