@@ -298,32 +298,44 @@ match(const char *pattern, char *path, const char **params)
 	return *p == '\0' && *s == '\0';
 }
 
+/* Whether a request's method is served by a route's. HEAD is answered
+ * as GET is, headers alone: libmicrohttpd leaves the body out. */
+static bool
+method_serves(const char *route, const char *method)
+{
+	return strcmp(route, method) == 0 ||
+	       (strcmp(method, "HEAD") == 0 && strcmp(route, "GET") == 0);
+}
+
 /* Find the route for method and path; on a path match with the wrong
  * method set *allow to the methods that would match. */
 static const struct http_route *
 find_route(struct http_server *s, struct conn_req *cr, const char *method,
     const char *url, char *allow, size_t allow_len)
 {
-	size_t off = 0;
+	size_t off = 0, len = strlen(url) + 1;
 
 	allow[0] = '\0';
+	/* match() cuts the copy at each parameter: one copy, refreshed for
+	 * every pattern tried. */
+	free(cr->path_copy);
+	if ((cr->path_copy = malloc(len)) == NULL)
+		return NULL;
 	for (size_t i = 0; i < s->cfg.n_routes; i++) {
 		const struct http_route *rt = &s->cfg.routes[i];
 		const char *params[HTTP_MAX_PARAMS] = {0};
 
-		free(cr->path_copy);
-		cr->path_copy = strdup(url);
-		if (cr->path_copy == NULL)
-			return NULL;
+		memcpy(cr->path_copy, url, len);
 		if (!match(rt->pattern, cr->path_copy, params))
 			continue;
-		if (strcmp(rt->method, method) == 0) {
+		if (method_serves(rt->method, method)) {
 			memcpy(cr->r.params, params, sizeof(params));
 			return rt;
 		}
 		if (strstr(allow, rt->method) == NULL && off < allow_len)
 			off += (size_t)snprintf(allow + off, allow_len - off,
-			    "%s%s", off ? ", " : "", rt->method);
+			    "%s%s%s", off ? ", " : "", rt->method,
+			    strcmp(rt->method, "GET") == 0 ? ", HEAD" : "");
 	}
 	return NULL;
 }

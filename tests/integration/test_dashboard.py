@@ -72,6 +72,18 @@ class TestDashboard(SharedMgmt, unittest.TestCase):
             # The SVG namespace is a name, not a request.
             self.assertEqual([h for h in hosts if h != "www.w3.org"], [], name)
 
+    def test_head_on_the_page_the_export_and_the_stream(self):
+        """HEAD answers as GET does with no body, streamed answers (the
+        CSV export, the live stream) included; mgmtd serves on after."""
+        for path in ("/", "/v1/outcomes.csv", "/v1/events/stream"):
+            with self.subTest(path=path):
+                st, hdrs, body = self.mgmt.request("HEAD", path, token=TOKEN)
+                self.assertEqual((st, body), (200, b""))
+                self.assertTrue(hdrs["Content-Type"].split(";")[0] in
+                                ("text/html", "text/csv", "text/event-stream"))
+        self.assertEqual(self.mgmt.request("HEAD", "/v1/events/stream")[0], 401)
+        self.assertEqual(self.mgmt.request("GET", "/healthz")[0], 200)
+
     def test_stream_needs_the_token_and_carries_failures_and_halts(self):
         s = Stream(self.mgmt.port, token=None)
         self.assertEqual(s.resp.status, 401)

@@ -66,6 +66,28 @@ class TestHttpBasics(GatewayCase):
         self.assertEqual(st, 405)
         self.assertIn("POST", hdrs["Allow"])
         self.assertEqual(doc["error"]["code"], "method_not_allowed")
+        st, hdrs, _ = self.gw.request("DELETE", "/healthz")
+        self.assertEqual((st, hdrs["Allow"]), (405, "GET, HEAD"))
+
+    def test_head_is_get_without_the_body(self):
+        """HEAD is served wherever GET is (load balancers' health checks,
+        caches): the same status and headers, no body; a 304 too."""
+        self.gw.publish(APP, "1.0.0")
+        manifest = "/v1/apps/%s/manifest?platform=linux-x86_64" % APP
+        for path, token in (("/healthz", None), (manifest, None),
+                            ("/v1/admin/releases", TOKEN)):
+            with self.subTest(path=path):
+                gst, ghdrs, gbody = self.gw.request("GET", path, token=token)
+                hst, hhdrs, hbody = self.gw.request("HEAD", path, token=token)
+                self.assertEqual((hst, hbody), (gst, b""))
+                for h in ("Content-Type", "Content-Length", "ETag"):
+                    self.assertEqual(hhdrs.get(h), ghdrs.get(h), h)
+        etag = self.gw.request("GET", manifest)[1]["ETag"]
+        st, _, body = self.gw.request("HEAD", manifest, headers={"If-None-Match": etag})
+        self.assertEqual((st, body), (304, b""))
+        self.assertEqual(self.gw.request("HEAD", "/v1/admin/releases")[0], 401)
+        st, hdrs, _ = self.gw.request("HEAD", "/v1/launch")
+        self.assertEqual((st, hdrs["Allow"]), (405, "POST"))
 
     def test_admin_auth(self):
         body = {"app": APP, "version": "1.0.0", "artifacts": artifact()}
