@@ -55,10 +55,10 @@ static const char *const sql[R_COUNT] = {
 	" a.sha256 FROM artifacts a JOIN releases r ON r.id = a.release_id"
 	" WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
 	" r.channel = ?2) ORDER BY a.release_id, a.platform",
-    [R_COUNTS] = "SELECT u.release_id, u.state, count(*) FROM upgrades u"
-		 " JOIN releases r ON r.id = u.release_id"
+    [R_COUNTS] = "SELECT c.* FROM release_counts c"
+		 " JOIN releases r ON r.id = c.release_id"
 		 " WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
-		 " r.channel = ?2) GROUP BY u.release_id, u.state",
+		 " r.channel = ?2)",
     [R_UPDATE] = "UPDATE releases SET"
 		 " rollout_percent = CASE WHEN ?2 >= 0 THEN ?2"
 		 "   ELSE rollout_percent END,"
@@ -324,16 +324,12 @@ store_release_list(struct db *db, const char *app, const char *channel,
 		st = db_stmt(db, &store_release_sql, R_COUNTS);
 		db_bind_text(st, 1, app);
 		db_bind_text(st, 2, channel);
-		while ((err = db_row(st)) == 1) {
-			enum upg_state s;
-
-			r = by_id(list, len, sqlite3_column_int64(st, 0));
-			if (r != NULL &&
-			    store_state_parse(
-				(const char *)sqlite3_column_text(st, 1), &s) ==
-				0)
-				r->counts[s] = sqlite3_column_int64(st, 2);
-		}
+		/* release_id, then a column per state in enum order */
+		while ((err = db_row(st)) == 1)
+			if ((r = by_id(list, len, sqlite3_column_int64(st, 0))))
+				for (int i = 0; i < UPG_STATE_COUNT; i++)
+					r->counts[i] =
+					    sqlite3_column_int64(st, 1 + i);
 		sqlite3_reset(st);
 	}
 	if (err < 0) {

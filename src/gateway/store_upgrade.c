@@ -27,6 +27,7 @@ enum {
 	U_EXPIRED,
 	U_LIST,
 	U_STATE_COUNTS,
+	U_STATE_MOVE,
 	U_LAUNCH,
 	U_LAUNCH_MANY,
 	U_COUNT
@@ -77,6 +78,9 @@ enum {
 #define LAUNCH_ROW16                                                           \
 	LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4
 #define LAUNCH_MANY_ROWS 16
+
+/* release_counts has a column per state, in this order (migration 4). */
+_Static_assert(UPG_STATE_COUNT == 8, "a release_counts column per state");
 
 static const char *const sql[U_COUNT] = {
     [U_LATEST] = "SELECT " UPGRADE_COLS " FROM upgrades"
@@ -146,7 +150,21 @@ static const char *const sql[U_COUNT] = {
 	" WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR client_id = ?2)"
 	" AND (?3 IS NULL OR state = ?3) AND (?4 = 0 OR id < ?4)"
 	" ORDER BY id DESC LIMIT ?5",
-    [U_STATE_COUNTS] = "SELECT state, count(*) FROM upgrades GROUP BY state",
+    [U_STATE_COUNTS] = "SELECT total(offered), total(downloading),"
+		       " total(downloaded), total(verifying),"
+		       " total(installing), total(succeeded), total(failed),"
+		       " total(timed_out) FROM release_counts",
+    /* ?1 leaves state number ?1 (-1: none) for ?2, in release ?3. */
+    [U_STATE_MOVE] = "UPDATE release_counts SET"
+		     " offered = offered + (?2 = 0) - (?1 = 0),"
+		     " downloading = downloading + (?2 = 1) - (?1 = 1),"
+		     " downloaded = downloaded + (?2 = 2) - (?1 = 2),"
+		     " verifying = verifying + (?2 = 3) - (?1 = 3),"
+		     " installing = installing + (?2 = 4) - (?1 = 4),"
+		     " succeeded = succeeded + (?2 = 5) - (?1 = 5),"
+		     " failed = failed + (?2 = 6) - (?1 = 6),"
+		     " timed_out = timed_out + (?2 = 7) - (?1 = 7)"
+		     " WHERE release_id = ?3",
     [U_LAUNCH] = LAUNCH_INSERT LAUNCH_ROW,
     [U_LAUNCH_MANY] = LAUNCH_INSERT LAUNCH_ROW16,
 };
@@ -208,6 +226,28 @@ static int
 bind_opt(sqlite3_stmt *st, int i, int64_t v)
 {
 	return v < 0 ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+}
+
+/* Bind state s's name: a constant string, bound in place, not copied. */
+static int
+bind_state(sqlite3_stmt *st, int i, enum upg_state s)
+{
+	return sqlite3_bind_text(st, i, store_state_name(s), -1, SQLITE_STATIC);
+}
+
+/* Count u's move from state from (-1: a new upgrade) to state to. */
+static int
+count_move(struct db *db, const struct upgrade *u, int from, enum upg_state to)
+{
+	sqlite3_stmt *st;
+
+	if (from == (int)to)
+		return 0;
+	st = db_stmt(db, &store_upgrade_sql, U_STATE_MOVE);
+	sqlite3_bind_int(st, 1, from);
+	sqlite3_bind_int(st, 2, (int)to);
+	sqlite3_bind_int64(st, 3, u->release_id);
+	return db_run(st);
 }
 
 static int
@@ -370,6 +410,8 @@ store_upgrade_insert(struct db *db, struct upgrade *u)
 	if ((err = db_run(st)) < 0)
 		return err;
 	u->id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
+	if ((err = count_move(db, u, -1, UPG_OFFERED)) < 0)
+		return err;
 	u->state = UPG_OFFERED;
 	u->updated_at = u->created_at;
 	return 0;
@@ -450,7 +492,7 @@ store_upgrade_event_add(
 
 	sqlite3_bind_int64(st, 1, u->id);
 	sqlite3_bind_int64(st, 2, e->seq);
-	db_bind_text(st, 3, store_state_name(e->state));
+	bind_state(st, 3, e->state);
 	db_bind_text(st, 4, e->error_code[0] ? e->error_code : NULL);
 	db_bind_text(st, 5, e->message);
 	bind_opt(st, 6, e->progress);
@@ -462,9 +504,7 @@ store_upgrade_event_add(
 	st = db_stmt(db, &store_upgrade_sql, U_ADVANCE);
 	sqlite3_bind_int64(st, 1, u->id);
 	/* A final state is set by store_upgrade_finish; keep the last one. */
-	db_bind_text(st, 2,
-	    store_state_name(
-		store_state_final(e->state) ? u->state : e->state));
+	bind_state(st, 2, store_state_final(e->state) ? u->state : e->state);
 	sqlite3_bind_int64(st, 3, e->seq);
 	bind_opt(st, 4, e->progress);
 	bind_opt(st, 5, e->download_ms);
@@ -473,8 +513,11 @@ store_upgrade_event_add(
 	if ((err = db_run(st)) < 0)
 		return err;
 	/* u as U_ADVANCE left the row */
-	if (!store_state_final(e->state))
+	if (!store_state_final(e->state)) {
+		if ((err = count_move(db, u, (int)u->state, e->state)) < 0)
+			return err;
 		u->state = e->state;
+	}
 	if (e->seq > u->last_seq)
 		u->last_seq = e->seq;
 	if (e->progress >= 0)
@@ -527,7 +570,7 @@ store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
 
 	*halted = false;
 	sqlite3_bind_int64(st, 1, u->id);
-	db_bind_text(st, 2, store_state_name(state));
+	bind_state(st, 2, state);
 	db_bind_text(st, 3, error_code && *error_code ? error_code : NULL);
 	db_bind_text(st, 4, message);
 	sqlite3_bind_int64(st, 5, now);
@@ -535,6 +578,8 @@ store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
 		return err;
 	if (sqlite3_changes(sqlite3_db_handle(st)) == 0)
 		return -EALREADY;
+	if ((err = count_move(db, u, (int)u->state, state)) < 0)
+		return err;
 	/* u as U_FINISH left the row */
 	u->state = state;
 	snprintf(u->error_code, sizeof(u->error_code), "%s",
@@ -556,7 +601,7 @@ store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
 
 	st = db_stmt(db, &store_upgrade_sql, U_COUNT_RELEASE);
 	sqlite3_bind_int64(st, 1, u->release_id);
-	db_bind_text(st, 2, store_state_name(state));
+	bind_state(st, 2, state);
 	if ((err = db_row(st)) <= 0)
 		return err == 0 ? -EIO : err;
 	finished = sqlite3_column_int64(st, 0);
@@ -637,15 +682,15 @@ int
 store_upgrade_state_counts(struct db *db, int64_t counts[UPG_STATE_COUNT])
 {
 	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_STATE_COUNTS);
-	enum upg_state s;
 	int err;
 
 	memset(counts, 0, sizeof(int64_t) * UPG_STATE_COUNT);
-	while ((err = db_row(st)) == 1)
-		if (store_state_parse(
-			(const char *)sqlite3_column_text(st, 0), &s) == 0)
-			counts[s] = sqlite3_column_int64(st, 1);
-	return err;
+	if ((err = db_row(st)) <= 0)
+		return err == 0 ? -EIO : err;
+	for (int i = 0; i < UPG_STATE_COUNT; i++)
+		counts[i] = sqlite3_column_int64(st, i);
+	sqlite3_reset(st);
+	return 0;
 }
 
 /* Bind l's fields from parameter first on. The strings are bound in

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -234,6 +235,107 @@ test_expired_and_list(void **state)
 	store_upgrade_free_list(list, n);
 }
 
+static void
+expect_counts(struct db *db, const int64_t want[UPG_STATE_COUNT])
+{
+	int64_t got[UPG_STATE_COUNT];
+	struct release *list;
+	size_t n;
+
+	assert_int_equal(store_upgrade_state_counts(db, got), 0);
+	assert_memory_equal(got, want, sizeof(got));
+	assert_int_equal(
+	    store_release_list(db, "app", NULL, true, &list, &n), 0);
+	assert_int_equal(n, 1);
+	assert_memory_equal(list[0].counts, want, sizeof(got));
+	store_release_free_list(list, n);
+}
+
+/* Upgrades are counted by state as they are offered, reported and
+ * finished, for /metrics and the admin release list. */
+static void
+test_counts_follow_states(void **state)
+{
+	struct db *db = *state;
+	int64_t rid = publish(db, "1.1.0");
+	int64_t want[UPG_STATE_COUNT] = { 0 };
+	struct upgrade u1 = offer(db, "c1", rid, 1000);
+	struct upgrade u2 = offer(db, "c2", rid, 1000);
+	struct upgrade_event e = { 1, UPG_DOWNLOADING, "", NULL, 10, -1, -1,
+		1500 };
+	struct finish_opts fo = { "gw-1", 0.9, 1000 };
+	bool halted;
+
+	want[UPG_OFFERED] = 2;
+	expect_counts(db, want);
+	assert_int_equal(store_upgrade_event_add(db, &u1, &e), 0);
+	e.seq = 2; /* a report in the same state moves nothing */
+	e.progress = 60;
+	assert_int_equal(store_upgrade_event_add(db, &u1, &e), 0);
+	want[UPG_OFFERED] = 1;
+	want[UPG_DOWNLOADING] = 1;
+	expect_counts(db, want);
+	assert_int_equal(store_upgrade_finish(db, &u1, UPG_SUCCEEDED, NULL,
+	    NULL, 2000, &fo, &halted), 0);
+	assert_int_equal(store_upgrade_finish(db, &u2, UPG_TIMED_OUT,
+	    "timed_out", "late", 2000, &fo, &halted), 0);
+	free(u2.message);
+	want[UPG_OFFERED] = want[UPG_DOWNLOADING] = 0;
+	want[UPG_SUCCEEDED] = want[UPG_TIMED_OUT] = 1;
+	expect_counts(db, want);
+	/* Finishing again changes nothing, counts included. */
+	assert_int_equal(store_upgrade_finish(db, &u1, UPG_FAILED, "x", NULL,
+	    2500, &fo, &halted), -EALREADY);
+	expect_counts(db, want);
+}
+
+/* A database from before the counts (schema 3) has them computed from
+ * its upgrades when it is migrated. */
+static void
+test_counts_migrated(void **state)
+{
+	struct db_schema v3 = store_schema;
+	char path[] = "/tmp/upgate-test-store-XXXXXX";
+	char wal[sizeof(path) + 4], shm[sizeof(path) + 4];
+	int64_t want[UPG_STATE_COUNT] = { 0 };
+	struct db *db;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	close(fd);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	snprintf(shm, sizeof(shm), "%s-shm", path);
+	v3.n_migrations = 3;
+	v3.n_sets = 0; /* today's statements need today's schema */
+	assert_int_equal(db_open(path, &v3, true, &db), 0);
+	assert_int_equal(db_exec(db,
+	    "INSERT INTO releases (app, channel, version, rollout_percent,"
+	    " content, created_at, updated_at) VALUES"
+	    " ('app', 'stable', '1.1.0', 100, '{}', 1, 1);"
+	    "INSERT INTO upgrades (upgrade_id, client_id, app, release_id,"
+	    " platform, channel, from_version, to_version, state, final, url,"
+	    " size, sha256, notes, mandatory, created_at, updated_at) VALUES"
+	    " ('a', 'c1', 'app', 1, 'p', 'stable', '1.0.0', '1.1.0',"
+	    "  'offered', 0, 'u', 1, 's', '', 0, 1, 1),"
+	    " ('b', 'c2', 'app', 1, 'p', 'stable', '1.0.0', '1.1.0',"
+	    "  'installing', 0, 'u', 1, 's', '', 0, 1, 1),"
+	    " ('c', 'c3', 'app', 1, 'p', 'stable', '1.0.0', '1.1.0',"
+	    "  'failed', 1, 'u', 1, 's', '', 0, 1, 1),"
+	    " ('d', 'c3', 'app', 1, 'p', 'stable', '1.0.0', '1.1.0',"
+	    "  'failed', 1, 'u', 1, 's', '', 0, 1, 1);"),
+	    0);
+	db_close(db);
+	assert_int_equal(db_open(path, &store_schema, true, &db), 0);
+	want[UPG_OFFERED] = want[UPG_INSTALLING] = 1;
+	want[UPG_FAILED] = 2;
+	expect_counts(db, want);
+	db_close(db);
+	unlink(path);
+	unlink(wal);
+	unlink(shm);
+}
+
 int
 main(void)
 {
@@ -248,6 +350,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_and_list, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_counts_follow_states, setup,
+		    teardown),
+		cmocka_unit_test(test_counts_migrated),
 	};
 
 	if (sodium_init() < 0)
