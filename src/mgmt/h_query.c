@@ -55,17 +55,23 @@ query_choice(struct req *rq, struct resp *rs, const char *key,
     const char *const *choices, const char **out)
 {
 	const char *s = req_query(rq, key);
+	char list[160] = "";
+	size_t off = 0;
 
 	*out = NULL;
 	if (s == NULL || s[0] == '\0')
 		return 0;
-	for (int i = 0; choices[i]; i++)
+	for (int i = 0; choices[i]; i++) {
 		if (strcmp(s, choices[i]) == 0) {
 			*out = choices[i];
 			return 0;
 		}
+		if (off < sizeof(list))
+			off += (size_t)snprintf(list + off, sizeof(list) - off,
+			    "%s%s", i ? ", " : "", choices[i]);
+	}
 	return http_error(rs, -EINVAL, "invalid_value", key,
-	    "%s is not one of the accepted values", key);
+	    "%s must be one of %s", key, list);
 }
 
 static const char *

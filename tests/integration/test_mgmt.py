@@ -148,6 +148,10 @@ class TestIngestAndQueries(Case):
         self.assertEqual(seen[0], outcome(10)["outcome_id"])
         self.assertError(self.mg.admin("GET", "/v1/outcomes?limit=0"), 422, field="limit")
         self.assertError(self.mg.admin("GET", "/v1/outcomes?result=bad"), 422, field="result")
+        # The message names what is accepted.
+        st, _, doc = self.mg.admin("GET", "/v1/alerts?state=bogus")
+        self.assertEqual((st, doc["error"]["field"]), (422, "state"))
+        self.assertIn("pending, sent, failed", doc["error"]["message"])
         st, hdrs, text = self.mg.admin("GET", "/v1/outcomes.csv?result=failed")
         self.assertEqual(st, 200)
         self.assertTrue(hdrs["Content-Type"].startswith("text/csv"))
