@@ -99,8 +99,8 @@ static const char *const sql[A_COUNT] = {
 	" WHERE (?1 IS NULL OR d.state = ?1) AND (?2 IS NULL OR d.channel = ?2)"
 	" AND (?3 IS NULL OR a.app = ?3) AND (?4 = 0 OR d.id < ?4)"
 	" ORDER BY d.id DESC LIMIT ?5",
-    [A_COUNTS] = "SELECT channel, state, count(*) FROM deliveries"
-		 " GROUP BY channel, state",
+    [A_COUNTS] = "SELECT channel, state, n FROM delivery_counts"
+		 " WHERE n > 0 ORDER BY channel, state",
 };
 /* clang-format on */
 

@@ -73,8 +73,8 @@ static const char *const sql[O_COUNT] = {
 	" 'failure_rate', round(CAST(failed + timed_out AS REAL) / total, 4)),"
 	" 0 FROM release_stats WHERE ?1 IS NULL OR app = ?1"
 	" ORDER BY app, version",
-    [O_COUNTS] = "SELECT kind, result, count(*) FROM outcomes"
-		 " GROUP BY kind, result",
+    [O_COUNTS] = "SELECT kind, result, n FROM outcome_counts WHERE n > 0"
+		 " ORDER BY kind, result",
     /* Buckets of ?1 ms from ?2 on; outcomes_timeline covers it. */
     [O_TIMELINE] =
 	"SELECT json_object('start', " T("finished_at / ?1 * ?1") ","

@@ -201,6 +201,33 @@ class TestIngestAndQueries(Case):
         self.assertIn('upgate_alert_deliveries{channel="popup",state="sent"} 1', text)
         self.assertIn('route="POST /v1/outcomes",status="200"', text)
 
+    def test_metric_counts_survive_the_migration_and_follow_ingest(self):
+        """/metrics reads counts kept beside the archive (schema 3); a
+        database from before them has them computed from its rows."""
+        def counts():
+            text = self.mg.request("GET", "/metrics")[2].decode()
+            return sorted(l for l in text.splitlines()
+                          if l.startswith(("upgate_outcomes{", "upgate_alert_deliveries{")))
+
+        self.mg.ingest({"outcomes": [outcome(1), outcome(2, result="succeeded"),
+                                     outcome(3, result="succeeded")]})
+        wait_for(lambda: 'state="sent"' in "".join(counts()), what="the alert sent")
+        before = counts()
+        self.assertIn('upgate_outcomes{kind="upgrade",result="succeeded"} 2', before)
+        self.assertIn('upgate_outcomes{kind="upgrade",result="failed"} 1', before)
+        # Back to schema 2: the same database without the counts.
+        self.assertEqual(self.mg.stop(), 0)
+        for t in ("outcomes", "deliveries"):
+            for what in ("counted", "moved", "removed"):
+                self.mg.sql("DROP TRIGGER %s_%s" % (t, what))
+        self.mg.sql("DROP TABLE outcome_counts")
+        self.mg.sql("DROP TABLE delivery_counts")
+        self.mg.sql("PRAGMA user_version = 2")
+        self.mg.start()
+        self.assertEqual(counts(), before)
+        self.mg.ingest(outcome(4, result="succeeded"))
+        self.assertIn('upgate_outcomes{kind="upgrade",result="succeeded"} 3', counts())
+
 
 class EndToEnd(Case):
     """Gateway -> forwarder -> mgmtd -> SMTP server and SMS gateway."""
