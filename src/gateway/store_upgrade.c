@@ -26,6 +26,7 @@ enum {
 	U_TELL,
 	U_EXPIRED,
 	U_LIST,
+	U_LIST_CLIENT,
 	U_STATE_COUNTS,
 	U_STATE_MOVE,
 	U_LAUNCH,
@@ -78,6 +79,12 @@ enum {
 #define LAUNCH_ROW16                                                           \
 	LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4
 #define LAUNCH_MANY_ROWS 16
+
+#define UPGRADE_LIST(client)                                                   \
+	"SELECT " UPGRADE_COLS " FROM upgrades"                                \
+	" WHERE (?1 IS NULL OR app = ?1) AND " client                          \
+	" AND (?3 IS NULL OR state = ?3) AND (?4 = 0 OR id < ?4)"              \
+	" ORDER BY id DESC LIMIT ?5"
 
 /* release_counts has a column per state, in this order (migration 4). */
 _Static_assert(UPG_STATE_COUNT == 8, "a release_counts column per state");
@@ -145,11 +152,10 @@ static const char *const sql[U_COUNT] = {
 	       " WHERE id = ?1 AND failure_told = 0",
     [U_EXPIRED] = "SELECT id FROM upgrades WHERE final = 0"
 		  " AND created_at <= ?1 ORDER BY created_at LIMIT ?2",
-    [U_LIST] =
-	"SELECT " UPGRADE_COLS " FROM upgrades"
-	" WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR client_id = ?2)"
-	" AND (?3 IS NULL OR state = ?3) AND (?4 = 0 OR id < ?4)"
-	" ORDER BY id DESC LIMIT ?5",
+    /* (?2 IS NULL OR client_id = ?2) cannot use an index: a list for one
+     * client has a form of its own that uses upgrades_client. */
+    [U_LIST] = UPGRADE_LIST("(?2 IS NULL OR client_id = ?2)"),
+    [U_LIST_CLIENT] = UPGRADE_LIST("client_id = ?2"),
     [U_STATE_COUNTS] = "SELECT total(offered), total(downloading),"
 		       " total(downloaded), total(verifying),"
 		       " total(installing), total(succeeded), total(failed),"
@@ -649,7 +655,8 @@ int
 store_upgrade_list(struct db *db, const struct upgrade_filter *f,
     struct upgrade **out, size_t *n)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_LIST);
+	sqlite3_stmt *st = db_stmt(
+	    db, &store_upgrade_sql, f->client_id ? U_LIST_CLIENT : U_LIST);
 	struct upgrade *list;
 	size_t len = 0;
 	int err;

@@ -9,9 +9,13 @@
 enum {
 	O_INSERT,
 	O_STATS_ADD,
-	O_LIST,
+	O_LIST, /* then O_LIST + BY_CLIENT, O_LIST + BY_RELEASE */
+	O_LIST_CLIENT,
+	O_LIST_RELEASE,
 	O_GET,
-	O_CSV,
+	O_CSV, /* the same three */
+	O_CSV_CLIENT,
+	O_CSV_RELEASE,
 	O_STATS,
 	O_COUNTS,
 	O_TIMELINE,
@@ -32,13 +36,34 @@ enum {
 	" 'finished_at', " T("finished_at") ","                                \
 	" 'received_at', " T("received_at") ","                                \
 	" 'download_ms', download_ms, 'install_ms', install_ms"
-#define FILTER                                                                 \
-	" WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR to_version = ?2)"  \
-	" AND (?3 IS NULL OR result = ?3) AND (?4 IS NULL OR client_id = ?4)"  \
+/* A query's filters, the same parameters in every form. (?1 IS NULL OR
+ * app = ?1) cannot use an index, so a query that names a client, or an
+ * app and version, has a form of its own that can (outcomes_client,
+ * outcomes_app) and does not scan the archive for a rare one. */
+#define FILTER_ON(app, version, client)                                        \
+	" WHERE " app " AND " version                                          \
+	" AND (?3 IS NULL OR result = ?3) AND " client                         \
 	" AND (CASE WHEN ?5 IS NULL THEN kind IN ('upgrade', 'rollback')"      \
 	"  WHEN ?5 = 'all' THEN 1 ELSE kind = ?5 END)"                         \
 	" AND (?6 = 0 OR finished_at >= ?6) AND (?7 = 0 OR finished_at <= ?7)" \
 	" AND (?8 = 0 OR id < ?8)"
+#define ANY_APP "(?1 IS NULL OR app = ?1)"
+#define ANY_VERSION "(?2 IS NULL OR to_version = ?2)"
+#define ANY_CLIENT "(?4 IS NULL OR client_id = ?4)"
+#define FILTER FILTER_ON(ANY_APP, ANY_VERSION, ANY_CLIENT)
+#define BY_CLIENT FILTER_ON(ANY_APP, ANY_VERSION, "client_id = ?4")
+#define BY_RELEASE FILTER_ON("app = ?1", "to_version = ?2", ANY_CLIENT)
+
+/* The outcomes a query lists, as JSON or as CSV fields (then id). */
+#define LIST "SELECT " OUTCOME_JSON "), id FROM outcomes"
+#define LIST_END " ORDER BY id DESC LIMIT ?9"
+#define CSV                                                                    \
+	"SELECT outcome_id, kind, gateway_id, upgrade_id, client_id,"          \
+	" app, platform, channel, from_version, to_version, result,"           \
+	" error_code, message,"                                                \
+	" CASE WHEN started_at > 0 THEN " T("started_at") " END,"              \
+	" " T("finished_at") ", " T("received_at") ","                         \
+	" download_ms, install_ms, id FROM outcomes"
 
 static const char *const sql[O_COUNT] = {
     [O_INSERT] =
@@ -56,17 +81,14 @@ static const char *const sql[O_COUNT] = {
 	" total = total + 1, succeeded = succeeded + excluded.succeeded,"
 	" failed = failed + excluded.failed,"
 	" timed_out = timed_out + excluded.timed_out",
-    [O_LIST] = "SELECT " OUTCOME_JSON "), id FROM outcomes" FILTER
-	       " ORDER BY id DESC LIMIT ?9",
+    [O_LIST] = LIST FILTER LIST_END,
+    [O_LIST_CLIENT] = LIST BY_CLIENT LIST_END,
+    [O_LIST_RELEASE] = LIST BY_RELEASE LIST_END,
     [O_GET] = "SELECT " OUTCOME_JSON ", 'events', json(events),"
 	      " 'detail', json(detail)) FROM outcomes WHERE outcome_id = ?1",
-    [O_CSV] = "SELECT outcome_id, kind, gateway_id, upgrade_id, client_id,"
-	      " app, platform, channel, from_version, to_version, result,"
-	      " error_code, message,"
-	      " CASE WHEN started_at > 0 THEN " T("started_at") " END,"
-	      " " T("finished_at") ", " T("received_at") ","
-	      " download_ms, install_ms, id FROM outcomes" FILTER
-	      " ORDER BY id DESC LIMIT ?9",
+    [O_CSV] = CSV FILTER LIST_END,
+    [O_CSV_CLIENT] = CSV BY_CLIENT LIST_END,
+    [O_CSV_RELEASE] = CSV BY_RELEASE LIST_END,
     [O_STATS] =
 	"SELECT json_object('app', app, 'version', version, 'total', total,"
 	" 'succeeded', succeeded, 'failed', failed, 'timed_out', timed_out,"
@@ -146,8 +168,14 @@ store_outcome_insert(struct db *db, struct outcome *o, int64_t now)
 static sqlite3_stmt *
 filtered(struct db *db, int idx, const struct outcome_filter *f, int64_t extra)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, idx);
+	sqlite3_stmt *st;
 
+	/* idx is O_LIST or O_CSV; the forms follow it in that order. */
+	if (f->client_id != NULL)
+		idx += 1;
+	else if (f->app != NULL && f->version != NULL)
+		idx += 2;
+	st = db_stmt(db, &store_outcome_sql, idx);
 	db_bind_text(st, 1, f->app);
 	db_bind_text(st, 2, f->version);
 	db_bind_text(st, 3, f->result);

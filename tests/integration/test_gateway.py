@@ -572,6 +572,20 @@ class TestEvents(GatewayCase):
         self.assertEqual(set(seen), ids)
         st, _, doc = self.gw.admin("GET", "/v1/admin/upgrades?client_id=c3&state=offered")
         self.assertEqual([u["client_id"] for u in doc["upgrades"]], ["c3"])
+        # One client's list (its own index) pages newest first too.
+        for app in ("app.b", "app.c", "app.d"):
+            self.gw.publish(app, "1.0.0")
+            self.gw.launch("c3", app, "0.9.0")
+        seen, after = [], ""
+        while True:
+            doc = self.gw.admin("GET", "/v1/admin/upgrades?client_id=c3&limit=3&after=%s"
+                                % after)[2]
+            seen += [u["app"] for u in doc["upgrades"]]
+            if (after := doc["next"]) is None:
+                break
+        self.assertEqual(seen, ["app.d", "app.c", "app.b", APP])
+        doc = self.gw.admin("GET", "/v1/admin/upgrades?client_id=c3&app=app.c")[2]
+        self.assertEqual([u["app"] for u in doc["upgrades"]], ["app.c"])
         self.assertError(self.gw.admin("GET", "/v1/admin/upgrades?state=bogus"), 422, None,
                          "state")
         self.assertError(self.gw.admin("GET", "/v1/admin/upgrades?limit=0"), 422, None, "limit")

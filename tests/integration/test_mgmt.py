@@ -190,6 +190,33 @@ class TestIngestAndQueries(Case):
         self.assertEqual((st, text.decode().count("\r\n")), (200, 1))
         self.assertTrue(text.decode().startswith("outcome_id,kind,"))
 
+    def test_client_and_release_queries_page_like_the_rest(self):
+        """A query naming a client, or an app and version, runs on an
+        index of its own: same filters, same order, same pages."""
+        batch = [outcome(i, "failed" if i % 2 else "succeeded",
+                         client_id="host-%d" % (i % 3),
+                         to_version="1.5.0" if i % 4 else "1.6.0") for i in range(24)]
+        self.assertEqual(self.mg.ingest({"outcomes": batch})[0], 200)
+        for q, want in (({"client_id": "host-1"}, [o for o in batch if o["client_id"] == "host-1"]),
+                        ({"client_id": "host-1", "result": "failed"},
+                         [o for o in batch if o["client_id"] == "host-1" and o["result"] == "failed"]),
+                        ({"app": APP, "version": "1.6.0"}, [o for o in batch if o["to_version"] == "1.6.0"]),
+                        ({"app": APP, "version": "1.6.0", "client_id": "host-0"},
+                         [o for o in batch if o["to_version"] == "1.6.0" and o["client_id"] == "host-0"]),
+                        ({"app": "other.app", "version": "1.6.0"}, [])):
+            with self.subTest(**q):
+                seen, after = [], None
+                while True:
+                    page = self.mg.outcomes(limit=3, **q, **({"after": after} if after else {}))
+                    seen += [o["outcome_id"] for o in page["outcomes"]]
+                    if (after := page["next"]) is None:
+                        break
+                self.assertEqual(seen, [o["outcome_id"] for o in reversed(want)])
+                st, _, text = self.mg.admin("GET", "/v1/outcomes.csv?" + "&".join(
+                    "%s=%s" % kv for kv in q.items()))
+                ids = [l.split(",")[0] for l in text.decode().splitlines()[1:]]
+                self.assertEqual((st, ids), (200, seen))
+
     def test_health_and_metrics(self):
         self.assertEqual(self.mg.request("GET", "/healthz")[0], 200)
         self.assertEqual(self.mg.request("GET", "/readyz")[0], 200)
