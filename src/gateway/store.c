@@ -140,6 +140,11 @@ static const char *const migrations[] = {
     "  FROM releases r LEFT JOIN upgrades u ON u.release_id = r.id"
     "  GROUP BY r.id;"
     "DROP INDEX upgrades_release;"
+    /* The finished counts are release_counts' now (the halt window
+     * reads them there): the releases' own copies go. */
+    "ALTER TABLE releases DROP COLUMN n_succeeded;"
+    "ALTER TABLE releases DROP COLUMN n_failed;"
+    "ALTER TABLE releases DROP COLUMN n_timed_out;"
     "CREATE TRIGGER releases_counted AFTER INSERT ON releases"
     " BEGIN INSERT INTO release_counts (release_id) VALUES (new.id); END;",
 };

@@ -68,9 +68,11 @@ static const char *const sql[R_COUNT] = {
     [R_HALT] = "UPDATE releases SET halted = 1, halted_at = ?2,"
 	       " updated_at = ?2 WHERE id = ?1 AND halted = 0",
     [R_RESUME] = "UPDATE releases SET halted = 0, halted_at = 0,"
-		 " base_finished = n_succeeded + n_failed + n_timed_out,"
-		 " base_failed = n_failed + n_timed_out, updated_at = ?2"
-		 " WHERE id = ?1 AND halted = 1",
+		 " base_finished = (SELECT succeeded + failed + timed_out"
+		 "   FROM release_counts WHERE release_id = ?1),"
+		 " base_failed = (SELECT failed + timed_out"
+		 "   FROM release_counts WHERE release_id = ?1),"
+		 " updated_at = ?2 WHERE id = ?1 AND halted = 1",
     [R_RB_GET] = "SELECT app, channel, release_id, rollout_percent, signed,"
 		 " signature, serial, created_at FROM rollbacks"
 		 " WHERE app = ?1 AND channel = ?2",

@@ -19,7 +19,7 @@ enum {
 	U_EVENT_INSERT,
 	U_ADVANCE,
 	U_FINISH,
-	U_COUNT_RELEASE,
+	U_HALT_WINDOW,
 	U_OUTBOX_OUTCOME,
 	U_HALT,
 	U_OUTBOX_HALT,
@@ -127,13 +127,13 @@ static const char *const sql[U_COUNT] = {
 	"UPDATE upgrades SET state = ?2, final = 1,"
 	" error_code = ?3, message = ?4, finished_at = ?5, updated_at = ?5"
 	" WHERE id = ?1 AND final = 0",
-    [U_COUNT_RELEASE] = "UPDATE releases SET"
-			" n_succeeded = n_succeeded + (?2 = 'succeeded'),"
-			" n_failed = n_failed + (?2 = 'failed'),"
-			" n_timed_out = n_timed_out + (?2 = 'timed_out')"
-			" WHERE id = ?1 RETURNING"
-			" n_succeeded + n_failed + n_timed_out - base_finished,"
-			" n_failed + n_timed_out - base_failed, halted",
+    /* The release's finished and failed upgrades since it was last
+     * resumed (its halt window), counts as this transaction left them. */
+    [U_HALT_WINDOW] =
+	"SELECT c.succeeded + c.failed + c.timed_out - r.base_finished,"
+	" c.failed + c.timed_out - r.base_failed, r.halted"
+	" FROM release_counts c JOIN releases r ON r.id = c.release_id"
+	" WHERE c.release_id = ?1",
     [U_OUTBOX_OUTCOME] = "INSERT INTO outbox (outcome_id, kind, body,"
 			 " created_at) SELECT ?1, 'outcome', " OUTCOME_JSON
 			 ", ?3 FROM upgrades u WHERE u.id = ?4",
@@ -605,16 +605,14 @@ store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
 	if ((err = db_run(st)) < 0)
 		return err;
 
-	st = db_stmt(db, &store_upgrade_sql, U_COUNT_RELEASE);
+	st = db_stmt(db, &store_upgrade_sql, U_HALT_WINDOW);
 	sqlite3_bind_int64(st, 1, u->release_id);
-	bind_state(st, 2, state);
 	if ((err = db_row(st)) <= 0)
 		return err == 0 ? -EIO : err;
 	finished = sqlite3_column_int64(st, 0);
 	failed = sqlite3_column_int64(st, 1);
 	was_halted = sqlite3_column_int(st, 2);
-	if ((err = db_run(st)) < 0)
-		return err;
+	sqlite3_reset(st);
 	if (was_halted || finished < o->halt_min_samples || finished == 0 ||
 	    (double)failed / (double)finished <= o->halt_failure_rate)
 		return 0;
