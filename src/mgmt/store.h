@@ -45,18 +45,26 @@ struct outcome {
 int store_outcome_insert(struct db *db, struct outcome *o, int64_t now);
 
 /* Query filters; NULL/0 means "any". after is a cursor from a previous
- * page (the archive row id). */
+ * page (the archive row id). Zero the rest: the store keeps there, from
+ * a filter's first query on, the ids its time window spans, so an
+ * export's later pages do not count the window again. */
 struct outcome_filter {
 	const char *app, *version, *result, *client_id, *kind;
 	int64_t since, until; /* ms, on finished_at */
 	int64_t after;
 	int64_t limit;
+	bool spanned;
+	int64_t lo, hi;
 };
 
 /* A page of outcomes, newest first, as a JSON array text (malloc'd) and
  * the cursor of the next page (0: none). */
 int store_outcome_list(
-    struct db *db, const struct outcome_filter *f, char **json, int64_t *next);
+    struct db *db, struct outcome_filter *f, char **json, int64_t *next);
+
+/* A time window holding more than n outcomes (100,000 unless set) is
+ * not bounded by the ids it spans (for tests). */
+void store_outcome_span_max(int64_t n);
 
 /* One outcome with its events, as JSON object text; -ENOENT if unknown. */
 int store_outcome_get(struct db *db, const char *outcome_id, char **json);
@@ -65,7 +73,7 @@ int store_outcome_get(struct db *db, const char *outcome_id, char **json);
  * rows written to out, after the header line when header; *last is the
  * id of the last row written (a cursor for f->after; 0: none), *n how
  * many were. */
-int store_outcome_csv(struct db *db, const struct outcome_filter *f,
+int store_outcome_csv(struct db *db, struct outcome_filter *f,
     bool header, FILE *out, int64_t *last, int64_t *n);
 
 /* {"app", "version", total, succeeded, failed, timed_out, failure_rate}
