@@ -83,7 +83,7 @@ enum {
 #define UPGRADE_LIST(client)                                                   \
 	"SELECT " UPGRADE_COLS " FROM upgrades"                                \
 	" WHERE (?1 IS NULL OR app = ?1) AND " client                          \
-	" AND (?3 IS NULL OR state = ?3) AND (?4 = 0 OR id < ?4)"              \
+	" AND (?3 IS NULL OR state = ?3) AND id < ?4"                          \
 	" ORDER BY id DESC LIMIT ?5"
 
 /* release_counts has a column per state, in this order (migration 4). */
@@ -666,7 +666,9 @@ store_upgrade_list(struct db *db, const struct upgrade_filter *f,
 	db_bind_text(st, 2, f->client_id);
 	db_bind_text(st, 3,
 	    f->state >= 0 ? store_state_name((enum upg_state)f->state) : NULL);
-	sqlite3_bind_int64(st, 4, f->after);
+	/* A range of ids, not (?4 = 0 OR id < ?4): a page reads from its
+	 * cursor on, not from the newest row down to it. */
+	sqlite3_bind_int64(st, 4, f->after > 0 ? f->after : INT64_MAX);
 	sqlite3_bind_int(st, 5, f->limit);
 	while ((err = db_row(st)) == 1 && len < (size_t)f->limit) {
 		if ((err = read_upgrade(st, &list[len])) < 0)

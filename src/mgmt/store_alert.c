@@ -97,7 +97,7 @@ static const char *const sql[A_COUNT] = {
 	" 'failures', a.failures, 'subject', a.subject, 'text', a.sms),"
 	" d.id FROM deliveries d JOIN alerts a ON a.id = d.alert"
 	" WHERE (?1 IS NULL OR d.state = ?1) AND (?2 IS NULL OR d.channel = ?2)"
-	" AND (?3 IS NULL OR a.app = ?3) AND (?4 = 0 OR d.id < ?4)"
+	" AND (?3 IS NULL OR a.app = ?3) AND d.id < ?4"
 	" ORDER BY d.id DESC LIMIT ?5",
     [A_COUNTS] = "SELECT channel, state, n FROM delivery_counts"
 		 " WHERE n > 0 ORDER BY channel, state",
@@ -374,7 +374,8 @@ store_delivery_list(struct db *db, const char *state, const char *channel,
 	db_bind_text(st, 1, state);
 	db_bind_text(st, 2, channel);
 	db_bind_text(st, 3, app);
-	sqlite3_bind_int64(st, 4, after);
+	/* A range of ids: a page reads from its cursor on. */
+	sqlite3_bind_int64(st, 4, after > 0 ? after : INT64_MAX);
 	sqlite3_bind_int64(st, 5, limit + 1);
 	return db_rows_json(st, 0, 1, limit, json, next);
 }

@@ -345,6 +345,18 @@ class TestFailureToInbox(EndToEnd):
         states = wait_for(lambda: (lambda a: a if all(x["state"] == "sent" for x in a) else None)(
             self.mg.alerts()), what="every delivery sent")
         self.assertEqual(sorted(a["channel"] for a in states), ["email", "popup", "sms", "sms"])
+        # Pages of one delivery, newest first, give the same list.
+        seen, after = [], None
+        while True:
+            st, _, doc = self.mg.admin("GET", "/v1/alerts?limit=1" +
+                                       ("&after=" + after if after else ""))
+            self.assertEqual(st, 200)
+            seen += doc["alerts"]
+            if (after := doc["next"]) is None:
+                break
+        self.assertEqual([a["delivery_id"] for a in seen],
+                         [a["delivery_id"] for a in self.mg.alerts()])
+        self.assertEqual(len(seen), 4)
         # A success archives, and sends nothing.
         self.finish("host-43", ok=True)
         wait_for(lambda: len(self.mg.outcomes()["outcomes"]) == 2, what="the success archived")
