@@ -192,29 +192,29 @@ static int
 span(struct db *db, struct outcome_filter *f)
 {
 	sqlite3_stmt *st;
-	int64_t n;
+	int64_t n, lo = 0, hi = INT64_MAX;
 	int err;
 
-	f->spanned = true;
-	f->lo = 0;
-	f->hi = INT64_MAX;
-	if (f->since == 0 && f->until == 0)
-		return 0;
-	st = db_stmt(db, &store_outcome_sql, O_SPAN);
-	sqlite3_bind_int64(st, 1, f->since != 0 ? f->since : INT64_MIN);
-	sqlite3_bind_int64(st, 2, f->until != 0 ? f->until : INT64_MAX);
-	sqlite3_bind_int64(st, 3, span_max + 1);
-	if ((err = db_row(st)) <= 0)
-		return err < 0 ? err : -EIO; /* an aggregate has its row */
-	n = sqlite3_column_int64(st, 0);
-	if (n == 0) {
-		f->lo = 1; /* nothing finished then: an empty range */
-		f->hi = 0;
-	} else if (n <= span_max) {
-		f->lo = sqlite3_column_int64(st, 1);
-		f->hi = sqlite3_column_int64(st, 2);
+	if (f->since != 0 || f->until != 0) {
+		st = db_stmt(db, &store_outcome_sql, O_SPAN);
+		sqlite3_bind_int64(st, 1, f->since != 0 ? f->since : INT64_MIN);
+		sqlite3_bind_int64(st, 2, f->until != 0 ? f->until : INT64_MAX);
+		sqlite3_bind_int64(st, 3, span_max + 1);
+		if ((err = db_row(st)) <= 0)
+			return err < 0 ? err : -EIO; /* an aggregate's row */
+		n = sqlite3_column_int64(st, 0);
+		if (n == 0) {
+			lo = 1; /* nothing finished then: an empty range */
+			hi = 0;
+		} else if (n <= span_max) {
+			lo = sqlite3_column_int64(st, 1);
+			hi = sqlite3_column_int64(st, 2);
+		}
+		sqlite3_reset(st);
 	}
-	sqlite3_reset(st);
+	f->lo = lo;
+	f->hi = hi;
+	f->spanned = true;
 	return 0;
 }
 
