@@ -27,6 +27,7 @@ enum {
 	U_EXPIRED,
 	U_LIST,
 	U_LIST_CLIENT,
+	U_LIST_APP,
 	U_STATE_COUNTS,
 	U_STATE_MOVE,
 	U_LAUNCH,
@@ -80,9 +81,9 @@ enum {
 	LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4
 #define LAUNCH_MANY_ROWS 16
 
-#define UPGRADE_LIST(client)                                                   \
+#define UPGRADE_LIST(app, client)                                              \
 	"SELECT " UPGRADE_COLS " FROM upgrades"                                \
-	" WHERE (?1 IS NULL OR app = ?1) AND " client                          \
+	" WHERE " app " AND " client                                           \
 	" AND (?3 IS NULL OR state = ?3) AND id < ?4"                          \
 	" ORDER BY id DESC LIMIT ?5"
 
@@ -153,9 +154,13 @@ static const char *const sql[U_COUNT] = {
     [U_EXPIRED] = "SELECT id FROM upgrades WHERE final = 0"
 		  " AND created_at <= ?1 ORDER BY created_at LIMIT ?2",
     /* (?2 IS NULL OR client_id = ?2) cannot use an index: a list for one
-     * client has a form of its own that uses upgrades_client. */
-    [U_LIST] = UPGRADE_LIST("(?2 IS NULL OR client_id = ?2)"),
-    [U_LIST_CLIENT] = UPGRADE_LIST("client_id = ?2"),
+     * client has a form of its own that uses upgrades_client, and one for
+     * an app (any client) one that uses upgrades_app. */
+    [U_LIST] = UPGRADE_LIST(
+	"(?1 IS NULL OR app = ?1)", "(?2 IS NULL OR client_id = ?2)"),
+    [U_LIST_CLIENT] =
+	UPGRADE_LIST("(?1 IS NULL OR app = ?1)", "client_id = ?2"),
+    [U_LIST_APP] = UPGRADE_LIST("app = ?1", "(?2 IS NULL OR client_id = ?2)"),
     [U_STATE_COUNTS] = "SELECT total(offered), total(downloading),"
 		       " total(downloaded), total(verifying),"
 		       " total(installing), total(succeeded), total(failed),"
@@ -653,8 +658,10 @@ int
 store_upgrade_list(struct db *db, const struct upgrade_filter *f,
     struct upgrade **out, size_t *n)
 {
-	sqlite3_stmt *st = db_stmt(
-	    db, &store_upgrade_sql, f->client_id ? U_LIST_CLIENT : U_LIST);
+	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql,
+	    f->client_id ? U_LIST_CLIENT
+	    : f->app	 ? U_LIST_APP
+			 : U_LIST);
 	struct upgrade *list;
 	size_t len = 0;
 	int err;

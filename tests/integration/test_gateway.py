@@ -586,6 +586,20 @@ class TestEvents(GatewayCase):
         self.assertEqual(seen, ["app.d", "app.c", "app.b", APP])
         doc = self.gw.admin("GET", "/v1/admin/upgrades?client_id=c3&app=app.c")[2]
         self.assertEqual([u["app"] for u in doc["upgrades"]], ["app.c"])
+        # One app's list (its own index) is every list's rows of that app.
+        every = self.gw.admin("GET", "/v1/admin/upgrades?limit=100")[2]["upgrades"]
+        self.assertEqual(len(every), 8)
+        seen, after = [], ""
+        while True:
+            doc = self.gw.admin("GET", "/v1/admin/upgrades?app=%s&limit=2&after=%s"
+                                % (APP, after))[2]
+            seen += [u["upgrade_id"] for u in doc["upgrades"]]
+            if (after := doc["next"]) is None:
+                break
+        self.assertEqual(seen, [u["upgrade_id"] for u in every if u["app"] == APP])
+        doc = self.gw.admin("GET", "/v1/admin/upgrades?app=app.c&state=offered")[2]
+        self.assertEqual([(u["app"], u["client_id"]) for u in doc["upgrades"]],
+                         [("app.c", "c3")])
         self.assertError(self.gw.admin("GET", "/v1/admin/upgrades?state=bogus"), 422, None,
                          "state")
         self.assertError(self.gw.admin("GET", "/v1/admin/upgrades?limit=0"), 422, None, "limit")

@@ -47,8 +47,8 @@ finished_at(int i)
 static int
 setup(void **state)
 {
-	static const char *const results[] = {"succeeded", "failed",
-	    "succeeded", "timed_out", "succeeded"};
+	static const char *const results[] = {
+	    "succeeded", "failed", "succeeded", "timed_out", "succeeded"};
 	struct db *db;
 
 	tmpdb_path(path, sizeof(path), "outcome");
@@ -102,9 +102,9 @@ teardown(void **state)
 static bool
 wanted(const struct sample *s, const struct outcome_filter *f)
 {
-	if (f->kind == NULL ? strcmp(s->kind, "release_halted") == 0
-			    : strcmp(f->kind, "all") != 0 &&
-				  strcmp(f->kind, s->kind) != 0)
+	if (f->kind == NULL
+		? strcmp(s->kind, "release_halted") == 0
+		: strcmp(f->kind, "all") != 0 && strcmp(f->kind, s->kind) != 0)
 		return false;
 	return (f->version == NULL || strcmp(f->version, s->version) == 0) &&
 	       (f->result == NULL || strcmp(f->result, s->result) == 0) &&
