@@ -25,6 +25,8 @@ static const struct cfg_key keys[] = {
     KEY("storage", "cache_kib", CFG_INT, cache_kib, "512", 64, 1048576),
     KEY("storage", "writer_cache_kib", CFG_INT, writer_cache_kib, "4096", 64,
 	1048576),
+    KEY("storage", "launch_retention", CFG_DUR, launch_retention, "90d", 0,
+	3650 * MS_DAY),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
     KEY("upgrade", "session_timeout", CFG_DUR, session_timeout, "1h", 1000,
 	30 * MS_DAY),

@@ -18,6 +18,7 @@ gw_settings_from_conf(const struct gw_conf *c, struct gw_settings *out)
 	out->halt_failure_rate = c->halt_failure_rate;
 	out->halt_min_samples = c->halt_min_samples;
 	out->manifest_max_age = c->manifest_max_age;
+	out->launch_retention = c->launch_retention;
 	snprintf(out->gateway_id, sizeof(out->gateway_id), "%s", c->gateway_id);
 }
 

@@ -20,6 +20,7 @@ struct gw_conf {
 	int64_t readers;
 	int64_t cache_kib;	  /* page cache per read connection */
 	int64_t writer_cache_kib; /* the write connection's */
+	int64_t launch_retention; /* ms; 0: launch records are kept */
 	char *token_file;
 	int64_t session_timeout; /* ms */
 	int64_t retry_backoff;	 /* ms */
@@ -53,6 +54,7 @@ struct gw_settings {
 	double halt_failure_rate;
 	int64_t halt_min_samples;
 	int64_t manifest_max_age;
+	int64_t launch_retention;
 	char gateway_id[STORE_NAME_MAX + 1];
 };
 

@@ -4,7 +4,9 @@
  * worker writes all waiting records in one transaction every second (at
  * once when KICK_AT records wait, and at shutdown). A crash can lose the
  * last second of launch statistics; never an upgrade, a report or an
- * outcome, which are committed before their answer. */
+ * outcome, which are committed before their answer. The same worker
+ * deletes records older than [storage] launch_retention, so a busy
+ * gateway's database does not grow by every click for ever. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,7 +14,9 @@
 #include <string.h>
 
 #include "gw.h"
+#include "upgate/dur.h"
 #include "upgate/log.h"
+#include "upgate/ts.h"
 #include "upgate/worker.h"
 
 #define FLUSH_MS 1000
@@ -23,6 +27,12 @@
  * (docs/performance.md). */
 #define KICK_AT 256
 #define MAX_WAITING 200000
+/* Old records go PRUNE_BATCH to a transaction, so a report or a flush
+ * waits behind one batch (a few ms) at most, and PRUNE_PASS batches to a
+ * pass: a long backlog (retention shortened, or a first start on an old
+ * database) goes over several passes. */
+#define PRUNE_BATCH 1000
+#define PRUNE_PASS 100
 
 /* Waiting records, packed: each is its time (8 bytes) and then its eight
  * strings, NUL-terminated ("" for a missing reason or upgrade id). About
@@ -188,13 +198,65 @@ out:
 	pthread_mutex_unlock(&ll->lock);
 }
 
+/* Delete the records made more than retention (ms) ago. */
+static void
+prune(struct launchlog *ll, int64_t retention)
+{
+	int64_t before = ts_now_ms() - retention, total = 0;
+	int n = 0, err = 0;
+	char d[32];
+
+	for (int i = 0; i < PRUNE_PASS; i++) {
+		if ((err = gw_write_begin(ll->gw)) < 0)
+			break;
+		n = store_launch_prune(ll->gw->writer, before, PRUNE_BATCH);
+		if ((err = gw_write_end(ll->gw, n < 0 ? n : 0)) < 0)
+			break;
+		total += n;
+		/* None of the oldest is old enough: done. Else the next
+		 * batch, unless the daemon is stopping. */
+		if (n == 0 || !worker_sleep(&ll->w, 0, false))
+			break;
+	}
+	dur_format(retention, d, sizeof(d));
+	if (err < 0)
+		log_warn("launch statistics: cannot delete records older than "
+			 "%s: %s; trying again later",
+		    d, strerror(-err));
+	if (total > 0)
+		log_info("launch statistics: %lld record(s) older than %s "
+			 "deleted",
+		    (long long)total, d);
+}
+
+/* How often to look for old records: a tenth of the retention, within
+ * 1 s .. 60 s. */
+static int64_t
+prune_period(int64_t retention)
+{
+	int64_t p = retention / 10;
+
+	return p < 1000 ? 1000 : p > 60000 ? 60000 : p;
+}
+
 static void
 launchlog_main(struct worker *w, void *arg)
 {
 	struct launchlog *ll = arg;
+	int64_t pruned_at = ts_mono_ms();
 
-	while (worker_sleep(w, FLUSH_MS, true))
+	while (worker_sleep(w, FLUSH_MS, true)) {
+		struct gw_settings s;
+
 		flush(ll);
+		gw_settings_get(ll->gw, &s);
+		if (s.launch_retention > 0 &&
+		    ts_mono_ms() - pruned_at >=
+			prune_period(s.launch_retention)) {
+			prune(ll, s.launch_retention);
+			pruned_at = ts_mono_ms();
+		}
+	}
 	flush(ll); /* what waits at shutdown */
 }
 

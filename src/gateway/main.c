@@ -139,8 +139,8 @@ main(int argc, char **argv)
 		     "per launch\nwhether to upgrade, records every upgrade "
 		     "in SQLite and forwards\neach outcome to upgate-mgmtd.",
 	    .signals = "reloads the admin token, the [upgrade] settings,\n"
-		       "the log level, the forward secret and the TLS "
-		       "certificate",
+		       "launch_retention, the log level, the forward secret "
+		       "and the TLS\ncertificate",
 	};
 	const char *path;
 	bool check;

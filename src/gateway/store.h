@@ -263,6 +263,9 @@ struct launch_rec {
 
 /* Record n launch calls (l[0..n-1]). Inside a write transaction. */
 int store_launch_insert(struct db *db, const struct launch_rec *l, size_t n);
+/* Delete those of the max oldest launch records that were made before
+ * (ms). Returns how many it deleted, or -errno. Inside a write txn. */
+int store_launch_prune(struct db *db, int64_t before, int max);
 
 /* store_outbox.c: outcomes waiting to be forwarded to mgmtd. */
 

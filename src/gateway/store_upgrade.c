@@ -32,6 +32,7 @@ enum {
 	U_STATE_MOVE,
 	U_LAUNCH,
 	U_LAUNCH_MANY,
+	U_LAUNCH_PRUNE,
 	U_COUNT
 };
 
@@ -178,6 +179,13 @@ static const char *const sql[U_COUNT] = {
 		     " WHERE release_id = ?3",
     [U_LAUNCH] = LAUNCH_INSERT LAUNCH_ROW,
     [U_LAUNCH_MANY] = LAUNCH_INSERT LAUNCH_ROW16,
+    /* Of the ?2 oldest records, those from before ?1: records are
+     * written in the order they were made, so this reads no further
+     * than it deletes, where a test of every row's time would read the
+     * whole table each time nothing is old enough. */
+    [U_LAUNCH_PRUNE] = "DELETE FROM launches WHERE id IN"
+		       " (SELECT id FROM launches ORDER BY id LIMIT ?2)"
+		       " AND at < ?1",
 };
 
 const struct db_sqlset store_upgrade_sql = {"upgrade", sql, U_COUNT};
@@ -743,4 +751,17 @@ store_launch_insert(struct db *db, const struct launch_rec *l, size_t n)
 		n -= k;
 	}
 	return err;
+}
+
+int
+store_launch_prune(struct db *db, int64_t before, int max)
+{
+	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_LAUNCH_PRUNE);
+	int err;
+
+	sqlite3_bind_int64(st, 1, before);
+	sqlite3_bind_int(st, 2, max);
+	if ((err = db_run(st)) < 0)
+		return err;
+	return sqlite3_changes(sqlite3_db_handle(st));
 }

@@ -235,6 +235,28 @@ test_expired_and_list(void **state)
 	store_upgrade_free_list(list, n);
 }
 
+/* Launch records leave oldest first: of the oldest max, those made
+ * before the cut. One made with a clock ahead stays until it is old. */
+static void
+test_launch_prune(void **state)
+{
+	static const int64_t at[] = { 100, 200, 9000, 300, 400, 9100 };
+	struct db *db = *state;
+	struct launch_rec l[6];
+
+	for (size_t i = 0; i < 6; i++)
+		l[i] = (struct launch_rec){ at[i], "host-1", "app", "1.0.0",
+			"linux-x86_64", "stable", "launch", "up_to_date",
+			NULL };
+	assert_int_equal(store_launch_insert(db, l, 6), 0);
+	assert_int_equal(store_launch_prune(db, 250, 2), 2);	/* 100, 200 */
+	assert_int_equal(store_launch_prune(db, 250, 2), 0);	/* 9000, 300 */
+	assert_int_equal(store_launch_prune(db, 350, 2), 1);	/* 300 */
+	assert_int_equal(store_launch_prune(db, 350, 10), 0);
+	assert_int_equal(store_launch_prune(db, 10000, 10), 3);
+	assert_int_equal(store_launch_prune(db, 10000, 10), 0);
+}
+
 static void
 expect_counts(struct db *db, const int64_t want[UPG_STATE_COUNT])
 {
@@ -349,6 +371,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_halt_after_min_samples,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_and_list, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_launch_prune, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_counts_follow_states, setup,
 		    teardown),

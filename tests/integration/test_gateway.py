@@ -605,6 +605,41 @@ class TestEvents(GatewayCase):
         self.assertError(self.gw.admin("GET", "/v1/admin/upgrades?limit=0"), 422, None, "limit")
 
 
+class TestLaunchRetention(GatewayCase):
+    def test_old_launch_records_are_deleted(self):
+        """[storage] launch_retention: launch records older than it are
+        deleted, oldest first, by the statistics worker; 0 keeps them.
+        SIGHUP changes it."""
+        self.gw.stop()
+        self.gw.extra = {"storage": {"launch_retention": "0"}}
+        self.gw.start()
+        for i in range(5):
+            self.gw.launch("host-%d" % i, APP, "1.0.0")
+        wait_for(lambda: self.gw.sql("select count(*) from launches")[0][0] == 5,
+                 what="five launch records")
+        self.gw.extra = {"storage": {"launch_retention": "1s"}}
+        self.gw.write_conf()
+        self.gw.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.gw.sql("select count(*) from launches")[0][0] == 0,
+                 what="the records past one second deleted")
+        with open(self.gw.log) as f:  # in one pass or more
+            deleted = re.findall(r"launch statistics: (\d+) record\(s\) older than 1s deleted",
+                                 f.read())
+        self.assertEqual(sum(map(int, deleted)), 5)
+        self.assertEqual(self.gw.sql("pragma integrity_check")[0][0], "ok")
+        # Bad values are refused at start, naming the key.
+        self.gw.stop()
+        self.gw.extra = {"storage": {"launch_retention": "soon"}}
+        self.gw.write_conf()
+        r = subprocess.run([os.path.join(BIN, "upgate-gatewayd"), "-c", self.gw.conf,
+                            "--check-config"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("launch_retention", r.stdout + r.stderr)
+        self.gw.extra = {}
+        self.gw.write_conf()
+        self.gw.start()
+
+
 class TestTimeout(GatewayCase):
     upgrade = {"session_timeout": "1s", "retry_backoff": "0s"}
 
