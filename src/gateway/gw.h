@@ -211,6 +211,9 @@ int h_releases_get(struct req *r, struct resp *rs);
 int h_release_patch(struct req *r, struct resp *rs);
 int h_manifest_get(struct req *r, struct resp *rs);
 int h_launch_post(struct req *r, struct resp *rs);
+/* The launch answers given so far, by action and reason, in Prometheus
+ * text. */
+void h_launch_metrics(FILE *out);
 int h_events_post(struct req *r, struct resp *rs);
 int h_upgrade_get(struct req *r, struct resp *rs);
 int h_rollback_post(struct req *r, struct resp *rs);

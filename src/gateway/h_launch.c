@@ -2,6 +2,7 @@
 /* POST /v1/launch: an icon was clicked; upgrade first or start the app? */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,17 +277,47 @@ plain_body(const struct decide_out *d)
 	return plain[d->reason];
 }
 
+/* Answers given, by reason (REASON_NONE: upgrades), for /metrics: what
+ * clients are told, without reading the launch records. */
+static atomic_uint_fast64_t answered[REASON_COUNT];
+
 static int
 answer(struct launch_job *j, struct resp *rs)
 {
 	const char *body = plain_body(&j->d);
 	json_t *o;
+	int err;
 
-	if (body != NULL)
-		return http_reply_copy(
+	if (body != NULL) {
+		err = http_reply_copy(
 		    rs, 200, "application/json", body, strlen(body));
-	o = answer_doc(&j->d, &j->offer, &j->v.latest);
-	return o ? http_reply(rs, 200, o) : -ENOMEM;
+	} else {
+		o = answer_doc(&j->d, &j->offer, &j->v.latest);
+		err = o ? http_reply(rs, 200, o) : -ENOMEM;
+	}
+	if (err == 0)
+		atomic_fetch_add_explicit(
+		    &answered[j->d.action == DECIDE_UPGRADE ? REASON_NONE
+							    : j->d.reason],
+		    1, memory_order_relaxed);
+	return err;
+}
+
+void
+h_launch_metrics(FILE *out)
+{
+	fputs("# HELP upgate_launch_decisions_total Launch calls answered, "
+	      "by action and reason.\n"
+	      "# TYPE upgate_launch_decisions_total counter\n",
+	    out);
+	for (int r = 0; r < REASON_COUNT; r++)
+		fprintf(out,
+		    "upgate_launch_decisions_total{action=\"%s\",reason=\"%s\"}"
+		    " %ju\n",
+		    r == REASON_NONE ? "upgrade" : "launch",
+		    r == REASON_NONE ? "" : decide_reason_name(r),
+		    (uintmax_t)atomic_load_explicit(
+			&answered[r], memory_order_relaxed));
 }
 
 static int launch_resumed(struct req *rq, struct resp *rs, int err);

@@ -78,6 +78,7 @@ h_metrics_get(struct req *rq, struct resp *rs)
 	forward_metrics(gw->forward, f);
 	gcommit_metrics(gw->commits, "upgate_group_commit_", f);
 	catalog_metrics(gw->catalog, f);
+	h_launch_metrics(f);
 	if (fclose(f) != 0) {
 		free(text);
 		return -ENOMEM;

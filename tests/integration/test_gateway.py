@@ -60,6 +60,26 @@ class TestHttpBasics(GatewayCase):
         self.assertIn("upgate_outbox_rows 0", text)
         self.assertIn("upgate_http_request_duration_seconds_bucket", text)
 
+    def test_launch_decisions_counted(self):
+        """/metrics counts the launch answers given, by action and
+        reason; a refused call is not a decision."""
+        self.gw.publish(APP, "1.1.0")
+        self.assertEqual(self.gw.launch("c1", APP, "1.0.0")["action"], "upgrade")
+        self.assertEqual(self.gw.launch("c1", APP, "1.0.0")["reason"], "upgrade_in_progress")
+        self.assertEqual(self.gw.launch("c2", APP, "1.1.0")["reason"], "up_to_date")
+        self.assertEqual(self.gw.launch("c3", APP, "1.1.0")["reason"], "up_to_date")
+        self.assertEqual(self.gw.launch("c4", "com.example.other", "1.0.0")["reason"],
+                         "no_release")
+        self.assertEqual(self.gw.request("POST", "/v1/launch", {"client_id": "c5"})[0], 400)
+        text = self.gw.request("GET", "/metrics")[2].decode()
+        got = dict(re.findall(r'^upgate_launch_decisions_total\{action="(?:\w+)",'
+                              r'reason="(\w*)"\} (\d+)$', text, re.M))
+        self.assertEqual(got, {"": "1", "upgrade_in_progress": "1", "no_release": "1",
+                               "up_to_date": "2", "not_in_rollout": "0",
+                               "release_halted": "0", "attempts_exhausted": "0",
+                               "retry_backoff": "0"})
+        self.assertIn('upgate_launch_decisions_total{action="upgrade",reason=""} 1', text)
+
     def test_routing_errors(self):
         self.assertError(self.gw.request("GET", "/nope"), 404, "not_found")
         st, hdrs, doc = self.gw.request("DELETE", "/v1/launch")
