@@ -9,13 +9,15 @@
 enum {
 	O_INSERT,
 	O_STATS_ADD,
-	O_LIST, /* then O_LIST + BY_CLIENT, O_LIST + BY_RELEASE */
+	O_LIST, /* then O_LIST + BY_CLIENT, + BY_RELEASE, + BY_APP */
 	O_LIST_CLIENT,
 	O_LIST_RELEASE,
+	O_LIST_APP,
 	O_GET,
-	O_CSV, /* the same three */
+	O_CSV, /* the same four */
 	O_CSV_CLIENT,
 	O_CSV_RELEASE,
+	O_CSV_APP,
 	O_STATS,
 	O_COUNTS,
 	O_TIMELINE,
@@ -38,9 +40,10 @@ enum {
 	" 'received_at', " T("received_at") ","                                \
 	" 'download_ms', download_ms, 'install_ms', install_ms"
 /* A query's filters, the same parameters in every form. (?1 IS NULL OR
- * app = ?1) cannot use an index, so a query that names a client, or an
- * app and version, has a form of its own that can (outcomes_client,
- * outcomes_app) and does not scan the archive for a rare one. */
+ * app = ?1) cannot use an index, so a query that names a client, an app
+ * and version, or an app, has a form of its own that can
+ * (outcomes_client, outcomes_app, outcomes_app_id) and does not scan the
+ * archive for a rare one. */
 #define FILTER_ON(app, version, client)                                        \
 	" WHERE " app " AND " version                                          \
 	" AND (?3 IS NULL OR result = ?3) AND " client                         \
@@ -54,6 +57,7 @@ enum {
 #define FILTER FILTER_ON(ANY_APP, ANY_VERSION, ANY_CLIENT)
 #define BY_CLIENT FILTER_ON(ANY_APP, ANY_VERSION, "client_id = ?4")
 #define BY_RELEASE FILTER_ON("app = ?1", "to_version = ?2", ANY_CLIENT)
+#define BY_APP FILTER_ON("app = ?1", ANY_VERSION, ANY_CLIENT)
 
 /* The outcomes a query lists, as JSON or as CSV fields (then id). */
 #define LIST "SELECT " OUTCOME_JSON "), id FROM outcomes"
@@ -85,11 +89,13 @@ static const char *const sql[O_COUNT] = {
     [O_LIST] = LIST FILTER LIST_END,
     [O_LIST_CLIENT] = LIST BY_CLIENT LIST_END,
     [O_LIST_RELEASE] = LIST BY_RELEASE LIST_END,
+    [O_LIST_APP] = LIST BY_APP LIST_END,
     [O_GET] = "SELECT " OUTCOME_JSON ", 'events', json(events),"
 	      " 'detail', json(detail)) FROM outcomes WHERE outcome_id = ?1",
     [O_CSV] = CSV FILTER LIST_END,
     [O_CSV_CLIENT] = CSV BY_CLIENT LIST_END,
     [O_CSV_RELEASE] = CSV BY_RELEASE LIST_END,
+    [O_CSV_APP] = CSV BY_APP LIST_END,
     [O_STATS] =
 	"SELECT json_object('app', app, 'version', version, 'total', total,"
 	" 'succeeded', succeeded, 'failed', failed, 'timed_out', timed_out,"
@@ -235,6 +241,8 @@ filtered(struct db *db, int idx, struct outcome_filter *f, int64_t extra,
 		idx += 1;
 	else if (f->app != NULL && f->version != NULL)
 		idx += 2;
+	else if (f->app != NULL)
+		idx += 3;
 	st = db_stmt(db, &store_outcome_sql, idx);
 	db_bind_text(st, 1, f->app);
 	db_bind_text(st, 2, f->version);

@@ -27,7 +27,7 @@ static char path[128];
 /* What was archived, row i + 1 being sample[i]. */
 static struct sample {
 	char id[32], client[16], version[16];
-	const char *result, *kind;
+	const char *app, *result, *kind;
 	int64_t finished_at;
 } sample[N];
 
@@ -63,6 +63,7 @@ setup(void **state)
 		snprintf(s->client, sizeof(s->client), "host-%d", i % 4);
 		snprintf(s->version, sizeof(s->version), "1.%d.0", i % 3);
 		s->result = results[i % 5];
+		s->app = i % 7 == 2 ? "com.example.other" : "com.example.app";
 		o.kind = i % 17 == 3 ? OUTCOME_ROLLBACK : OUTCOME_UPGRADE;
 		s->kind = o.kind == OUTCOME_ROLLBACK ? "rollback" : "upgrade";
 		if (i % 29 == 10) { /* a halt notice: listed with kind=all */
@@ -75,7 +76,7 @@ setup(void **state)
 		o.outcome_id = s->id;
 		o.gateway_id = "gw-1";
 		o.client_id = s->client;
-		o.app = "com.example.app";
+		o.app = s->app;
 		o.to_version = s->version;
 		o.result = s->result;
 		o.finished_at = s->finished_at;
@@ -106,7 +107,8 @@ wanted(const struct sample *s, const struct outcome_filter *f)
 		? strcmp(s->kind, "release_halted") == 0
 		: strcmp(f->kind, "all") != 0 && strcmp(f->kind, s->kind) != 0)
 		return false;
-	return (f->version == NULL || strcmp(f->version, s->version) == 0) &&
+	return (f->app == NULL || strcmp(f->app, s->app) == 0) &&
+	       (f->version == NULL || strcmp(f->version, s->version) == 0) &&
 	       (f->result == NULL || strcmp(f->result, s->result) == 0) &&
 	       (f->client_id == NULL || strcmp(f->client_id, s->client) == 0) &&
 	       (f->since == 0 || s->finished_at >= f->since) &&
@@ -238,6 +240,9 @@ windows_and_forms(struct db *db)
 	    {.client_id = "host-2", .result = "succeeded"},
 	    {.app = "com.example.app", .version = "1.1.0"},
 	    {.app = "com.example.app", .version = "1.2.0", .kind = "all"},
+	    {.app = "com.example.other"},
+	    {.app = "com.example.other", .result = "failed"},
+	    {.app = "com.example.app", .kind = "all", .client_id = "host-3"},
 	};
 
 	for (size_t w = 0; w < sizeof(win) / sizeof(win[0]); w++)
