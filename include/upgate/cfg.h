@@ -68,9 +68,10 @@ extern const char *const cfg_log_levels[];
  * On any problem returns -EINVAL and sets *errors to a malloc'd text, one
  * "FILE:LINE: [section] key: problem" line each (the caller frees it); conf
  * then holds what could be parsed and must still be passed to cfg_free().
- * When set is not NULL, set[i] tells whether keys[i] was in the file. */
+ * When lines is not NULL, lines[i] is the line keys[i] was set on (0:
+ * not in the file). */
 int cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
-    bool *set, char **errors);
+    int *lines, char **errors);
 
 /* Set [section] key of conf to value as if a file said so (command-line
  * options that override a config). Returns 0; -ENOENT for an unknown key
@@ -94,6 +95,12 @@ int cfg_secret(const char *path, const char *section, const char *key,
 int cfg_problem(char **errors, const char *path, const char *section,
     const char *key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* The same for a key set on line (0: not in the file, no line shown):
+ * a bad combination of keys is reported at the key that makes it so. */
+int cfg_problem_at(char **errors, const char *path, int line,
+    const char *section, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* cfg_problem with "cannot VERB FILE: why", the shape of every problem
  * with a file a config names. */

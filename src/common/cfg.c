@@ -240,7 +240,7 @@ read_line(char *buf, int size, void *stream)
 
 int
 cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
-    bool *set, char **errors)
+    int *lines, char **errors)
 {
 	struct load l = {.path = path ? path : "(defaults)",
 	    .keys = keys,
@@ -284,9 +284,8 @@ cfg_load(const char *path, const struct cfg_key *keys, size_t n, void *conf,
 			fclose(l.in);
 		}
 	}
-	if (set != NULL)
-		for (size_t i = 0; i < n; i++)
-			set[i] = l.line_of[i] != 0;
+	if (lines != NULL)
+		memcpy(lines, l.line_of, n * sizeof(*lines));
 	free(l.line_of);
 	fclose(l.errs);
 	if (l.nerr == 0) {
@@ -309,27 +308,56 @@ cfg_set(const struct cfg_key *keys, size_t n, void *conf, const char *section,
 	return -ENOENT;
 }
 
-int
-cfg_problem(char **errors, const char *path, const char *section,
-    const char *key, const char *fmt, ...)
+static int problem_v(char **errors, const char *path, int line,
+    const char *section, const char *key, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
+
+static int
+problem_v(char **errors, const char *path, int line, const char *section,
+    const char *key, const char *fmt, va_list ap)
 {
-	char *text = NULL, *joined = NULL;
-	va_list ap;
+	char *text = NULL, *joined = NULL, at[16] = "";
 	int n;
 
-	va_start(ap, fmt);
 	n = vasprintf(&text, fmt, ap);
-	va_end(ap);
 	if (n < 0)
 		return -ENOMEM;
-	n = asprintf(&joined, "%s%s: [%s] %s: %s\n", *errors ? *errors : "",
-	    path ? path : "(defaults)", section, key, text);
+	if (line > 0)
+		snprintf(at, sizeof(at), ":%d", line);
+	n = asprintf(&joined, "%s%s%s: [%s] %s: %s\n", *errors ? *errors : "",
+	    path ? path : "(defaults)", at, section, key, text);
 	free(text);
 	if (n < 0)
 		return -ENOMEM;
 	free(*errors);
 	*errors = joined;
 	return -EINVAL;
+}
+
+int
+cfg_problem(char **errors, const char *path, const char *section,
+    const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = problem_v(errors, path, 0, section, key, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int
+cfg_problem_at(char **errors, const char *path, int line, const char *section,
+    const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	err = problem_v(errors, path, line, section, key, fmt, ap);
+	va_end(ap);
+	return err;
 }
 
 int

@@ -103,7 +103,7 @@ ca_check(const char *path, const char *file, char **errors)
 int
 mg_conf_load(const char *path, struct mg_conf *c, char **errors)
 {
-	bool set[N_KEYS];
+	int set[N_KEYS];
 	int err, e;
 
 	memset(c, 0, sizeof(*c));

@@ -140,7 +140,7 @@ static void
 test_values_and_defaults(void **state)
 {
 	struct conf c = { 0 };
-	bool set[N];
+	int set[N];
 	char *errors = NULL;
 
 	(void)state;
