@@ -2,13 +2,14 @@
 # upgate: one non-recursive Makefile. Objects in build/, binaries in bin/.
 
 CC       ?= cc
-PKGS     := libmicrohttpd jansson sqlite3 inih libsodium libcurl libesmtp-1.0 \
-	libsystemd gnutls
+PKGS     := libmicrohttpd jansson sqlite3 libpq inih libsodium libcurl \
+	libesmtp-1.0 libsystemd gnutls
 TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 	libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
+	libpq-dev postgresql postgresql-contrib \
 	clang libclang-rt-14-dev \
 	openssl systemd python3-nacl valgrind wrk
 
@@ -254,9 +255,16 @@ unit: $(UNIT_BIN)
 		echo "== $$t"; $$t > $$t.log 2>&1 || { fail=1; cat $$t.log; }; \
 		grep -E '^\[  (PASSED|FAILED)' $$t.log; done; exit $$fail
 
+# The gateway's tests run again on PostgreSQL (a throwaway server the
+# tests start and stop, tests/integration/pglib.py), beside the tests of
+# several gateways sharing one database.
+PG_TESTS := test_gateway.py
 integration: $(BINS)
 	UPGATE_BIN=$(abspath $(BINDIR)) /usr/bin/python3 -m unittest discover \
 		-s tests/integration -p 'test_*.py' -v
+	for t in $(PG_TESTS); do UPGATE_BACKEND=postgres UPGATE_BIN=$(abspath $(BINDIR)) \
+		/usr/bin/python3 -m unittest discover -s tests/integration -p $$t -v \
+		|| exit 1; done
 	UPGATE_BIN=$(abspath $(BINDIR)) /usr/bin/python3 -m unittest discover \
 		-s tests/faults -t tests/faults -p 'test_*.py' -v
 

@@ -140,6 +140,13 @@ void db_snapshot_max_ms(int ms);
 struct db *db_pool_get(struct db_pool *pool);
 void db_pool_put(struct db_pool *pool, struct db *db);
 
+/* Connection i (< n) of the pool, for setting its user pointer. */
+struct db *db_pool_conn(struct db_pool *pool, size_t i);
+
+/* A pointer the owner of db keeps with it (NULL until set). */
+void db_set_user(struct db *db, void *user);
+void *db_user(const struct db *db);
+
 /* Close every connection; all must have been put back. NULL: nothing. */
 void db_pool_free(struct db_pool *pool);
 

@@ -6,10 +6,10 @@
 #ifndef UPGATE_GCOMMIT_H
 #define UPGATE_GCOMMIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-struct db;
 
 /* One request's writes. run() is called on the writer thread inside the
  * batch's transaction, in a savepoint of its own: a negative return
@@ -26,13 +26,14 @@ struct gcommit_job {
 };
 
 /* How a batch's transaction starts and ends on the shared connection:
- * begin takes the writer (lock, BEGIN IMMEDIATE); end commits when err
- * is 0 (else rolls back), releases it and returns the commit's error or
- * err. */
+ * begin takes the writer (lock, BEGIN); end commits when err is 0 (else
+ * rolls back), releases it and returns the commit's error or err.
+ * savepoint and savepoint_end wrap each job (keep: its writes stay). */
 struct gcommit_txn {
-	struct db *db;
 	int (*begin)(void *ctx);
 	int (*end)(void *ctx, int err);
+	int (*savepoint)(void *ctx);
+	int (*savepoint_end)(void *ctx, bool keep);
 	void *ctx;
 };
 

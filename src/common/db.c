@@ -37,6 +37,7 @@ struct db {
 	uint64_t snap_commits; /* commits counted when its read began */
 	int64_t snap_at;       /* and when (monotonic ms) */
 	bool snap_long;	       /* it began while the WAL was long */
+	void *user;	       /* db_set_user's */
 };
 
 /* Commits by any connection of this process, counted once visible. */
@@ -575,6 +576,24 @@ db_pool_put(struct db_pool *p, struct db *db)
 	p->free_list[p->nfree++] = db;
 	pthread_cond_signal(&p->freed);
 	pthread_mutex_unlock(&p->lock);
+}
+
+struct db *
+db_pool_conn(struct db_pool *p, size_t i)
+{
+	return i < p->n ? p->conns[i] : NULL;
+}
+
+void
+db_set_user(struct db *db, void *user)
+{
+	db->user = user;
+}
+
+void *
+db_user(const struct db *db)
+{
+	return db->user;
 }
 
 void

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "upgate/db.h"
 #include "upgate/gcommit.h"
 #include "upgate/log.h"
 #include "upgate/worker.h"
@@ -28,16 +27,16 @@ struct gcommit {
  * When the savepoint itself fails, *broken is set: the whole batch must
  * roll back, since what the job left is unknown. */
 static int
-run_one(struct db *db, struct gcommit_job *j, int *broken)
+run_one(const struct gcommit_txn *t, struct gcommit_job *j, int *broken)
 {
 	int err, end;
 
-	if ((err = db_savepoint(db)) < 0) {
+	if ((err = t->savepoint(t->ctx)) < 0) {
 		*broken = err;
 		return err;
 	}
 	err = j->run(j->arg);
-	if ((end = db_savepoint_end(db, err == 0)) < 0) {
+	if ((end = t->savepoint_end(t->ctx, err == 0)) < 0) {
 		*broken = end;
 		return err < 0 ? err : end;
 	}
@@ -54,7 +53,7 @@ commit_batch(struct gcommit *g, struct gcommit_job *list)
 
 	err = g->txn.begin(g->txn.ctx);
 	for (j = list; j != NULL; j = j->next, n++)
-		j->err = err < 0 ? err : run_one(g->txn.db, j, &broken);
+		j->err = err < 0 ? err : run_one(&g->txn, j, &broken);
 	if (err == 0)
 		err = g->txn.end(g->txn.ctx, broken);
 	if (err < 0) {

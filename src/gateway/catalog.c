@@ -68,9 +68,9 @@ slot_of(const char *app, const char *channel)
 	return h % SLOTS;
 }
 
-/* Read app/channel's catalog inside db's read transaction. */
+/* Read app/channel's catalog inside conn's read transaction. */
 static int
-load(struct db *db, const char *app, const char *channel, int64_t version,
+load(struct store_conn *conn, const char *app, const char *channel, int64_t version,
     struct catalog_entry **out)
 {
 	struct catalog_entry *e = calloc(1, sizeof(*e));
@@ -83,12 +83,12 @@ load(struct db *db, const char *app, const char *channel, int64_t version,
 	snprintf(e->app, sizeof(e->app), "%s", app);
 	snprintf(e->channel, sizeof(e->channel), "%s", channel);
 	err = store_release_list(
-	    db, app, channel, false, &e->v.releases, &e->v.n_releases);
+	    conn, app, channel, false, &e->v.releases, &e->v.n_releases);
 	if (err == 0 &&
 	    (e->v.rollback = malloc(sizeof(*e->v.rollback))) == NULL)
 		err = -ENOMEM;
 	if (err == 0) {
-		err = store_rollback_get(db, app, channel, e->v.rollback);
+		err = store_rollback_get(conn, app, channel, e->v.rollback);
 		if (err == -ENOENT) {
 			free(e->v.rollback);
 			e->v.rollback = NULL;
@@ -104,7 +104,7 @@ load(struct db *db, const char *app, const char *channel, int64_t version,
 }
 
 int
-catalog_get(struct catalog *c, struct db *db, const char *app,
+catalog_get(struct catalog *c, struct store_conn *conn, const char *app,
     const char *channel, const struct catalog_view **out)
 {
 	unsigned i = slot_of(app, channel);
@@ -112,7 +112,7 @@ catalog_get(struct catalog *c, struct db *db, const char *app,
 	int64_t version;
 	int err;
 
-	if ((err = store_catalog_version(db, &version)) < 0)
+	if ((err = store_catalog_version(conn, &version)) < 0)
 		return err;
 	pthread_mutex_lock(&c->lock);
 	e = c->slots[i];
@@ -128,7 +128,7 @@ catalog_get(struct catalog *c, struct db *db, const char *app,
 		return 0;
 	}
 	atomic_fetch_add(&c->misses, 1);
-	if ((err = load(db, app, channel, version, &e)) < 0)
+	if ((err = load(conn, app, channel, version, &e)) < 0)
 		return err;
 	/* Keep it unless the slot holds a newer snapshot's copy. */
 	pthread_mutex_lock(&c->lock);

@@ -45,7 +45,7 @@ gw_authorize(void *ctx, const char *token, size_t len)
 int
 gw_write_begin(struct gw *gw)
 {
-	return db_txn_begin(gw->writer);
+	return store_txn_begin(gw->writer);
 }
 
 int
@@ -54,7 +54,7 @@ gw_write_end(struct gw *gw, int err)
 	bool kick = gw->outbox_added;
 
 	gw->outbox_added = false;
-	err = db_txn_end(gw->writer, err);
+	err = store_txn_end(gw->writer, err);
 	if (err == 0 && kick)
 		forward_kick(gw->forward);
 	return err;
@@ -72,11 +72,23 @@ commits_end(void *gw, int err)
 	return gw_write_end(gw, err);
 }
 
+static int
+commits_savepoint(void *gw)
+{
+	return store_savepoint(((struct gw *)gw)->writer);
+}
+
+static int
+commits_savepoint_end(void *gw, bool keep)
+{
+	return store_savepoint_end(((struct gw *)gw)->writer, keep);
+}
+
 int
 gw_commits_start(struct gw *gw)
 {
-	const struct gcommit_txn txn = {
-	    gw->writer, commits_begin, commits_end, gw};
+	const struct gcommit_txn txn = {commits_begin, commits_end,
+	    commits_savepoint, commits_savepoint_end, gw};
 
 	return gcommit_start(&txn, &gw->commits);
 }

@@ -19,6 +19,8 @@
 #define IDLE_POLL_MS 1000
 #define MAX_BATCH_BYTES (3 * 1024 * 1024) /* under mgmtd's 4 MiB limit */
 #define REPLY_KEEP 512
+/* A claim outlasts the request by this much: the delete after it. */
+#define CLAIM_SPARE_MS 5000
 
 struct forward {
 	struct gw *gw;
@@ -84,7 +86,7 @@ load_secret(struct forward *f)
 /* Outbox rows mgmtd has accepted. */
 struct sent {
 	struct gw *gw;
-	int64_t first, last;
+	const struct outbox_batch *b;
 };
 
 static int
@@ -92,7 +94,7 @@ drop_sent(void *arg)
 {
 	struct sent *s = arg;
 
-	return store_outbox_delete(s->gw->writer, s->first, s->last);
+	return store_outbox_delete(s->gw->writer, s->b);
 }
 
 /* Send one batch and drop it from the outbox on 2xx. Returns 1 when a
@@ -102,24 +104,28 @@ forward_once(struct forward *f)
 {
 	struct gw *gw = f->gw;
 	struct outbox_batch b;
-	struct db *db;
+	struct store_conn *conn;
 	char why[CURL_ERROR_SIZE + 400] = "";
 	long status;
 	int err;
 
-	db = db_pool_get(gw->readers);
-	err = store_outbox_batch(
-	    db, (size_t)gw->conf.forward_batch, MAX_BATCH_BYTES, &b);
-	db_pool_put(gw->readers, db);
+	/* Claimed for longer than a request may take, so no other gateway
+	 * sends it meanwhile; a claim of a gateway that died ends then. */
+	conn = store_reader_get(gw->store);
+	err = store_outbox_claim(conn, (size_t)gw->conf.forward_batch,
+	    MAX_BATCH_BYTES, gw->conf.forward_timeout + CLAIM_SPARE_MS, &b);
+	store_reader_put(gw->store, conn);
 	if (err < 0) {
 		log_err("forward: cannot read the outbox: %s", strerror(-err));
 		return err;
 	}
-	if (b.n == 0)
+	if (b.n == 0) {
+		store_outbox_batch_fini(&b);
 		return 0;
+	}
 	status = post(f, &b, why, sizeof(why));
 	if (status >= 200 && status < 300) {
-		struct sent s = {gw, b.first, b.last};
+		struct sent s = {gw, &b};
 
 		/* In the requests' next batch: no fsync of its own. */
 		if ((err = gw_write_run(gw, drop_sent, &s)) < 0)
@@ -141,9 +147,12 @@ forward_once(struct forward *f)
 		atomic_fetch_add(&f->failures, 1);
 		log_warn("forward: %zu outcome(s) not accepted by %s: %s", b.n,
 		    f->url, why);
+		conn = store_reader_get(gw->store);
+		store_outbox_release(conn, &b);
+		store_reader_put(gw->store, conn);
 		err = -EAGAIN;
 	}
-	free(b.body);
+	store_outbox_batch_fini(&b);
 	return err < 0 ? err : 1;
 }
 

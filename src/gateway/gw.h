@@ -10,13 +10,18 @@
 
 #include "store.h"
 #include "upgate/daemon.h"
-#include "upgate/db.h"
 #include "upgate/gcommit.h"
 #include "upgate/http.h"
 
+/* [storage] backend */
+enum gw_backend { GW_BACKEND_SQLITE, GW_BACKEND_POSTGRES };
+
 struct gw_conf {
 	struct daemon_server server; /* [server], [log] file */
+	int backend;		     /* enum gw_backend */
 	char *database;
+	char *url;	     /* postgres: libpq connection string */
+	char *password_file; /* postgres: "" none */
 	int64_t readers;
 	int64_t cache_kib;	  /* page cache per read connection */
 	int64_t writer_cache_kib; /* the write connection's */
@@ -74,9 +79,9 @@ struct catalog;
 /* The daemon context: one per process, passed to every handler. */
 struct gw {
 	struct gw_conf conf;
-	struct db *writer;	 /* every write; db_lock() around use */
-	struct gcommit *commits; /* launches and reports: group commit */
-	struct db_pool *readers;
+	struct store *store;	   /* releases, upgrades, the outbox */
+	struct store_conn *writer; /* every write, in gw_write_begin/_end */
+	struct gcommit *commits;   /* launches and reports: group commit */
 	struct http_server *http;
 	struct reaper *reaper;
 	struct forward *forward;     /* NULL: forwarding off */
@@ -143,7 +148,7 @@ void catalog_free(struct catalog *c);
 /* app/channel's catalog as db's open read transaction sees it: the cached
  * copy when its catalog version is the snapshot's, else read now (and
  * kept). 0 and *out (give it back with catalog_put), or -errno. */
-int catalog_get(struct catalog *c, struct db *db, const char *app,
+int catalog_get(struct catalog *c, struct store_conn *conn, const char *app,
     const char *channel, const struct catalog_view **out);
 /* Give back a view from catalog_get, from any thread. NULL: nothing. */
 void catalog_put(const struct catalog_view *v);

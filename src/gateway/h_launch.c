@@ -41,16 +41,16 @@ view_fini(struct view *v)
 static int
 load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 {
-	struct db *db = db_pool_get(gw->readers);
+	struct store_conn *conn = store_reader_get(gw->store);
 	int err;
 
 	memset(v, 0, sizeof(*v));
-	if ((err = db_begin_read(db)) < 0)
+	if ((err = store_begin_read(conn)) < 0)
 		goto out;
-	err = catalog_get(gw->catalog, db, l->app, l->channel, &v->cat);
+	err = catalog_get(gw->catalog, conn, l->app, l->channel, &v->cat);
 	if (err == 0) {
 		err =
-		    store_upgrade_latest(db, l->client_id, l->app, &v->latest);
+		    store_upgrade_latest(conn, l->client_id, l->app, &v->latest);
 		v->has_latest = err == 0;
 		if (err == -ENOENT)
 			err = 0;
@@ -59,9 +59,9 @@ load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 	 * snapshot), and most launches come from such clients. */
 	if (err == 0 && v->has_latest)
 		err = store_upgrade_failures(
-		    db, l->client_id, l->app, &v->fails, &v->n_fails);
+		    conn, l->client_id, l->app, &v->fails, &v->n_fails);
 out: /* the snapshot stays with the connection while it is fresh */
-	db_pool_put(gw->readers, db);
+	store_reader_put(gw->store, conn);
 	if (err < 0)
 		view_fini(v);
 	return err;
@@ -109,7 +109,7 @@ apply(void *arg)
 {
 	struct launch_job *j = arg;
 	struct gw *gw = j->gw;
-	struct db *db = gw->writer;
+	struct store_conn *conn = gw->writer;
 	const struct launch_req *l = &j->l;
 	struct view *v = &j->v;
 	struct decide_out *d = &j->d;
@@ -175,21 +175,21 @@ apply(void *arg)
 			    d->by_rollback ? " ordered by an admin"
 					   : " off a yanked release");
 		if (err == 0)
-			err = store_upgrade_insert(db, offer);
+			err = store_upgrade_insert(conn, offer);
 		if (err == -EEXIST)
 			err = -EAGAIN; /* a concurrent launch started one */
 		rec.action = "upgrade";
 		rec.upgrade_id = offer->upgrade_id;
 	}
 	if (err == 0 && d->tell_failure) {
-		err = store_upgrade_tell(db, v->latest.id);
+		err = store_upgrade_tell(conn, v->latest.id);
 		if (err == 0)
 			d->tell_failure = false; /* told by another call */
 		else if (err == 1)
 			err = 0;
 	}
 	if (err == 0)
-		err = store_launch_insert(db, &rec, 1);
+		err = store_launch_insert(conn, &rec, 1);
 	return err;
 }
 

@@ -11,12 +11,12 @@
 static int
 outbox(struct gw *gw, int64_t *rows, double *age_s)
 {
-	struct db *db = db_pool_get(gw->readers);
+	struct store_conn *conn = store_reader_get(gw->store);
 	int64_t oldest = 0;
 	int err;
 
-	err = store_outbox_depth(db, rows, &oldest);
-	db_pool_put(gw->readers, db);
+	err = store_outbox_depth(conn, rows, &oldest);
+	store_reader_put(gw->store, conn);
 	*age_s = oldest ? (double)(ts_now_ms() - oldest) / 1000.0 : 0.0;
 	return err;
 }
@@ -45,13 +45,13 @@ h_metrics_get(struct req *rq, struct resp *rs)
 	double age = 0;
 	char *text = NULL;
 	size_t len = 0;
-	struct db *db;
+	struct store_conn *conn;
 	FILE *f;
 	int err;
 
-	db = db_pool_get(gw->readers);
-	err = store_upgrade_state_counts(db, counts);
-	db_pool_put(gw->readers, db);
+	conn = store_reader_get(gw->store);
+	err = store_upgrade_state_counts(conn, counts);
+	store_reader_put(gw->store, conn);
 	if (err == 0)
 		err = outbox(gw, &rows, &age);
 	if (err < 0)

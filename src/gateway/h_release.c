@@ -359,15 +359,15 @@ h_releases_get(struct req *rq, struct resp *rs)
 	struct release *list = NULL;
 	size_t n = 0;
 	json_t *arr, *o;
-	struct db *db;
+	struct store_conn *conn;
 	int err;
 
 	if (app != NULL && !id_app_valid(app))
 		return http_error(
 		    rs, -EINVAL, "invalid_value", "app", "app " ID_APP_RULE);
-	db = db_pool_get(gw->readers);
-	err = store_release_list(db, app, channel, true, &list, &n);
-	db_pool_put(gw->readers, db);
+	conn = store_reader_get(gw->store);
+	err = store_release_list(conn, app, channel, true, &list, &n);
+	store_reader_put(gw->store, conn);
 	if (err < 0)
 		return err;
 	arr = json_array();
@@ -380,10 +380,10 @@ h_releases_get(struct req *rq, struct resp *rs)
 	if (o != NULL && app != NULL) {
 		int64_t max = 0;
 
-		db = db_pool_get(gw->readers);
+		conn = store_reader_get(gw->store);
 		err = store_serial_max(
-		    db, app, channel ? channel : "stable", &max);
-		db_pool_put(gw->readers, db);
+		    conn, app, channel ? channel : "stable", &max);
+		store_reader_put(gw->store, conn);
 		if (err < 0) {
 			json_decref(o);
 			return err;
@@ -465,7 +465,7 @@ h_manifest_get(struct req *rq, struct resp *rs)
 	const struct catalog_view *cat = NULL;
 	const struct catalog_memo *m;
 	struct gw_settings set;
-	struct db *db;
+	struct store_conn *conn;
 	char cc[64], *body = NULL;
 	bool fresh;
 	int err;
@@ -477,10 +477,10 @@ h_manifest_get(struct req *rq, struct resp *rs)
 		return http_error(rs, -EINVAL, "invalid_value", NULL,
 		    "app, channel and platform " ID_APP_RULE);
 	/* The releases as launches see them: the cached catalog. */
-	db = db_pool_get(gw->readers);
-	if ((err = db_begin_read(db)) == 0)
-		err = catalog_get(gw->catalog, db, app, channel, &cat);
-	db_pool_put(gw->readers, db);
+	conn = store_reader_get(gw->store);
+	if ((err = store_begin_read(conn)) == 0)
+		err = catalog_get(gw->catalog, conn, app, channel, &cat);
+	store_reader_put(gw->store, conn);
 	if (err < 0)
 		return err;
 	if ((err = manifest_of(cat, platform, &m)) == 0) {
@@ -634,7 +634,7 @@ h_rollback_get(struct req *rq, struct resp *rs)
 	struct rollback rb;
 	char version[STORE_NAME_MAX + 1] = "";
 	bool del = strcmp(rq->method, "DELETE") == 0;
-	struct db *db;
+	struct store_conn *conn;
 	int err;
 
 	if (channel == NULL)
@@ -647,9 +647,9 @@ h_rollback_get(struct req *rq, struct resp *rs)
 			err = store_rollback_delete(gw->writer, app, channel);
 		err = gw_write_end(gw, err);
 	} else {
-		db = db_pool_get(gw->readers);
-		err = store_rollback_get(db, app, channel, &rb);
-		db_pool_put(gw->readers, db);
+		conn = store_reader_get(gw->store);
+		err = store_rollback_get(conn, app, channel, &rb);
+		store_reader_put(gw->store, conn);
 	}
 	if (err == -ENOENT)
 		return http_error(rs, err, "rollback_not_found", NULL,
@@ -660,13 +660,13 @@ h_rollback_get(struct req *rq, struct resp *rs)
 		struct release *list = NULL;
 		size_t n = 0;
 
-		db = db_pool_get(gw->readers);
-		if (store_release_list(db, app, channel, false, &list, &n) == 0)
+		conn = store_reader_get(gw->store);
+		if (store_release_list(conn, app, channel, false, &list, &n) == 0)
 			for (size_t i = 0; i < n; i++)
 				if (list[i].id == rb.release_id)
 					snprintf(version, sizeof(version), "%s",
 					    list[i].version);
-		db_pool_put(gw->readers, db);
+		store_reader_put(gw->store, conn);
 		store_release_free_list(list, n);
 	}
 	if (del)

@@ -98,7 +98,7 @@ static int
 apply_report(void *arg)
 {
 	struct report_job *j = arg;
-	struct db *db = j->gw->writer;
+	struct store_conn *conn = j->gw->writer;
 	struct report *r = &j->r;
 	struct upgrade *u = &j->u;
 	struct upgrade_event old;
@@ -108,7 +108,7 @@ apply_report(void *arg)
 
 	gw_finish_opts(&j->s, &fo);
 	store_upgrade_fini(u);
-	err = store_upgrade_get_brief(db, j->uid, u);
+	err = store_upgrade_get_brief(conn, j->uid, u);
 	if (err == 0 && strcmp(u->client_id, r->client_id) != 0)
 		err = -ENOENT;
 	if (err == -ENOENT)
@@ -120,7 +120,7 @@ apply_report(void *arg)
 	/* A stored event has a seq at most last_seq: only then look. */
 	err = r->ev.seq > u->last_seq
 		  ? -ENOENT
-		  : store_upgrade_event_get(db, u->id, r->ev.seq, &old);
+		  : store_upgrade_event_get(conn, u->id, r->ev.seq, &old);
 	if (err == 0) {
 		bool same = same_event(&old, r);
 
@@ -164,10 +164,10 @@ apply_report(void *arg)
 	r->ev.message = NULL;
 	if (r->message != NULL && (r->ev.message = strdup(r->message)) == NULL)
 		return -ENOMEM;
-	err = store_upgrade_event_add(db, u, &r->ev);
+	err = store_upgrade_event_add(conn, u, &r->ev);
 	store_event_fini(&r->ev);
 	if (err == 0 && store_state_final(r->ev.state))
-		err = store_upgrade_finish(db, u, r->ev.state, r->ev.error_code,
+		err = store_upgrade_finish(conn, u, r->ev.state, r->ev.error_code,
 		    r->message, now, &fo, &j->halted);
 	if (err == 0 && store_state_final(r->ev.state))
 		j->gw->outbox_added = true;
@@ -249,7 +249,7 @@ h_upgrade_get(struct req *rq, struct resp *rs)
 	struct upgrade_event *ev = NULL;
 	struct upgrade u;
 	size_t n = 0;
-	struct db *db;
+	struct store_conn *conn;
 	json_t *o;
 	int err;
 
@@ -259,18 +259,18 @@ h_upgrade_get(struct req *rq, struct resp *rs)
 	if (!id_valid(uid))
 		return http_error(rs, -ENOENT, "upgrade_not_found", NULL,
 		    "no upgrade %.40s for this client", uid);
-	db = db_pool_get(gw->readers);
-	if ((err = db_begin_read(db)) == 0) {
-		err = store_upgrade_get(db, uid, &u);
+	conn = store_reader_get(gw->store);
+	if ((err = store_begin_read(conn)) == 0) {
+		err = store_upgrade_get(conn, uid, &u);
 		if (err == 0 && strcmp(u.client_id, client) != 0) {
 			store_upgrade_fini(&u);
 			err = -ENOENT;
 		}
 		if (err == 0 &&
-		    (err = store_upgrade_events(db, u.id, &ev, &n)) < 0)
+		    (err = store_upgrade_events(conn, u.id, &ev, &n)) < 0)
 			store_upgrade_fini(&u);
 	}
-	db_pool_put(gw->readers, db); /* keeps the snapshot while fresh */
+	store_reader_put(gw->store, conn); /* keeps the snapshot while fresh */
 	if (err == -ENOENT)
 		return http_error(rs, err, "upgrade_not_found", NULL,
 		    "no upgrade %s for this client", uid);
@@ -297,7 +297,7 @@ h_upgrades_get(struct req *rq, struct resp *rs)
 	size_t n = 0, got;
 	enum upg_state st;
 	json_t *arr, *next = json_null();
-	struct db *db;
+	struct store_conn *conn;
 	char *end;
 	int err;
 
@@ -327,9 +327,9 @@ h_upgrades_get(struct req *rq, struct resp *rs)
 		f.after = v;
 	}
 	f.limit++; /* one more tells whether a next page exists */
-	db = db_pool_get(gw->readers);
-	err = store_upgrade_list(db, &f, &list, &n);
-	db_pool_put(gw->readers, db);
+	conn = store_reader_get(gw->store);
+	err = store_upgrade_list(conn, &f, &list, &n);
+	store_reader_put(gw->store, conn);
 	if (err < 0)
 		return err;
 	got = n;

@@ -144,13 +144,11 @@ flush(struct launchlog *ll)
 		goto out;
 	}
 	if ((err = gw_write_begin(ll->gw)) == 0) {
-		struct db *w = ll->gw->writer;
+		struct store_conn *w = ll->gw->writer;
 		int restore;
 
-		/* Statistics are pages written once and not read again: at the
-		 * writer's own cache size they would fill it (its memory) for
-		 * nothing. They are written at the readers' size. */
-		err = db_cache_set(w, (int)ll->gw->conf.cache_kib);
+		/* Statistics are written once and not read again. */
+		err = store_bulk(w, true);
 		for (size_t i = 0; err == 0 && i < batch.n;) {
 			struct launch_rec l[64];
 			size_t k = 0;
@@ -161,7 +159,7 @@ flush(struct launchlog *ll)
 			}
 			err = store_launch_insert(w, l, k);
 		}
-		restore = db_cache_set(w, (int)ll->gw->conf.writer_cache_kib);
+		restore = store_bulk(w, false);
 		err = gw_write_end(ll->gw, err < 0 ? err : restore);
 	}
 	if (err < 0)

@@ -90,6 +90,63 @@ on_hup(void *arg)
 	forward_reload(gw->forward);
 }
 
+/* The password [storage] password_file names, when it names one. Returns
+ * 0 with *out (NULL: none; free with secret_free) or -EINVAL with the
+ * problem printed. */
+static int
+storage_password(const char *path, const struct gw_conf *c, char **out)
+{
+	char *errors = NULL;
+
+	*out = NULL;
+	if (c->password_file[0] == '\0')
+		return 0;
+	if (cfg_secret(path, "storage", "password_file", c->password_file,
+		true, out, &errors) < 0) {
+		fputs(errors ? errors : "configuration: out of memory\n",
+		    stderr);
+		free(errors);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* What the log names as the database: the file, or the PostgreSQL
+ * connection string (it holds no password: that comes from a file). */
+static const char *
+store_where(const struct gw *gw)
+{
+	return gw->conf.backend == GW_BACKEND_POSTGRES ? gw->conf.url
+						       : gw->conf.database;
+}
+
+static int
+open_store(struct gw *gw, unsigned threads)
+{
+	const struct gw_conf *c = &gw->conf;
+	char *password = NULL;
+	struct store_opts o = {
+	    .database = c->database,
+	    .url = c->url,
+	    .readers = daemon_readers(c->readers, threads),
+	    .cache_kib = (int)c->cache_kib,
+	    .writer_cache_kib = (int)c->writer_cache_kib,
+	};
+	int err;
+
+	if (storage_password(gw->conf_path, c, &password) < 0)
+		return -EINVAL;
+	o.password = password;
+	err = store_open(c->backend == GW_BACKEND_POSTGRES ? &store_pg
+							   : &store_sqlite,
+	    &o, &gw->store);
+	secret_free(password);
+	if (err < 0)
+		return err;
+	gw->writer = store_writer(gw->store);
+	return 0;
+}
+
 static int
 run(struct gw *gw)
 {
@@ -98,14 +155,7 @@ run(struct gw *gw)
 	struct http_config hc;
 	int err;
 
-	db_cache_kib((int)gw->conf.cache_kib);
-	if ((err = db_open(
-		 gw->conf.database, &store_schema, true, &gw->writer)) < 0 ||
-	    (err = db_cache_set(gw->writer, (int)gw->conf.writer_cache_kib)) <
-		0)
-		return err;
-	if ((err = db_pool_new(gw->conf.database, &store_schema,
-		 daemon_readers(gw->conf.readers, threads), &gw->readers)) < 0)
+	if ((err = open_store(gw, threads)) < 0)
 		return err;
 	if ((err = catalog_new(&gw->catalog)) < 0)
 		return err;
@@ -125,8 +175,7 @@ run(struct gw *gw)
 	    .ctx = gw,
 	    .authorize = gw_authorize,
 	};
-	return daemon_serve(
-	    &hc, gw->conf.database, on_hup, DRAIN_MS, &gw->http);
+	return daemon_serve(&hc, store_where(gw), on_hup, DRAIN_MS, &gw->http);
 }
 
 int
@@ -161,6 +210,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (check) {
+		char *pw = NULL;
+
+		if (storage_password(path, &gw.conf, &pw) < 0) {
+			gw_conf_free(&gw.conf);
+			secret_free(gw.admin_token);
+			return 2;
+		}
+		secret_free(pw);
 		printf(
 		    "%s: configuration is valid\n", path ? path : "(defaults)");
 		gw_conf_free(&gw.conf);
@@ -191,8 +248,7 @@ main(int argc, char **argv)
 	forward_stop(gw.forward);
 	reaper_stop(gw.reaper);
 	catalog_free(gw.catalog);
-	db_pool_free(gw.readers);
-	db_close(gw.writer);
+	store_close(gw.store);
 	gw_conf_free(&gw.conf);
 	secret_free(gw.admin_token);
 	pthread_mutex_destroy(&gw.lock);

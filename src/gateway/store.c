@@ -1,166 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The gateway's schema, its migrations and the upgrade state names. */
+/* The storage seam: calls into the engine a store was opened on, and what
+ * no engine is needed for (state names, freeing what stores return). */
 #include <errno.h>
 #include <string.h>
 
-#include "store.h"
+#include <stdlib.h>
 
-extern const struct db_sqlset store_release_sql;
-extern const struct db_sqlset store_upgrade_sql;
-extern const struct db_sqlset store_outbox_sql;
-
-static const char *const migrations[] = {
-    /* 1: releases, upgrades with their events, the outbox, launches. */
-    "CREATE TABLE releases ("
-    "  id INTEGER PRIMARY KEY,"
-    "  app TEXT NOT NULL, channel TEXT NOT NULL, version TEXT NOT NULL,"
-    "  notes TEXT NOT NULL DEFAULT '',"
-    "  rollout_percent INTEGER NOT NULL,"
-    "  mandatory INTEGER NOT NULL DEFAULT 0,"
-    "  paused INTEGER NOT NULL DEFAULT 0,"
-    "  yanked INTEGER NOT NULL DEFAULT 0,"
-    "  halted INTEGER NOT NULL DEFAULT 0,"
-    "  halted_at INTEGER NOT NULL DEFAULT 0,"
-    "  content TEXT NOT NULL,"
-    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    "  n_succeeded INTEGER NOT NULL DEFAULT 0,"
-    "  n_failed INTEGER NOT NULL DEFAULT 0,"
-    "  n_timed_out INTEGER NOT NULL DEFAULT 0,"
-    /* counts when the release was last resumed: the halt window */
-    "  base_finished INTEGER NOT NULL DEFAULT 0,"
-    "  base_failed INTEGER NOT NULL DEFAULT 0,"
-    "  UNIQUE (app, channel, version));"
-    "CREATE TABLE artifacts ("
-    "  release_id INTEGER NOT NULL REFERENCES releases(id),"
-    "  platform TEXT NOT NULL, url TEXT NOT NULL,"
-    "  size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
-    "  PRIMARY KEY (release_id, platform)) WITHOUT ROWID;"
-    "CREATE TABLE upgrades ("
-    "  id INTEGER PRIMARY KEY,"
-    "  upgrade_id TEXT NOT NULL UNIQUE,"
-    "  client_id TEXT NOT NULL, app TEXT NOT NULL,"
-    "  release_id INTEGER NOT NULL REFERENCES releases(id),"
-    "  platform TEXT NOT NULL, channel TEXT NOT NULL,"
-    "  from_version TEXT NOT NULL, to_version TEXT NOT NULL,"
-    "  state TEXT NOT NULL, final INTEGER NOT NULL DEFAULT 0,"
-    "  last_seq INTEGER NOT NULL DEFAULT 0,"
-    "  progress INTEGER, download_ms INTEGER, install_ms INTEGER,"
-    "  error_code TEXT, message TEXT,"
-    "  url TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,"
-    "  notes TEXT NOT NULL, mandatory INTEGER NOT NULL,"
-    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    "  finished_at INTEGER NOT NULL DEFAULT 0,"
-    "  failure_told INTEGER NOT NULL DEFAULT 0);"
-    /* at most one unfinished upgrade per client and app */
-    "CREATE UNIQUE INDEX upgrades_active ON upgrades(client_id, app)"
-    "  WHERE final = 0;"
-    "CREATE INDEX upgrades_client ON upgrades(client_id, app, id);"
-    "CREATE INDEX upgrades_unfinished ON upgrades(created_at)"
-    "  WHERE final = 0;"
-    "CREATE INDEX upgrades_app ON upgrades(app, id);"
-    "CREATE INDEX upgrades_release ON upgrades(release_id, state);"
-    "CREATE TABLE events ("
-    "  upgrade INTEGER NOT NULL REFERENCES upgrades(id),"
-    "  seq INTEGER NOT NULL, state TEXT NOT NULL,"
-    "  error_code TEXT, message TEXT, progress INTEGER,"
-    "  download_ms INTEGER, install_ms INTEGER, at INTEGER NOT NULL,"
-    "  PRIMARY KEY (upgrade, seq)) WITHOUT ROWID;"
-    "CREATE TABLE outbox ("
-    "  id INTEGER PRIMARY KEY,"
-    "  outcome_id TEXT NOT NULL UNIQUE,"
-    "  kind TEXT NOT NULL,"
-    "  body TEXT NOT NULL,"
-    "  created_at INTEGER NOT NULL);"
-    "CREATE TABLE launches ("
-    "  id INTEGER PRIMARY KEY, at INTEGER NOT NULL,"
-    "  client_id TEXT NOT NULL, app TEXT NOT NULL, version TEXT NOT NULL,"
-    "  platform TEXT NOT NULL, channel TEXT NOT NULL,"
-    "  action TEXT NOT NULL, reason TEXT, upgrade_id TEXT);",
-    /* 2: signed releases (the signed document as published, its
-     * Ed25519 signature, its serial), rollbacks, and what an upgrade was
-     * offered with. */
-    "ALTER TABLE releases ADD COLUMN signed TEXT;"
-    "ALTER TABLE releases ADD COLUMN signature TEXT;"
-    "ALTER TABLE releases ADD COLUMN serial INTEGER;"
-    "ALTER TABLE upgrades ADD COLUMN signed TEXT;"
-    "ALTER TABLE upgrades ADD COLUMN signature TEXT;"
-    "ALTER TABLE upgrades ADD COLUMN rollback INTEGER NOT NULL DEFAULT 0;"
-    "CREATE TABLE rollbacks ("
-    "  app TEXT NOT NULL, channel TEXT NOT NULL,"
-    "  release_id INTEGER NOT NULL REFERENCES releases(id),"
-    "  rollout_percent INTEGER NOT NULL,"
-    "  signed TEXT, signature TEXT, serial INTEGER,"
-    "  created_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (app, channel));",
-    /* 3: a version of what launches decide on (releases, artifacts,
-     * rollbacks), raised by triggers in the same transaction as any
-     * change, so a cached copy is checked against a reader's snapshot.
-     * The counters that every finished upgrade bumps do not raise it. */
-    "CREATE TABLE catalog_version (v INTEGER NOT NULL);"
-    "INSERT INTO catalog_version VALUES (0);"
-#define BUMP " BEGIN UPDATE catalog_version SET v = v + 1; END;"
-    "CREATE TRIGGER releases_added AFTER INSERT ON releases" BUMP
-    "CREATE TRIGGER releases_removed AFTER DELETE ON releases" BUMP
-    "CREATE TRIGGER releases_changed AFTER UPDATE OF app, channel,"
-    "  version, notes, rollout_percent, mandatory, paused, yanked, halted,"
-    "  signed, signature, serial ON releases" BUMP
-    "CREATE TRIGGER artifacts_added AFTER INSERT ON artifacts" BUMP
-    "CREATE TRIGGER artifacts_removed AFTER DELETE ON artifacts" BUMP
-    "CREATE TRIGGER artifacts_changed AFTER UPDATE ON artifacts" BUMP
-    "CREATE TRIGGER rollbacks_added AFTER INSERT ON rollbacks" BUMP
-    "CREATE TRIGGER rollbacks_removed AFTER DELETE ON rollbacks" BUMP
-    "CREATE TRIGGER rollbacks_changed AFTER UPDATE ON rollbacks" BUMP,
-#undef BUMP
-    /* 4: upgrades counted by release and state, one row per release
-     * (release_counts), kept by store_upgrade.c in the transaction of
-     * every change of state. It replaces the index on (release_id,
-     * state) that counting scanned: moving a report's entry in it was a
-     * quarter of the writer's work per report, and the counts it served
-     * cost a scan of every upgrade for each /metrics scrape and admin
-     * release list. The columns follow enum upg_state. */
-    "CREATE TABLE release_counts ("
-    "  release_id INTEGER PRIMARY KEY REFERENCES releases(id),"
-    "  offered INTEGER NOT NULL DEFAULT 0,"
-    "  downloading INTEGER NOT NULL DEFAULT 0,"
-    "  downloaded INTEGER NOT NULL DEFAULT 0,"
-    "  verifying INTEGER NOT NULL DEFAULT 0,"
-    "  installing INTEGER NOT NULL DEFAULT 0,"
-    "  succeeded INTEGER NOT NULL DEFAULT 0,"
-    "  failed INTEGER NOT NULL DEFAULT 0,"
-    "  timed_out INTEGER NOT NULL DEFAULT 0);"
-    "INSERT INTO release_counts SELECT r.id,"
-    "  count(u.id) FILTER (WHERE u.state = 'offered'),"
-    "  count(u.id) FILTER (WHERE u.state = 'downloading'),"
-    "  count(u.id) FILTER (WHERE u.state = 'downloaded'),"
-    "  count(u.id) FILTER (WHERE u.state = 'verifying'),"
-    "  count(u.id) FILTER (WHERE u.state = 'installing'),"
-    "  count(u.id) FILTER (WHERE u.state = 'succeeded'),"
-    "  count(u.id) FILTER (WHERE u.state = 'failed'),"
-    "  count(u.id) FILTER (WHERE u.state = 'timed_out')"
-    "  FROM releases r LEFT JOIN upgrades u ON u.release_id = r.id"
-    "  GROUP BY r.id;"
-    "DROP INDEX upgrades_release;"
-    /* The finished counts are release_counts' now (the halt window
-     * reads them there): the releases' own copies go. */
-    "ALTER TABLE releases DROP COLUMN n_succeeded;"
-    "ALTER TABLE releases DROP COLUMN n_failed;"
-    "ALTER TABLE releases DROP COLUMN n_timed_out;"
-    "CREATE TRIGGER releases_counted AFTER INSERT ON releases"
-    " BEGIN INSERT INTO release_counts (release_id) VALUES (new.id); END;",
-};
-
-static const struct db_sqlset *const sets[] = {
-    &store_release_sql,
-    &store_upgrade_sql,
-    &store_outbox_sql,
-};
-
-const struct db_schema store_schema = {
-    migrations,
-    sizeof(migrations) / sizeof(migrations[0]),
-    sets,
-    sizeof(sets) / sizeof(sets[0]),
-};
+#include "store_ops.h"
+#include "upgate/log.h"
 
 static const char *const state_names[UPG_STATE_COUNT] = {
     [UPG_OFFERED] = "offered",
@@ -195,4 +42,381 @@ bool
 store_state_final(enum upg_state s)
 {
 	return s >= UPG_SUCCEEDED;
+}
+
+void
+store_release_fini(struct release *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->n_artifacts; i++)
+		free(r->artifacts[i].url);
+	free(r->artifacts);
+	free(r->notes);
+	free(r->signed_doc);
+	free(r->signature);
+	r->artifacts = NULL;
+	r->n_artifacts = 0;
+	r->notes = r->signed_doc = r->signature = NULL;
+}
+
+void
+store_release_free_list(struct release *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_release_fini(&list[i]);
+	free(list);
+}
+
+const struct artifact *
+store_release_artifact(const struct release *r, const char *platform)
+{
+	for (size_t i = 0; i < r->n_artifacts; i++)
+		if (strcmp(r->artifacts[i].platform, platform) == 0)
+			return &r->artifacts[i];
+	return NULL;
+}
+
+void
+store_rollback_fini(struct rollback *rb)
+{
+	if (rb == NULL)
+		return;
+	free(rb->signed_doc);
+	free(rb->signature);
+	rb->signed_doc = rb->signature = NULL;
+}
+
+void
+store_upgrade_fini(struct upgrade *u)
+{
+	if (u == NULL)
+		return;
+	free(u->message);
+	free(u->url);
+	free(u->notes);
+	free(u->signed_doc);
+	free(u->signature);
+	u->message = u->url = u->notes = NULL;
+	u->signed_doc = u->signature = NULL;
+}
+
+void
+store_upgrade_free_list(struct upgrade *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_upgrade_fini(&list[i]);
+	free(list);
+}
+
+void
+store_event_fini(struct upgrade_event *e)
+{
+	if (e == NULL)
+		return;
+	free(e->message);
+	e->message = NULL;
+}
+
+void
+store_event_free_list(struct upgrade_event *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		store_event_fini(&list[i]);
+	free(list);
+}
+
+void
+store_outbox_batch_fini(struct outbox_batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->ids);
+	free(b->body);
+	memset(b, 0, sizeof(*b));
+}
+
+int
+store_open(
+    const struct store_ops *ops, const struct store_opts *o, struct store **out)
+{
+	return ops->open(o, out);
+}
+
+void
+store_close(struct store *s)
+{
+	if (s != NULL)
+		s->ops->close(s);
+}
+
+const char *
+store_name(const struct store *s)
+{
+	return s->ops->name;
+}
+
+struct store_conn *
+store_reader_get(struct store *s)
+{
+	return s->ops->reader_get(s);
+}
+
+void
+store_reader_put(struct store *s, struct store_conn *c)
+{
+	s->ops->reader_put(s, c);
+}
+
+struct store_conn *
+store_writer(struct store *s)
+{
+	return s->ops->writer(s);
+}
+
+/* The rest call the engine of connection c as they are. */
+#define CALL(fn, ...) return c->ops->fn(c, __VA_ARGS__)
+#define CALL0(fn) return c->ops->fn(c)
+
+int
+store_begin_read(struct store_conn *c)
+{
+	CALL0(begin_read);
+}
+
+int
+store_txn_begin(struct store_conn *c)
+{
+	CALL0(txn_begin);
+}
+
+int
+store_txn_end(struct store_conn *c, int err)
+{
+	CALL(txn_end, err);
+}
+
+int
+store_savepoint(struct store_conn *c)
+{
+	CALL0(savepoint);
+}
+
+int
+store_savepoint_end(struct store_conn *c, bool keep)
+{
+	CALL(savepoint_end, keep);
+}
+
+int
+store_bulk(struct store_conn *c, bool bulk)
+{
+	CALL(bulk, bulk);
+}
+
+int
+store_rollback_get(struct store_conn *c, const char *app, const char *channel,
+    struct rollback *out)
+{
+	CALL(rollback_get, app, channel, out);
+}
+
+int
+store_rollback_set(struct store_conn *c, const struct rollback *rb)
+{
+	CALL(rollback_set, rb);
+}
+
+int
+store_rollback_delete(
+    struct store_conn *c, const char *app, const char *channel)
+{
+	CALL(rollback_delete, app, channel);
+}
+
+int
+store_catalog_version(struct store_conn *c, int64_t *out)
+{
+	CALL(catalog_version, out);
+}
+
+int
+store_serial_max(
+    struct store_conn *c, const char *app, const char *channel, int64_t *out)
+{
+	CALL(serial_max, app, channel, out);
+}
+
+int
+store_release_insert(
+    struct store_conn *c, struct release *r, const char *content)
+{
+	CALL(release_insert, r, content);
+}
+
+int
+store_release_find(struct store_conn *c, const char *app, const char *channel,
+    const char *version, struct release *out, char **content)
+{
+	CALL(release_find, app, channel, version, out, content);
+}
+
+int
+store_release_channels(struct store_conn *c, const char *app,
+    const char *version, char names[][STORE_NAME_MAX + 1], int max)
+{
+	CALL(release_channels, app, version, names, max);
+}
+
+int
+store_release_list(struct store_conn *c, const char *app, const char *channel,
+    bool with_counts, struct release **out, size_t *n)
+{
+	CALL(release_list, app, channel, with_counts, out, n);
+}
+
+int
+store_release_update(struct store_conn *c, int64_t id, int rollout_percent,
+    int paused, int yanked, int halted, int64_t now)
+{
+	CALL(release_update, id, rollout_percent, paused, yanked, halted, now);
+}
+
+int
+store_upgrade_latest(struct store_conn *c, const char *client_id,
+    const char *app, struct upgrade *out)
+{
+	CALL(upgrade_latest, client_id, app, out);
+}
+
+int
+store_upgrade_failures(struct store_conn *c, const char *client_id,
+    const char *app, struct fail_stat **out, size_t *n)
+{
+	CALL(upgrade_failures, client_id, app, out, n);
+}
+
+int
+store_upgrade_insert(struct store_conn *c, struct upgrade *u)
+{
+	CALL(upgrade_insert, u);
+}
+
+int
+store_upgrade_get(
+    struct store_conn *c, const char *upgrade_id, struct upgrade *out)
+{
+	CALL(upgrade_get, upgrade_id, out);
+}
+
+int
+store_upgrade_get_brief(
+    struct store_conn *c, const char *upgrade_id, struct upgrade *out)
+{
+	CALL(upgrade_get_brief, upgrade_id, out);
+}
+
+int
+store_upgrade_get_row(struct store_conn *c, int64_t id, struct upgrade *out)
+{
+	CALL(upgrade_get_row, id, out);
+}
+
+int
+store_upgrade_events(
+    struct store_conn *c, int64_t id, struct upgrade_event **out, size_t *n)
+{
+	CALL(upgrade_events, id, out, n);
+}
+
+int
+store_upgrade_event_get(
+    struct store_conn *c, int64_t id, int64_t seq, struct upgrade_event *out)
+{
+	CALL(upgrade_event_get, id, seq, out);
+}
+
+int
+store_upgrade_event_add(
+    struct store_conn *c, struct upgrade *u, const struct upgrade_event *e)
+{
+	CALL(upgrade_event_add, u, e);
+}
+
+int
+store_upgrade_finish(struct store_conn *c, struct upgrade *u,
+    enum upg_state state, const char *error_code, const char *message,
+    int64_t now, const struct finish_opts *o, bool *halted)
+{
+	CALL(upgrade_finish, u, state, error_code, message, now, o, halted);
+}
+
+int
+store_upgrade_tell(struct store_conn *c, int64_t id)
+{
+	CALL(upgrade_tell, id);
+}
+
+int
+store_upgrade_expired(
+    struct store_conn *c, int64_t cutoff, int64_t *ids, int max)
+{
+	CALL(upgrade_expired, cutoff, ids, max);
+}
+
+int
+store_upgrade_list(struct store_conn *c, const struct upgrade_filter *f,
+    struct upgrade **out, size_t *n)
+{
+	CALL(upgrade_list, f, out, n);
+}
+
+int
+store_upgrade_state_counts(
+    struct store_conn *c, int64_t counts[UPG_STATE_COUNT])
+{
+	CALL(upgrade_state_counts, counts);
+}
+
+int
+store_launch_insert(struct store_conn *c, const struct launch_rec *l, size_t n)
+{
+	CALL(launch_insert, l, n);
+}
+
+int
+store_launch_prune(struct store_conn *c, int64_t before, int max)
+{
+	CALL(launch_prune, before, max);
+}
+
+int
+store_outbox_depth(struct store_conn *c, int64_t *rows, int64_t *oldest)
+{
+	CALL(outbox_depth, rows, oldest);
+}
+
+int
+store_outbox_claim(struct store_conn *c, size_t max, size_t max_bytes,
+    int64_t lease, struct outbox_batch *out)
+{
+	CALL(outbox_claim, max, max_bytes, lease, out);
+}
+
+int
+store_outbox_delete(struct store_conn *c, const struct outbox_batch *b)
+{
+	CALL(outbox_delete, b);
+}
+
+int
+store_outbox_release(struct store_conn *c, const struct outbox_batch *b)
+{
+	CALL(outbox_release, b);
 }

@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "upgate/db.h"
 #include "upgate/id.h"
 
 #define STORE_NAME_MAX 128
@@ -28,8 +27,68 @@ enum upg_state {
 	UPG_STATE_COUNT
 };
 
-/* The database schema (migrations and every store's statements). */
-extern const struct db_schema store_schema;
+struct store_ops;
+
+/* A gateway's storage on one engine: its connections. Every engine's
+ * struct starts with this. */
+struct store {
+	const struct store_ops *ops;
+};
+
+/* One connection of a store: one thread at a time. Every engine's
+ * connection starts with this. */
+struct store_conn {
+	const struct store_ops *ops;
+};
+
+/* What opening a store needs from [storage]. */
+struct store_opts {
+	const char *database; /* sqlite: the file (":memory:" allowed) */
+	const char *url;      /* postgres: a libpq connection string */
+	const char *password; /* postgres: NULL when none */
+	size_t readers;	      /* read connections (0: the writer reads) */
+	int cache_kib;	      /* sqlite: page cache of each reader */
+	int writer_cache_kib; /* sqlite: the writer's */
+};
+
+/* The engines, each a table of functions; a handler never knows which
+ * one it calls. The SQLite one is store_sqlite*.c, the PostgreSQL one
+ * store_pg*.c. */
+extern const struct store_ops store_sqlite;
+extern const struct store_ops store_pg;
+
+/* Open (creating and migrating the schema) the store ops describes.
+ * Blocks; at start-up. 0 and *out, or -errno with the reason logged
+ * (-EPROTO: a database of a newer schema or of another program). */
+int store_open(const struct store_ops *ops, const struct store_opts *o,
+    struct store **out);
+/* Close every connection (all given back). NULL does nothing. */
+void store_close(struct store *s);
+/* The engine's name. */
+const char *store_name(const struct store *s);
+
+/* Borrow a read connection, waiting while all are in use; give it back
+ * with store_reader_put from the same thread. Its reads may be a
+ * snapshot kept from an earlier borrow while nothing changed. */
+struct store_conn *store_reader_get(struct store *s);
+void store_reader_put(struct store *s, struct store_conn *c);
+/* The one write connection: use it inside store_txn_begin/_end only. */
+struct store_conn *store_writer(struct store *s);
+
+/* A consistent read on a borrowed reader (ended when it is put back). */
+int store_begin_read(struct store_conn *c);
+/* The writer's transaction: take it (lock) and begin, then commit when
+ * err is 0, else roll back, and release. _end returns the commit's error
+ * or err. */
+int store_txn_begin(struct store_conn *c);
+int store_txn_end(struct store_conn *c, int err);
+/* A savepoint inside the writer's transaction; _end keeps its writes or
+ * undoes them first. 0 or -errno. */
+int store_savepoint(struct store_conn *c);
+int store_savepoint_end(struct store_conn *c, bool keep);
+/* The writer is about to write many rows it will not read again (bulk)
+ * or is done with them: an engine may size its caches for it. */
+int store_bulk(struct store_conn *c, bool bulk);
 
 /* State names as the API spells them; parse returns 0 or -EINVAL. */
 const char *store_state_name(enum upg_state s);
@@ -84,47 +143,50 @@ struct rollback {
 };
 void store_rollback_fini(struct rollback *rb);
 /* The rollback of app/channel: 0, -ENOENT when none, -errno. */
-int store_rollback_get(
-    struct db *db, const char *app, const char *channel, struct rollback *out);
+int store_rollback_get(struct store_conn *c, const char *app,
+    const char *channel, struct rollback *out);
 /* Make rb the rollback of its app/channel (replacing one). Write txn. */
-int store_rollback_set(struct db *db, const struct rollback *rb);
+int store_rollback_set(struct store_conn *c, const struct rollback *rb);
 /* End the rollback of app/channel. 0, or -ENOENT when there was none. */
-int store_rollback_delete(struct db *db, const char *app, const char *channel);
+int store_rollback_delete(
+    struct store_conn *c, const char *app, const char *channel);
 /* The catalog's version: raised by every change to releases, artifacts
  * or rollbacks that a launch decision reads (not by outcome counters).
  * Inside a read transaction it dates that snapshot's catalog. */
-int store_catalog_version(struct db *db, int64_t *out);
+int store_catalog_version(struct store_conn *c, int64_t *out);
 
 /* The highest serial used on app/channel by releases and rollbacks (0:
  * none). */
 int store_serial_max(
-    struct db *db, const char *app, const char *channel, int64_t *out);
+    struct store_conn *c, const char *app, const char *channel, int64_t *out);
 
 /* Insert r with its artifacts and content (the canonical publish body used
  * to tell a same-content republish). Call inside a write transaction.
  * Returns 0 and r->id, -EEXIST when app/channel/version exists, -errno. */
-int store_release_insert(struct db *db, struct release *r, const char *content);
+int store_release_insert(
+    struct store_conn *c, struct release *r, const char *content);
 
 /* Find app/channel/version. Returns 0 with *out (fini it) and, when content
  * is not NULL, a malloc'd copy of its content; -ENOENT; -errno. */
-int store_release_find(struct db *db, const char *app, const char *channel,
-    const char *version, struct release *out, char **content);
+int store_release_find(struct store_conn *c, const char *app,
+    const char *channel, const char *version, struct release *out,
+    char **content);
 
 /* Channels that hold app/version: up to max names copied into names.
  * Returns the number found or -errno. */
-int store_release_channels(struct db *db, const char *app, const char *version,
-    char names[][STORE_NAME_MAX + 1], int max);
+int store_release_channels(struct store_conn *c, const char *app,
+    const char *version, char names[][STORE_NAME_MAX + 1], int max);
 
 /* Releases of app (NULL: every app) on channel (NULL: every channel), with
  * artifacts, oldest first; counts filled when with_counts. Returns 0 and a
  * malloc'd array (free with store_release_free_list) or -errno. */
-int store_release_list(struct db *db, const char *app, const char *channel,
-    bool with_counts, struct release **out, size_t *n);
+int store_release_list(struct store_conn *c, const char *app,
+    const char *channel, bool with_counts, struct release **out, size_t *n);
 
 /* Change flags of release id; a negative value leaves a field as it is.
  * Resuming a halted release (halted 0) restarts its failure-rate window.
  * Returns 0 or -errno. Inside a write transaction. */
-int store_release_update(struct db *db, int64_t id, int rollout_percent,
+int store_release_update(struct store_conn *c, int64_t id, int rollout_percent,
     int paused, int yanked, int halted, int64_t now);
 
 struct upgrade {
@@ -186,60 +248,62 @@ struct finish_opts {
 };
 
 /* The client's most recent upgrade of app. 0, -ENOENT or -errno. */
-int store_upgrade_latest(
-    struct db *db, const char *client_id, const char *app, struct upgrade *out);
+int store_upgrade_latest(struct store_conn *c, const char *client_id,
+    const char *app, struct upgrade *out);
 
 /* Per-release failure counts of client for app. 0 or -errno; *out is
  * malloc'd (may be NULL when *n is 0). */
-int store_upgrade_failures(struct db *db, const char *client_id,
+int store_upgrade_failures(struct store_conn *c, const char *client_id,
     const char *app, struct fail_stat **out, size_t *n);
 
 /* Insert a new offered upgrade (u->id set). -EEXIST when the client already
  * has an unfinished upgrade of that app. Inside a write transaction. */
-int store_upgrade_insert(struct db *db, struct upgrade *u);
+int store_upgrade_insert(struct store_conn *c, struct upgrade *u);
 
 /* By public id. 0, -ENOENT, -errno. */
 int store_upgrade_get(
-    struct db *db, const char *upgrade_id, struct upgrade *out);
+    struct store_conn *c, const char *upgrade_id, struct upgrade *out);
 
 /* The same, without what was offered (url, notes and sha256 empty, no
  * signed document): what a progress report needs. */
 int store_upgrade_get_brief(
-    struct db *db, const char *upgrade_id, struct upgrade *out);
+    struct store_conn *c, const char *upgrade_id, struct upgrade *out);
 
 /* Events of upgrade row id in seq order. 0 or -errno. */
 int store_upgrade_events(
-    struct db *db, int64_t id, struct upgrade_event **out, size_t *n);
+    struct store_conn *c, int64_t id, struct upgrade_event **out, size_t *n);
 
 /* One event by seq. 0, -ENOENT, -errno. */
 int store_upgrade_event_get(
-    struct db *db, int64_t id, int64_t seq, struct upgrade_event *out);
+    struct store_conn *c, int64_t id, int64_t seq, struct upgrade_event *out);
 
 /* Store event e of upgrade u and move u to e's state (not final states:
  * use store_upgrade_finish after); *u follows the row. Inside a write
  * transaction. */
 int store_upgrade_event_add(
-    struct db *db, struct upgrade *u, const struct upgrade_event *e);
+    struct store_conn *c, struct upgrade *u, const struct upgrade_event *e);
 
 /* Put u into final state with error code and message (may be NULL) at
  * now, queue its outcome in the outbox, count it for its release and halt
  * the release when it fails too often (*halted true then); *u follows the
  * row. Returns 0, -EALREADY when u was final already, -errno. Inside a
  * write transaction. */
-int store_upgrade_finish(struct db *db, struct upgrade *u,
+int store_upgrade_finish(struct store_conn *c, struct upgrade *u,
     enum upg_state state, const char *error_code, const char *message,
     int64_t now, const struct finish_opts *o, bool *halted);
 
 /* Mark u's failure as told to the client. Returns 1 when this call marked
  * it, 0 when it had been told already, -errno. */
-int store_upgrade_tell(struct db *db, int64_t id);
+int store_upgrade_tell(struct store_conn *c, int64_t id);
 
 /* Up to max unfinished upgrades created at or before cutoff. Returns the
  * number written to ids, or -errno. */
-int store_upgrade_expired(struct db *db, int64_t cutoff, int64_t *ids, int max);
+int store_upgrade_expired(
+    struct store_conn *c, int64_t cutoff, int64_t *ids, int max);
 
 /* By row id. 0, -ENOENT, -errno. */
-int store_upgrade_get_row(struct db *db, int64_t id, struct upgrade *out);
+int store_upgrade_get_row(
+    struct store_conn *c, int64_t id, struct upgrade *out);
 
 struct upgrade_filter {
 	const char *app, *client_id;
@@ -249,11 +313,12 @@ struct upgrade_filter {
 };
 
 /* Upgrades matching f, newest first. 0 or -errno; *out malloc'd. */
-int store_upgrade_list(struct db *db, const struct upgrade_filter *f,
+int store_upgrade_list(struct store_conn *c, const struct upgrade_filter *f,
     struct upgrade **out, size_t *n);
 
 /* Number of upgrades in each state. 0 or -errno. */
-int store_upgrade_state_counts(struct db *db, int64_t counts[UPG_STATE_COUNT]);
+int store_upgrade_state_counts(
+    struct store_conn *c, int64_t counts[UPG_STATE_COUNT]);
 
 struct launch_rec {
 	int64_t at;
@@ -262,31 +327,40 @@ struct launch_rec {
 };
 
 /* Record n launch calls (l[0..n-1]). Inside a write transaction. */
-int store_launch_insert(struct db *db, const struct launch_rec *l, size_t n);
+int store_launch_insert(
+    struct store_conn *c, const struct launch_rec *l, size_t n);
 /* Delete those of the max oldest launch records that were made before
  * (ms). Returns how many it deleted, or -errno. Inside a write txn. */
-int store_launch_prune(struct db *db, int64_t before, int max);
+int store_launch_prune(struct store_conn *c, int64_t before, int max);
 
 /* store_outbox.c: outcomes waiting to be forwarded to mgmtd. */
 
 /* Rows waiting in the outbox and the creation time of the oldest (0 when
  * empty). */
-int store_outbox_depth(struct db *db, int64_t *rows, int64_t *oldest);
+int store_outbox_depth(struct store_conn *c, int64_t *rows, int64_t *oldest);
 
-/* The oldest rows, as one ingest body {"outcomes": [...]}: at most max
- * rows and, past the first row, at most max_bytes. */
+/* The oldest rows no other gateway holds, as one ingest body
+ * {"outcomes": [...]}: at most max rows and, past the first row, at most
+ * max_bytes. */
 struct outbox_batch {
-	int64_t first, last; /* outbox ids covered, inclusive */
-	size_t n;	     /* rows; 0 when the outbox is empty */
-	char *body;	     /* malloc'd, NUL-terminated; NULL when n == 0 */
+	int64_t *ids; /* outbox ids, ascending; malloc'd */
+	size_t n;     /* rows; 0 when the outbox is empty */
+	char *body;   /* malloc'd, NUL-terminated; NULL when n == 0 */
 	size_t len;
 };
+void store_outbox_batch_fini(struct outbox_batch *b);
 
-/* Fill out (free out->body) or return -errno. */
-int store_outbox_batch(
-    struct db *db, size_t max, size_t max_bytes, struct outbox_batch *out);
+/* Claim a batch for lease ms (on a reader): another gateway sharing the
+ * database skips claimed rows until the lease ends, so a gateway that
+ * dies holding them strands nothing. Fill out (fini it) or -errno. */
+int store_outbox_claim(struct store_conn *c, size_t max, size_t max_bytes,
+    int64_t lease, struct outbox_batch *out);
 
-/* Remove rows first..last once mgmtd has them. Inside a write txn. */
-int store_outbox_delete(struct db *db, int64_t first, int64_t last);
+/* Remove b's rows once mgmtd has them. Inside a write txn. */
+int store_outbox_delete(struct store_conn *c, const struct outbox_batch *b);
+
+/* End the claim on b's rows unsent (mgmtd refused or is away), so any
+ * gateway may take them at its next try. On a reader. */
+int store_outbox_release(struct store_conn *c, const struct outbox_batch *b);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 #include "upgate/buf.h"
 
 enum { O_DEPTH, O_BATCH, O_DELETE, O_COUNT };
@@ -15,12 +15,13 @@ static const char *const sql[O_COUNT] = {
     [O_DELETE] = "DELETE FROM outbox WHERE id BETWEEN ?1 AND ?2",
 };
 
-const struct db_sqlset store_outbox_sql = {"outbox", sql, O_COUNT};
+const struct db_sqlset store_sqlite_outbox_sql = {"outbox", sql, O_COUNT};
 
 int
-store_outbox_depth(struct db *db, int64_t *rows, int64_t *oldest)
+store_sqlite_outbox_depth(struct store_conn *c, int64_t *rows, int64_t *oldest)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outbox_sql, O_DEPTH);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_outbox_sql, O_DEPTH);
 	int err;
 
 	if ((err = db_row(st)) <= 0)
@@ -31,18 +32,23 @@ store_outbox_depth(struct db *db, int64_t *rows, int64_t *oldest)
 	return 0;
 }
 
+/* One SQLite file has one gateway: nothing to claim against. */
 int
-store_outbox_batch(
-    struct db *db, size_t max, size_t max_bytes, struct outbox_batch *out)
+store_sqlite_outbox_claim(struct store_conn *c, size_t max, size_t max_bytes,
+    int64_t lease, struct outbox_batch *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outbox_sql, O_BATCH);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_outbox_sql, O_BATCH);
 	struct outbox_batch b = {0};
 	struct buf t = {0};
 	int err;
 
+	(void)lease;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
+	if ((b.ids = calloc(max ? max : 1, sizeof(*b.ids))) == NULL)
+		return -ENOMEM;
 	err = buf_adds(&t, "{\"outcomes\":[");
-	while (err == 0 && (err = db_row(st)) == 1) {
+	while (err == 0 && b.n < max && (err = db_row(st)) == 1) {
 		const char *row = (const char *)sqlite3_column_text(st, 1);
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 
@@ -54,16 +60,14 @@ store_outbox_batch(
 		err = b.n > 0 ? buf_add(&t, ",", 1) : 0;
 		if (err == 0)
 			err = buf_add(&t, row, n);
-		if (b.n == 0)
-			b.first = sqlite3_column_int64(st, 0);
-		b.last = sqlite3_column_int64(st, 0);
-		b.n++;
+		b.ids[b.n++] = sqlite3_column_int64(st, 0);
 	}
+	sqlite3_reset(st);
 	if (err == 0 && b.n > 0)
 		err = buf_adds(&t, "]}");
 	if (err < 0) {
-		sqlite3_reset(st);
 		buf_free(&t);
+		store_outbox_batch_fini(&b);
 		return err;
 	}
 	if (b.n > 0) {
@@ -75,12 +79,25 @@ store_outbox_batch(
 	return 0;
 }
 
+/* Nothing was claimed. */
 int
-store_outbox_delete(struct db *db, int64_t first, int64_t last)
+store_sqlite_outbox_release(struct store_conn *c, const struct outbox_batch *b)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outbox_sql, O_DELETE);
+	(void)c;
+	(void)b;
+	return 0;
+}
 
-	sqlite3_bind_int64(st, 1, first);
-	sqlite3_bind_int64(st, 2, last);
+/* The batch's ids are one range: nothing else takes rows from a file. */
+int
+store_sqlite_outbox_delete(struct store_conn *c, const struct outbox_batch *b)
+{
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_outbox_sql, O_DELETE);
+
+	if (b->n == 0)
+		return 0;
+	sqlite3_bind_int64(st, 1, b->ids[0]);
+	sqlite3_bind_int64(st, 2, b->ids[b->n - 1]);
 	return db_run(st);
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 
 enum {
 	R_INSERT,
@@ -87,23 +87,7 @@ static const char *const sql[R_COUNT] = {
     [R_CATALOG_VERSION] = "SELECT v FROM catalog_version",
 };
 
-const struct db_sqlset store_release_sql = {"release", sql, R_COUNT};
-
-void
-store_release_fini(struct release *r)
-{
-	if (r == NULL)
-		return;
-	for (size_t i = 0; i < r->n_artifacts; i++)
-		free(r->artifacts[i].url);
-	free(r->artifacts);
-	free(r->notes);
-	free(r->signed_doc);
-	free(r->signature);
-	r->artifacts = NULL;
-	r->n_artifacts = 0;
-	r->notes = r->signed_doc = r->signature = NULL;
-}
+const struct db_sqlset store_sqlite_release_sql = {"release", sql, R_COUNT};
 
 /* A nullable text column: NULL stays NULL. Returns -ENOMEM or 0. */
 static int
@@ -113,25 +97,6 @@ col_opt_text(sqlite3_stmt *st, int i, char **out)
 	if (sqlite3_column_type(st, i) == SQLITE_NULL)
 		return 0;
 	return (*out = db_col_strdup(st, i)) ? 0 : -ENOMEM;
-}
-
-void
-store_release_free_list(struct release *list, size_t n)
-{
-	if (list == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		store_release_fini(&list[i]);
-	free(list);
-}
-
-const struct artifact *
-store_release_artifact(const struct release *r, const char *platform)
-{
-	for (size_t i = 0; i < r->n_artifacts; i++)
-		if (strcmp(r->artifacts[i].platform, platform) == 0)
-			return &r->artifacts[i];
-	return NULL;
 }
 
 static int
@@ -180,9 +145,11 @@ add_artifact(sqlite3_stmt *st, struct release *r)
 }
 
 int
-store_release_insert(struct db *db, struct release *r, const char *content)
+store_sqlite_release_insert(
+    struct store_conn *c, struct release *r, const char *content)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_INSERT);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_INSERT);
 	int err;
 
 	db_bind_text(st, 1, r->app);
@@ -204,7 +171,7 @@ store_release_insert(struct db *db, struct release *r, const char *content)
 		return err;
 	r->id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
 	for (size_t i = 0; i < r->n_artifacts; i++) {
-		st = db_stmt(db, &store_release_sql, R_ART_INSERT);
+		st = db_stmt(db, &store_sqlite_release_sql, R_ART_INSERT);
 		sqlite3_bind_int64(st, 1, r->id);
 		db_bind_text(st, 2, r->artifacts[i].platform);
 		db_bind_text(st, 3, r->artifacts[i].url);
@@ -217,12 +184,14 @@ store_release_insert(struct db *db, struct release *r, const char *content)
 }
 
 int
-store_release_find(struct db *db, const char *app, const char *channel,
-    const char *version, struct release *out, char **content)
+store_sqlite_release_find(struct store_conn *c, const char *app,
+    const char *channel, const char *version, struct release *out,
+    char **content)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_FIND);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_FIND);
 	struct release r;
-	char *c = NULL;
+	char *text = NULL;
 	int err;
 
 	db_bind_text(st, 1, app);
@@ -231,30 +200,32 @@ store_release_find(struct db *db, const char *app, const char *channel,
 	if ((err = db_row(st)) <= 0)
 		return err == 0 ? -ENOENT : err;
 	err = read_release(st, &r);
-	if (err == 0 && content != NULL && (c = db_col_strdup(st, 16)) == NULL)
+	if (err == 0 && content != NULL &&
+	    (text = db_col_strdup(st, 16)) == NULL)
 		err = -ENOMEM;
 	sqlite3_reset(st);
-	st = db_stmt(db, &store_release_sql, R_FIND_ARTS);
+	st = db_stmt(db, &store_sqlite_release_sql, R_FIND_ARTS);
 	sqlite3_bind_int64(st, 1, r.id);
 	while (err == 0 && (err = db_row(st)) == 1)
 		err = add_artifact(st, &r);
 	sqlite3_reset(st);
 	if (err < 0) {
 		store_release_fini(&r);
-		free(c);
+		free(text);
 		return err;
 	}
 	*out = r;
 	if (content != NULL)
-		*content = c;
+		*content = text;
 	return 0;
 }
 
 int
-store_release_channels(struct db *db, const char *app, const char *version,
-    char names[][STORE_NAME_MAX + 1], int max)
+store_sqlite_release_channels(struct store_conn *c, const char *app,
+    const char *version, char names[][STORE_NAME_MAX + 1], int max)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_CHANNELS);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_CHANNELS);
 	int n = 0, err;
 
 	db_bind_text(st, 1, app);
@@ -287,10 +258,11 @@ by_id(struct release *list, size_t n, int64_t id)
 }
 
 int
-store_release_list(struct db *db, const char *app, const char *channel,
-    bool with_counts, struct release **out, size_t *n)
+store_sqlite_release_list(struct store_conn *c, const char *app,
+    const char *channel, bool with_counts, struct release **out, size_t *n)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_LIST);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_LIST);
 	struct release *list = NULL, *r;
 	size_t len = 0, cap = 0;
 	int err;
@@ -312,7 +284,7 @@ store_release_list(struct db *db, const char *app, const char *channel,
 	}
 	sqlite3_reset(st);
 	if (err == 0) {
-		st = db_stmt(db, &store_release_sql, R_LIST_ARTS);
+		st = db_stmt(db, &store_sqlite_release_sql, R_LIST_ARTS);
 		db_bind_text(st, 1, app);
 		db_bind_text(st, 2, channel);
 		while ((err = db_row(st)) == 1) {
@@ -323,7 +295,7 @@ store_release_list(struct db *db, const char *app, const char *channel,
 		sqlite3_reset(st);
 	}
 	if (err == 0 && with_counts) {
-		st = db_stmt(db, &store_release_sql, R_COUNTS);
+		st = db_stmt(db, &store_sqlite_release_sql, R_COUNTS);
 		db_bind_text(st, 1, app);
 		db_bind_text(st, 2, channel);
 		/* release_id, then a column per state in enum order */
@@ -344,10 +316,11 @@ store_release_list(struct db *db, const char *app, const char *channel,
 }
 
 int
-store_release_update(struct db *db, int64_t id, int rollout_percent, int paused,
-    int yanked, int halted, int64_t now)
+store_sqlite_release_update(struct store_conn *c, int64_t id,
+    int rollout_percent, int paused, int yanked, int halted, int64_t now)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_UPDATE);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_UPDATE);
 	int err;
 
 	sqlite3_bind_int64(st, 1, id);
@@ -357,27 +330,18 @@ store_release_update(struct db *db, int64_t id, int rollout_percent, int paused,
 	sqlite3_bind_int64(st, 5, now);
 	if ((err = db_run(st)) < 0 || halted < 0)
 		return err;
-	st = db_stmt(db, &store_release_sql, halted ? R_HALT : R_RESUME);
+	st = db_stmt(db, &store_sqlite_release_sql, halted ? R_HALT : R_RESUME);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now);
 	return db_run(st);
 }
 
-void
-store_rollback_fini(struct rollback *rb)
-{
-	if (rb == NULL)
-		return;
-	free(rb->signed_doc);
-	free(rb->signature);
-	rb->signed_doc = rb->signature = NULL;
-}
-
 int
-store_rollback_get(
-    struct db *db, const char *app, const char *channel, struct rollback *out)
+store_sqlite_rollback_get(struct store_conn *c, const char *app,
+    const char *channel, struct rollback *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_RB_GET);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_RB_GET);
 	struct rollback rb = {0};
 	int err;
 
@@ -406,9 +370,10 @@ store_rollback_get(
 }
 
 int
-store_rollback_set(struct db *db, const struct rollback *rb)
+store_sqlite_rollback_set(struct store_conn *c, const struct rollback *rb)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_RB_SET);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_RB_SET);
 
 	db_bind_text(st, 1, rb->app);
 	db_bind_text(st, 2, rb->channel);
@@ -425,9 +390,11 @@ store_rollback_set(struct db *db, const struct rollback *rb)
 }
 
 int
-store_rollback_delete(struct db *db, const char *app, const char *channel)
+store_sqlite_rollback_delete(
+    struct store_conn *c, const char *app, const char *channel)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_RB_DELETE);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_RB_DELETE);
 	int err;
 
 	db_bind_text(st, 1, app);
@@ -438,10 +405,11 @@ store_rollback_delete(struct db *db, const char *app, const char *channel)
 }
 
 int
-store_serial_max(
-    struct db *db, const char *app, const char *channel, int64_t *out)
+store_sqlite_serial_max(
+    struct store_conn *c, const char *app, const char *channel, int64_t *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_SERIAL_MAX);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_SERIAL_MAX);
 	int err;
 
 	db_bind_text(st, 1, app);
@@ -454,9 +422,11 @@ store_serial_max(
 }
 
 int
-store_catalog_version(struct db *db, int64_t *out)
+store_sqlite_catalog_version(struct store_conn *c, int64_t *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_release_sql, R_CATALOG_VERSION);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st =
+	    db_stmt(db, &store_sqlite_release_sql, R_CATALOG_VERSION);
 	int err;
 
 	if ((err = db_row(st)) <= 0)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 
 enum {
 	U_LATEST,
@@ -188,50 +188,7 @@ static const char *const sql[U_COUNT] = {
 		       " AND at < ?1",
 };
 
-const struct db_sqlset store_upgrade_sql = {"upgrade", sql, U_COUNT};
-
-void
-store_upgrade_fini(struct upgrade *u)
-{
-	if (u == NULL)
-		return;
-	free(u->message);
-	free(u->url);
-	free(u->notes);
-	free(u->signed_doc);
-	free(u->signature);
-	u->message = u->url = u->notes = NULL;
-	u->signed_doc = u->signature = NULL;
-}
-
-void
-store_upgrade_free_list(struct upgrade *list, size_t n)
-{
-	if (list == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		store_upgrade_fini(&list[i]);
-	free(list);
-}
-
-void
-store_event_fini(struct upgrade_event *e)
-{
-	if (e == NULL)
-		return;
-	free(e->message);
-	e->message = NULL;
-}
-
-void
-store_event_free_list(struct upgrade_event *list, size_t n)
-{
-	if (list == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		store_event_fini(&list[i]);
-	free(list);
-}
+const struct db_sqlset store_sqlite_upgrade_sql = {"upgrade", sql, U_COUNT};
 
 static int64_t
 col_opt(sqlite3_stmt *st, int i)
@@ -262,7 +219,7 @@ count_move(struct db *db, const struct upgrade *u, int from, enum upg_state to)
 
 	if (from == (int)to)
 		return 0;
-	st = db_stmt(db, &store_upgrade_sql, U_STATE_MOVE);
+	st = db_stmt(db, &store_sqlite_upgrade_sql, U_STATE_MOVE);
 	sqlite3_bind_int(st, 1, from);
 	sqlite3_bind_int(st, 2, (int)to);
 	sqlite3_bind_int64(st, 3, u->release_id);
@@ -332,10 +289,11 @@ one_upgrade(sqlite3_stmt *st, struct upgrade *out)
 }
 
 int
-store_upgrade_latest(
-    struct db *db, const char *client_id, const char *app, struct upgrade *out)
+store_sqlite_upgrade_latest(struct store_conn *c, const char *client_id,
+    const char *app, struct upgrade *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_LATEST);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_LATEST);
 
 	db_bind_text(st, 1, client_id);
 	db_bind_text(st, 2, app);
@@ -343,38 +301,44 @@ store_upgrade_latest(
 }
 
 int
-store_upgrade_get(struct db *db, const char *upgrade_id, struct upgrade *out)
+store_sqlite_upgrade_get(
+    struct store_conn *c, const char *upgrade_id, struct upgrade *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_GET);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_GET);
 
 	db_bind_text(st, 1, upgrade_id);
 	return one_upgrade(st, out);
 }
 
 int
-store_upgrade_get_brief(
-    struct db *db, const char *upgrade_id, struct upgrade *out)
+store_sqlite_upgrade_get_brief(
+    struct store_conn *c, const char *upgrade_id, struct upgrade *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_GET_BRIEF);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_GET_BRIEF);
 
 	db_bind_text(st, 1, upgrade_id);
 	return one_upgrade(st, out);
 }
 
 int
-store_upgrade_get_row(struct db *db, int64_t id, struct upgrade *out)
+store_sqlite_upgrade_get_row(
+    struct store_conn *c, int64_t id, struct upgrade *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_GET_ROW);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_GET_ROW);
 
 	sqlite3_bind_int64(st, 1, id);
 	return one_upgrade(st, out);
 }
 
 int
-store_upgrade_failures(struct db *db, const char *client_id, const char *app,
-    struct fail_stat **out, size_t *n)
+store_sqlite_upgrade_failures(struct store_conn *c, const char *client_id,
+    const char *app, struct fail_stat **out, size_t *n)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_FAILS);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_FAILS);
 	struct fail_stat *list = NULL, *nl;
 	size_t len = 0;
 	int err;
@@ -404,9 +368,10 @@ store_upgrade_failures(struct db *db, const char *client_id, const char *app,
 }
 
 int
-store_upgrade_insert(struct db *db, struct upgrade *u)
+store_sqlite_upgrade_insert(struct store_conn *c, struct upgrade *u)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_INSERT);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_INSERT);
 	int err;
 
 	db_bind_text(st, 1, u->upgrade_id);
@@ -456,10 +421,11 @@ read_event(sqlite3_stmt *st, struct upgrade_event *e)
 }
 
 int
-store_upgrade_events(
-    struct db *db, int64_t id, struct upgrade_event **out, size_t *n)
+store_sqlite_upgrade_events(
+    struct store_conn *c, int64_t id, struct upgrade_event **out, size_t *n)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_EVENTS);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_EVENTS);
 	struct upgrade_event *list = NULL, *nl;
 	size_t len = 0;
 	int err;
@@ -487,10 +453,11 @@ store_upgrade_events(
 }
 
 int
-store_upgrade_event_get(
-    struct db *db, int64_t id, int64_t seq, struct upgrade_event *out)
+store_sqlite_upgrade_event_get(
+    struct store_conn *c, int64_t id, int64_t seq, struct upgrade_event *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_EVENT_GET);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_EVENT_GET);
 	int err;
 
 	sqlite3_bind_int64(st, 1, id);
@@ -503,10 +470,12 @@ store_upgrade_event_get(
 }
 
 int
-store_upgrade_event_add(
-    struct db *db, struct upgrade *u, const struct upgrade_event *e)
+store_sqlite_upgrade_event_add(
+    struct store_conn *c, struct upgrade *u, const struct upgrade_event *e)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_EVENT_INSERT);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st =
+	    db_stmt(db, &store_sqlite_upgrade_sql, U_EVENT_INSERT);
 	int err;
 
 	sqlite3_bind_int64(st, 1, u->id);
@@ -520,7 +489,7 @@ store_upgrade_event_add(
 	sqlite3_bind_int64(st, 9, e->at);
 	if ((err = db_run(st)) < 0)
 		return err;
-	st = db_stmt(db, &store_upgrade_sql, U_ADVANCE);
+	st = db_stmt(db, &store_sqlite_upgrade_sql, U_ADVANCE);
 	sqlite3_bind_int64(st, 1, u->id);
 	/* A final state is set by store_upgrade_finish; keep the last one. */
 	bind_state(st, 2, store_state_final(e->state) ? u->state : e->state);
@@ -554,7 +523,7 @@ static int
 halt_release(struct db *db, int64_t release_id, int64_t finished,
     int64_t failed, int64_t now, const struct finish_opts *o)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_HALT);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_HALT);
 	char oid[ID_LEN + 1];
 	int err;
 
@@ -563,7 +532,7 @@ halt_release(struct db *db, int64_t release_id, int64_t finished,
 	if ((err = db_run(st)) < 0)
 		return err;
 	id_new(oid);
-	st = db_stmt(db, &store_upgrade_sql, U_OUTBOX_HALT);
+	st = db_stmt(db, &store_sqlite_upgrade_sql, U_OUTBOX_HALT);
 	db_bind_text(st, 1, oid);
 	db_bind_text(st, 2, o->gateway_id);
 	sqlite3_bind_int64(st, 3, now);
@@ -577,11 +546,12 @@ halt_release(struct db *db, int64_t release_id, int64_t finished,
 }
 
 int
-store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
-    const char *error_code, const char *message, int64_t now,
-    const struct finish_opts *o, bool *halted)
+store_sqlite_upgrade_finish(struct store_conn *c, struct upgrade *u,
+    enum upg_state state, const char *error_code, const char *message,
+    int64_t now, const struct finish_opts *o, bool *halted)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_FINISH);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_FINISH);
 	char oid[ID_LEN + 1];
 	int64_t finished, failed;
 	bool was_halted;
@@ -610,7 +580,7 @@ store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
 	u->finished_at = u->updated_at = now;
 
 	id_new(oid);
-	st = db_stmt(db, &store_upgrade_sql, U_OUTBOX_OUTCOME);
+	st = db_stmt(db, &store_sqlite_upgrade_sql, U_OUTBOX_OUTCOME);
 	db_bind_text(st, 1, oid);
 	db_bind_text(st, 2, o->gateway_id);
 	sqlite3_bind_int64(st, 3, now);
@@ -618,7 +588,7 @@ store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
 	if ((err = db_run(st)) < 0)
 		return err;
 
-	st = db_stmt(db, &store_upgrade_sql, U_HALT_WINDOW);
+	st = db_stmt(db, &store_sqlite_upgrade_sql, U_HALT_WINDOW);
 	sqlite3_bind_int64(st, 1, u->release_id);
 	if ((err = db_row(st)) <= 0)
 		return err == 0 ? -EIO : err;
@@ -637,9 +607,10 @@ store_upgrade_finish(struct db *db, struct upgrade *u, enum upg_state state,
 }
 
 int
-store_upgrade_tell(struct db *db, int64_t id)
+store_sqlite_upgrade_tell(struct store_conn *c, int64_t id)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_TELL);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_TELL);
 	int err;
 
 	sqlite3_bind_int64(st, 1, id);
@@ -649,9 +620,11 @@ store_upgrade_tell(struct db *db, int64_t id)
 }
 
 int
-store_upgrade_expired(struct db *db, int64_t cutoff, int64_t *ids, int max)
+store_sqlite_upgrade_expired(
+    struct store_conn *c, int64_t cutoff, int64_t *ids, int max)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_EXPIRED);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql, U_EXPIRED);
 	int n = 0, err;
 
 	sqlite3_bind_int64(st, 1, cutoff);
@@ -663,10 +636,11 @@ store_upgrade_expired(struct db *db, int64_t cutoff, int64_t *ids, int max)
 }
 
 int
-store_upgrade_list(struct db *db, const struct upgrade_filter *f,
+store_sqlite_upgrade_list(struct store_conn *c, const struct upgrade_filter *f,
     struct upgrade **out, size_t *n)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql,
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql,
 	    f->client_id ? U_LIST_CLIENT
 	    : f->app	 ? U_LIST_APP
 			 : U_LIST);
@@ -701,9 +675,12 @@ store_upgrade_list(struct db *db, const struct upgrade_filter *f,
 }
 
 int
-store_upgrade_state_counts(struct db *db, int64_t counts[UPG_STATE_COUNT])
+store_sqlite_upgrade_state_counts(
+    struct store_conn *c, int64_t counts[UPG_STATE_COUNT])
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_STATE_COUNTS);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st =
+	    db_stmt(db, &store_sqlite_upgrade_sql, U_STATE_COUNTS);
 	int err;
 
 	memset(counts, 0, sizeof(int64_t) * UPG_STATE_COUNT);
@@ -731,8 +708,10 @@ bind_launch(sqlite3_stmt *st, int first, const struct launch_rec *l)
 }
 
 int
-store_launch_insert(struct db *db, const struct launch_rec *l, size_t n)
+store_sqlite_launch_insert(
+    struct store_conn *c, const struct launch_rec *l, size_t n)
 {
+	struct db *db = store_sqlite_db(c);
 	int err = 0;
 
 	/* LAUNCH_MANY_ROWS at a time where it can: a statement's start and
@@ -740,8 +719,8 @@ store_launch_insert(struct db *db, const struct launch_rec *l, size_t n)
 	 * thousands. */
 	while (err == 0 && n > 0) {
 		size_t k = n >= LAUNCH_MANY_ROWS ? LAUNCH_MANY_ROWS : 1;
-		sqlite3_stmt *st = db_stmt(
-		    db, &store_upgrade_sql, k > 1 ? U_LAUNCH_MANY : U_LAUNCH);
+		sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql,
+		    k > 1 ? U_LAUNCH_MANY : U_LAUNCH);
 
 		for (size_t i = 0; i < k; i++)
 			bind_launch(st, 1 + (int)i * LAUNCH_COLS, &l[i]);
@@ -754,9 +733,11 @@ store_launch_insert(struct db *db, const struct launch_rec *l, size_t n)
 }
 
 int
-store_launch_prune(struct db *db, int64_t before, int max)
+store_sqlite_launch_prune(struct store_conn *c, int64_t before, int max)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_upgrade_sql, U_LAUNCH_PRUNE);
+	struct db *db = store_sqlite_db(c);
+	sqlite3_stmt *st =
+	    db_stmt(db, &store_sqlite_upgrade_sql, U_LAUNCH_PRUNE);
 	int err;
 
 	sqlite3_bind_int64(st, 1, before);

@@ -58,6 +58,20 @@ end(void *ctx, int err)
 }
 
 static int
+savepoint(void *ctx)
+{
+	(void)ctx;
+	return db_savepoint(db);
+}
+
+static int
+savepoint_end(void *ctx, bool keep)
+{
+	(void)ctx;
+	return db_savepoint_end(db, keep);
+}
+
+static int
 run(void *arg)
 {
 	struct job *j = arg;
@@ -114,7 +128,7 @@ teardown(void **state)
 static struct gcommit *
 start(void)
 {
-	const struct gcommit_txn txn = {db, begin, end, NULL};
+	const struct gcommit_txn txn = {begin, end, savepoint, savepoint_end, NULL};
 	struct gcommit *g = NULL;
 
 	assert_int_equal(gcommit_start(&txn, &g), 0);

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 
 static char url[] = "https://dl.example.com/a.tgz";
 static char notes[] = "n";
@@ -21,23 +21,24 @@ static char notes[] = "n";
 static int
 setup(void **state)
 {
-	struct db *db;
+	const struct store_opts o = {.database = ":memory:"};
+	struct store *s;
 
-	if (db_open(":memory:", &store_schema, true, &db) < 0)
+	if (store_open(&store_sqlite, &o, &s) < 0)
 		return -1;
-	*state = db;
+	*state = s;
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	db_close(*state);
+	store_close(*state);
 	return 0;
 }
 
 static int64_t
-publish(struct db *db, const char *version)
+publish(struct store_conn *db, const char *version)
 {
 	struct artifact a = { "linux-x86_64", url, 100, { 0 } };
 	struct release r;
@@ -57,7 +58,7 @@ publish(struct db *db, const char *version)
 }
 
 static struct upgrade
-offer(struct db *db, const char *client, int64_t release_id, int64_t at)
+offer(struct store_conn *db, const char *client, int64_t release_id, int64_t at)
 {
 	struct upgrade u;
 
@@ -82,7 +83,7 @@ offer(struct db *db, const char *client, int64_t release_id, int64_t at)
 static void
 test_release_roundtrip(void **state)
 {
-	struct db *db = *state;
+	struct store_conn *db = store_writer(*state);
 	struct release r, *list;
 	char *content = NULL;
 	char chans[2][STORE_NAME_MAX + 1];
@@ -113,7 +114,7 @@ test_release_roundtrip(void **state)
 static void
 test_one_active_upgrade(void **state)
 {
-	struct db *db = *state;
+	struct store_conn *db = store_writer(*state);
 	int64_t rid = publish(db, "1.1.0");
 	struct upgrade u = offer(db, "c1", rid, 1000), dup, got;
 
@@ -132,7 +133,7 @@ test_one_active_upgrade(void **state)
 static void
 test_finish_outbox_and_tell(void **state)
 {
-	struct db *db = *state;
+	struct store_conn *db = store_writer(*state);
 	int64_t rid = publish(db, "1.1.0"), rows, oldest;
 	struct upgrade u = offer(db, "c1", rid, 1000);
 	struct upgrade_event e = { 1, UPG_DOWNLOADING, "", NULL, 50, -1, -1,
@@ -176,7 +177,7 @@ test_finish_outbox_and_tell(void **state)
 static void
 test_halt_after_min_samples(void **state)
 {
-	struct db *db = *state;
+	struct store_conn *db = store_writer(*state);
 	int64_t rid = publish(db, "1.1.0"), rows, oldest;
 	struct finish_opts fo = { "gw-1", 0.25, 4 };
 	struct release r;
@@ -215,7 +216,7 @@ test_halt_after_min_samples(void **state)
 static void
 test_expired_and_list(void **state)
 {
-	struct db *db = *state;
+	struct store_conn *db = store_writer(*state);
 	int64_t rid = publish(db, "1.1.0"), ids[8];
 	struct upgrade_filter f = { "app", NULL, -1, 0, 10 };
 	struct upgrade *list;
@@ -241,7 +242,7 @@ static void
 test_launch_prune(void **state)
 {
 	static const int64_t at[] = { 100, 200, 9000, 300, 400, 9100 };
-	struct db *db = *state;
+	struct store_conn *db = store_writer(*state);
 	struct launch_rec l[6];
 
 	for (size_t i = 0; i < 6; i++)
@@ -258,7 +259,7 @@ test_launch_prune(void **state)
 }
 
 static void
-expect_counts(struct db *db, const int64_t want[UPG_STATE_COUNT])
+expect_counts(struct store_conn *db, const int64_t want[UPG_STATE_COUNT])
 {
 	int64_t got[UPG_STATE_COUNT];
 	struct release *list;
@@ -278,7 +279,7 @@ expect_counts(struct db *db, const int64_t want[UPG_STATE_COUNT])
 static void
 test_counts_follow_states(void **state)
 {
-	struct db *db = *state;
+	struct store_conn *db = store_writer(*state);
 	int64_t rid = publish(db, "1.1.0");
 	int64_t want[UPG_STATE_COUNT] = { 0 };
 	struct upgrade u1 = offer(db, "c1", rid, 1000);
@@ -316,8 +317,10 @@ test_counts_follow_states(void **state)
 static void
 test_counts_migrated(void **state)
 {
-	struct db_schema v3 = store_schema;
+	struct db_schema v3 = store_sqlite_schema;
 	char path[] = "/tmp/upgate-test-store-XXXXXX";
+	struct store_opts o = {.database = path};
+	struct store *st;
 	char wal[sizeof(path) + 4], shm[sizeof(path) + 4];
 	int64_t want[UPG_STATE_COUNT] = { 0 };
 	struct db *db;
@@ -348,11 +351,11 @@ test_counts_migrated(void **state)
 	    "  'failed', 1, 'u', 1, 's', '', 0, 1, 1);"),
 	    0);
 	db_close(db);
-	assert_int_equal(db_open(path, &store_schema, true, &db), 0);
+	assert_int_equal(store_open(&store_sqlite, &o, &st), 0);
 	want[UPG_OFFERED] = want[UPG_INSTALLING] = 1;
 	want[UPG_FAILED] = 2;
-	expect_counts(db, want);
-	db_close(db);
+	expect_counts(store_writer(st), want);
+	store_close(st);
 	unlink(path);
 	unlink(wal);
 	unlink(shm);

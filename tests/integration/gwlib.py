@@ -18,6 +18,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import pglib
+
 BIN = os.environ.get("UPGATE_BIN", os.path.join(os.path.dirname(__file__), "../../bin"))
 TOKEN = "test-admin-token-0123456789"
 SECRET = "test-forward-secret-abcdef"
@@ -156,12 +158,56 @@ class Daemon:
     def admin(self, method, path, body=None):
         return self.request(method, path, body, token=TOKEN)
 
+    pg_db = None  # the PostgreSQL database, when the backend is postgres
+    pg = None     # and its server
+
+    def storage_section(self):
+        """[storage]: the SQLite file, or a PostgreSQL database of its
+        own on the test process's server (UPGATE_BACKEND=postgres)."""
+        if self.pg_db is None:
+            return {"database": self.db}
+        return {"backend": "postgres", "url": self.pg.url(self.pg_db)}
+
+    def use_postgres(self, db=None, server=None):
+        """Keep state in PostgreSQL: a new database, or db (shared), on
+        server (the test process's by default)."""
+        self.pg = server or pglib.server()
+        self.pg_db = db or self.pg.new_db(self.name)
+        return self.pg_db
+
     def sql(self, query, *args):
+        """Rows of query (? parameters) on the daemon's database."""
+        if self.pg_db is not None:
+            for a in args:
+                lit = str(a) if isinstance(a, int) else "'%s'" % str(a).replace("'", "''")
+                query = query.replace("?", lit, 1)
+            return [tuple(int(v) if v is not None and re.fullmatch(r"-?\d+", v) else v
+                          for v in row)
+                    for row in self.pg.psql(self.pg_db, query)]
         con = sqlite3.connect(self.db, timeout=10)
         try:
             return con.execute(query, args).fetchall()
         finally:
             con.close()
+
+    def execute(self, *statements):
+        """Change the database behind the daemon's back, in one
+        transaction."""
+        if self.pg_db is not None:
+            self.pg.psql(self.pg_db, "BEGIN; %s; COMMIT" % "; ".join(statements))
+            return
+        con = sqlite3.connect(self.db, timeout=10)
+        with con:
+            for st in statements:
+                con.execute(st)
+        con.close()
+
+    def integrity(self):
+        """SQLite's integrity check of the file; on PostgreSQL, whose WAL
+        keeps its files whole, that the database answers a query."""
+        if self.pg_db is not None:
+            return "ok" if self.sql("SELECT 1") == [(1,)] else "broken"
+        return self.sql("pragma integrity_check")[0][0]
 
 
 class Gateway(Daemon):
@@ -175,6 +221,8 @@ class Gateway(Daemon):
         self.mgmt_url = mgmt_url
         self.forward = forward or {}
         self.listen_port = 0
+        if pglib.backend() == "postgres":
+            self.use_postgres()
         self.write_conf()
 
     def write_conf(self):
@@ -183,7 +231,7 @@ class Gateway(Daemon):
         fwd.update(self.forward)
         self.write_sections({
             "server": self.server_section(),
-            "storage": {"database": self.db},
+            "storage": self.storage_section(),
             "admin": {"token_file": self.token_file},
             "forward": fwd,
             "upgrade": self.upgrade,

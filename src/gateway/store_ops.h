@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* The table of functions an engine gives the gateway's storage: one entry
+ * per store_* call of store.h that reaches the database (store.c calls
+ * through it; each engine fills one in, store_sqlite.c and store_pg.c).
+ * The contracts are store.h's. */
+#ifndef GW_STORE_OPS_H
+#define GW_STORE_OPS_H
+
+#include "store.h"
+
+struct store_ops {
+	const char *name;
+
+	/* Connections and transactions. */
+	int (*open)(const struct store_opts *o, struct store **out);
+	void (*close)(struct store *s);
+	struct store_conn *(*reader_get)(struct store *s);
+	void (*reader_put)(struct store *s, struct store_conn *c);
+	struct store_conn *(*writer)(struct store *s);
+	int (*begin_read)(struct store_conn *c);
+	int (*txn_begin)(struct store_conn *c);
+	int (*txn_end)(struct store_conn *c, int err);
+	int (*savepoint)(struct store_conn *c);
+	int (*savepoint_end)(struct store_conn *c, bool keep);
+	int (*bulk)(struct store_conn *c, bool bulk);
+
+	/* Releases and rollbacks. */
+	int (*rollback_get)(struct store_conn *c, const char *app,
+	    const char *channel, struct rollback *out);
+	int (*rollback_set)(struct store_conn *c, const struct rollback *rb);
+	int (*rollback_delete)(
+	    struct store_conn *c, const char *app, const char *channel);
+	int (*catalog_version)(struct store_conn *c, int64_t *out);
+	int (*serial_max)(struct store_conn *c, const char *app,
+	    const char *channel, int64_t *out);
+	int (*release_insert)(
+	    struct store_conn *c, struct release *r, const char *content);
+	int (*release_find)(struct store_conn *c, const char *app,
+	    const char *channel, const char *version, struct release *out,
+	    char **content);
+	int (*release_channels)(struct store_conn *c, const char *app,
+	    const char *version, char names[][STORE_NAME_MAX + 1], int max);
+	int (*release_list)(struct store_conn *c, const char *app,
+	    const char *channel, bool with_counts, struct release **out,
+	    size_t *n);
+	int (*release_update)(struct store_conn *c, int64_t id,
+	    int rollout_percent, int paused, int yanked, int halted,
+	    int64_t now);
+
+	/* Upgrades and their events. */
+	int (*upgrade_latest)(struct store_conn *c, const char *client_id,
+	    const char *app, struct upgrade *out);
+	int (*upgrade_failures)(struct store_conn *c, const char *client_id,
+	    const char *app, struct fail_stat **out, size_t *n);
+	int (*upgrade_insert)(struct store_conn *c, struct upgrade *u);
+	int (*upgrade_get)(
+	    struct store_conn *c, const char *upgrade_id, struct upgrade *out);
+	int (*upgrade_get_brief)(
+	    struct store_conn *c, const char *upgrade_id, struct upgrade *out);
+	int (*upgrade_get_row)(
+	    struct store_conn *c, int64_t id, struct upgrade *out);
+	int (*upgrade_events)(struct store_conn *c, int64_t id,
+	    struct upgrade_event **out, size_t *n);
+	int (*upgrade_event_get)(struct store_conn *c, int64_t id, int64_t seq,
+	    struct upgrade_event *out);
+	int (*upgrade_event_add)(struct store_conn *c, struct upgrade *u,
+	    const struct upgrade_event *e);
+	int (*upgrade_finish)(struct store_conn *c, struct upgrade *u,
+	    enum upg_state state, const char *error_code, const char *message,
+	    int64_t now, const struct finish_opts *o, bool *halted);
+	int (*upgrade_tell)(struct store_conn *c, int64_t id);
+	int (*upgrade_expired)(
+	    struct store_conn *c, int64_t cutoff, int64_t *ids, int max);
+	int (*upgrade_list)(struct store_conn *c,
+	    const struct upgrade_filter *f, struct upgrade **out, size_t *n);
+	int (*upgrade_state_counts)(
+	    struct store_conn *c, int64_t counts[UPG_STATE_COUNT]);
+	int (*launch_insert)(
+	    struct store_conn *c, const struct launch_rec *l, size_t n);
+	int (*launch_prune)(struct store_conn *c, int64_t before, int max);
+
+	/* The outbox. */
+	int (*outbox_depth)(
+	    struct store_conn *c, int64_t *rows, int64_t *oldest);
+	int (*outbox_claim)(struct store_conn *c, size_t max, size_t max_bytes,
+	    int64_t lease, struct outbox_batch *out);
+	int (*outbox_delete)(
+	    struct store_conn *c, const struct outbox_batch *b);
+	int (*outbox_release)(
+	    struct store_conn *c, const struct outbox_batch *b);
+};
+
+#endif
