@@ -12,13 +12,21 @@ struct daemon_info {
 	const char *default_config; /* used when -c is absent and it exists */
 	const char *about;	    /* one paragraph for --help */
 	const char *signals;	    /* what HUP reloads, for --help */
+	bool imports;		    /* takes --import-sqlite FILE */
 };
 
-/* Parse -c/--config, --check-config, --version, --help. Returns -1 to go
- * on with *path (NULL: built-in defaults) and *check set, or an exit code
- * (0 after --version/--help, 2 on bad usage) with the message printed. */
+/* What the command line asks for. */
+struct daemon_opts {
+	const char *path;   /* NULL: built-in defaults */
+	bool check;	    /* --check-config */
+	const char *import; /* --import-sqlite FILE, or NULL */
+};
+
+/* Parse -c/--config, --check-config, --import-sqlite (when d imports),
+ * --version, --help. Returns -1 to go on with *o set, or an exit code (0
+ * after --version/--help, 2 on bad usage) with the message printed. */
 int daemon_args(const struct daemon_info *d, int argc, char **argv,
-    const char **path, bool *check);
+    struct daemon_opts *o);
 
 /* Block TERM, INT and HUP in the calling thread (before any thread starts,
  * so all inherit it), ignore SIGPIPE and SIGXFSZ, and cap malloc at two

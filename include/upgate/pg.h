@@ -104,6 +104,13 @@ int pg_savepoint_end(struct pg *pg, bool keep);
  * start-up and tools. 0 or -errno (logged). */
 int pg_exec(struct pg *pg, const char *sql);
 
+/* COPY ... FROM STDIN: begin with the statement sql, send rows of n
+ * text values each (NULL: SQL NULL; escaped here), end. _end returns the
+ * first error of the three, and 0 once the server took every row. */
+int pg_copy_begin(struct pg *pg, const char *sql);
+int pg_copy_row(struct pg *pg, const char *const *vals, int n);
+int pg_copy_end(struct pg *pg);
+
 /* Whether the last call found the server reachable. */
 bool pg_ok(const struct pg *pg);
 

@@ -25,39 +25,58 @@ static void
 usage(const struct daemon_info *d, FILE *f)
 {
 	fprintf(f,
-	    "usage: %s [-c FILE] [--check-config]\n\n%s\n\n"
+	    "usage: %s [-c FILE] [--check-config]%s\n\n%s\n\n"
 	    "  -c, --config FILE   configuration (default %s;\n"
 	    "                      built-in defaults when that is missing)\n"
 	    "      --check-config  validate the configuration and exit:\n"
 	    "                      0 valid, 2 not\n"
+	    "%s"
 	    "  -V, --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n\n"
 	    "Signals: TERM/INT stop gracefully; HUP %s.\n",
-	    d->name, d->about, d->default_config, d->signals);
+	    d->name, d->imports ? " [--import-sqlite FILE]" : "", d->about,
+	    d->default_config,
+	    d->imports
+		? "      --import-sqlite FILE\n"
+		  "                      copy the SQLite database FILE into the "
+		  "empty\n"
+		  "                      PostgreSQL database [storage] url "
+		  "names, in\n"
+		  "                      one transaction, and exit: 0 done, 1 "
+		  "not\n"
+		: "",
+	    d->signals);
 }
 
 int
 daemon_args(const struct daemon_info *d, int argc, char **argv,
-    const char **path, bool *check)
+    struct daemon_opts *o)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"check-config", no_argument, NULL, 'k'},
+	    {"import-sqlite", required_argument, NULL, 'i'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
-	*path = NULL;
-	*check = false;
+	memset(o, 0, sizeof(*o));
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			*path = optarg;
+			o->path = optarg;
 			break;
 		case 'k':
-			*check = true;
+			o->check = true;
+			break;
+		case 'i':
+			if (!d->imports) {
+				usage(d, stderr);
+				return 2;
+			}
+			o->import = optarg;
 			break;
 		case 'V':
 			printf("%s %s\n", d->name, UPGATE_VERSION);
@@ -76,8 +95,8 @@ daemon_args(const struct daemon_info *d, int argc, char **argv,
 		usage(d, stderr);
 		return 2;
 	}
-	if (*path == NULL && access(d->default_config, F_OK) == 0)
-		*path = d->default_config;
+	if (o->path == NULL && access(d->default_config, F_OK) == 0)
+		o->path = d->default_config;
 	return -1;
 }
 

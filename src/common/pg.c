@@ -21,6 +21,9 @@
 
 struct pg {
 	PGconn *conn;
+	char *copy; /* rows waiting to be sent to a COPY */
+	size_t copy_len, copy_cap;
+	int copy_err;
 	const struct pg_schema *schema;
 	bool *prepared; /* every set's statements, set by set */
 	size_t *first;	/* index in prepared of each set's first */
@@ -453,6 +456,101 @@ pg_user(const struct pg *pg)
 	return pg->user;
 }
 
+int
+pg_copy_begin(struct pg *pg, const char *sql)
+{
+	PGresult *r;
+	int err = 0;
+
+	if ((err = ensure(pg)) < 0)
+		return err;
+	r = PQexec(pg->conn, sql);
+	if (PQresultStatus(r) != PGRES_COPY_IN)
+		err = failed(pg, r, sql);
+	PQclear(r);
+	pg->copy_len = 0;
+	pg->copy_err = err;
+	return err;
+}
+
+#define COPY_CHUNK (256 * 1024)
+
+static int
+copy_flush(struct pg *pg)
+{
+	if (pg->copy_err == 0 && pg->copy_len > 0 &&
+	    PQputCopyData(pg->conn, pg->copy, (int)pg->copy_len) != 1)
+		pg->copy_err = failed(pg, NULL, "COPY");
+	pg->copy_len = 0;
+	return pg->copy_err;
+}
+
+/* Append n bytes of p to the waiting rows. */
+static int
+copy_add(struct pg *pg, const char *p, size_t n)
+{
+	if (pg->copy_len + n > pg->copy_cap) {
+		size_t cap = pg->copy_cap ? pg->copy_cap : COPY_CHUNK;
+		char *b;
+
+		while (cap < pg->copy_len + n)
+			cap *= 2;
+		if ((b = realloc(pg->copy, cap)) == NULL)
+			return pg->copy_err = -ENOMEM;
+		pg->copy = b;
+		pg->copy_cap = cap;
+	}
+	memcpy(pg->copy + pg->copy_len, p, n);
+	pg->copy_len += n;
+	return 0;
+}
+
+int
+pg_copy_row(struct pg *pg, const char *const *vals, int n)
+{
+	for (int i = 0; pg->copy_err == 0 && i < n; i++) {
+		if (i > 0)
+			copy_add(pg, "\t", 1);
+		if (vals[i] == NULL) {
+			copy_add(pg, "\\N", 2);
+			continue;
+		}
+		/* COPY's text format: backslash escapes for what ends a
+		 * value or a row. */
+		for (const char *c = vals[i]; *c && pg->copy_err == 0; c++) {
+			const char *esc = *c == '\\' ? "\\\\"
+					  : *c == '\t' ? "\\t"
+					  : *c == '\n' ? "\\n"
+					  : *c == '\r' ? "\\r"
+							: NULL;
+
+			copy_add(pg, esc ? esc : c, esc ? 2 : 1);
+		}
+	}
+	copy_add(pg, "\n", 1);
+	if (pg->copy_err == 0 && pg->copy_len >= COPY_CHUNK)
+		copy_flush(pg);
+	return pg->copy_err;
+}
+
+int
+pg_copy_end(struct pg *pg)
+{
+	PGresult *r;
+	int err = copy_flush(pg);
+
+	if (PQputCopyEnd(pg->conn, err < 0 ? "upgate: import failed" : NULL) !=
+		1 &&
+	    err == 0)
+		err = failed(pg, NULL, "COPY");
+	while ((r = PQgetResult(pg->conn)) != NULL) {
+		if (!result_ok(r) && err == 0)
+			err = failed(pg, r, "COPY");
+		PQclear(r);
+	}
+	return err;
+}
+
 /* One row of one column of a query run at start-up, as a number; -1
  * when there is no row. */
 static int
@@ -510,22 +608,26 @@ migrate_locked(struct pg *pg)
 	int64_t v, tables;
 	int err;
 
-	if ((err = pg_exec(pg, "CREATE TABLE IF NOT EXISTS upgate_schema ("
-			       " program text PRIMARY KEY,"
-			       " version integer NOT NULL)")) < 0 ||
-	    (err = schema_version(pg, &v)) < 0)
-		return err;
-	if (v == 0 &&
-	    (err = query_int(pg,
+	/* A database with tables but no upgate_schema is someone else's:
+	 * left as it is. */
+	if ((err = query_int(pg,
 		 "SELECT count(*) FROM information_schema.tables WHERE"
 		 " table_schema = current_schema() AND table_name <> $1",
-		 "upgate_schema", &tables)) == 0 &&
-	    tables > 0) {
+		 "upgate_schema", &tables)) < 0 ||
+	    (err = query_int(pg, "SELECT 1 WHERE to_regclass($1) IS NOT NULL",
+		 "upgate_schema", &v)) < 0)
+		return err;
+	if (v < 0 && tables > 0) {
 		log_err("database %s: it holds %" PRId64 " table(s) of "
 			"something else; %s wants a database of its own",
 		    pg->where, tables, s->program);
 		return -EPROTO;
 	}
+	if ((err = pg_exec(pg, "CREATE TABLE IF NOT EXISTS upgate_schema ("
+			       " program text PRIMARY KEY,"
+			       " version integer NOT NULL)")) < 0 ||
+	    (err = schema_version(pg, &v)) < 0)
+		return err;
 	for (; err == 0 && v < (int64_t)s->n_migrations; v++) {
 		const char *params[2] = {s->program, ver};
 		PGresult *r;
@@ -648,6 +750,7 @@ pg_close(struct pg *pg)
 	if (pg == NULL)
 		return;
 	PQfinish(pg->conn);
+	free(pg->copy);
 	pthread_mutex_destroy(&pg->lock);
 	free(pg->prepared);
 	free(pg->first);

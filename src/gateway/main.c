@@ -147,6 +147,53 @@ open_store(struct gw *gw, unsigned threads)
 	return 0;
 }
 
+/* --import-sqlite: copy the SQLite database at file into the empty
+ * PostgreSQL database the config names. Returns the exit code. */
+static int
+import_sqlite(struct gw *gw, const char *file)
+{
+	const struct gw_conf *c = &gw->conf;
+	struct store_opts from_o = {.database = file};
+	struct store *from = NULL, *to = NULL;
+	char *password = NULL;
+	int err;
+
+	if (c->backend != GW_BACKEND_POSTGRES) {
+		fprintf(stderr,
+		    "%s: [storage] backend: --import-sqlite copies into "
+		    "PostgreSQL: set backend = postgres and url\n",
+		    gw->conf_path ? gw->conf_path : "(defaults)");
+		return 2;
+	}
+	if (access(file, R_OK) != 0) {
+		fprintf(stderr, "%s: cannot read: %s\n", file, strerror(errno));
+		return 1;
+	}
+	if (storage_password(gw->conf_path, c, &password) < 0)
+		return 2;
+	err = store_open(&store_sqlite, &from_o, &from);
+	if (err == 0) {
+		struct store_opts to_o = {.url = c->url, .password = password};
+
+		err = store_open(&store_pg, &to_o, &to);
+	}
+	secret_free(password);
+	if (err == 0)
+		err = store_import(to, from);
+	if (err == 0)
+		log_notice("imported %s into %s", file, store_where(gw));
+	else if (err == -ENOTEMPTY)
+		log_err("%s already holds data: the import copies into an "
+			"empty database only; nothing was changed",
+		    store_where(gw));
+	else
+		log_err("import of %s failed: %s; nothing was changed", file,
+		    strerror(-err));
+	store_close(to);
+	store_close(from);
+	return err == 0 ? 0 : 1;
+}
+
 static int
 run(struct gw *gw)
 {
@@ -186,19 +233,24 @@ main(int argc, char **argv)
 	    .default_config = DEFAULT_CONFIG,
 	    .about = "The upgate upgrade gateway: publishes releases, decides "
 		     "per launch\nwhether to upgrade, records every upgrade "
-		     "in SQLite and forwards\neach outcome to upgate-mgmtd.",
+		     "in SQLite or PostgreSQL and\nforwards each outcome to "
+		     "upgate-mgmtd.",
 	    .signals = "reloads the admin token, the [upgrade] settings,\n"
 		       "launch_retention, the log level, the forward secret "
 		       "and the TLS\ncertificate",
+	    .imports = true,
 	};
+	struct daemon_opts opts;
 	const char *path;
 	bool check;
 	struct gw gw;
 	int err;
 
 	log_init(info.name);
-	if ((err = daemon_args(&info, argc, argv, &path, &check)) >= 0)
+	if ((err = daemon_args(&info, argc, argv, &opts)) >= 0)
 		return err;
+	path = opts.path;
+	check = opts.check;
 	if (sodium_init() < 0)
 		fatal("libsodium cannot initialise");
 
@@ -225,6 +277,12 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)gw_conf_log_level(&gw.conf));
+	if (opts.import != NULL) {
+		err = import_sqlite(&gw, opts.import);
+		gw_conf_free(&gw.conf);
+		secret_free(gw.admin_token);
+		return err;
+	}
 	if (daemon_log_file(&gw.conf.server) < 0) {
 		gw_conf_free(&gw.conf);
 		secret_free(gw.admin_token);

@@ -162,6 +162,12 @@ store_name(const struct store *s)
 	return s->ops->name;
 }
 
+int
+store_import(struct store *to, struct store *from)
+{
+	return to->ops->import(to, from);
+}
+
 struct store_conn *
 store_reader_get(struct store *s)
 {

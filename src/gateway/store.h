@@ -67,6 +67,12 @@ void store_close(struct store *s);
 /* The engine's name. */
 const char *store_name(const struct store *s);
 
+/* Copy every table of from into to, which must hold no data yet, in one
+ * transaction of to: -ENOTEMPTY (nothing changed) when it does, and
+ * -EOPNOTSUPP when to's engine does not import (SQLite: one file is
+ * copied whole). Blocks; for --import-sqlite. */
+int store_import(struct store *to, struct store *from);
+
 /* Borrow a read connection, waiting while all are in use; give it back
  * with store_reader_put from the same thread. Its reads may be a
  * snapshot kept from an earlier borrow while nothing changed. */

@@ -8,6 +8,47 @@
 
 #include "store.h"
 
+/* The tables an import copies, in an order their references allow, and
+ * their columns: the same names on every engine. */
+enum store_table {
+	STORE_T_RELEASES,
+	STORE_T_ARTIFACTS,
+	STORE_T_ROLLBACKS,
+	STORE_T_UPGRADES,
+	STORE_T_EVENTS,
+	STORE_T_OUTBOX,
+	STORE_T_LAUNCHES,
+	STORE_T_RELEASE_COUNTS,
+	STORE_T_COUNT
+};
+#define STORE_COLS_RELEASES                                                    \
+	"id, app, channel, version, notes, rollout_percent, mandatory,"        \
+	" paused, yanked, halted, halted_at, content, created_at, updated_at," \
+	" base_finished, base_failed, signed, signature, serial"
+#define STORE_COLS_ARTIFACTS "release_id, platform, url, size, sha256"
+#define STORE_COLS_ROLLBACKS                                                   \
+	"app, channel, release_id, rollout_percent, signed, signature,"        \
+	" serial, created_at"
+#define STORE_COLS_UPGRADES                                                    \
+	"id, upgrade_id, client_id, app, release_id, platform, channel,"       \
+	" from_version, to_version, state, final, last_seq, progress,"         \
+	" download_ms, install_ms, error_code, message, url, size, sha256,"    \
+	" notes, mandatory, created_at, updated_at, finished_at,"              \
+	" failure_told, signed, signature, rollback"
+#define STORE_COLS_EVENTS                                                      \
+	"upgrade, seq, state, error_code, message, progress, download_ms,"     \
+	" install_ms, at"
+#define STORE_COLS_OUTBOX "id, outcome_id, kind, body, created_at"
+#define STORE_COLS_LAUNCHES                                                    \
+	"id, at, client_id, app, version, platform, channel, action, reason,"  \
+	" upgrade_id"
+#define STORE_COLS_RELEASE_COUNTS                                              \
+	"release_id, offered, downloading, downloaded, verifying, installing," \
+	" succeeded, failed, timed_out"
+
+/* One row of a table as text values (NULL: SQL NULL). */
+typedef int (*store_row_fn)(void *arg, const char *const *vals, int n);
+
 struct store_ops {
 	const char *name;
 
@@ -23,6 +64,10 @@ struct store_ops {
 	int (*savepoint)(struct store_conn *c);
 	int (*savepoint_end)(struct store_conn *c, bool keep);
 	int (*bulk)(struct store_conn *c, bool bulk);
+	/* Call row() for every row of table t (as an import's source). */
+	int (*rows)(struct store *s, enum store_table t, store_row_fn row,
+	    void *arg);
+	int (*import)(struct store *to, struct store *from);
 
 	/* Releases and rollbacks. */
 	int (*rollback_get)(struct store_conn *c, const char *app,

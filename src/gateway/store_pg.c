@@ -129,6 +129,7 @@ static const struct pg_sqlset *const sets[] = {
     &store_pg_release_sql,
     &store_pg_upgrade_sql,
     &store_pg_outbox_sql,
+    &store_pg_import_sql,
 };
 
 const struct pg_schema store_pg_schema = {
@@ -259,6 +260,17 @@ pgs_savepoint_end(struct store_conn *c, bool keep)
 	return pg_savepoint_end(store_pg_of(c), keep);
 }
 
+/* A source of an import is a SQLite file. */
+static int
+pgs_rows(struct store *s, enum store_table t, store_row_fn row, void *arg)
+{
+	(void)s;
+	(void)t;
+	(void)row;
+	(void)arg;
+	return -EOPNOTSUPP;
+}
+
 /* The server sizes its own caches. */
 static int
 pgs_bulk(struct store_conn *c, bool bulk)
@@ -281,6 +293,8 @@ const struct store_ops store_pg = {
     .savepoint = pgs_savepoint,
     .savepoint_end = pgs_savepoint_end,
     .bulk = pgs_bulk,
+    .rows = pgs_rows,
+    .import = store_pg_import,
     .rollback_get = store_pg_rollback_get,
     .rollback_set = store_pg_rollback_set,
     .rollback_delete = store_pg_rollback_delete,

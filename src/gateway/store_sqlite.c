@@ -147,7 +147,25 @@ static const char *const migrations[] = {
     " BEGIN INSERT INTO release_counts (release_id) VALUES (new.id); END;",
 };
 
+/* Every row of each table, as an import reads them. */
+static const char *const dump_sql[STORE_T_COUNT] = {
+    [STORE_T_RELEASES] =
+	"SELECT " STORE_COLS_RELEASES " FROM releases ORDER BY id",
+    [STORE_T_ARTIFACTS] = "SELECT " STORE_COLS_ARTIFACTS " FROM artifacts",
+    [STORE_T_ROLLBACKS] = "SELECT " STORE_COLS_ROLLBACKS " FROM rollbacks",
+    [STORE_T_UPGRADES] =
+	"SELECT " STORE_COLS_UPGRADES " FROM upgrades ORDER BY id",
+    [STORE_T_EVENTS] = "SELECT " STORE_COLS_EVENTS " FROM events",
+    [STORE_T_OUTBOX] = "SELECT " STORE_COLS_OUTBOX " FROM outbox ORDER BY id",
+    [STORE_T_LAUNCHES] =
+	"SELECT " STORE_COLS_LAUNCHES " FROM launches ORDER BY id",
+    [STORE_T_RELEASE_COUNTS] =
+	"SELECT " STORE_COLS_RELEASE_COUNTS " FROM release_counts",
+};
+static const struct db_sqlset dump_set = {"dump", dump_sql, STORE_T_COUNT};
+
 static const struct db_sqlset *const sets[] = {
+    &dump_set,
     &store_sqlite_release_sql,
     &store_sqlite_upgrade_sql,
     &store_sqlite_outbox_sql,
@@ -288,6 +306,42 @@ sqlite_bulk(struct store_conn *c, bool bulk)
 	return kib > 0 ? db_cache_set(sc->db, kib) : 0;
 }
 
+/* The most columns a table has (upgrades'). */
+#define MAX_COLS 32
+
+static int
+sqlite_rows(
+    struct store *base, enum store_table t, store_row_fn row, void *arg)
+{
+	struct db *db = ((struct store_sqlite *)base)->writer.db;
+	sqlite3_stmt *st = db_stmt(db, &dump_set, (int)t);
+	const char *vals[MAX_COLS];
+	int n, err;
+
+	if ((err = db_begin_read(db)) < 0)
+		return err;
+	n = sqlite3_column_count(st);
+	if (n > MAX_COLS)
+		err = -E2BIG;
+	while (err == 0 && (err = db_row(st)) == 1) {
+		for (int i = 0; i < n; i++)
+			vals[i] = (const char *)sqlite3_column_text(st, i);
+		err = row(arg, vals, n);
+	}
+	sqlite3_reset(st);
+	db_rollback(db);
+	return err;
+}
+
+/* A SQLite database is copied as a file (docs/operations.md). */
+static int
+sqlite_import(struct store *to, struct store *from)
+{
+	(void)to;
+	(void)from;
+	return -EOPNOTSUPP;
+}
+
 const struct store_ops store_sqlite = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -301,6 +355,8 @@ const struct store_ops store_sqlite = {
     .savepoint = sqlite_savepoint,
     .savepoint_end = sqlite_savepoint_end,
     .bulk = sqlite_bulk,
+    .rows = sqlite_rows,
+    .import = sqlite_import,
     .rollback_get = store_sqlite_rollback_get,
     .rollback_set = store_sqlite_rollback_set,
     .rollback_delete = store_sqlite_rollback_delete,

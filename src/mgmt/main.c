@@ -118,6 +118,7 @@ main(int argc, char **argv)
 		       "alert routing ([email], [sms], [alerts]), the log "
 		       "level\nand the TLS certificate",
 	};
+	struct daemon_opts opts;
 	const char *path;
 	bool check;
 	struct mg mg;
@@ -125,8 +126,10 @@ main(int argc, char **argv)
 	int err;
 
 	log_init(info.name);
-	if ((err = daemon_args(&info, argc, argv, &path, &check)) >= 0)
+	if ((err = daemon_args(&info, argc, argv, &opts)) >= 0)
 		return err;
+	path = opts.path;
+	check = opts.check;
 	if (sodium_init() < 0)
 		fatal("libsodium cannot initialise");
 	if ((c = load(path)) == NULL)

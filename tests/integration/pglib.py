@@ -34,7 +34,10 @@ class Postgres:
     """One cluster. As root its tools run as the postgres user (initdb
     refuses root); otherwise as whoever runs the tests."""
 
-    def __init__(self):
+    def __init__(self, password=None):
+        """password: connections over TCP must give it (scram-sha-256);
+        none: trust."""
+        self.password = password
         self.bin = _bindir()
         self.dir = tempfile.mkdtemp(prefix="upgate-pg-")
         self.data = os.path.join(self.dir, "data")
@@ -56,7 +59,16 @@ class Postgres:
         if not os.path.exists(self.data):
             # fsync off: a test cluster outlives no machine crash, and
             # the tests wait on it less; synchronous_commit stays on.
-            self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-A", "trust",
+            auth = ["-A", "trust"]
+            if self.password:
+                pwfile = os.path.join(self.dir, "pwfile")
+                with open(pwfile, "w") as f:
+                    f.write(self.password + "\n")
+                if self.as_user:
+                    shutil.chown(pwfile, "postgres")
+                auth = ["--auth-local=trust", "--auth-host=scram-sha-256",
+                        "--pwfile=" + pwfile]
+            self._run(os.path.join(self.bin, "initdb"), "-D", self.data, *auth,
                       "-U", USER, "--no-sync")
         if self.port is None:
             self.port = _free_port()
@@ -97,7 +109,8 @@ class Postgres:
         out = subprocess.run(
             [os.path.join(self.bin, "psql"), "-X", "-q", "-A", "-t", "-F", "\x1f",
              "-P", "null=\x1e", "-v", "ON_ERROR_STOP=1", "-c", sql, self.url(db)],
-            check=True, capture_output=True, text=True).stdout
+            check=True, capture_output=True, text=True,
+            env=dict(os.environ, PGPASSWORD=self.password or "")).stdout
         rows = []
         for line in out.split("\n")[:-1]:
             rows.append(tuple(None if v == "\x1e" else v for v in line.split("\x1f")))

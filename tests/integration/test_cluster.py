@@ -2,13 +2,15 @@
 """Several gateways on one PostgreSQL database: every rule holds across
 them as it does for one (SPEC "Storage on PostgreSQL")."""
 import json
+import os
+import subprocess
 import threading
 import time
 import unittest
 import urllib.request
 
 import pglib
-from gwlib import TOKEN, Gateway, Mgmt, free_port, wait_for
+from gwlib import BIN, Gateway, Mgmt, free_port, wait_for
 
 APP = "com.example.editor"
 
@@ -235,3 +237,170 @@ class TestOutage(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestImport(unittest.TestCase):
+    """--import-sqlite: a SQLite gateway's database moved whole into
+    PostgreSQL; launches then behave as they did before the move."""
+
+    def test_import_then_launch_as_before(self):
+        old = Gateway(halt_min_samples=1000)
+        self.addCleanup(old.cleanup)
+        old.pg_db = None
+        old.write_conf()
+        old.start()
+        old.publish(APP, "1.1.0", notes="tab\there, back\\slash\nnew line")
+        old.publish(APP, "1.2.0", channel="beta")
+        busy = old.launch("busy", APP, "1.0.0")["upgrade"]["upgrade_id"]
+        self.assertEqual(old.report(busy, "busy", 1, "downloading", progress=40)[0], 200)
+        failed = old.launch("failed", APP, "1.0.0")["upgrade"]["upgrade_id"]
+        old.report(failed, "failed", 1, "failed", error_code="disk_full", message="full")
+        done = old.launch("done", APP, "1.0.0")["upgrade"]["upgrade_id"]
+        old.report(done, "done", 1, "succeeded")
+        for i in range(40):  # launch records, past one statement's rows
+            old.launch("plain-%d" % i, APP, "1.1.0")
+        wait_for(lambda: old.sql("select count(*) from launches")[0][0] >= 43,
+                 what="launch records written")
+        before = {p: old.admin("GET", p)[2] for p in (
+            "/v1/admin/releases?app=" + APP, "/v1/admin/upgrades?limit=100")}
+        self.assertEqual(old.stop(), 0)
+        counts = {t: old.sql("select count(*) from " + t)[0][0] for t in (
+            "releases", "artifacts", "upgrades", "events", "outbox", "launches")}
+
+        new = Gateway(halt_min_samples=1000)
+        self.addCleanup(new.cleanup)
+        new.use_postgres()
+        new.write_conf()
+        cmd = [os.path.join(BIN, "upgate-gatewayd"), "-c", new.conf, "--import-sqlite", old.db]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual({t: new.sql("select count(*) from " + t)[0][0] for t in counts},
+                         counts)
+        # Into a database that holds data: refused, nothing changed.
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("already holds data", r.stderr)
+        self.assertEqual({t: new.sql("select count(*) from " + t)[0][0] for t in counts},
+                         counts)
+
+        new.start()
+        after = {p: new.admin("GET", p)[2] for p in before}
+        self.assertEqual(after, before)
+        d = new.launch("busy", APP, "1.0.0")
+        self.assertEqual((d["reason"], d["upgrade"]["upgrade_id"]), ("upgrade_in_progress", busy))
+        d = new.launch("failed", APP, "1.0.0")
+        self.assertEqual(d["previous_failure"]["upgrade_id"], failed)
+        self.assertIsNone(new.launch("failed", APP, "1.0.0")["previous_failure"])
+        self.assertEqual(new.launch("done", APP, "1.1.0")["reason"], "up_to_date")
+        fresh = new.launch("fresh", APP, "1.0.0")["upgrade"]["upgrade_id"]
+        self.assertEqual(new.report(fresh, "fresh", 1, "succeeded")[0], 200)
+        self.assertEqual(new.sql("select count(*) from outbox")[0][0], counts["outbox"] + 1)
+        st, _, doc = new.request("GET", "/v1/apps/%s/manifest?platform=linux-x86_64" % APP)
+        self.assertEqual(doc["notes"], "tab\there, back\\slash\nnew line")
+
+    def test_import_needs_postgres(self):
+        gw = Gateway()
+        self.addCleanup(gw.cleanup)
+        gw.pg_db = None
+        gw.write_conf()
+        r = subprocess.run([os.path.join(BIN, "upgate-gatewayd"), "-c", gw.conf,
+                            "--import-sqlite", gw.db], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("backend = postgres", r.stderr)
+
+
+class TestStartup(unittest.TestCase):
+    """Bad storage settings and databases are refused at start, clearly,
+    and never with the password in a message."""
+
+    def run_gateway(self, gw, *args):
+        return subprocess.run([os.path.join(BIN, "upgate-gatewayd"), "-c", gw.conf] +
+                              list(args), capture_output=True, text=True, timeout=60)
+
+    def gateway(self, storage):
+        gw = Gateway()
+        self.addCleanup(gw.cleanup)
+        gw.storage_section = lambda: storage
+        gw.write_conf()
+        return gw
+
+    def test_bad_combinations_name_file_and_line(self):
+        gw = self.gateway({"database": "/tmp/x.db", "url": "postgresql://u@127.0.0.1/x"})
+        r = self.run_gateway(gw, "--check-config")
+        self.assertEqual(r.returncode, 2)
+        with open(gw.conf) as f:
+            line = f.read().splitlines().index("url = postgresql://u@127.0.0.1/x") + 1
+        self.assertIn("%s:%d: [storage] url: only backend = postgres reads it" % (gw.conf, line),
+                      r.stderr)
+        gw = self.gateway({"backend": "postgres"})
+        r = self.run_gateway(gw, "--check-config")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("[storage] url: backend = postgres needs", r.stderr)
+        gw = self.gateway({"backend": "mysql"})
+        self.assertEqual(self.run_gateway(gw, "--check-config").returncode, 2)
+        gw = self.gateway({"backend": "postgres", "url": "postgresql://u@127.0.0.1/x",
+                           "password_file": "/nonexistent/pw"})
+        r = self.run_gateway(gw, "--check-config")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("[storage] password_file: cannot read /nonexistent/pw", r.stderr)
+
+    def test_unreachable_and_wrong_password(self):
+        pg = pglib.Postgres(password="right-horse-battery").start()
+        self.addCleanup(pg.cleanup)
+        db = pg.new_db("auth")
+        gw = self.gateway({})
+        pw = os.path.join(gw.dir, "pg.password")
+        with open(pw, "w") as f:
+            f.write("wrong-staple-secret\n")
+        gw.storage_section = lambda: {"backend": "postgres", "url": pg.url(db),
+                                      "password_file": pw}
+        gw.write_conf()
+        r = self.run_gateway(gw)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("127.0.0.1:%d/%s: cannot connect" % (pg.port, db), r.stderr)
+        self.assertIn("password authentication failed", r.stderr)
+        self.assertNotIn("wrong-staple-secret", r.stderr)
+        # The right one, as a systemd credential (a bare name).
+        with open(pw, "w") as f:
+            f.write("right-horse-battery\n")
+        gw.env = dict(os.environ, CREDENTIALS_DIRECTORY=gw.dir)
+        gw.storage_section = lambda: {"backend": "postgres", "url": pg.url(db),
+                                      "password_file": "pg.password"}
+        gw.start()
+        self.assertEqual(gw.request("GET", "/readyz")[0], 200)
+        with open(gw.log) as f:
+            self.assertNotIn("right-horse-battery", f.read())
+        gw.stop()
+        # Nothing listening there.
+        port = free_port()
+        gw.storage_section = lambda: {"backend": "postgres",
+                                      "url": "postgresql://upgate@127.0.0.1:%d/x" % port}
+        gw.write_conf()
+        r = self.run_gateway(gw)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("upgate@127.0.0.1:%d/x: cannot connect" % port, r.stderr)
+        self.assertIn("Connection refused", r.stderr)
+
+    def refused(self, setup, expect):
+        server = pglib.server()
+        db = server.new_db("refuse")
+        server.psql(db, setup)
+        tables = server.psql(db, "SELECT count(*) FROM information_schema.tables"
+                                 " WHERE table_schema = 'public'")
+        gw = self.gateway({"backend": "postgres", "url": server.url(db)})
+        r = self.run_gateway(gw)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(expect, r.stderr)
+        self.assertEqual(server.psql(db, "SELECT count(*) FROM information_schema.tables"
+                                         " WHERE table_schema = 'public'"), tables)
+
+    def test_other_daemons_or_newer_database_refused(self):
+        self.refused("CREATE TABLE upgate_schema (program text PRIMARY KEY,"
+                     " version integer NOT NULL);"
+                     "INSERT INTO upgate_schema VALUES ('upgate-mgmtd', 1)",
+                     "belongs to another program")
+        self.refused("CREATE TABLE upgate_schema (program text PRIMARY KEY,"
+                     " version integer NOT NULL);"
+                     "INSERT INTO upgate_schema VALUES ('upgate-gatewayd', 99)",
+                     "schema version 99 is newer than this program knows")
+        self.refused("CREATE TABLE inventory (id int)", "of something else")

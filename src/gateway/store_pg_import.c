@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* Import into PostgreSQL: every table of another store (a SQLite file)
+ * copied into an empty database in one transaction, ids kept. */
+#include <errno.h>
+
+#include "store_ops.h"
+#include "store_pg.h"
+
+enum { I_COUNT_ROWS, I_N };
+
+static const char *const sql[I_N] = {
+    [I_COUNT_ROWS] = "SELECT (SELECT count(*) FROM releases)"
+		     " + (SELECT count(*) FROM rollbacks)"
+		     " + (SELECT count(*) FROM upgrades)"
+		     " + (SELECT count(*) FROM outbox)"
+		     " + (SELECT count(*) FROM launches)",
+};
+
+const struct pg_sqlset store_pg_import_sql = {"import", sql, I_N};
+
+/* COPY cannot be prepared: these run as they are, without parameters. */
+static const char *const copy_sql[STORE_T_COUNT] = {
+    [STORE_T_RELEASES] =
+	"COPY releases (" STORE_COLS_RELEASES ") FROM STDIN",
+    [STORE_T_ARTIFACTS] =
+	"COPY artifacts (" STORE_COLS_ARTIFACTS ") FROM STDIN",
+    [STORE_T_ROLLBACKS] =
+	"COPY rollbacks (" STORE_COLS_ROLLBACKS ") FROM STDIN",
+    [STORE_T_UPGRADES] =
+	"COPY upgrades (" STORE_COLS_UPGRADES ") FROM STDIN",
+    [STORE_T_EVENTS] = "COPY events (" STORE_COLS_EVENTS ") FROM STDIN",
+    [STORE_T_OUTBOX] = "COPY outbox (" STORE_COLS_OUTBOX ") FROM STDIN",
+    [STORE_T_LAUNCHES] =
+	"COPY launches (" STORE_COLS_LAUNCHES ") FROM STDIN",
+    [STORE_T_RELEASE_COUNTS] =
+	"COPY release_counts (" STORE_COLS_RELEASE_COUNTS ") FROM STDIN",
+};
+
+/* No gateway writes while the copy runs; the tables are checked empty
+ * under the same lock. */
+static const char lock_sql[] =
+    "LOCK TABLE releases, artifacts, rollbacks, upgrades, events, outbox,"
+    " launches, release_counts IN EXCLUSIVE MODE";
+/* The trigger gave each copied release zero counts: the copied counts
+ * replace them. */
+static const char counts_sql[] = "DELETE FROM release_counts";
+/* New rows go on after the copied ids. */
+static const char ids_sql[] =
+    "SELECT setval(pg_get_serial_sequence('releases', 'id'),"
+    "  (SELECT coalesce(max(id), 0) + 1 FROM releases), false),"
+    " setval(pg_get_serial_sequence('upgrades', 'id'),"
+    "  (SELECT coalesce(max(id), 0) + 1 FROM upgrades), false),"
+    " setval(pg_get_serial_sequence('outbox', 'id'),"
+    "  (SELECT coalesce(max(id), 0) + 1 FROM outbox), false),"
+    " setval(pg_get_serial_sequence('launches', 'id'),"
+    "  (SELECT coalesce(max(id), 0) + 1 FROM launches), false)";
+
+static int
+copy_row(void *pg, const char *const *vals, int n)
+{
+	return pg_copy_row(pg, vals, n);
+}
+
+static int
+copy_tables(struct pg *pg, struct store *from)
+{
+	PGresult *res;
+	int err;
+
+	if ((err = pg_exec(pg, lock_sql)) < 0 ||
+	    (err = pg_run(pg, &store_pg_import_sql, I_COUNT_ROWS, NULL,
+		 &res)) < 0)
+		return err;
+	err = pg_int(res, 0, 0) > 0 ? -ENOTEMPTY : 0;
+	PQclear(res);
+	for (int t = 0; err == 0 && t < STORE_T_COUNT; t++) {
+		if (t == STORE_T_RELEASE_COUNTS &&
+		    (err = pg_exec(pg, counts_sql)) < 0)
+			break;
+		if ((err = pg_copy_begin(pg, copy_sql[t])) < 0)
+			break;
+		err = from->ops->rows(from, (enum store_table)t, copy_row, pg);
+		/* Ended either way; a failed row aborts the COPY. */
+		if (err < 0)
+			pg_copy_end(pg);
+		else
+			err = pg_copy_end(pg);
+	}
+	if (err == 0)
+		err = pg_exec(pg, ids_sql);
+	return err;
+}
+
+int
+store_pg_import(struct store *to, struct store *from)
+{
+	struct pg *pg = store_pg_of(store_writer(to));
+	int err;
+
+	if ((err = pg_begin(pg)) < 0)
+		return err;
+	return pg_end(pg, copy_tables(pg, from));
+}
