@@ -189,7 +189,10 @@ $(BUILD)/bench/ceiling: bench/ceiling/ceiling.c
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
 PEER ?=
+BACKEND ?= sqlite
 bench: deps all $(BUILD)/bench/ceiling
+	@if [ "$(BACKEND)" = postgres ]; then \
+		UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/bench_pg.py; exit $$?; fi
 	@if [ "$(PEER)" = hazel ]; then \
 		if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm >/dev/null; fi; \

@@ -69,10 +69,10 @@ def proc_stats(pid):
     return cpu, rss
 
 
-def wrk(url, script, env, pid):
+def wrk(url, script, env, pid, connections=CONNS):
     cpu0, _ = proc_stats(pid)
     t0 = time.time()
-    out = subprocess.run(["wrk", "-t%d" % THREADS, "-c%d" % CONNS, "-d%ds" % SECONDS,
+    out = subprocess.run(["wrk", "-t%d" % THREADS, "-c%d" % connections, "-d%ds" % SECONDS,
                           "-s", os.path.join(HERE, script), url],
                          capture_output=True, text=True,
                          env=dict(os.environ, THREADS=str(THREADS), BENCH_LUA=HERE, **env),

@@ -518,11 +518,11 @@ pg_copy_row(struct pg *pg, const char *const *vals, int n)
 		/* COPY's text format: backslash escapes for what ends a
 		 * value or a row. */
 		for (const char *c = vals[i]; *c && pg->copy_err == 0; c++) {
-			const char *esc = *c == '\\' ? "\\\\"
+			const char *esc = *c == '\\'   ? "\\\\"
 					  : *c == '\t' ? "\\t"
 					  : *c == '\n' ? "\\n"
 					  : *c == '\r' ? "\\r"
-							: NULL;
+						       : NULL;
 
 			copy_add(pg, esc ? esc : c, esc ? 2 : 1);
 		}

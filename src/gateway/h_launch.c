@@ -190,7 +190,9 @@ apply(void *arg)
 	}
 	if (err == 0)
 		err = store_launch_insert(conn, &rec, 1);
-	return err;
+	/* Another gateway's transaction and this one waited on each other
+	 * (PostgreSQL chose this one to undo): decide again. */
+	return err == -EBUSY ? -EAGAIN : err;
 }
 
 static int

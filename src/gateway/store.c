@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "store_ops.h"
+#include "upgate/buf.h"
 #include "upgate/log.h"
 
 static const char *const state_names[UPG_STATE_COUNT] = {
@@ -130,6 +131,55 @@ store_event_free_list(struct upgrade_event *list, size_t n)
 	for (size_t i = 0; i < n; i++)
 		store_event_fini(&list[i]);
 	free(list);
+}
+
+struct release *
+store_release_by_id(struct release *list, size_t n, int64_t id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (list[mid].id == id)
+			return &list[mid];
+		if (list[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int
+store_batch_add(struct outbox_batch *b, struct buf *body, int64_t id,
+    const char *row, size_t n, size_t max_bytes)
+{
+	int err;
+
+	if (b->n > 0 && body->len + n + 3 > max_bytes)
+		return 0;
+	err = buf_adds(body, b->n > 0 ? "," : "{\"outcomes\":[");
+	if (err == 0)
+		err = buf_add(body, row, n);
+	if (err < 0)
+		return err;
+	b->ids[b->n++] = id;
+	return 1;
+}
+
+int
+store_batch_end(struct outbox_batch *b, struct buf *body)
+{
+	if (b->n == 0) {
+		buf_free(body);
+		return 0;
+	}
+	if (buf_adds(body, "]}") < 0)
+		return -ENOMEM;
+	b->len = body->len;
+	b->body = buf_steal(body);
+	return b->body ? 0 : -ENOMEM;
 }
 
 void

@@ -81,7 +81,10 @@ void store_reader_put(struct store *s, struct store_conn *c);
 /* The one write connection: use it inside store_txn_begin/_end only. */
 struct store_conn *store_writer(struct store *s);
 
-/* A consistent read on a borrowed reader (ended when it is put back). */
+/* A consistent read on a borrowed reader (ended when it is put back):
+ * on SQLite one snapshot for every read until then; on PostgreSQL each
+ * statement's own (READ COMMITTED), which is all a caller may rely on:
+ * read a version before what it dates, and check again when writing. */
 int store_begin_read(struct store_conn *c);
 /* The writer's transaction: take it (lock) and begin, then commit when
  * err is 0, else roll back, and release. _end returns the commit's error

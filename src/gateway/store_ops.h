@@ -46,6 +46,89 @@ enum store_table {
 	"release_id, offered, downloading, downloaded, verifying, installing," \
 	" succeeded, failed, timed_out"
 
+/* The statements of the release stores. */
+enum store_release_stmt {
+	R_INSERT,
+	R_ART_INSERT,
+	R_FIND,
+	R_FIND_ARTS,
+	R_CHANNELS,
+	R_LIST,
+	R_LIST_ARTS,
+	R_COUNTS,
+	R_UPDATE,
+	R_HALT,
+	R_RESUME,
+	R_RB_GET,
+	R_RB_SET,
+	R_RB_DELETE,
+	R_SERIAL_MAX,
+	R_CATALOG_VERSION,
+	R_COUNT
+};
+
+/* What read_release reads, in order. */
+#define RELEASE_COLS                                                           \
+	"id, app, channel, version, notes, rollout_percent, "                  \
+	"mandatory, paused, yanked, halted, created_at, updated_at, "          \
+	"halted_at,"                                                           \
+	" signed, signature, serial"
+
+/* The statements of the upgrade stores, in their tables' order. */
+enum store_upgrade_stmt {
+	U_LATEST,
+	U_FAILS,
+	U_INSERT,
+	U_GET,
+	U_GET_BRIEF,
+	U_GET_ROW,
+	U_EVENTS,
+	U_EVENT_GET,
+	U_EVENT_INSERT,
+	U_ADVANCE,
+	U_FINISH,
+	U_HALT_WINDOW,
+	U_OUTBOX_OUTCOME,
+	U_HALT,
+	U_OUTBOX_HALT,
+	U_TELL,
+	U_EXPIRED,
+	U_LIST,
+	U_LIST_CLIENT,
+	U_LIST_APP,
+	U_STATE_COUNTS,
+	U_STATE_MOVE,
+	U_LAUNCH,
+	U_LAUNCH_MANY,
+	U_LAUNCH_PRUNE,
+	U_COUNT
+};
+
+/* read_upgrade's columns: the upgrade's state, then what was offered. */
+#define UPGRADE_STATE_COLS                                                     \
+	"id, upgrade_id, client_id, app, platform, channel,"                   \
+	" from_version, to_version, release_id, state, last_seq, progress,"    \
+	" download_ms, install_ms, error_code, message, created_at,"           \
+	" updated_at, finished_at, failure_told"
+#define UPGRADE_COLS                                                           \
+	UPGRADE_STATE_COLS ", url, size, sha256, notes, mandatory, rollback,"  \
+			   " signed, signature"
+#define EVENT_COLS                                                             \
+	"seq, state, error_code, message, progress, download_ms,"              \
+	" install_ms, at"
+
+/* The release with id in list (sorted by id), or NULL. */
+struct release *store_release_by_id(struct release *list, size_t n, int64_t id);
+
+/* Put outbox row id (an outcome's JSON, n bytes) into b (ids with room
+ * for it) and its body, unless the body would pass max_bytes (the first
+ * row always goes in). 1: added, 0: full, -ENOMEM. store_batch_end
+ * closes the body and hands it to b (body is empty after). */
+struct buf;
+int store_batch_add(struct outbox_batch *b, struct buf *body, int64_t id,
+    const char *row, size_t n, size_t max_bytes);
+int store_batch_end(struct outbox_batch *b, struct buf *body);
+
 /* One row of a table as text values (NULL: SQL NULL). */
 typedef int (*store_row_fn)(void *arg, const char *const *vals, int n);
 
@@ -65,8 +148,8 @@ struct store_ops {
 	int (*savepoint_end)(struct store_conn *c, bool keep);
 	int (*bulk)(struct store_conn *c, bool bulk);
 	/* Call row() for every row of table t (as an import's source). */
-	int (*rows)(struct store *s, enum store_table t, store_row_fn row,
-	    void *arg);
+	int (*rows)(
+	    struct store *s, enum store_table t, store_row_fn row, void *arg);
 	int (*import)(struct store *to, struct store *from);
 
 	/* Releases and rollbacks. */

@@ -4,7 +4,7 @@
 #ifndef GW_STORE_PG_H
 #define GW_STORE_PG_H
 
-#include "store.h"
+#include "store_ops.h"
 #include "upgate/pg.h"
 
 struct store_pg_conn {

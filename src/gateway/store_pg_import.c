@@ -20,18 +20,15 @@ const struct pg_sqlset store_pg_import_sql = {"import", sql, I_N};
 
 /* COPY cannot be prepared: these run as they are, without parameters. */
 static const char *const copy_sql[STORE_T_COUNT] = {
-    [STORE_T_RELEASES] =
-	"COPY releases (" STORE_COLS_RELEASES ") FROM STDIN",
+    [STORE_T_RELEASES] = "COPY releases (" STORE_COLS_RELEASES ") FROM STDIN",
     [STORE_T_ARTIFACTS] =
 	"COPY artifacts (" STORE_COLS_ARTIFACTS ") FROM STDIN",
     [STORE_T_ROLLBACKS] =
 	"COPY rollbacks (" STORE_COLS_ROLLBACKS ") FROM STDIN",
-    [STORE_T_UPGRADES] =
-	"COPY upgrades (" STORE_COLS_UPGRADES ") FROM STDIN",
+    [STORE_T_UPGRADES] = "COPY upgrades (" STORE_COLS_UPGRADES ") FROM STDIN",
     [STORE_T_EVENTS] = "COPY events (" STORE_COLS_EVENTS ") FROM STDIN",
     [STORE_T_OUTBOX] = "COPY outbox (" STORE_COLS_OUTBOX ") FROM STDIN",
-    [STORE_T_LAUNCHES] =
-	"COPY launches (" STORE_COLS_LAUNCHES ") FROM STDIN",
+    [STORE_T_LAUNCHES] = "COPY launches (" STORE_COLS_LAUNCHES ") FROM STDIN",
     [STORE_T_RELEASE_COUNTS] =
 	"COPY release_counts (" STORE_COLS_RELEASE_COUNTS ") FROM STDIN",
 };
@@ -68,8 +65,8 @@ copy_tables(struct pg *pg, struct store *from)
 	int err;
 
 	if ((err = pg_exec(pg, lock_sql)) < 0 ||
-	    (err = pg_run(pg, &store_pg_import_sql, I_COUNT_ROWS, NULL,
-		 &res)) < 0)
+	    (err = pg_run(pg, &store_pg_import_sql, I_COUNT_ROWS, NULL, &res)) <
+		0)
 		return err;
 	err = pg_int(res, 0, 0) > 0 ? -ENOTEMPTY : 0;
 	PQclear(res);

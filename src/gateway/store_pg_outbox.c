@@ -18,10 +18,10 @@ enum { O_DEPTH, O_CLAIM, O_DELETE, O_RELEASE, O_COUNT };
 static const char *const sql[O_COUNT] = {
     [O_DEPTH] = "SELECT count(*), coalesce(min(created_at), 0) FROM outbox",
     /* $1 now, $2 the claim's end, $3 rows */
-    [O_CLAIM] = "UPDATE outbox SET claimed_until = $2 WHERE id IN"
+    [O_CLAIM] = "WITH c AS (UPDATE outbox SET claimed_until = $2 WHERE id IN"
 		" (SELECT id FROM outbox WHERE claimed_until < $1"
 		"  ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)"
-		" RETURNING id, body",
+		" RETURNING id, body) SELECT id, body FROM c ORDER BY id",
     /* $1 an array of ids, {1,2,3} */
     [O_DELETE] = "DELETE FROM outbox WHERE id = ANY ($1::bigint[])",
     [O_RELEASE] = "UPDATE outbox SET claimed_until = 0"
@@ -73,14 +73,6 @@ on_ids(struct store_conn *c, int idx, const int64_t *ids, size_t n)
 	return err;
 }
 
-static int
-by_id(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 int
 store_pg_outbox_claim(struct store_conn *c, size_t max, size_t max_bytes,
     int64_t lease, struct outbox_batch *out)
@@ -88,11 +80,9 @@ store_pg_outbox_claim(struct store_conn *c, size_t max, size_t max_bytes,
 	struct outbox_batch b = {0};
 	struct buf t = {0};
 	struct pg_params p;
-	int64_t now = ts_now_ms();
+	int64_t now = ts_now_ms(), *rest = NULL;
 	PGresult *res;
-	size_t rows;
-	int *order = NULL;
-	int err;
+	int rows, i = 0, err;
 
 	pg_params_init(&p);
 	pg_param_int(&p, now);
@@ -101,52 +91,33 @@ store_pg_outbox_claim(struct store_conn *c, size_t max, size_t max_bytes,
 	if ((err = pg_run(
 		 store_pg_of(c), &store_pg_outbox_sql, O_CLAIM, &p, &res)) < 0)
 		return err;
-	rows = (size_t)PQntuples(res);
-	/* RETURNING keeps no order: send the rows oldest first. */
-	if ((b.ids = calloc(rows ? rows : 1, sizeof(*b.ids))) == NULL ||
-	    (order = calloc(rows ? rows : 1, sizeof(*order))) == NULL)
+	rows = PQntuples(res);
+	if ((b.ids = calloc(rows ? (size_t)rows : 1, sizeof(*b.ids))) == NULL)
 		err = -ENOMEM;
-	for (size_t i = 0; err == 0 && i < rows; i++)
-		b.ids[i] = pg_int(res, (int)i, 0);
-	if (err == 0)
-		qsort(b.ids, rows, sizeof(*b.ids), by_id);
-	for (size_t i = 0; err == 0 && i < rows; i++)
-		for (size_t j = 0; j < rows; j++)
-			if (pg_int(res, (int)j, 0) == b.ids[i])
-				order[i] = (int)j;
-	if (err == 0)
-		err = buf_adds(&t, "{\"outcomes\":[");
-	for (; err == 0 && b.n < rows; b.n++) {
-		int j = order[b.n];
-		size_t n = (size_t)PQgetlength(res, j, 1);
-
-		if (b.n > 0 && t.len + n + 3 > max_bytes)
+	for (; err == 0 && i < rows; i++)
+		if ((err = store_batch_add(&b, &t, pg_int(res, i, 0),
+			 PQgetvalue(res, i, 1), (size_t)PQgetlength(res, i, 1),
+			 max_bytes)) == 1)
+			err = 0;
+		else if (err == 0)
 			break;
-		err = b.n > 0 ? buf_add(&t, ",", 1) : 0;
-		if (err == 0)
-			err = buf_add(&t, PQgetvalue(res, j, 1), n);
-	}
+	/* What did not fit is anyone's again at the next claim. */
+	if (err == 0 && i < rows &&
+	    (rest = calloc((size_t)(rows - i), sizeof(*rest))) == NULL)
+		err = -ENOMEM;
+	for (int k = 0; rest != NULL && i + k < rows; k++)
+		rest[k] = pg_int(res, i + k, 0);
 	PQclear(res);
-	free(order);
-	if (err == 0 && b.n > 0)
-		err = buf_adds(&t, "]}");
+	if (err == 0 && rest != NULL)
+		err = on_ids(c, O_RELEASE, rest, (size_t)(rows - i));
+	free(rest);
+	if (err == 0)
+		err = store_batch_end(&b, &t);
 	if (err < 0) {
 		buf_free(&t);
 		store_outbox_batch_fini(&b);
 		return err;
 	}
-	/* What did not fit is anyone's again at the next claim. */
-	if (b.n < rows &&
-	    (err = on_ids(c, O_RELEASE, b.ids + b.n, rows - b.n)) < 0) {
-		buf_free(&t);
-		store_outbox_batch_fini(&b);
-		return err;
-	}
-	if (b.n > 0) {
-		b.len = t.len;
-		b.body = buf_steal(&t);
-	}
-	buf_free(&t);
 	*out = b;
 	return 0;
 }

@@ -6,31 +6,6 @@
 
 #include "store_pg.h"
 
-enum {
-	R_INSERT,
-	R_ART_INSERT,
-	R_FIND,
-	R_FIND_ARTS,
-	R_CHANNELS,
-	R_LIST,
-	R_LIST_ARTS,
-	R_COUNTS,
-	R_UPDATE,
-	R_HALT,
-	R_RESUME,
-	R_RB_GET,
-	R_RB_SET,
-	R_RB_DELETE,
-	R_SERIAL_MAX,
-	R_CATALOG_VERSION,
-	R_COUNT
-};
-
-#define RELEASE_COLS                                                           \
-	"id, app, channel, version, notes, rollout_percent, "                  \
-	"mandatory, paused, yanked, halted, created_at, updated_at, "          \
-	"halted_at, signed, signature, serial"
-
 static const char *const sql[R_COUNT] = {
     [R_INSERT] = "INSERT INTO releases (app, channel, version, notes,"
 		 " rollout_percent, mandatory, paused, content, created_at,"
@@ -249,25 +224,6 @@ store_pg_release_channels(struct store_conn *c, const char *app,
 	return n;
 }
 
-/* The release with id in list (sorted by id), or NULL. */
-static struct release *
-by_id(struct release *list, size_t n, int64_t id)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (list[mid].id == id)
-			return &list[mid];
-		if (list[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 int
 store_pg_release_list(struct store_conn *c, const char *app,
     const char *channel, bool with_counts, struct release **out, size_t *n)
@@ -294,7 +250,8 @@ store_pg_release_list(struct store_conn *c, const char *app,
 	if (err == 0)
 		err = pg_run(pg, &store_pg_release_sql, R_LIST_ARTS, &p, &res);
 	for (int i = 0; err == 0 && i < PQntuples(res); i++)
-		if ((r = by_id(list, len, pg_int(res, i, 0))) != NULL)
+		if ((r = store_release_by_id(list, len, pg_int(res, i, 0))) !=
+		    NULL)
 			err = add_artifact(res, i, r);
 	if (res != NULL)
 		PQclear(res);
@@ -303,7 +260,8 @@ store_pg_release_list(struct store_conn *c, const char *app,
 		err = pg_run(pg, &store_pg_release_sql, R_COUNTS, &p, &res);
 	/* release_id, then a column per state in enum order */
 	for (int i = 0; err == 0 && res != NULL && i < PQntuples(res); i++)
-		if ((r = by_id(list, len, pg_int(res, i, 0))) != NULL)
+		if ((r = store_release_by_id(list, len, pg_int(res, i, 0))) !=
+		    NULL)
 			for (int s = 0; s < UPG_STATE_COUNT; s++)
 				r->counts[s] = pg_int(res, i, 1 + s);
 	if (res != NULL)

@@ -13,46 +13,6 @@
 
 #include "store_pg.h"
 
-enum {
-	U_LATEST,
-	U_FAILS,
-	U_INSERT,
-	U_GET,
-	U_GET_BRIEF,
-	U_GET_ROW,
-	U_EVENTS,
-	U_EVENT_GET,
-	U_EVENT_INSERT,
-	U_ADVANCE,
-	U_FINISH,
-	U_HALT_WINDOW,
-	U_OUTBOX_OUTCOME,
-	U_HALT,
-	U_OUTBOX_HALT,
-	U_TELL,
-	U_EXPIRED,
-	U_LIST,
-	U_LIST_CLIENT,
-	U_LIST_APP,
-	U_STATE_COUNTS,
-	U_STATE_MOVE,
-	U_LAUNCH,
-	U_LAUNCH_MANY,
-	U_LAUNCH_PRUNE,
-	U_COUNT
-};
-
-#define UPGRADE_STATE_COLS                                                     \
-	"id, upgrade_id, client_id, app, platform, channel,"                   \
-	" from_version, to_version, release_id, state, last_seq, progress,"    \
-	" download_ms, install_ms, error_code, message, created_at,"           \
-	" updated_at, finished_at, failure_told"
-#define UPGRADE_COLS                                                           \
-	UPGRADE_STATE_COLS ", url, size, sha256, notes, mandatory, rollback,"  \
-			   " signed, signature"
-#define EVENT_COLS                                                             \
-	"seq, state, error_code, message, progress, download_ms,"              \
-	" install_ms, at"
 /* The outcome mgmtd archives (SPEC "Outcomes"), from upgrade row u: $1 is
  * its outcome_id, $2 the gateway_id; its events in seq order. */
 #define OUTCOME_EVENTS                                                         \

@@ -310,8 +310,7 @@ sqlite_bulk(struct store_conn *c, bool bulk)
 #define MAX_COLS 32
 
 static int
-sqlite_rows(
-    struct store *base, enum store_table t, store_row_fn row, void *arg)
+sqlite_rows(struct store *base, enum store_table t, store_row_fn row, void *arg)
 {
 	struct db *db = ((struct store_sqlite *)base)->writer.db;
 	sqlite3_stmt *st = db_stmt(db, &dump_set, (int)t);

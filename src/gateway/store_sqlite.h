@@ -4,7 +4,7 @@
 #ifndef GW_STORE_SQLITE_H
 #define GW_STORE_SQLITE_H
 
-#include "store.h"
+#include "store_ops.h"
 #include "upgate/db.h"
 
 /* A connection: the common SQLite one, behind the seam's header. */

@@ -41,40 +41,25 @@ store_sqlite_outbox_claim(struct store_conn *c, size_t max, size_t max_bytes,
 	sqlite3_stmt *st = db_stmt(db, &store_sqlite_outbox_sql, O_BATCH);
 	struct outbox_batch b = {0};
 	struct buf t = {0};
-	int err;
+	int err = 0;
 
 	(void)lease;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)max);
 	if ((b.ids = calloc(max ? max : 1, sizeof(*b.ids))) == NULL)
 		return -ENOMEM;
-	err = buf_adds(&t, "{\"outcomes\":[");
-	while (err == 0 && b.n < max && (err = db_row(st)) == 1) {
-		const char *row = (const char *)sqlite3_column_text(st, 1);
-		size_t n = (size_t)sqlite3_column_bytes(st, 1);
-
-		if (b.n > 0 && t.len + n + 3 > max_bytes) {
-			sqlite3_reset(st);
-			err = 0;
-			break;
-		}
-		err = b.n > 0 ? buf_add(&t, ",", 1) : 0;
-		if (err == 0)
-			err = buf_add(&t, row, n);
-		b.ids[b.n++] = sqlite3_column_int64(st, 0);
-	}
+	while (b.n < max && (err = db_row(st)) == 1 &&
+	       (err = store_batch_add(&b, &t, sqlite3_column_int64(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1), max_bytes)) == 1)
+		;
 	sqlite3_reset(st);
-	if (err == 0 && b.n > 0)
-		err = buf_adds(&t, "]}");
+	if (err >= 0)
+		err = store_batch_end(&b, &t);
 	if (err < 0) {
 		buf_free(&t);
 		store_outbox_batch_fini(&b);
 		return err;
 	}
-	if (b.n > 0) {
-		b.len = t.len;
-		b.body = buf_steal(&t);
-	}
-	buf_free(&t);
 	*out = b;
 	return 0;
 }

@@ -6,32 +6,6 @@
 
 #include "store_sqlite.h"
 
-enum {
-	R_INSERT,
-	R_ART_INSERT,
-	R_FIND,
-	R_FIND_ARTS,
-	R_CHANNELS,
-	R_LIST,
-	R_LIST_ARTS,
-	R_COUNTS,
-	R_UPDATE,
-	R_HALT,
-	R_RESUME,
-	R_RB_GET,
-	R_RB_SET,
-	R_RB_DELETE,
-	R_SERIAL_MAX,
-	R_CATALOG_VERSION,
-	R_COUNT
-};
-
-#define RELEASE_COLS                                                           \
-	"id, app, channel, version, notes, rollout_percent, "                  \
-	"mandatory, paused, yanked, halted, created_at, updated_at, "          \
-	"halted_at,"                                                           \
-	" signed, signature, serial"
-
 static const char *const sql[R_COUNT] = {
     [R_INSERT] = "INSERT INTO releases (app, channel, version, notes,"
 		 " rollout_percent, mandatory, paused, content, created_at,"
@@ -238,25 +212,6 @@ store_sqlite_release_channels(struct store_conn *c, const char *app,
 	return err < 0 ? err : n;
 }
 
-/* The release with id in list (sorted by id), or NULL. */
-static struct release *
-by_id(struct release *list, size_t n, int64_t id)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (list[mid].id == id)
-			return &list[mid];
-		if (list[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 int
 store_sqlite_release_list(struct store_conn *c, const char *app,
     const char *channel, bool with_counts, struct release **out, size_t *n)
@@ -288,7 +243,8 @@ store_sqlite_release_list(struct store_conn *c, const char *app,
 		db_bind_text(st, 1, app);
 		db_bind_text(st, 2, channel);
 		while ((err = db_row(st)) == 1) {
-			r = by_id(list, len, sqlite3_column_int64(st, 0));
+			r = store_release_by_id(
+			    list, len, sqlite3_column_int64(st, 0));
 			if (r != NULL && (err = add_artifact(st, r)) < 0)
 				break;
 		}
@@ -300,7 +256,8 @@ store_sqlite_release_list(struct store_conn *c, const char *app,
 		db_bind_text(st, 2, channel);
 		/* release_id, then a column per state in enum order */
 		while ((err = db_row(st)) == 1)
-			if ((r = by_id(list, len, sqlite3_column_int64(st, 0))))
+			if ((r = store_release_by_id(
+				 list, len, sqlite3_column_int64(st, 0))))
 				for (int i = 0; i < UPG_STATE_COUNT; i++)
 					r->counts[i] =
 					    sqlite3_column_int64(st, 1 + i);

@@ -34,10 +34,12 @@ class Postgres:
     """One cluster. As root its tools run as the postgres user (initdb
     refuses root); otherwise as whoever runs the tests."""
 
-    def __init__(self, password=None):
+    def __init__(self, password=None, fsync=False):
         """password: connections over TCP must give it (scram-sha-256);
-        none: trust."""
+        none: trust. fsync: as a production server (benchmarks); tests
+        run without, since a test cluster outlives no machine crash."""
         self.password = password
+        self.fsync = fsync
         self.bin = _bindir()
         self.dir = tempfile.mkdtemp(prefix="upgate-pg-")
         self.data = os.path.join(self.dir, "data")
@@ -57,8 +59,6 @@ class Postgres:
 
     def start(self):
         if not os.path.exists(self.data):
-            # fsync off: a test cluster outlives no machine crash, and
-            # the tests wait on it less; synchronous_commit stays on.
             auth = ["-A", "trust"]
             if self.password:
                 pwfile = os.path.join(self.dir, "pwfile")
@@ -73,8 +73,9 @@ class Postgres:
         if self.port is None:
             self.port = _free_port()
         self._run(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-l", self.log, "-w",
-                  "-o", "-k %s -p %d -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c max_connections=300" % (self.dir, self.port), "start")
+                  "-o", "-k %s -p %d -c listen_addresses=127.0.0.1 -c fsync=%s "
+                  "-c max_connections=300" % (self.dir, self.port,
+                                              "on" if self.fsync else "off"), "start")
         with open(os.path.join(self.data, "postmaster.pid")) as f:
             self.pid = int(f.readline())
         return self
