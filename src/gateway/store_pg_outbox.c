@@ -24,8 +24,9 @@ static const char *const sql[O_COUNT] = {
 		" RETURNING id, body) SELECT id, body FROM c ORDER BY id",
     /* $1 an array of ids, {1,2,3} */
     [O_DELETE] = "DELETE FROM outbox WHERE id = ANY ($1::bigint[])",
-    [O_RELEASE] = "UPDATE outbox SET claimed_until = 0"
-		  " WHERE id = ANY ($1::bigint[])",
+    /* $1 as for O_DELETE */
+    [O_RELEASE] = ("UPDATE outbox SET claimed_until = 0"
+		   " WHERE id = ANY ($1::bigint[])"),
 };
 
 const struct pg_sqlset store_pg_outbox_sql = {"outbox", sql, O_COUNT};
