@@ -2,6 +2,7 @@
 /* The storage seam: calls into the engine a store was opened on, and what
  * no engine is needed for (state names, freeing what stores return). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <stdlib.h>
@@ -206,12 +207,6 @@ store_close(struct store *s)
 		s->ops->close(s);
 }
 
-const char *
-store_name(const struct store *s)
-{
-	return s->ops->name;
-}
-
 int
 store_import(struct store *to, struct store *from)
 {
@@ -361,7 +356,13 @@ store_upgrade_failures(struct store_conn *c, const char *client_id,
 int
 store_upgrade_insert(struct store_conn *c, struct upgrade *u)
 {
-	CALL(upgrade_insert, u);
+	int err = c->ops->upgrade_insert(c, u);
+
+	if (err == 0) {
+		u->state = UPG_OFFERED;
+		u->updated_at = u->created_at;
+	}
+	return err;
 }
 
 int
@@ -402,7 +403,23 @@ int
 store_upgrade_event_add(
     struct store_conn *c, struct upgrade *u, const struct upgrade_event *e)
 {
-	CALL(upgrade_event_add, u, e);
+	int err = c->ops->upgrade_event_add(c, u, e);
+
+	if (err < 0)
+		return err;
+	/* u as the engine left the row; a final state is finish's */
+	if (!store_state_final(e->state))
+		u->state = e->state;
+	if (e->seq > u->last_seq)
+		u->last_seq = e->seq;
+	if (e->progress >= 0)
+		u->progress = e->progress;
+	if (e->download_ms >= 0)
+		u->download_ms = e->download_ms;
+	if (e->install_ms >= 0)
+		u->install_ms = e->install_ms;
+	u->updated_at = e->at;
+	return 0;
 }
 
 int
@@ -410,7 +427,21 @@ store_upgrade_finish(struct store_conn *c, struct upgrade *u,
     enum upg_state state, const char *error_code, const char *message,
     int64_t now, const struct finish_opts *o, bool *halted)
 {
-	CALL(upgrade_finish, u, state, error_code, message, now, o, halted);
+	int err = c->ops->upgrade_finish(
+	    c, u, state, error_code, message, now, o, halted);
+
+	if (err < 0)
+		return err;
+	/* u as the engine left the row */
+	u->state = state;
+	snprintf(u->error_code, sizeof(u->error_code), "%s",
+	    error_code ? error_code : "");
+	free(u->message);
+	u->message = message ? strdup(message) : NULL;
+	if (message != NULL && u->message == NULL)
+		return -ENOMEM;
+	u->finished_at = u->updated_at = now;
+	return 0;
 }
 
 int

@@ -191,9 +191,12 @@ struct store_ops {
 	    struct upgrade_event **out, size_t *n);
 	int (*upgrade_event_get)(struct store_conn *c, int64_t id, int64_t seq,
 	    struct upgrade_event *out);
-	int (*upgrade_event_add)(struct store_conn *c, struct upgrade *u,
+	/* The next three write the rows only: u (as it was read) is
+	 * brought up to date by store.c once they succeed. insert sets
+	 * u->id. */
+	int (*upgrade_event_add)(struct store_conn *c, const struct upgrade *u,
 	    const struct upgrade_event *e);
-	int (*upgrade_finish)(struct store_conn *c, struct upgrade *u,
+	int (*upgrade_finish)(struct store_conn *c, const struct upgrade *u,
 	    enum upg_state state, const char *error_code, const char *message,
 	    int64_t now, const struct finish_opts *o, bool *halted);
 	int (*upgrade_tell)(struct store_conn *c, int64_t id);

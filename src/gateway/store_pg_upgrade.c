@@ -344,11 +344,7 @@ store_pg_upgrade_insert(struct store_conn *c, struct upgrade *u)
 		return err;
 	u->id = pg_int(res, 0, 0);
 	PQclear(res);
-	if ((err = count_move(pg, u, -1, UPG_OFFERED)) < 0)
-		return err;
-	u->state = UPG_OFFERED;
-	u->updated_at = u->created_at;
-	return 0;
+	return count_move(pg, u, -1, UPG_OFFERED);
 }
 
 static int
@@ -418,8 +414,8 @@ store_pg_upgrade_event_get(
 }
 
 int
-store_pg_upgrade_event_add(
-    struct store_conn *c, struct upgrade *u, const struct upgrade_event *e)
+store_pg_upgrade_event_add(struct store_conn *c, const struct upgrade *u,
+    const struct upgrade_event *e)
 {
 	struct pg *pg = store_pg_of(c);
 	struct pg_params p;
@@ -451,21 +447,9 @@ store_pg_upgrade_event_add(
 	pg_param_int(&p, e->at);
 	if ((err = pg_run(pg, &store_pg_upgrade_sql, U_ADVANCE, &p, NULL)) < 0)
 		return err;
-	if (!store_state_final(e->state)) {
-		if ((err = count_move(pg, u, (int)u->state, e->state)) < 0)
-			return err;
-		u->state = e->state;
-	}
-	if (e->seq > u->last_seq)
-		u->last_seq = e->seq;
-	if (e->progress >= 0)
-		u->progress = e->progress;
-	if (e->download_ms >= 0)
-		u->download_ms = e->download_ms;
-	if (e->install_ms >= 0)
-		u->install_ms = e->install_ms;
-	u->updated_at = e->at;
-	return 0;
+	if (store_state_final(e->state))
+		return 0;
+	return count_move(pg, u, (int)u->state, e->state);
 }
 
 /* Mark release_id halted and queue its notice, when no other gateway
@@ -504,7 +488,7 @@ halt_release(struct pg *pg, int64_t release_id, int64_t finished,
 }
 
 int
-store_pg_upgrade_finish(struct store_conn *c, struct upgrade *u,
+store_pg_upgrade_finish(struct store_conn *c, const struct upgrade *u,
     enum upg_state state, const char *error_code, const char *message,
     int64_t now, const struct finish_opts *o, bool *halted)
 {
@@ -533,14 +517,6 @@ store_pg_upgrade_finish(struct store_conn *c, struct upgrade *u,
 	 * includes every finish committed before. */
 	if ((err = count_move(pg, u, (int)u->state, state)) < 0)
 		return err;
-	u->state = state;
-	snprintf(u->error_code, sizeof(u->error_code), "%s",
-	    error_code ? error_code : "");
-	free(u->message);
-	u->message = message ? strdup(message) : NULL;
-	if (message != NULL && u->message == NULL)
-		return -ENOMEM;
-	u->finished_at = u->updated_at = now;
 
 	id_new(oid);
 	pg_params_init(&p);

@@ -60,9 +60,9 @@ int store_sqlite_upgrade_events(
     struct store_conn *c, int64_t id, struct upgrade_event **out, size_t *n);
 int store_sqlite_upgrade_event_get(
     struct store_conn *c, int64_t id, int64_t seq, struct upgrade_event *out);
-int store_sqlite_upgrade_event_add(
-    struct store_conn *c, struct upgrade *u, const struct upgrade_event *e);
-int store_sqlite_upgrade_finish(struct store_conn *c, struct upgrade *u,
+int store_sqlite_upgrade_event_add(struct store_conn *c,
+    const struct upgrade *u, const struct upgrade_event *e);
+int store_sqlite_upgrade_finish(struct store_conn *c, const struct upgrade *u,
     enum upg_state state, const char *error_code, const char *message,
     int64_t now, const struct finish_opts *o, bool *halted);
 int store_sqlite_upgrade_tell(struct store_conn *c, int64_t id);

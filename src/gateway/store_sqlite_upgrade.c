@@ -353,11 +353,7 @@ store_sqlite_upgrade_insert(struct store_conn *c, struct upgrade *u)
 	if ((err = db_run(st)) < 0)
 		return err;
 	u->id = sqlite3_last_insert_rowid(sqlite3_db_handle(st));
-	if ((err = count_move(db, u, -1, UPG_OFFERED)) < 0)
-		return err;
-	u->state = UPG_OFFERED;
-	u->updated_at = u->created_at;
-	return 0;
+	return count_move(db, u, -1, UPG_OFFERED);
 }
 
 static int
@@ -429,8 +425,8 @@ store_sqlite_upgrade_event_get(
 }
 
 int
-store_sqlite_upgrade_event_add(
-    struct store_conn *c, struct upgrade *u, const struct upgrade_event *e)
+store_sqlite_upgrade_event_add(struct store_conn *c, const struct upgrade *u,
+    const struct upgrade_event *e)
 {
 	struct db *db = store_sqlite_db(c);
 	sqlite3_stmt *st =
@@ -459,22 +455,9 @@ store_sqlite_upgrade_event_add(
 	sqlite3_bind_int64(st, 7, e->at);
 	if ((err = db_run(st)) < 0)
 		return err;
-	/* u as U_ADVANCE left the row */
-	if (!store_state_final(e->state)) {
-		if ((err = count_move(db, u, (int)u->state, e->state)) < 0)
-			return err;
-		u->state = e->state;
-	}
-	if (e->seq > u->last_seq)
-		u->last_seq = e->seq;
-	if (e->progress >= 0)
-		u->progress = e->progress;
-	if (e->download_ms >= 0)
-		u->download_ms = e->download_ms;
-	if (e->install_ms >= 0)
-		u->install_ms = e->install_ms;
-	u->updated_at = e->at;
-	return 0;
+	if (store_state_final(e->state))
+		return 0;
+	return count_move(db, u, (int)u->state, e->state);
 }
 
 /* Queue a halt notice for release id and mark it halted. */
@@ -505,7 +488,7 @@ halt_release(struct db *db, int64_t release_id, int64_t finished,
 }
 
 int
-store_sqlite_upgrade_finish(struct store_conn *c, struct upgrade *u,
+store_sqlite_upgrade_finish(struct store_conn *c, const struct upgrade *u,
     enum upg_state state, const char *error_code, const char *message,
     int64_t now, const struct finish_opts *o, bool *halted)
 {
@@ -528,15 +511,6 @@ store_sqlite_upgrade_finish(struct store_conn *c, struct upgrade *u,
 		return -EALREADY;
 	if ((err = count_move(db, u, (int)u->state, state)) < 0)
 		return err;
-	/* u as U_FINISH left the row */
-	u->state = state;
-	snprintf(u->error_code, sizeof(u->error_code), "%s",
-	    error_code ? error_code : "");
-	free(u->message);
-	u->message = message ? strdup(message) : NULL;
-	if (message != NULL && u->message == NULL)
-		return -ENOMEM;
-	u->finished_at = u->updated_at = now;
 
 	id_new(oid);
 	st = db_stmt(db, &store_sqlite_upgrade_sql, U_OUTBOX_OUTCOME);
