@@ -85,13 +85,10 @@ void pg_copy(const PGresult *res, int row, int col, char *buf, size_t len);
 char *pg_strdup(const PGresult *res, int row, int col);
 int pg_opt_text(const PGresult *res, int row, int col, char **out);
 
-/* Transactions: pg_begin starts a read-write one (READ COMMITTED: each
- * statement sees what committed before it, and row locks order writers);
- * pg_begin_read a REPEATABLE READ, READ ONLY one for a consistent read.
- * pg_end commits when err is 0, else rolls back; returns the commit's
- * error or err. */
+/* Transactions: pg_begin starts one (READ COMMITTED: each statement sees
+ * what committed before it, and row locks order writers). pg_end commits
+ * when err is 0, else rolls back; returns the commit's error or err. */
 int pg_begin(struct pg *pg);
-int pg_begin_read(struct pg *pg);
 int pg_end(struct pg *pg, int err);
 /* End whatever transaction pg is in (rolled back). */
 void pg_reset_txn(struct pg *pg);

@@ -384,18 +384,6 @@ pg_begin(struct pg *pg)
 }
 
 int
-pg_begin_read(struct pg *pg)
-{
-	int err;
-
-	if (pg->txn)
-		return 0;
-	err = tx(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", true);
-	pg->txn = err == 0;
-	return err;
-}
-
-int
 pg_end(struct pg *pg, int err)
 {
 	if (!pg->txn)
