@@ -117,10 +117,13 @@ def durable(db, *args):
 
 def dump_upgrades(gw, path):
     """The sessions (b) opened, for (c) to report on."""
-    con = sqlite3.connect("file:%s?mode=ro" % gw.db, uri=True, timeout=60)
-    rows = con.execute("SELECT upgrade_id, client_id FROM upgrades WHERE state = 'offered'"
-                       " ORDER BY id").fetchall()
-    con.close()
+    query = "SELECT upgrade_id, client_id FROM upgrades WHERE state = 'offered' ORDER BY id"
+    if gw.pg_db is not None:
+        rows = gw.sql(query)
+    else:
+        con = sqlite3.connect("file:%s?mode=ro" % gw.db, uri=True, timeout=60)
+        rows = con.execute(query).fetchall()
+        con.close()
     with open(path, "w") as f:
         for uid, client in rows:
             f.write("%s %s\n" % (uid, client))
@@ -306,11 +309,9 @@ def rounds(results, contenders):
         results[name] = median_run(rs)
 
 
-def durable_rounds(results, gw, tmp):
-    """(b), (c), the baseline and the prototype take turns as the ceiling
-    and (a) do: (c) is judged against the baseline, and the disk's flush
-    time drifts as the VM's speed does. Each round's (b) opens the
-    sessions its (c) walks, with clients no earlier round used."""
+def lifecycle_runs(gw, tmp):
+    """(b) and (c) on gw, as functions: each (b) opens sessions for
+    clients no earlier one used, and the (c) after it walks them."""
     ups = os.path.join(tmp, "upgrades.txt")
     starts = itertools.count(10 ** 8, 10 ** 8)
 
@@ -322,7 +323,15 @@ def durable_rounds(results, gw, tmp):
     def c_run():
         dump_upgrades(gw, ups)
         return wrk(gw.url, "events.lua", {"UPGRADES": ups}, gw.proc.pid)
+    return b_run, c_run
 
+
+def durable_rounds(results, gw, tmp):
+    """(b), (c), the baseline and the prototype take turns as the ceiling
+    and (a) do: (c) is judged against the baseline, and the disk's flush
+    time drifts as the VM's speed does. Each round's (b) opens the
+    sessions its (c) walks, with clients no earlier round used."""
+    b_run, c_run = lifecycle_runs(gw, tmp)
     rounds(results, [
         ("c_baseline_single_row_full", lambda: durable(os.path.join(tmp, "base.db"))),
         ("c_prototype_group_commit", lambda: durable(os.path.join(tmp, "proto.db"), "group")),

@@ -11,7 +11,6 @@ gateways together at least 0.9 of one. Prints one table and writes
 bench/results/latest-postgres.json. Environment as bench.py's
 (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_THREADS,
 BENCH_SMOKE)."""
-import itertools
 import json
 import os
 import re
@@ -25,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import pglib  # noqa: E402
 from bench import (APP, CONNS, ROUNDS, SECONDS, SERVER, SMOKE, THREADS,  # noqa: E402
-                   median_run, rounds, wrk)
+                   lifecycle_runs, median_run, rounds, wrk)
 from gwlib import Gateway  # noqa: E402
 
 
@@ -47,14 +46,6 @@ def gateway(pg, db, gid):
     gw.extra = {"log": {"level": "notice"}}
     gw.start()
     return gw
-
-
-def dump_upgrades(gw, path):
-    rows = gw.sql("SELECT upgrade_id, client_id FROM upgrades WHERE state = 'offered'"
-                  " ORDER BY id")
-    with open(path, "w") as f:
-        for uid, client in rows:
-            f.write("%s %s\n" % (uid, client))
 
 
 def two_gateways(a, b):
@@ -90,18 +81,7 @@ def main():
         try:
             for v in ("1.0.0", "1.1.0"):
                 a.publish(APP, v)
-            ups = os.path.join(tmp, "upgrades.txt")
-            starts = itertools.count(10 ** 8, 10 ** 8)
-
-            def b_run():
-                return wrk(a.url, "launch.lua",
-                           {"VERSION": "1.0.0", "FRESH": "1", "START": str(next(starts))},
-                           a.proc.pid)
-
-            def c_run():
-                dump_upgrades(a, ups)
-                return wrk(a.url, "events.lua", {"UPGRADES": ups}, a.proc.pid)
-
+            b_run, c_run = lifecycle_runs(a, tmp)
             rounds(results, [
                 ("pgbench_select_only", lambda: pgbench(pg, bench_db, "-S")),
                 ("a_launch_up_to_date",
