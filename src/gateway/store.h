@@ -64,8 +64,6 @@ int store_open(const struct store_ops *ops, const struct store_opts *o,
     struct store **out);
 /* Close every connection (all given back). NULL does nothing. */
 void store_close(struct store *s);
-/* The engine's name. */
-const char *store_name(const struct store *s);
 
 /* Copy every table of from into to, which must hold no data yet, in one
  * transaction of to: -ENOTEMPTY (nothing changed) when it does, and
