@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "upgate/cfg.h"
+
 struct daemon_info {
 	const char *name;	    /* "upgate-gatewayd" */
 	const char *default_config; /* used when -c is absent and it exists */
@@ -25,8 +27,8 @@ struct daemon_opts {
 /* Parse -c/--config, --check-config, --import-sqlite (when d imports),
  * --version, --help. Returns -1 to go on with *o set, or an exit code (0
  * after --version/--help, 2 on bad usage) with the message printed. */
-int daemon_args(const struct daemon_info *d, int argc, char **argv,
-    struct daemon_opts *o);
+int daemon_args(
+    const struct daemon_info *d, int argc, char **argv, struct daemon_opts *o);
 
 /* Block TERM, INT and HUP in the calling thread (before any thread starts,
  * so all inherit it), ignore SIGPIPE and SIGXFSZ, and cap malloc at two
@@ -82,8 +84,7 @@ struct daemon_server {
  * designated initializer. Not threads: the daemon resolves [server]
  * threads once with http_threads(), since it sizes its readers by it. */
 #define DAEMON_HTTP_FIELDS(s)                                                  \
-	.listen = (s)->listen,                                                 \
-	.conn_limit = (unsigned)(s)->max_connections,                          \
+	.listen = (s)->listen, .conn_limit = (unsigned)(s)->max_connections,   \
 	.conn_timeout_s = (unsigned)((s)->connection_timeout / 1000),          \
 	.tls_cert = (s)->tls_cert, .tls_key = (s)->tls_key,                    \
 	.rate_limit = (s)->rate_limit, .rate_burst = (s)->rate_burst
@@ -94,6 +95,67 @@ struct daemon_server {
  * them, for config path. Returns 0, -EINVAL or -ENOMEM. */
 int daemon_server_check(
     const char *path, const struct daemon_server *s, char **errors);
+
+/* [storage]: the engine and where its data is; the same keys in both
+ * daemons. */
+enum daemon_backend { DAEMON_SQLITE, DAEMON_POSTGRES };
+extern const char *const daemon_backends[]; /* by enum daemon_backend */
+
+struct daemon_storage {
+	int backend; /* enum daemon_backend */
+	char *database;
+	char *url;	     /* postgres: libpq connection string */
+	char *password_file; /* postgres: "" none */
+	int64_t readers;
+	int64_t cache_kib;	  /* sqlite: page cache per read connection */
+	int64_t writer_cache_kib; /* sqlite: the write connection's */
+};
+
+/* Their key table rows, for config struct S (a field storage). */
+#define DAEMON_STORAGE_KEY(S, k, t, f, d, lo, hi)                              \
+	CFG_KEY(S, "storage", k, t, storage.f, d, lo, hi)
+#define DAEMON_STORAGE_KEYS(S, db_dflt, cache_dflt, writer_dflt)               \
+	{.section = "storage",                                                 \
+	    .key = "backend",                                                  \
+	    .type = CFG_ENUM,                                                  \
+	    .off = offsetof(S, storage.backend),                               \
+	    .dflt = "sqlite",                                                  \
+	    .choices = daemon_backends},                                       \
+	    DAEMON_STORAGE_KEY(                                                \
+		S, "database", CFG_STR, database, db_dflt, 0, 0),              \
+	    DAEMON_STORAGE_KEY(S, "url", CFG_STR, url, "", 0, 0),              \
+	    DAEMON_STORAGE_KEY(                                                \
+		S, "password_file", CFG_STR, password_file, "", 0, 0),         \
+	    DAEMON_STORAGE_KEY(S, "readers", CFG_INT, readers, "0", 0, 256),   \
+	    DAEMON_STORAGE_KEY(                                                \
+		S, "cache_kib", CFG_INT, cache_kib, cache_dflt, 64, 1048576),  \
+	    DAEMON_STORAGE_KEY(S, "writer_cache_kib", CFG_INT,                 \
+		writer_cache_kib, writer_dflt, 64, 1048576)
+
+/* What loading cannot check in st, from the line of each of keys[0..n)
+ * (cfg_load's): a key only the other backend reads, and backend =
+ * postgres without url (example: a connection string to suggest).
+ * Returns 0 or -EINVAL with the problems in *errors. */
+int daemon_storage_check(const char *path, const struct daemon_storage *st,
+    const struct cfg_key *keys, size_t n, const int *line, const char *example,
+    char **errors);
+
+/* The password st's password_file names: 0 with *out (NULL: none; free
+ * with secret_free), or -EINVAL with the problem printed. */
+int daemon_storage_password(
+    const char *path, const struct daemon_storage *st, char **out);
+
+/* What logs name as the database: the file or the connection string
+ * (which holds no password: that comes from a file). */
+const char *daemon_storage_where(const struct daemon_storage *st);
+
+/* --import-sqlite file: copy(file, url, password) copies that SQLite
+ * database into the empty PostgreSQL one st names (0, -ENOTEMPTY when
+ * it holds data, -errno); this checks, reports and returns the exit
+ * code: 2 when st is not PostgreSQL, 1 on failure. */
+int daemon_import(const char *path, const struct daemon_storage *st,
+    const char *file,
+    int (*copy)(const char *file, const char *url, const char *password));
 
 struct http_server;
 

@@ -108,6 +108,22 @@ int pg_copy_begin(struct pg *pg, const char *sql);
 int pg_copy_row(struct pg *pg, const char *const *vals, int n);
 int pg_copy_end(struct pg *pg);
 
+/* Wait up to timeout_ms for notifications on channel (an identifier;
+ * LISTEN is issued on first use and again after a reconnection) and
+ * pass each to fn with its channel and payload. A connection used for
+ * this is used for nothing else. 0, or -EIO when the server cannot be
+ * reached (call again: it reconnects at most once a second). */
+typedef void (*pg_notify_fn)(
+    void *arg, const char *channel, const char *payload);
+int pg_listen(struct pg *pg, const char *channel, int timeout_ms,
+    pg_notify_fn fn, void *arg);
+
+/* An RFC 3339 UTC time from a millisecond column or parameter x, as the
+ * APIs show times (connections run with TIME ZONE 'UTC'). */
+#define PG_RFC3339(x)                                                          \
+	"to_char(to_timestamp((" x ") / 1000), "                               \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
 /* Whether the last call found the server reachable. */
 bool pg_ok(const struct pg *pg);
 

@@ -38,7 +38,8 @@ usage(const struct daemon_info *d, FILE *f)
 	    d->default_config,
 	    d->imports
 		? "      --import-sqlite FILE\n"
-		  "                      copy the SQLite database FILE into the "
+		  "                      copy the SQLite database FILE into "
+		  "the "
 		  "empty\n"
 		  "                      PostgreSQL database [storage] url "
 		  "names, in\n"
@@ -49,8 +50,8 @@ usage(const struct daemon_info *d, FILE *f)
 }
 
 int
-daemon_args(const struct daemon_info *d, int argc, char **argv,
-    struct daemon_opts *o)
+daemon_args(
+    const struct daemon_info *d, int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
@@ -288,4 +289,113 @@ daemon_log_file(const struct daemon_server *s)
 		log_err("cannot open [log] file %s: %s", s->log_file,
 		    strerror(-err));
 	return err;
+}
+
+const char *const daemon_backends[] = {"sqlite", "postgres", NULL};
+
+/* The line of [storage] key in keys[0..n) (0: not in the file). */
+static int
+storage_line(
+    const struct cfg_key *keys, size_t n, const int *line, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(keys[i].section, "storage") == 0 &&
+		    strcmp(keys[i].key, key) == 0)
+			return line[i];
+	return 0;
+}
+
+int
+daemon_storage_check(const char *path, const struct daemon_storage *st,
+    const struct cfg_key *keys, size_t n, const int *line, const char *example,
+    char **errors)
+{
+	/* A key only one backend reads, set for the other, would be
+	 * silently ignored. */
+	static const struct {
+		const char *key;
+		int backend; /* the one that reads it */
+	} only[] = {
+	    {"database", DAEMON_SQLITE},
+	    {"url", DAEMON_POSTGRES},
+	    {"password_file", DAEMON_POSTGRES},
+	};
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
+		int at = storage_line(keys, n, line, only[i].key);
+
+		if (at != 0 && st->backend != only[i].backend)
+			err = cfg_problem_at(errors, path, at, "storage",
+			    only[i].key,
+			    "only backend = %s reads it (backend is %s)",
+			    daemon_backends[only[i].backend],
+			    daemon_backends[st->backend]);
+	}
+	if (st->backend == DAEMON_POSTGRES && st->url[0] == '\0')
+		err = cfg_problem_at(errors, path,
+		    storage_line(keys, n, line, "backend"), "storage", "url",
+		    "backend = postgres needs a connection string, e.g. %s",
+		    example);
+	return err;
+}
+
+int
+daemon_storage_password(
+    const char *path, const struct daemon_storage *st, char **out)
+{
+	char *errors = NULL;
+
+	*out = NULL;
+	if (st->password_file[0] == '\0')
+		return 0;
+	if (cfg_secret(path, "storage", "password_file", st->password_file,
+		true, out, &errors) < 0) {
+		fputs(
+		    errors ? errors : "configuration: out of memory\n", stderr);
+		free(errors);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const char *
+daemon_storage_where(const struct daemon_storage *st)
+{
+	return st->backend == DAEMON_POSTGRES ? st->url : st->database;
+}
+
+int
+daemon_import(const char *path, const struct daemon_storage *st,
+    const char *file,
+    int (*copy)(const char *file, const char *url, const char *password))
+{
+	char *password = NULL;
+	int err;
+
+	if (st->backend != DAEMON_POSTGRES) {
+		fprintf(stderr,
+		    "%s: [storage] backend: --import-sqlite copies into "
+		    "PostgreSQL: set backend = postgres and url\n",
+		    path ? path : "(defaults)");
+		return 2;
+	}
+	if (access(file, R_OK) != 0) {
+		fprintf(stderr, "%s: cannot read: %s\n", file, strerror(errno));
+		return 1;
+	}
+	if (daemon_storage_password(path, st, &password) < 0)
+		return 2;
+	err = copy(file, st->url, password);
+	secret_free(password);
+	if (err == 0)
+		log_notice("imported %s into %s", file, st->url);
+	else if (err == -ENOTEMPTY)
+		log_err("%s already holds data: the import copies into an "
+			"empty database only; nothing was changed",
+		    st->url);
+	else
+		log_err("import of %s failed: %s; nothing was changed", file,
+		    strerror(-err));
+	return err == 0 ? 0 : 1;
 }

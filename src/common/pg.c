@@ -3,6 +3,7 @@
  * migrations under an advisory lock, transactions and a pool. */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ struct pg {
 	size_t *first;	/* index in prepared of each set's first */
 	size_t total;
 	bool txn;	  /* inside BEGIN .. COMMIT/ROLLBACK */
+	bool listening;	  /* LISTEN issued on this connection */
 	bool down;	  /* the last attempt found no server */
 	int64_t last_try; /* monotonic ms of the last reconnection */
 	char where[160];  /* user@host:port/db, for logs */
@@ -133,6 +135,7 @@ ensure(struct pg *pg)
 		return -EIO;
 	}
 	memset(pg->prepared, 0, pg->total * sizeof(*pg->prepared));
+	pg->listening = false;
 	if (pg->down)
 		log_notice("database %s: reconnected", pg->where);
 	pg->down = false;
@@ -442,6 +445,46 @@ void *
 pg_user(const struct pg *pg)
 {
 	return pg->user;
+}
+
+/* Pass each notification waiting on pg to fn. */
+static void
+notifies(struct pg *pg, pg_notify_fn fn, void *arg)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(pg->conn)) != NULL) {
+		fn(arg, n->relname, n->extra);
+		PQfreemem(n);
+	}
+}
+
+int
+pg_listen(struct pg *pg, const char *channel, int timeout_ms, pg_notify_fn fn,
+    void *arg)
+{
+	struct pollfd p;
+	char sql[96];
+	int err;
+
+	if ((err = ensure(pg)) < 0)
+		return err;
+	if (!pg->listening) {
+		snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+		if ((err = pg_exec(pg, sql)) < 0)
+			return err;
+		pg->listening = true;
+	}
+	notifies(pg, fn, arg);
+	p = (struct pollfd){.fd = PQsocket(pg->conn), .events = POLLIN};
+	if (poll(&p, 1, timeout_ms) < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (p.revents != 0 && PQconsumeInput(pg->conn) == 0) {
+		failed(pg, NULL, "LISTEN");
+		return -EIO;
+	}
+	notifies(pg, fn, arg);
+	return 0;
 }
 
 int

@@ -16,22 +16,12 @@
 	CFG_KEY(struct gw_conf, sec, k, t, f, d, lo, hi)
 #define STR(sec, k, f, d) KEY(sec, k, CFG_STR, f, d, 0, 0)
 
-/* [storage] backend: the engines, in enum gw_backend's order. */
-static const char *const backends[] = {"sqlite", "postgres", NULL};
-
 static const struct cfg_key keys[] = {
     DAEMON_SERVER_KEYS(struct gw_conf, "127.0.0.1:8470"),
     KEY("server", "manifest_max_age", CFG_DUR, manifest_max_age, "60s", 0,
 	MS_DAY),
-    {.section = "storage", .key = "backend", .type = CFG_ENUM,
-	.off = S(backend), .dflt = "sqlite", .choices = backends},
-    STR("storage", "database", database, "/var/lib/upgate/gateway.db"),
-    STR("storage", "url", url, ""),
-    STR("storage", "password_file", password_file, ""),
-    KEY("storage", "readers", CFG_INT, readers, "0", 0, 256),
-    KEY("storage", "cache_kib", CFG_INT, cache_kib, "512", 64, 1048576),
-    KEY("storage", "writer_cache_kib", CFG_INT, writer_cache_kib, "4096", 64,
-	1048576),
+    DAEMON_STORAGE_KEYS(
+	struct gw_conf, "/var/lib/upgate/gateway.db", "512", "4096"),
     KEY("storage", "launch_retention", CFG_DUR, launch_retention, "90d", 0,
 	3650 * MS_DAY),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
@@ -68,40 +58,6 @@ key_index(size_t off)
 	return i;
 }
 
-/* Keys of [storage] that only one backend reads must not be set for the
- * other: a url with backend = sqlite would be silently ignored. */
-static int
-storage_check(const char *path, const struct gw_conf *c, const int *line,
-    char **errors)
-{
-	static const struct {
-		size_t off;
-		const char *key;
-		int backend; /* the one that reads it */
-	} only[] = {
-	    {S(database), "database", GW_BACKEND_SQLITE},
-	    {S(url), "url", GW_BACKEND_POSTGRES},
-	    {S(password_file), "password_file", GW_BACKEND_POSTGRES},
-	};
-	int err = 0;
-
-	for (size_t i = 0; i < sizeof(only) / sizeof(only[0]); i++) {
-		int at = line[key_index(only[i].off)];
-
-		if (at != 0 && c->backend != only[i].backend)
-			err = cfg_problem_at(errors, path, at, "storage",
-			    only[i].key, "only backend = %s reads it (backend "
-			    "is %s)",
-			    backends[only[i].backend], backends[c->backend]);
-	}
-	if (c->backend == GW_BACKEND_POSTGRES && c->url[0] == '\0')
-		err = cfg_problem_at(errors, path,
-		    line[key_index(S(backend))], "storage", "url",
-		    "backend = postgres needs a connection string, e.g. "
-		    "postgresql://upgate@db.example.com/upgate_gw");
-	return err;
-}
-
 int
 gw_conf_load(const char *path, struct gw_conf *c, char **errors)
 {
@@ -112,7 +68,8 @@ gw_conf_load(const char *path, struct gw_conf *c, char **errors)
 	if ((err = cfg_load(path, keys, N_KEYS, c, line, errors)) < 0)
 		return err;
 	c->token_file_set = line[key_index(S(token_file))] != 0;
-	if ((err = storage_check(path, c, line, errors)) < 0)
+	if ((err = daemon_storage_check(path, &c->storage, keys, N_KEYS, line,
+		 "postgresql://upgate@db.example.com/upgate_gw", errors)) < 0)
 		return err;
 	return daemon_server_check(path, &c->server, errors);
 }

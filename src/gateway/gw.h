@@ -13,18 +13,9 @@
 #include "upgate/gcommit.h"
 #include "upgate/http.h"
 
-/* [storage] backend */
-enum gw_backend { GW_BACKEND_SQLITE, GW_BACKEND_POSTGRES };
-
 struct gw_conf {
 	struct daemon_server server; /* [server], [log] file */
-	int backend;		     /* enum gw_backend */
-	char *database;
-	char *url;	     /* postgres: libpq connection string */
-	char *password_file; /* postgres: "" none */
-	int64_t readers;
-	int64_t cache_kib;	  /* page cache per read connection */
-	int64_t writer_cache_kib; /* the write connection's */
+	struct daemon_storage storage;
 	int64_t launch_retention; /* ms; 0: launch records are kept */
 	char *token_file;
 	int64_t session_timeout; /* ms */

@@ -90,40 +90,10 @@ on_hup(void *arg)
 	forward_reload(gw->forward);
 }
 
-/* The password [storage] password_file names, when it names one. Returns
- * 0 with *out (NULL: none; free with secret_free) or -EINVAL with the
- * problem printed. */
-static int
-storage_password(const char *path, const struct gw_conf *c, char **out)
-{
-	char *errors = NULL;
-
-	*out = NULL;
-	if (c->password_file[0] == '\0')
-		return 0;
-	if (cfg_secret(path, "storage", "password_file", c->password_file,
-		true, out, &errors) < 0) {
-		fputs(errors ? errors : "configuration: out of memory\n",
-		    stderr);
-		free(errors);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* What the log names as the database: the file, or the PostgreSQL
- * connection string (it holds no password: that comes from a file). */
-static const char *
-store_where(const struct gw *gw)
-{
-	return gw->conf.backend == GW_BACKEND_POSTGRES ? gw->conf.url
-						       : gw->conf.database;
-}
-
 static int
 open_store(struct gw *gw, unsigned threads)
 {
-	const struct gw_conf *c = &gw->conf;
+	const struct daemon_storage *c = &gw->conf.storage;
 	char *password = NULL;
 	struct store_opts o = {
 	    .database = c->database,
@@ -134,12 +104,12 @@ open_store(struct gw *gw, unsigned threads)
 	};
 	int err;
 
-	if (storage_password(gw->conf_path, c, &password) < 0)
+	if (daemon_storage_password(gw->conf_path, c, &password) < 0)
 		return -EINVAL;
 	o.password = password;
-	err = store_open(c->backend == GW_BACKEND_POSTGRES ? &store_pg
-							   : &store_sqlite,
-	    &o, &gw->store);
+	err = store_open(
+	    c->backend == DAEMON_POSTGRES ? &store_pg : &store_sqlite, &o,
+	    &gw->store);
 	secret_free(password);
 	if (err < 0)
 		return err;
@@ -148,50 +118,21 @@ open_store(struct gw *gw, unsigned threads)
 }
 
 /* --import-sqlite: copy the SQLite database at file into the empty
- * PostgreSQL database the config names. Returns the exit code. */
+ * PostgreSQL database at url. */
 static int
-import_sqlite(struct gw *gw, const char *file)
+import_copy(const char *file, const char *url, const char *password)
 {
-	const struct gw_conf *c = &gw->conf;
 	struct store_opts from_o = {.database = file};
+	struct store_opts to_o = {.url = url, .password = password};
 	struct store *from = NULL, *to = NULL;
-	char *password = NULL;
 	int err;
 
-	if (c->backend != GW_BACKEND_POSTGRES) {
-		fprintf(stderr,
-		    "%s: [storage] backend: --import-sqlite copies into "
-		    "PostgreSQL: set backend = postgres and url\n",
-		    gw->conf_path ? gw->conf_path : "(defaults)");
-		return 2;
-	}
-	if (access(file, R_OK) != 0) {
-		fprintf(stderr, "%s: cannot read: %s\n", file, strerror(errno));
-		return 1;
-	}
-	if (storage_password(gw->conf_path, c, &password) < 0)
-		return 2;
-	err = store_open(&store_sqlite, &from_o, &from);
-	if (err == 0) {
-		struct store_opts to_o = {.url = c->url, .password = password};
-
-		err = store_open(&store_pg, &to_o, &to);
-	}
-	secret_free(password);
-	if (err == 0)
+	if ((err = store_open(&store_sqlite, &from_o, &from)) == 0 &&
+	    (err = store_open(&store_pg, &to_o, &to)) == 0)
 		err = store_import(to, from);
-	if (err == 0)
-		log_notice("imported %s into %s", file, store_where(gw));
-	else if (err == -ENOTEMPTY)
-		log_err("%s already holds data: the import copies into an "
-			"empty database only; nothing was changed",
-		    store_where(gw));
-	else
-		log_err("import of %s failed: %s; nothing was changed", file,
-		    strerror(-err));
 	store_close(to);
 	store_close(from);
-	return err == 0 ? 0 : 1;
+	return err;
 }
 
 static int
@@ -222,7 +163,8 @@ run(struct gw *gw)
 	    .ctx = gw,
 	    .authorize = gw_authorize,
 	};
-	return daemon_serve(&hc, store_where(gw), on_hup, DRAIN_MS, &gw->http);
+	return daemon_serve(&hc, daemon_storage_where(&gw->conf.storage),
+	    on_hup, DRAIN_MS, &gw->http);
 }
 
 int
@@ -264,7 +206,7 @@ main(int argc, char **argv)
 	if (check) {
 		char *pw = NULL;
 
-		if (storage_password(path, &gw.conf, &pw) < 0) {
+		if (daemon_storage_password(path, &gw.conf.storage, &pw) < 0) {
 			gw_conf_free(&gw.conf);
 			secret_free(gw.admin_token);
 			return 2;
@@ -278,7 +220,8 @@ main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)gw_conf_log_level(&gw.conf));
 	if (opts.import != NULL) {
-		err = import_sqlite(&gw, opts.import);
+		err = daemon_import(
+		    path, &gw.conf.storage, opts.import, import_copy);
 		gw_conf_free(&gw.conf);
 		secret_free(gw.admin_token);
 		return err;

@@ -18,12 +18,6 @@ store_pg_of(struct store_conn *c)
 	return ((struct store_pg_conn *)c)->pg;
 }
 
-/* An RFC 3339 UTC time from a millisecond column or parameter x, as the
- * APIs show times (connections run with TIME ZONE 'UTC'). */
-#define PG_RFC3339(x)                                                          \
-	"to_char(to_timestamp((" x ") / 1000), "                               \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 extern const struct pg_schema store_pg_schema;
 extern const struct pg_sqlset store_pg_release_sql;
 extern const struct pg_sqlset store_pg_upgrade_sql;

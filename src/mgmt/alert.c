@@ -17,6 +17,7 @@
 #define DUE_BATCH 16
 #define DIGEST_BATCH 8
 #define DIGEST_LINES 50
+#define LEASE_MARGIN_MS 10000
 
 struct alerter {
 	struct mg *mg;
@@ -28,7 +29,7 @@ struct alerter {
  * delivered by being stored. */
 static int
 add_deliveries(
-    struct db *db, const struct mg_conf *c, int64_t alert, int64_t now)
+    struct store_conn *db, const struct mg_conf *c, int64_t alert, int64_t now)
 {
 	char num[STORE_NAME_MAX + 1];
 	int err = 0;
@@ -47,7 +48,7 @@ add_deliveries(
 
 /* Store an alert with the texts in t and its deliveries. */
 static int
-store_alert(struct db *db, const struct mg_conf *c, struct alert *a,
+store_alert(struct store_conn *db, const struct mg_conf *c, struct alert *a,
     const struct notify_text *t, int64_t now)
 {
 	int err;
@@ -63,8 +64,8 @@ store_alert(struct db *db, const struct mg_conf *c, struct alert *a,
 }
 
 static int
-on_failure(struct db *db, const struct mg_conf *c, const struct outcome *o,
-    int64_t now)
+on_failure(struct store_conn *db, const struct mg_conf *c,
+    const struct outcome *o, int64_t now)
 {
 	struct alert_group g;
 	struct notify_text t;
@@ -91,7 +92,7 @@ on_failure(struct db *db, const struct mg_conf *c, const struct outcome *o,
 }
 
 static int
-on_halt(struct db *db, const struct mg_conf *c, const struct outcome *o,
+on_halt(struct store_conn *db, const struct mg_conf *c, const struct outcome *o,
     int64_t now)
 {
 	struct alert a = {.kind = "halt",
@@ -153,7 +154,7 @@ flush_digests(struct mg *mg, const struct mg_conf *c, int64_t now)
 	struct waiting w[DIGEST_LINES];
 	int n, err;
 
-	if ((err = db_txn_begin(mg->writer)) < 0)
+	if ((err = store_txn_begin(mg->writer)) < 0)
 		return err;
 	n = store_group_due(mg->writer, now, g, DIGEST_BATCH);
 	err = n < 0 ? n : 0;
@@ -186,52 +187,73 @@ flush_digests(struct mg *mg, const struct mg_conf *c, int64_t now)
 		if (err == 0)
 			err = store_group_put(mg->writer, &g[i]);
 	}
-	err = db_txn_end(mg->writer, err);
+	err = store_txn_end(mg->writer, err);
 	if (err < 0)
 		log_err("alert: cannot make digests: %s", strerror(-err));
 	return err < 0 ? err : n;
 }
 
-/* Attempt every due delivery; the sending happens outside transactions. */
+/* How long a delivery claimed for an attempt is held from other daemons
+ * sharing the store: the longest attempt twice, and a margin. A daemon
+ * that dies holding one leaves it to the others once this passes. */
+static int64_t
+lease_ms(const struct mg_conf *c)
+{
+	int64_t t =
+	    c->smtp_timeout > c->sms_timeout ? c->smtp_timeout : c->sms_timeout;
+
+	return 2 * t + LEASE_MARGIN_MS;
+}
+
+/* Attempt one claimed delivery and record what happened. */
+static int
+deliver(struct mg *mg, const struct mg_conf *c, struct delivery *d, int64_t now)
+{
+	char why[512] = "";
+	bool permanent = false;
+	int64_t next, t;
+	int r, err;
+
+	r = notify_send(c, d, now, why, sizeof(why), &permanent);
+	t = ts_now_ms();
+	next = r == 0 ? t
+		      : t + backoff_delay(c->retry_initial, c->retry_max,
+				(unsigned)d->attempts + 1);
+	if (r == 0)
+		log_info("alert: %s %s%s%s sent (%s)", d->channel, d->alert_id,
+		    d->recipient[0] ? " to " : "", d->recipient, d->subject);
+	else
+		log_warn("alert: %s %s attempt %lld failed: %s", d->channel,
+		    d->alert_id, (long long)d->attempts + 1, why);
+	if ((err = store_txn_begin(mg->writer)) == 0)
+		err = store_delivery_done(
+		    mg->writer, d->id, r == 0, permanent, why, t, next);
+	if ((err = store_txn_end(mg->writer, err)) < 0)
+		log_err("alert: cannot record delivery %lld: %s",
+		    (long long)d->id, strerror(-err));
+	return err;
+}
+
+/* Attempt due deliveries, each claimed just before it is sent; the
+ * sending happens outside transactions. Returns how many. */
 static int
 deliver_due(struct mg *mg, const struct mg_conf *c, int64_t now)
 {
-	struct delivery d[DUE_BATCH];
-	struct db *db = db_pool_get(mg->readers);
-	int n, err = 0;
+	int n = 0, err = 0;
 
-	n = store_delivery_due(db, now, d, DUE_BATCH);
-	db_pool_put(mg->readers, db);
-	if (n < 0)
-		return n;
-	for (int i = 0; i < n; i++) {
-		char why[512] = "";
-		bool permanent = false;
-		int64_t next, t;
-		int r;
+	while (err == 0 && n < DUE_BATCH) {
+		struct store_conn *db = store_reader_get(mg->store);
+		struct delivery d;
+		int k;
 
-		r = notify_send(c, &d[i], now, why, sizeof(why), &permanent);
-		t = ts_now_ms();
-		next = r == 0
-			   ? t
-			   : t + backoff_delay(c->retry_initial, c->retry_max,
-				     (unsigned)d[i].attempts + 1);
-		if (r == 0)
-			log_info("alert: %s %s%s%s sent (%s)", d[i].channel,
-			    d[i].alert_id, d[i].recipient[0] ? " to " : "",
-			    d[i].recipient, d[i].subject);
-		else
-			log_warn("alert: %s %s attempt %lld failed: %s",
-			    d[i].channel, d[i].alert_id,
-			    (long long)d[i].attempts + 1, why);
-		if ((err = db_txn_begin(mg->writer)) == 0)
-			err = store_delivery_done(mg->writer, d[i].id, r == 0,
-			    permanent, why, t, next);
-		if ((err = db_txn_end(mg->writer, err)) < 0)
-			log_err("alert: cannot record delivery %lld: %s",
-			    (long long)d[i].id, strerror(-err));
+		k = store_delivery_due(db, now, lease_ms(c), &d, 1);
+		store_reader_put(mg->store, db);
+		if (k <= 0)
+			return k < 0 ? k : n;
+		err = deliver(mg, c, &d, now);
+		store_delivery_free(&d, 1);
+		n++;
 	}
-	store_delivery_free(d, (size_t)n);
 	return err < 0 ? err : n;
 }
 
@@ -254,12 +276,12 @@ run_once(struct mg *mg)
 static int64_t
 idle_ms(struct mg *mg)
 {
-	struct db *db = db_pool_get(mg->readers);
+	struct store_conn *db = store_reader_get(mg->store);
 	int64_t at = 0, now = ts_now_ms(), ms = IDLE_MS;
 
 	if (store_next_due(db, &at) == 0 && at > 0)
 		ms = at <= now ? 0 : (at - now < IDLE_MS ? at - now : IDLE_MS);
-	db_pool_put(mg->readers, db);
+	store_reader_put(mg->store, db);
 	return ms;
 }
 

@@ -25,11 +25,8 @@ static const char *const tls_modes[] = {"no", "try", "required", NULL};
 
 static const struct cfg_key keys[] = {
     DAEMON_SERVER_KEYS(struct mg_conf, "127.0.0.1:8471"),
-    STR("storage", "database", database, "/var/lib/upgate/mgmt.db"),
-    KEY("storage", "readers", CFG_INT, readers, "0", 0, 256),
-    KEY("storage", "cache_kib", CFG_INT, cache_kib, "2000", 64, 1048576),
-    KEY("storage", "writer_cache_kib", CFG_INT, writer_cache_kib, "2000", 64,
-	1048576),
+    DAEMON_STORAGE_KEYS(
+	struct mg_conf, "/var/lib/upgate/mgmt.db", "2000", "2000"),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
     STR("ingest", "secret_file", ingest_secret_file,
 	"/etc/upgate/forward.secret"),
@@ -131,6 +128,9 @@ mg_conf_load(const char *path, struct mg_conf *c, char **errors)
 		 true, &c->gateway_token, errors)) < 0)
 		err = e;
 	if ((e = daemon_server_check(path, &c->server, errors)) < 0)
+		err = e;
+	if ((e = daemon_storage_check(path, &c->storage, keys, N_KEYS, set,
+		 "postgresql://upgate@db.example.com/upgate_mgmt", errors)) < 0)
 		err = e;
 	return err;
 }

@@ -15,6 +15,7 @@
 #define MAX_BATCH 500
 #define MAX_EVENTS 1000
 #define MSG_MAX 4096
+#define ARCHIVE_TRIES 3
 
 /* One outcome being ingested: the borrowed fields and the texts made for
  * it. */
@@ -185,41 +186,56 @@ items_free(struct item *items, size_t n)
 	free(items);
 }
 
-/* Archive every item and its alerts in one transaction. */
+static int
+archive_once(struct mg *mg, const struct mg_conf *c, struct item *items,
+    size_t n, int64_t now, bool *woke)
+{
+	int err;
+
+	if ((err = store_txn_begin(mg->writer)) < 0)
+		return err;
+	for (size_t i = 0; err == 0 && i < n; i++) {
+		items[i].o.events = items[i].events;
+		items[i].o.detail = items[i].detail;
+		items[i].duplicate = false;
+		err = store_outcome_insert(mg->writer, &items[i].o, now);
+		if (err == 1) {
+			items[i].duplicate = true;
+			err = 0;
+		} else if (err == 0) {
+			err = alerter_on_outcome(mg, c, &items[i].o, now, woke);
+		}
+	}
+	return store_txn_end(mg->writer, err);
+}
+
+/* Archive every item and its alerts in one transaction. Daemons sharing
+ * a store lock the alert groups of a batch's releases in the order its
+ * items come, so two batches may deadlock: the database ends one, which
+ * runs again. */
 static int
 archive(struct mg *mg, struct item *items, size_t n, bool *woke)
 {
 	struct mg_conf *c = mg_conf_get(mg);
 	int64_t now = ts_now_ms();
-	int err;
+	int err, tries = 0;
 
-	if ((err = db_txn_begin(mg->writer)) == 0) {
-		for (size_t i = 0; err == 0 && i < n; i++) {
-			items[i].o.events = items[i].events;
-			items[i].o.detail = items[i].detail;
-			err =
-			    store_outcome_insert(mg->writer, &items[i].o, now);
-			if (err == 1) {
-				items[i].duplicate = true;
-				err = 0;
-			} else if (err == 0) {
-				err = alerter_on_outcome(
-				    mg, c, &items[i].o, now, woke);
-			}
-		}
-		err = db_txn_end(mg->writer, err);
-	}
+	do {
+		err = archive_once(mg, c, items, n, now, woke);
+	} while (err == -EBUSY && ++tries < ARCHIVE_TRIES);
 	mg_conf_put(mg, c);
 	return err;
 }
-
 /* Pop up each new failure and halt on every open dashboard, as the
- * archive shows it (GET /v1/outcomes/{id}). */
+ * archive shows it (GET /v1/outcomes/{id}). A store other daemons share
+ * tells the watcher (watch.c) instead, of theirs and of this one's. */
 static void
 announce(struct mg *mg, const struct item *items, size_t n)
 {
-	struct db *db = NULL;
+	struct store_conn *db = NULL;
 
+	if (store_shared(mg->store))
+		return;
 	for (size_t i = 0; i < n; i++) {
 		const struct outcome *o = &items[i].o;
 		bool halt = o->kind == OUTCOME_HALT;
@@ -229,13 +245,13 @@ announce(struct mg *mg, const struct item *items, size_t n)
 		    (!halt && strcmp(o->result, "succeeded") == 0))
 			continue;
 		if (db == NULL)
-			db = db_pool_get(mg->readers);
+			db = store_reader_get(mg->store);
 		if (store_outcome_get(db, o->outcome_id, &json) == 0)
 			mg_announce(mg, halt ? "halt" : "failure", json);
 		free(json);
 	}
 	if (db != NULL)
-		db_pool_put(mg->readers, db);
+		store_reader_put(mg->store, db);
 }
 
 int

@@ -11,12 +11,12 @@ int
 h_readyz_get(struct req *rq, struct resp *rs)
 {
 	struct mg *mg = rq->ctx;
-	struct db *db = db_pool_get(mg->readers);
+	struct store_conn *db = store_reader_get(mg->store);
 	int64_t at = 0;
 	int err;
 
 	err = store_next_due(db, &at);
-	db_pool_put(mg->readers, db);
+	store_reader_put(mg->store, db);
 	if (err < 0)
 		return http_error(rs, -EIO, "storage_unavailable", NULL,
 		    "the database cannot be read");
@@ -33,18 +33,18 @@ h_metrics_get(struct req *rq, struct resp *rs)
 	struct mg *mg = rq->ctx;
 	char *text = NULL;
 	size_t len = 0;
-	struct db *db;
+	struct store_conn *db;
 	FILE *f;
 	int err;
 
 	if ((f = open_memstream(&text, &len)) == NULL)
 		return -ENOMEM;
 	http_metrics(rq->server, f);
-	db = db_pool_get(mg->readers);
+	db = store_reader_get(mg->store);
 	err = store_outcome_counts(db, f);
 	if (err == 0)
 		err = store_delivery_counts(db, f);
-	db_pool_put(mg->readers, db);
+	store_reader_put(mg->store, db);
 	if (fclose(f) != 0 && err == 0)
 		err = -ENOMEM;
 	if (err < 0) {

@@ -140,14 +140,14 @@ h_outcomes_get(struct req *rq, struct resp *rs)
 	struct outcome_filter f;
 	char *json = NULL;
 	int64_t next = 0;
-	struct db *db;
+	struct store_conn *db;
 	int err;
 
 	if ((err = outcome_filter(rq, rs, &f, DEFAULT_LIMIT)) < 0)
 		return err;
-	db = db_pool_get(mg->readers);
+	db = store_reader_get(mg->store);
 	err = store_outcome_list(db, &f, &json, &next);
-	db_pool_put(mg->readers, db);
+	store_reader_put(mg->store, db);
 	if (err < 0)
 		return read_failed(rs, err);
 	return reply_page(rs, "outcomes", json, next);
@@ -187,7 +187,7 @@ static int
 csv_page(struct csv_export *x)
 {
 	int64_t last, n;
-	struct db *db;
+	struct store_conn *db;
 	FILE *out;
 	int err;
 
@@ -197,9 +197,9 @@ csv_page(struct csv_export *x)
 	if ((out = open_memstream(&x->buf, &x->len)) == NULL)
 		return -ENOMEM;
 	x->f.limit = x->left < CSV_PAGE ? x->left : CSV_PAGE;
-	db = db_pool_get(x->mg->readers);
+	db = store_reader_get(x->mg->store);
 	err = store_outcome_csv(db, &x->f, !x->header_sent, out, &last, &n);
-	db_pool_put(x->mg->readers, db);
+	store_reader_put(x->mg->store, db);
 	if (fclose(out) != 0 && err == 0)
 		err = -ENOMEM;
 	if (err < 0)
@@ -282,15 +282,15 @@ h_outcome_get(struct req *rq, struct resp *rs)
 	struct mg *mg = rq->ctx;
 	const char *id = rq->params[0];
 	char *json = NULL;
-	struct db *db;
+	struct store_conn *db;
 	int err;
 
 	if (!id_valid(id))
 		return http_error(
 		    rs, -ENOENT, "not_found", NULL, "no outcome %s", id);
-	db = db_pool_get(mg->readers);
+	db = store_reader_get(mg->store);
 	err = store_outcome_get(db, id, &json);
-	db_pool_put(mg->readers, db);
+	store_reader_put(mg->store, db);
 	if (err == -ENOENT)
 		return http_error(
 		    rs, -ENOENT, "not_found", NULL, "no outcome %s", id);
@@ -304,12 +304,12 @@ h_stats_get(struct req *rq, struct resp *rs)
 {
 	struct mg *mg = rq->ctx;
 	char *json = NULL;
-	struct db *db;
+	struct store_conn *db;
 	int err;
 
-	db = db_pool_get(mg->readers);
+	db = store_reader_get(mg->store);
 	err = store_stats(db, query_str(rq, "app"), &json);
-	db_pool_put(mg->readers, db);
+	store_reader_put(mg->store, db);
 	if (err < 0)
 		return read_failed(rs, err);
 	return reply_page(rs, "stats", json, 0);
@@ -325,7 +325,7 @@ h_alerts_get(struct req *rq, struct resp *rs)
 	const char *state, *channel;
 	int64_t limit, after, next = 0;
 	char *json = NULL;
-	struct db *db;
+	struct store_conn *db;
 	int err;
 
 	if ((err = query_choice(rq, rs, "state", states, &state)) < 0 ||
@@ -334,10 +334,10 @@ h_alerts_get(struct req *rq, struct resp *rs)
 		 rq, rs, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT, &limit)) < 0 ||
 	    (err = query_int(rq, rs, "after", 1, INT64_MAX, 0, &after)) < 0)
 		return err;
-	db = db_pool_get(mg->readers);
+	db = store_reader_get(mg->store);
 	err = store_delivery_list(db, state, channel, query_str(rq, "app"),
 	    after, limit, &json, &next);
-	db_pool_put(mg->readers, db);
+	store_reader_put(mg->store, db);
 	if (err < 0)
 		return read_failed(rs, err);
 	return reply_page(rs, "alerts", json, next);
@@ -350,7 +350,7 @@ h_timeline_get(struct req *rq, struct resp *rs)
 	const char *range = query_str(rq, "range");
 	int64_t span, bucket, now = ts_now_ms();
 	char *json = NULL, *body = NULL;
-	struct db *db;
+	struct store_conn *db;
 	int err;
 
 	/* Hours over a day, quarter days over a week. */
@@ -365,10 +365,10 @@ h_timeline_get(struct req *rq, struct resp *rs)
 		return http_error(rs, -EINVAL, "invalid_value", "range",
 		    "range must be 24h or 7d");
 	}
-	db = db_pool_get(mg->readers);
+	db = store_reader_get(mg->store);
 	err = store_timeline(db, query_str(rq, "app"),
 	    (now - span) / bucket * bucket + bucket, bucket, &json);
-	db_pool_put(mg->readers, db);
+	store_reader_put(mg->store, db);
 	if (err < 0)
 		return read_failed(rs, err);
 	if (asprintf(&body,

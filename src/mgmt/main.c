@@ -12,6 +12,7 @@
 #include "mg.h"
 #include "upgate/daemon.h"
 #include "upgate/log.h"
+#include "upgate/secret.h"
 
 #define DEFAULT_CONFIG "/etc/upgate/mgmt.conf"
 #define DRAIN_MS 10000
@@ -75,6 +76,51 @@ on_hup(void *arg)
 }
 
 static int
+open_store(struct mg *mg, unsigned threads)
+{
+	const struct daemon_storage *c = &mg->conf->storage;
+	char *password = NULL;
+	struct store_opts o = {
+	    .database = c->database,
+	    .url = c->url,
+	    .readers = daemon_readers(c->readers, threads),
+	    .cache_kib = (int)c->cache_kib,
+	    .writer_cache_kib = (int)c->writer_cache_kib,
+	};
+	int err;
+
+	if (daemon_storage_password(mg->conf_path, c, &password) < 0)
+		return -EINVAL;
+	o.password = password;
+	err = store_open(
+	    c->backend == DAEMON_POSTGRES ? &store_pg : &store_sqlite, &o,
+	    &mg->store);
+	secret_free(password);
+	if (err < 0)
+		return err;
+	mg->writer = store_writer(mg->store);
+	return 0;
+}
+
+/* --import-sqlite: copy the SQLite database at file into the empty
+ * PostgreSQL database at url. */
+static int
+import_copy(const char *file, const char *url, const char *password)
+{
+	struct store_opts from_o = {.database = file};
+	struct store_opts to_o = {.url = url, .password = password};
+	struct store *from = NULL, *to = NULL;
+	int err;
+
+	if ((err = store_open(&store_sqlite, &from_o, &from)) == 0 &&
+	    (err = store_open(&store_pg, &to_o, &to)) == 0)
+		err = store_import(to, from);
+	store_close(to);
+	store_close(from);
+	return err;
+}
+
+static int
 run(struct mg *mg)
 {
 	const struct mg_conf *c = mg->conf;
@@ -82,15 +128,12 @@ run(struct mg *mg)
 	struct http_config hc;
 	int err;
 
-	db_cache_kib((int)c->cache_kib);
-	if ((err = db_open(c->database, &store_schema, true, &mg->writer)) <
-		0 ||
-	    (err = db_cache_set(mg->writer, (int)c->writer_cache_kib)) < 0)
-		return err;
-	if ((err = db_pool_new(c->database, &store_schema,
-		 daemon_readers(c->readers, threads), &mg->readers)) < 0)
+	if ((err = open_store(mg, threads)) < 0)
 		return err;
 	if ((err = alerter_start(mg, &mg->alerter)) < 0)
+		return err;
+	if (store_shared(mg->store) &&
+	    (err = watcher_start(mg, &mg->watcher)) < 0)
 		return err;
 	hc = (struct http_config){
 	    DAEMON_HTTP_FIELDS(&c->server),
@@ -101,7 +144,8 @@ run(struct mg *mg)
 	    .authorize = mg_authorize,
 	    .verify = mg_verify,
 	};
-	return daemon_serve(&hc, c->database, on_hup, DRAIN_MS, &mg->http);
+	return daemon_serve(&hc, daemon_storage_where(&c->storage), on_hup,
+	    DRAIN_MS, &mg->http);
 }
 
 int
@@ -117,6 +161,7 @@ main(int argc, char **argv)
 	    .signals = "reloads the admin token, the ingest secret, the\n"
 		       "alert routing ([email], [sms], [alerts]), the log "
 		       "level\nand the TLS certificate",
+	    .imports = true,
 	};
 	struct daemon_opts opts;
 	const char *path;
@@ -135,6 +180,14 @@ main(int argc, char **argv)
 	if ((c = load(path)) == NULL)
 		return 2;
 	if (check) {
+		char *pw = NULL;
+
+		if (daemon_storage_password(path, &c->storage, &pw) < 0) {
+			mg_conf_free(c);
+			free(c);
+			return 2;
+		}
+		secret_free(pw);
 		printf(
 		    "%s: configuration is valid\n", path ? path : "(defaults)");
 		mg_conf_free(c);
@@ -142,6 +195,13 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)mg_conf_log_level(c));
+	if (opts.import != NULL) {
+		err =
+		    daemon_import(path, &c->storage, opts.import, import_copy);
+		mg_conf_free(c);
+		free(c);
+		return err;
+	}
 	if (daemon_log_file(&c->server) < 0) {
 		mg_conf_free(c);
 		free(c);
@@ -162,9 +222,9 @@ main(int argc, char **argv)
 
 	err = run(&mg);
 	http_stop(mg.http);
+	watcher_stop(mg.watcher);
 	alerter_stop(mg.alerter);
-	db_pool_free(mg.readers);
-	db_close(mg.writer);
+	store_close(mg.store);
 	mg_conf_put(&mg, mg.conf);
 	pthread_mutex_destroy(&mg.lock);
 	curl_global_cleanup();

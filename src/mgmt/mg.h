@@ -10,17 +10,13 @@
 
 #include "store.h"
 #include "upgate/daemon.h"
-#include "upgate/db.h"
 #include "upgate/http.h"
 
 enum mg_starttls { MG_TLS_NO, MG_TLS_TRY, MG_TLS_REQUIRED };
 
 struct mg_conf {
 	struct daemon_server server; /* [server], [log] file */
-	char *database;
-	int64_t readers;
-	int64_t cache_kib;	  /* page cache per read connection */
-	int64_t writer_cache_kib; /* the write connection's */
+	struct daemon_storage storage;
 	char *token_file;
 	char *ingest_secret_file;
 	int64_t max_skew; /* ms */
@@ -65,13 +61,15 @@ void mg_conf_free(struct mg_conf *c);
 int mg_conf_log_level(const struct mg_conf *c);
 
 struct alerter;
+struct watcher;
 
 /* The daemon context: one per process, passed to every handler. */
 struct mg {
-	struct db *writer; /* every write; db_lock() around use */
-	struct db_pool *readers;
+	struct store *store;
+	struct store_conn *writer; /* store_writer(store) */
 	struct http_server *http;
 	struct alerter *alerter;
+	struct watcher *watcher; /* shared stores only */
 	const char *conf_path;
 	pthread_mutex_t lock; /* guards conf and the refs of every conf */
 	struct mg_conf *conf; /* the running config (holds one ref) */
@@ -98,6 +96,12 @@ int alerter_on_outcome(struct mg *mg, const struct mg_conf *c,
 /* Something was queued: look now. Any thread. */
 void alerter_kick(struct alerter *a);
 void alerter_stop(struct alerter *a);
+
+/* watch.c: with a store other daemons share, every outcome any of them
+ * archives that dashboards show is announced on this daemon's streams,
+ * and wakes its alert worker. */
+int watcher_start(struct mg *mg, struct watcher **out);
+void watcher_stop(struct watcher *w); /* NULL: nothing */
 
 /* routes.c */
 extern const struct http_route mg_routes[];

@@ -1,150 +1,312 @@
 /* SPDX-License-Identifier: MIT */
-/* mgmtd's schema and its migrations. */
-#include "store.h"
+/* The storage seam: calls into the engine a store was opened on, and what
+ * no engine is needed for (CSV fields, metrics lines, freeing). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
-extern const struct db_sqlset store_outcome_sql;
-extern const struct db_sqlset store_alert_sql;
+#include "store_ops.h"
 
-static const char *const migrations[] = {
-    /* 1: the archive, per-release counts, alert groups, alerts and their
-     * deliveries. */
-    "CREATE TABLE outcomes ("
-    "  id INTEGER PRIMARY KEY,"
-    "  outcome_id TEXT NOT NULL UNIQUE,"
-    "  kind TEXT NOT NULL," /* upgrade | release_halted */
-    "  gateway_id TEXT NOT NULL,"
-    "  upgrade_id TEXT, client_id TEXT,"
-    "  app TEXT NOT NULL, platform TEXT, channel TEXT,"
-    "  from_version TEXT, to_version TEXT NOT NULL,"
-    "  result TEXT NOT NULL, error_code TEXT, message TEXT,"
-    "  started_at INTEGER, finished_at INTEGER NOT NULL,"
-    "  received_at INTEGER NOT NULL,"
-    "  download_ms INTEGER, install_ms INTEGER,"
-    "  events TEXT NOT NULL DEFAULT '[]',"
-    "  detail TEXT,"
-    "  waiting INTEGER NOT NULL DEFAULT 0," /* for its release's digest */
-    "  alert INTEGER);"			    /* the alert that told it */
-    "CREATE INDEX outcomes_app ON outcomes(app, to_version, id);"
-    "CREATE INDEX outcomes_client ON outcomes(client_id, id);"
-    "CREATE INDEX outcomes_finished ON outcomes(finished_at);"
-    "CREATE INDEX outcomes_waiting ON outcomes(app, to_version, id)"
-    "  WHERE waiting = 1;"
-    "CREATE TABLE release_stats ("
-    "  app TEXT NOT NULL, version TEXT NOT NULL,"
-    "  total INTEGER NOT NULL DEFAULT 0,"
-    "  succeeded INTEGER NOT NULL DEFAULT 0,"
-    "  failed INTEGER NOT NULL DEFAULT 0,"
-    "  timed_out INTEGER NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (app, version)) WITHOUT ROWID;"
-    "CREATE TABLE alert_groups ("
-    "  app TEXT NOT NULL, version TEXT NOT NULL,"
-    "  announced_at INTEGER NOT NULL, window_end INTEGER NOT NULL,"
-    "  pending INTEGER NOT NULL, due_at INTEGER NOT NULL,"
-    "  PRIMARY KEY (app, version)) WITHOUT ROWID;"
-    "CREATE INDEX alert_groups_due ON alert_groups(due_at)"
-    "  WHERE pending > 0;"
-    "CREATE TABLE alerts ("
-    "  id INTEGER PRIMARY KEY,"
-    "  alert_id TEXT NOT NULL UNIQUE,"
-    "  kind TEXT NOT NULL," /* failure | digest | halt */
-    "  app TEXT NOT NULL, version TEXT NOT NULL,"
-    "  outcome_id TEXT,"
-    "  failures INTEGER NOT NULL,"
-    "  subject TEXT NOT NULL, body TEXT NOT NULL, sms TEXT NOT NULL,"
-    "  created_at INTEGER NOT NULL);"
-    "CREATE INDEX alerts_release ON alerts(app, version);"
-    "CREATE TABLE deliveries ("
-    "  id INTEGER PRIMARY KEY,"
-    "  alert INTEGER NOT NULL REFERENCES alerts(id),"
-    "  channel TEXT NOT NULL," /* email | sms | popup */
-    "  recipient TEXT NOT NULL DEFAULT '',"
-    "  state TEXT NOT NULL," /* pending | sent | failed | inhibited */
-    "  attempts INTEGER NOT NULL DEFAULT 0,"
-    "  next_at INTEGER NOT NULL,"
-    "  last_error TEXT,"
-    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-    "  sent_at INTEGER);"
-    "CREATE INDEX deliveries_due ON deliveries(next_at)"
-    "  WHERE state IN ('pending', 'failed');"
-    "CREATE INDEX deliveries_alert ON deliveries(alert);",
-    /* 2: the dashboard's outcomes-over-time chart reads only this. */
-    "CREATE INDEX outcomes_timeline ON outcomes(kind, finished_at, app,"
-    " result);",
-#define OUTCOME_NEW                                                            \
-	" INSERT INTO outcome_counts VALUES (new.kind, new.result, 1)"         \
-	" ON CONFLICT (kind, result) DO UPDATE SET n = n + 1;"
-#define OUTCOME_OLD                                                            \
-	" UPDATE outcome_counts SET n = n - 1"                                 \
-	" WHERE kind = old.kind AND result = old.result;"
-#define DELIVERY_NEW                                                           \
-	" INSERT INTO delivery_counts VALUES (new.channel, new.state, 1)"      \
-	" ON CONFLICT (channel, state) DO UPDATE SET n = n + 1;"
-#define DELIVERY_OLD                                                           \
-	" UPDATE delivery_counts SET n = n - 1"                                \
-	" WHERE channel = old.channel AND state = old.state;"
-    /* 3: /metrics counts outcomes by kind and result and deliveries by
-     * channel and state. Counting the rows scanned the whole archive at
-     * every scrape (2 s at 2M outcomes, past Prometheus's timeout well
-     * before 10M); these tables keep the counts, triggers keep them in
-     * the transaction of every change. */
-    "CREATE TABLE outcome_counts ("
-    "  kind TEXT NOT NULL, result TEXT NOT NULL, n INTEGER NOT NULL,"
-    "  PRIMARY KEY (kind, result)) WITHOUT ROWID;"
-    "INSERT INTO outcome_counts SELECT kind, result, count(*)"
-    "  FROM outcomes GROUP BY kind, result;"
-    "CREATE TRIGGER outcomes_counted AFTER INSERT ON outcomes"
-    " BEGIN" OUTCOME_NEW " END;"
-    "CREATE TRIGGER outcomes_moved AFTER UPDATE OF kind, result ON outcomes"
-    " BEGIN" OUTCOME_OLD OUTCOME_NEW " END;"
-    "CREATE TRIGGER outcomes_removed AFTER DELETE ON outcomes"
-    " BEGIN" OUTCOME_OLD " END;"
-    "CREATE TABLE delivery_counts ("
-    "  channel TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,"
-    "  PRIMARY KEY (channel, state)) WITHOUT ROWID;"
-    "INSERT INTO delivery_counts SELECT channel, state, count(*)"
-    "  FROM deliveries GROUP BY channel, state;"
-    "CREATE TRIGGER deliveries_counted AFTER INSERT ON deliveries"
-    " BEGIN" DELIVERY_NEW " END;"
-    "CREATE TRIGGER deliveries_moved AFTER UPDATE OF channel, state"
-    " ON deliveries WHEN old.channel IS NOT new.channel"
-    " OR old.state IS NOT new.state"
-    " BEGIN" DELIVERY_OLD DELIVERY_NEW " END;"
-    "CREATE TRIGGER deliveries_removed AFTER DELETE ON deliveries"
-    " BEGIN" DELIVERY_OLD " END;",
-    /* 4: one app's outcomes newest first (the dashboard's app filter).
-     * outcomes_app orders them by version first, so a query for an app
-     * read the archive newest first instead, to its first row whenever
-     * the page was not full: 80 ms at 1M outcomes for a rare app's
-     * failures, at every dashboard refresh. */
-    "CREATE INDEX outcomes_app_id ON outcomes(app, id);",
-#undef OUTCOME_NEW
-#undef OUTCOME_OLD
-#undef DELIVERY_NEW
-#undef DELIVERY_OLD
-};
+static int64_t span_max = 100000;
 
-static const struct db_sqlset *const sets[] = {
-    &store_outcome_sql,
-    &store_alert_sql,
-};
+void
+store_outcome_span_max(int64_t n)
+{
+	span_max = n;
+}
 
-const struct db_schema store_schema = {
-    migrations,
-    sizeof(migrations) / sizeof(migrations[0]),
-    sets,
-    sizeof(sets) / sizeof(sets[0]),
-};
+int64_t
+store_span_max(void)
+{
+	return span_max;
+}
+
+void
+store_csv_field(FILE *out, const char *s)
+{
+	bool quote = strpbrk(s, ",\"\r\n") != NULL;
+
+	if (quote)
+		fputc('"', out);
+	if (strchr("=+-@", s[0]) != NULL && s[0] != '\0')
+		fputc('\'', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	if (quote)
+		fputc('"', out);
+}
+
+void
+store_csv_header(FILE *out)
+{
+	fputs("outcome_id,kind,gateway_id,upgrade_id,client_id,app,"
+	      "platform,channel,from_version,to_version,result,"
+	      "error_code,message,started_at,finished_at,received_at,"
+	      "download_ms,install_ms\r\n",
+	    out);
+}
+
+void
+store_gauge_head(FILE *out, const char *name, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+void
+store_gauge_row(FILE *out, const char *name, const char *l1, const char *v1,
+    const char *l2, const char *v2, int64_t n)
+{
+	fprintf(out, "%s{%s=\"%s\",%s=\"%s\"} %lld\n", name, l1, v1, l2, v2,
+	    (long long)n);
+}
+
+const char *
+store_kind_name(const struct outcome *o)
+{
+	return o->kind == OUTCOME_HALT	     ? "release_halted"
+	       : o->kind == OUTCOME_ROLLBACK ? "rollback"
+					     : "upgrade";
+}
 
 int
-store_gauge(sqlite3_stmt *st, FILE *out, const char *name, const char *help,
-    const char *l1, const char *l2)
+store_filter_form(const struct outcome_filter *f)
 {
-	int err;
+	if (f->client_id != NULL)
+		return 1;
+	if (f->app != NULL && f->version != NULL)
+		return 2;
+	return f->app != NULL ? 3 : 0;
+}
 
-	fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
-	while ((err = db_row(st)) == 1)
-		fprintf(out, "%s{%s=\"%s\",%s=\"%s\"} %lld\n", name, l1,
-		    sqlite3_column_text(st, 0), l2, sqlite3_column_text(st, 1),
-		    (long long)sqlite3_column_int64(st, 2));
-	return err;
+void
+store_waiting_free(struct waiting *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(w[i].client_id);
+		free(w[i].from_version);
+		free(w[i].error_code);
+		free(w[i].message);
+		free(w[i].upgrade_id);
+		free(w[i].result);
+	}
+}
+
+void
+store_delivery_free(struct delivery *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(d[i].subject);
+		free(d[i].body);
+		free(d[i].sms);
+	}
+}
+
+int
+store_open(
+    const struct store_ops *ops, const struct store_opts *o, struct store **out)
+{
+	return ops->open(o, out);
+}
+
+void
+store_close(struct store *s)
+{
+	if (s != NULL)
+		s->ops->close(s);
+}
+
+int
+store_import(struct store *to, struct store *from)
+{
+	return to->ops->import(to, from);
+}
+
+struct store_conn *
+store_reader_get(struct store *s)
+{
+	return s->ops->reader_get(s);
+}
+
+void
+store_reader_put(struct store *s, struct store_conn *c)
+{
+	s->ops->reader_put(s, c);
+}
+
+struct store_conn *
+store_writer(struct store *s)
+{
+	return s->ops->writer(s);
+}
+
+bool
+store_shared(const struct store *s)
+{
+	return s->ops->shared;
+}
+
+int
+store_watch(struct store *s, int timeout_ms, store_watch_fn fn, void *arg)
+{
+	return s->ops->watch(s, timeout_ms, fn, arg);
+}
+
+/* The rest call the engine of connection c as they are. */
+#define CALL(fn, ...) return c->ops->fn(c, __VA_ARGS__)
+
+int
+store_txn_begin(struct store_conn *c)
+{
+	return c->ops->txn_begin(c);
+}
+
+int
+store_txn_end(struct store_conn *c, int err)
+{
+	CALL(txn_end, err);
+}
+
+int
+store_outcome_insert(struct store_conn *c, struct outcome *o, int64_t now)
+{
+	CALL(outcome_insert, o, now);
+}
+
+int
+store_outcome_list(
+    struct store_conn *c, struct outcome_filter *f, char **json, int64_t *next)
+{
+	CALL(outcome_list, f, json, next);
+}
+
+int
+store_outcome_get(struct store_conn *c, const char *outcome_id, char **json)
+{
+	CALL(outcome_get, outcome_id, json);
+}
+
+int
+store_outcome_csv(struct store_conn *c, struct outcome_filter *f, bool header,
+    FILE *out, int64_t *last, int64_t *n)
+{
+	CALL(outcome_csv, f, header, out, last, n);
+}
+
+int
+store_stats(struct store_conn *c, const char *app, char **json)
+{
+	CALL(stats, app, json);
+}
+
+int
+store_timeline(struct store_conn *c, const char *app, int64_t since,
+    int64_t bucket_ms, char **json)
+{
+	CALL(timeline, app, since, bucket_ms, json);
+}
+
+int
+store_outcome_counts(struct store_conn *c, FILE *out)
+{
+	CALL(outcome_counts, out);
+}
+
+int
+store_group_get(struct store_conn *c, const char *app, const char *version,
+    struct alert_group *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->app, sizeof(out->app), "%s", app);
+	snprintf(out->version, sizeof(out->version), "%s", version);
+	CALL(group_get, app, version, out);
+}
+
+int
+store_group_put(struct store_conn *c, const struct alert_group *g)
+{
+	CALL(group_put, g);
+}
+
+int
+store_group_due(
+    struct store_conn *c, int64_t now, struct alert_group *out, int max)
+{
+	CALL(group_due, now, out, max);
+}
+
+int
+store_alert_insert(struct store_conn *c, struct alert *a)
+{
+	CALL(alert_insert, a);
+}
+
+int
+store_delivery_add(struct store_conn *c, int64_t alert, const char *channel,
+    const char *recipient, const char *state, int64_t now)
+{
+	CALL(delivery_add, alert, channel, recipient, state, now);
+}
+
+int
+store_outcome_wait(struct store_conn *c, int64_t row)
+{
+	CALL(outcome_wait, row);
+}
+
+int
+store_outcome_claim(
+    struct store_conn *c, const char *app, const char *version, int64_t alert)
+{
+	CALL(outcome_claim, app, version, alert);
+}
+
+int
+store_outcome_waiting(struct store_conn *c, const char *app,
+    const char *version, struct waiting *out, int max, int64_t *total)
+{
+	CALL(outcome_waiting, app, version, out, max, total);
+}
+
+int
+store_delivery_inhibit(
+    struct store_conn *c, const char *app, const char *version, int64_t now)
+{
+	CALL(delivery_inhibit, app, version, now);
+}
+
+int
+store_delivery_due(struct store_conn *c, int64_t now, int64_t lease,
+    struct delivery *out, int max)
+{
+	CALL(delivery_due, now, lease, out, max);
+}
+
+int
+store_delivery_done(struct store_conn *c, int64_t id, bool ok, bool permanent,
+    const char *error, int64_t now, int64_t next_at)
+{
+	CALL(delivery_done, id, ok, permanent, error, now, next_at);
+}
+
+int
+store_next_due(struct store_conn *c, int64_t *at)
+{
+	CALL(next_due, at);
+}
+
+int
+store_delivery_list(struct store_conn *c, const char *state,
+    const char *channel, const char *app, int64_t after, int64_t limit,
+    char **json, int64_t *next)
+{
+	CALL(delivery_list, state, channel, app, after, limit, json, next);
+}
+
+int
+store_delivery_counts(struct store_conn *c, FILE *out)
+{
+	CALL(delivery_counts, out);
 }

@@ -285,12 +285,14 @@ class Mgmt(Daemon):
         self.port = self.listen_port
         self.spool = os.path.join(self.dir, "mail")
         self.sections = sections
+        if pglib.backend() == "postgres":
+            self.use_postgres()
         self.write_conf()
 
     def write_conf(self):
         conf = {
             "server": self.server_section(),
-            "storage": {"database": self.db},
+            "storage": self.storage_section(),
             "admin": {"token_file": self.token_file},
             "ingest": {"secret_file": self.secret_file},
             "email": {"spool_dir": self.spool, "to": "ops@example.com", "timeout": "5s"},

@@ -49,52 +49,57 @@ setup(void **state)
 {
 	static const char *const results[] = {
 	    "succeeded", "failed", "succeeded", "timed_out", "succeeded"};
-	struct db *db;
+	struct store_opts so = {.database = path};
+	struct store_conn *db;
+	struct store *s;
 
 	tmpdb_path(path, sizeof(path), "outcome");
 	tmpdb_remove(path);
-	if (db_open(path, &store_schema, true, &db) < 0 || db_begin(db) < 0)
+	if (store_open(&store_sqlite, &so, &s) < 0)
+		return -1;
+	db = store_writer(s);
+	if (store_txn_begin(db) < 0)
 		return -1;
 	for (int i = 0; i < N; i++) {
-		struct sample *s = &sample[i];
+		struct sample *x = &sample[i];
 		struct outcome o = {0};
 
-		snprintf(s->id, sizeof(s->id), "out-%03d", i);
-		snprintf(s->client, sizeof(s->client), "host-%d", i % 4);
-		snprintf(s->version, sizeof(s->version), "1.%d.0", i % 3);
-		s->result = results[i % 5];
-		s->app = i % 7 == 2 ? "com.example.other" : "com.example.app";
+		snprintf(x->id, sizeof(x->id), "out-%03d", i);
+		snprintf(x->client, sizeof(x->client), "host-%d", i % 4);
+		snprintf(x->version, sizeof(x->version), "1.%d.0", i % 3);
+		x->result = results[i % 5];
+		x->app = i % 7 == 2 ? "com.example.other" : "com.example.app";
 		o.kind = i % 17 == 3 ? OUTCOME_ROLLBACK : OUTCOME_UPGRADE;
-		s->kind = o.kind == OUTCOME_ROLLBACK ? "rollback" : "upgrade";
+		x->kind = o.kind == OUTCOME_ROLLBACK ? "rollback" : "upgrade";
 		if (i % 29 == 10) { /* a halt notice: listed with kind=all */
 			o.kind = OUTCOME_HALT;
-			s->kind = "release_halted";
-			s->result = "halted";
+			x->kind = "release_halted";
+			x->result = "halted";
 			o.detail = "{}";
 		}
-		s->finished_at = finished_at(i);
-		o.outcome_id = s->id;
+		x->finished_at = finished_at(i);
+		o.outcome_id = x->id;
 		o.gateway_id = "gw-1";
-		o.client_id = s->client;
-		o.app = s->app;
-		o.to_version = s->version;
-		o.result = s->result;
-		o.finished_at = s->finished_at;
+		o.client_id = x->client;
+		o.app = x->app;
+		o.to_version = x->version;
+		o.result = x->result;
+		o.finished_at = x->finished_at;
 		o.download_ms = o.install_ms = -1;
 		if (store_outcome_insert(db, &o, T0 + i * SEC) != 0 ||
 		    o.row != i + 1)
 			return -1;
 	}
-	if (db_commit(db) < 0)
+	if (store_txn_end(db, 0) < 0)
 		return -1;
-	*state = db;
+	*state = s;
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	db_close(*state);
+	store_close(*state);
 	tmpdb_remove(path);
 	store_outcome_span_max(100000);
 	return 0;
@@ -129,7 +134,7 @@ expected(const struct outcome_filter *f, const char **want)
 
 /* Page through f as GET /v1/outcomes does, limit at a time. */
 static int
-listed(struct db *db, struct outcome_filter f, int64_t limit, char **got)
+listed(struct store_conn *db, struct outcome_filter f, int64_t limit, char **got)
 {
 	int n = 0;
 
@@ -164,7 +169,7 @@ listed(struct db *db, struct outcome_filter f, int64_t limit, char **got)
 
 /* Export f as GET /v1/outcomes.csv does, one filter for every page. */
 static int
-exported(struct db *db, struct outcome_filter f, int64_t page, char **got)
+exported(struct store_conn *db, struct outcome_filter f, int64_t page, char **got)
 {
 	int count = 0;
 
@@ -194,7 +199,7 @@ exported(struct db *db, struct outcome_filter f, int64_t page, char **got)
 }
 
 static void
-check(struct db *db, const struct outcome_filter *f)
+check(struct store_conn *db, const struct outcome_filter *f)
 {
 	const char *want[N];
 	char *got[N];
@@ -218,7 +223,7 @@ check(struct db *db, const struct outcome_filter *f)
 }
 
 static void
-windows_and_forms(struct db *db)
+windows_and_forms(struct store_conn *db)
 {
 	/* Windows: none, one side, both, a narrow one late rows fall into,
 	 * one nothing finished in, and one past the newest. */
@@ -258,7 +263,7 @@ windows_and_forms(struct db *db)
 static void
 test_windows_bounded_by_their_ids(void **state)
 {
-	windows_and_forms(*state);
+	windows_and_forms(store_writer(*state));
 }
 
 /* Windows larger than the bound are read newest first unbounded, and
@@ -267,9 +272,9 @@ static void
 test_windows_past_the_bound(void **state)
 {
 	store_outcome_span_max(20);
-	windows_and_forms(*state);
+	windows_and_forms(store_writer(*state));
 	store_outcome_span_max(0);
-	windows_and_forms(*state);
+	windows_and_forms(store_writer(*state));
 }
 
 int

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 
 enum {
 	O_INSERT,
@@ -121,7 +121,7 @@ static const char *const sql[O_COUNT] = {
 };
 
 /* clang-format on */
-const struct db_sqlset store_outcome_sql = {"outcome", sql, O_COUNT};
+const struct db_sqlset store_sqlite_outcome_sql = {"outcome", sql, O_COUNT};
 
 static void
 bind_opt_int(sqlite3_stmt *st, int i, int64_t v, int64_t none)
@@ -133,16 +133,15 @@ bind_opt_int(sqlite3_stmt *st, int i, int64_t v, int64_t none)
 }
 
 int
-store_outcome_insert(struct db *db, struct outcome *o, int64_t now)
+store_sqlite_outcome_insert(
+    struct store_conn *c, struct outcome *o, int64_t now)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_INSERT);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_outcome_sql, O_INSERT);
 	int err;
 
 	db_bind_text(st, 1, o->outcome_id);
-	db_bind_text(st, 2,
-	    o->kind == OUTCOME_HALT	  ? "release_halted"
-	    : o->kind == OUTCOME_ROLLBACK ? "rollback"
-					  : "upgrade");
+	db_bind_text(st, 2, store_kind_name(o));
 	db_bind_text(st, 3, o->gateway_id);
 	db_bind_text(st, 4, o->upgrade_id);
 	db_bind_text(st, 5, o->client_id);
@@ -169,19 +168,12 @@ store_outcome_insert(struct db *db, struct outcome *o, int64_t now)
 	sqlite3_reset(st);
 	if (o->kind == OUTCOME_HALT)
 		return 0;
-	st = db_stmt(db, &store_outcome_sql, O_STATS_ADD);
+	st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_outcome_sql, O_STATS_ADD);
 	db_bind_text(st, 1, o->app);
 	db_bind_text(st, 2, o->to_version);
 	db_bind_text(st, 3, o->result);
 	return db_run(st);
-}
-
-static int64_t span_max = 100000;
-
-void
-store_outcome_span_max(int64_t n)
-{
-	span_max = n;
 }
 
 /* Set f->lo and f->hi, once per filter, to the ids that the outcomes
@@ -195,24 +187,25 @@ store_outcome_span_max(int64_t n)
  * range is a bound, not the answer: an outcome that reached mgmtd late
  * widens it, and the query still tests finished_at in it. */
 static int
-span(struct db *db, struct outcome_filter *f)
+span(struct store_conn *c, struct outcome_filter *f)
 {
 	sqlite3_stmt *st;
 	int64_t n, lo = 0, hi = INT64_MAX;
 	int err;
 
 	if (f->since != 0 || f->until != 0) {
-		st = db_stmt(db, &store_outcome_sql, O_SPAN);
+		st = db_stmt(
+		    store_sqlite_db(c), &store_sqlite_outcome_sql, O_SPAN);
 		sqlite3_bind_int64(st, 1, f->since != 0 ? f->since : INT64_MIN);
 		sqlite3_bind_int64(st, 2, f->until != 0 ? f->until : INT64_MAX);
-		sqlite3_bind_int64(st, 3, span_max + 1);
+		sqlite3_bind_int64(st, 3, store_span_max() + 1);
 		if ((err = db_row(st)) <= 0)
 			return err < 0 ? err : -EIO; /* an aggregate's row */
 		n = sqlite3_column_int64(st, 0);
 		if (n == 0) {
 			lo = 1; /* nothing finished then: an empty range */
 			hi = 0;
-		} else if (n <= span_max) {
+		} else if (n <= store_span_max()) {
 			lo = sqlite3_column_int64(st, 1);
 			hi = sqlite3_column_int64(st, 2);
 		}
@@ -226,24 +219,19 @@ span(struct db *db, struct outcome_filter *f)
 
 /* *stp: f's query in the form idx (O_LIST or O_CSV) takes, bound. */
 static int
-filtered(struct db *db, int idx, struct outcome_filter *f, int64_t extra,
+filtered(struct store_conn *c, int idx, struct outcome_filter *f, int64_t extra,
     sqlite3_stmt **stp)
 {
 	sqlite3_stmt *st;
 	int64_t hi;
 	int err;
 
-	if (!f->spanned && (err = span(db, f)) < 0)
+	if (!f->spanned && (err = span(c, f)) < 0)
 		return err;
 	hi = f->after > 0 && f->after - 1 < f->hi ? f->after - 1 : f->hi;
 	/* The forms follow O_LIST and O_CSV in that order. */
-	if (f->client_id != NULL)
-		idx += 1;
-	else if (f->app != NULL && f->version != NULL)
-		idx += 2;
-	else if (f->app != NULL)
-		idx += 3;
-	st = db_stmt(db, &store_outcome_sql, idx);
+	idx += store_filter_form(f);
+	st = db_stmt(store_sqlite_db(c), &store_sqlite_outcome_sql, idx);
 	db_bind_text(st, 1, f->app);
 	db_bind_text(st, 2, f->version);
 	db_bind_text(st, 3, f->result);
@@ -259,21 +247,23 @@ filtered(struct db *db, int idx, struct outcome_filter *f, int64_t extra,
 }
 
 int
-store_outcome_list(
-    struct db *db, struct outcome_filter *f, char **json, int64_t *next)
+store_sqlite_outcome_list(
+    struct store_conn *c, struct outcome_filter *f, char **json, int64_t *next)
 {
 	sqlite3_stmt *st;
 	int err;
 
-	if ((err = filtered(db, O_LIST, f, 1, &st)) < 0)
+	if ((err = filtered(c, O_LIST, f, 1, &st)) < 0)
 		return err;
 	return db_rows_json(st, 0, 1, f->limit, json, next);
 }
 
 int
-store_outcome_get(struct db *db, const char *outcome_id, char **json)
+store_sqlite_outcome_get(
+    struct store_conn *c, const char *outcome_id, char **json)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_GET);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_outcome_sql, O_GET);
 	int err;
 
 	db_bind_text(st, 1, outcome_id);
@@ -284,43 +274,19 @@ store_outcome_get(struct db *db, const char *outcome_id, char **json)
 	return *json ? 0 : -ENOMEM;
 }
 
-/* One CSV field: quoted when it holds a separator, quote or line end;
- * a leading = + - @ is prefixed with ' so spreadsheets do not run it. */
-static void
-csv_field(FILE *out, const char *s)
-{
-	bool quote = strpbrk(s, ",\"\r\n") != NULL;
-
-	if (quote)
-		fputc('"', out);
-	if (strchr("=+-@", s[0]) != NULL && s[0] != '\0')
-		fputc('\'', out);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', out);
-		fputc(*s, out);
-	}
-	if (quote)
-		fputc('"', out);
-}
-
 int
-store_outcome_csv(struct db *db, struct outcome_filter *f, bool header,
-    FILE *out, int64_t *last, int64_t *n)
+store_sqlite_outcome_csv(struct store_conn *c, struct outcome_filter *f,
+    bool header, FILE *out, int64_t *last, int64_t *n)
 {
 	sqlite3_stmt *st;
 	int ncol, err;
 
 	*last = *n = 0;
-	if ((err = filtered(db, O_CSV, f, 0, &st)) < 0)
+	if ((err = filtered(c, O_CSV, f, 0, &st)) < 0)
 		return err;
 	ncol = sqlite3_column_count(st) - 1; /* the last: id */
 	if (header)
-		fputs("outcome_id,kind,gateway_id,upgrade_id,client_id,app,"
-		      "platform,channel,from_version,to_version,result,"
-		      "error_code,message,started_at,finished_at,received_at,"
-		      "download_ms,install_ms\r\n",
-		    out);
+		store_csv_header(out);
 	while ((err = db_row(st)) == 1) {
 		*last = sqlite3_column_int64(st, ncol);
 		++*n;
@@ -330,7 +296,7 @@ store_outcome_csv(struct db *db, struct outcome_filter *f, bool header,
 
 			if (i > 0)
 				fputc(',', out);
-			csv_field(out, v ? v : "");
+			store_csv_field(out, v ? v : "");
 		}
 		fputs("\r\n", out);
 	}
@@ -338,9 +304,10 @@ store_outcome_csv(struct db *db, struct outcome_filter *f, bool header,
 }
 
 int
-store_stats(struct db *db, const char *app, char **json)
+store_sqlite_stats(struct store_conn *c, const char *app, char **json)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_STATS);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_outcome_sql, O_STATS);
 	int64_t next;
 
 	db_bind_text(st, 1, app);
@@ -348,10 +315,11 @@ store_stats(struct db *db, const char *app, char **json)
 }
 
 int
-store_timeline(struct db *db, const char *app, int64_t since, int64_t bucket_ms,
-    char **json)
+store_sqlite_timeline(struct store_conn *c, const char *app, int64_t since,
+    int64_t bucket_ms, char **json)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_TIMELINE);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_outcome_sql, O_TIMELINE);
 	int64_t next;
 
 	sqlite3_bind_int64(st, 1, bucket_ms);
@@ -361,10 +329,11 @@ store_timeline(struct db *db, const char *app, int64_t since, int64_t bucket_ms,
 }
 
 int
-store_outcome_counts(struct db *db, FILE *out)
+store_sqlite_outcome_counts(struct store_conn *c, FILE *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_outcome_sql, O_COUNTS);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_outcome_sql, O_COUNTS);
 
-	return store_gauge(st, out, "upgate_outcomes",
+	return store_sqlite_gauge(st, out, "upgate_outcomes",
 	    "Archived outcomes by kind and result.", "kind", "result");
 }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
+#include "store_sqlite.h"
 
 enum {
 	A_GROUP_GET,
@@ -104,7 +104,7 @@ static const char *const sql[A_COUNT] = {
 };
 /* clang-format on */
 
-const struct db_sqlset store_alert_sql = {"alert", sql, A_COUNT};
+const struct db_sqlset store_sqlite_alert_sql = {"alert", sql, A_COUNT};
 
 static void
 group_cols(sqlite3_stmt *st, int i, struct alert_group *g)
@@ -116,15 +116,13 @@ group_cols(sqlite3_stmt *st, int i, struct alert_group *g)
 }
 
 int
-store_group_get(struct db *db, const char *app, const char *version,
-    struct alert_group *out)
+store_sqlite_group_get(struct store_conn *c, const char *app,
+    const char *version, struct alert_group *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_GROUP_GET);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_GROUP_GET);
 	int err;
 
-	memset(out, 0, sizeof(*out));
-	snprintf(out->app, sizeof(out->app), "%s", app);
-	snprintf(out->version, sizeof(out->version), "%s", version);
 	db_bind_text(st, 1, app);
 	db_bind_text(st, 2, version);
 	if ((err = db_row(st)) <= 0)
@@ -135,9 +133,10 @@ store_group_get(struct db *db, const char *app, const char *version,
 }
 
 int
-store_group_put(struct db *db, const struct alert_group *g)
+store_sqlite_group_put(struct store_conn *c, const struct alert_group *g)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_GROUP_PUT);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_GROUP_PUT);
 
 	db_bind_text(st, 1, g->app);
 	db_bind_text(st, 2, g->version);
@@ -149,9 +148,11 @@ store_group_put(struct db *db, const struct alert_group *g)
 }
 
 int
-store_group_due(struct db *db, int64_t now, struct alert_group *out, int max)
+store_sqlite_group_due(
+    struct store_conn *c, int64_t now, struct alert_group *out, int max)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_GROUP_DUE);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_GROUP_DUE);
 	int n = 0, err;
 
 	sqlite3_bind_int64(st, 1, now);
@@ -167,9 +168,10 @@ store_group_due(struct db *db, int64_t now, struct alert_group *out, int max)
 }
 
 int
-store_alert_insert(struct db *db, struct alert *a)
+store_sqlite_alert_insert(struct store_conn *c, struct alert *a)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_ALERT_INSERT);
+	sqlite3_stmt *st = db_stmt(
+	    store_sqlite_db(c), &store_sqlite_alert_sql, A_ALERT_INSERT);
 	int err;
 
 	db_bind_text(st, 1, a->alert_id);
@@ -188,10 +190,11 @@ store_alert_insert(struct db *db, struct alert *a)
 }
 
 int
-store_delivery_add(struct db *db, int64_t alert, const char *channel,
-    const char *recipient, const char *state, int64_t now)
+store_sqlite_delivery_add(struct store_conn *c, int64_t alert,
+    const char *channel, const char *recipient, const char *state, int64_t now)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_DELIVERY_ADD);
+	sqlite3_stmt *st = db_stmt(
+	    store_sqlite_db(c), &store_sqlite_alert_sql, A_DELIVERY_ADD);
 
 	sqlite3_bind_int64(st, 1, alert);
 	db_bind_text(st, 2, channel);
@@ -202,19 +205,21 @@ store_delivery_add(struct db *db, int64_t alert, const char *channel,
 }
 
 int
-store_outcome_wait(struct db *db, int64_t row)
+store_sqlite_outcome_wait(struct store_conn *c, int64_t row)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_WAIT);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_WAIT);
 
 	sqlite3_bind_int64(st, 1, row);
 	return db_run(st);
 }
 
 int
-store_outcome_claim(
-    struct db *db, const char *app, const char *version, int64_t alert)
+store_sqlite_outcome_claim(
+    struct store_conn *c, const char *app, const char *version, int64_t alert)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_CLAIM);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_CLAIM);
 
 	db_bind_text(st, 1, app);
 	db_bind_text(st, 2, version);
@@ -222,24 +227,12 @@ store_outcome_claim(
 	return db_run(st);
 }
 
-void
-store_waiting_free(struct waiting *w, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(w[i].client_id);
-		free(w[i].from_version);
-		free(w[i].error_code);
-		free(w[i].message);
-		free(w[i].upgrade_id);
-		free(w[i].result);
-	}
-}
-
 int
-store_outcome_waiting(struct db *db, const char *app, const char *version,
-    struct waiting *out, int max, int64_t *total)
+store_sqlite_outcome_waiting(struct store_conn *c, const char *app,
+    const char *version, struct waiting *out, int max, int64_t *total)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_WAITING_COUNT);
+	sqlite3_stmt *st = db_stmt(
+	    store_sqlite_db(c), &store_sqlite_alert_sql, A_WAITING_COUNT);
 	int n = 0, err;
 
 	db_bind_text(st, 1, app);
@@ -250,7 +243,7 @@ store_outcome_waiting(struct db *db, const char *app, const char *version,
 	sqlite3_reset(st);
 	if (max == 0)
 		return 0;
-	st = db_stmt(db, &store_alert_sql, A_WAITING);
+	st = db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_WAITING);
 	db_bind_text(st, 1, app);
 	db_bind_text(st, 2, version);
 	sqlite3_bind_int(st, 3, max);
@@ -279,10 +272,11 @@ store_outcome_waiting(struct db *db, const char *app, const char *version,
 }
 
 int
-store_delivery_inhibit(
-    struct db *db, const char *app, const char *version, int64_t now)
+store_sqlite_delivery_inhibit(
+    struct store_conn *c, const char *app, const char *version, int64_t now)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_INHIBIT);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_INHIBIT);
 	int err;
 
 	db_bind_text(st, 1, app);
@@ -293,20 +287,13 @@ store_delivery_inhibit(
 	return sqlite3_changes(sqlite3_db_handle(st));
 }
 
-void
-store_delivery_free(struct delivery *d, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(d[i].subject);
-		free(d[i].body);
-		free(d[i].sms);
-	}
-}
-
 int
-store_delivery_due(struct db *db, int64_t now, struct delivery *out, int max)
+store_sqlite_delivery_due(struct store_conn *c, int64_t now, int64_t lease,
+    struct delivery *out, int max)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_DUE);
+	(void)lease; /* one daemon owns the file: nobody else claims */
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_DUE);
 	int n = 0, err;
 
 	sqlite3_bind_int64(st, 1, now);
@@ -338,10 +325,11 @@ store_delivery_due(struct db *db, int64_t now, struct delivery *out, int max)
 }
 
 int
-store_delivery_done(struct db *db, int64_t id, bool ok, bool permanent,
-    const char *error, int64_t now, int64_t next_at)
+store_sqlite_delivery_done(struct store_conn *c, int64_t id, bool ok,
+    bool permanent, const char *error, int64_t now, int64_t next_at)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_DONE);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_DONE);
 
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, ok);
@@ -353,9 +341,10 @@ store_delivery_done(struct db *db, int64_t id, bool ok, bool permanent,
 }
 
 int
-store_next_due(struct db *db, int64_t *at)
+store_sqlite_next_due(struct store_conn *c, int64_t *at)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_NEXT_DUE);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_NEXT_DUE);
 	int err;
 
 	if ((err = db_row(st)) <= 0)
@@ -366,10 +355,12 @@ store_next_due(struct db *db, int64_t *at)
 }
 
 int
-store_delivery_list(struct db *db, const char *state, const char *channel,
-    const char *app, int64_t after, int64_t limit, char **json, int64_t *next)
+store_sqlite_delivery_list(struct store_conn *c, const char *state,
+    const char *channel, const char *app, int64_t after, int64_t limit,
+    char **json, int64_t *next)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_LIST);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_LIST);
 
 	db_bind_text(st, 1, state);
 	db_bind_text(st, 2, channel);
@@ -381,10 +372,11 @@ store_delivery_list(struct db *db, const char *state, const char *channel,
 }
 
 int
-store_delivery_counts(struct db *db, FILE *out)
+store_sqlite_delivery_counts(struct store_conn *c, FILE *out)
 {
-	sqlite3_stmt *st = db_stmt(db, &store_alert_sql, A_COUNTS);
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_COUNTS);
 
-	return store_gauge(st, out, "upgate_alert_deliveries",
+	return store_sqlite_gauge(st, out, "upgate_alert_deliveries",
 	    "Alert deliveries by channel and state.", "channel", "state");
 }

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* Import into PostgreSQL: every table of another store (a SQLite file)
+ * copied into an empty database in one transaction, ids kept. */
+#include <errno.h>
+
+#include "store_pg.h"
+
+enum { I_COUNT_ROWS, I_N };
+
+static const char *const sql[I_N] = {
+    [I_COUNT_ROWS] = "SELECT (SELECT count(*) FROM outcomes)"
+		     " + (SELECT count(*) FROM release_stats)"
+		     " + (SELECT count(*) FROM alert_groups)"
+		     " + (SELECT count(*) FROM alerts)"
+		     " + (SELECT count(*) FROM deliveries)",
+};
+
+const struct pg_sqlset store_pg_import_sql = {"import", sql, I_N};
+
+/* COPY cannot be prepared: these run as they are. The triggers count
+ * the copied outcomes and deliveries for /metrics. */
+static const char *const copy_sql[STORE_T_COUNT] = {
+    [STORE_T_OUTCOMES] = "COPY outcomes (" STORE_COLS_OUTCOMES ") FROM STDIN",
+    [STORE_T_RELEASE_STATS] =
+	"COPY release_stats (" STORE_COLS_RELEASE_STATS ") FROM STDIN",
+    [STORE_T_ALERT_GROUPS] =
+	"COPY alert_groups (" STORE_COLS_ALERT_GROUPS ") FROM STDIN",
+    [STORE_T_ALERTS] = "COPY alerts (" STORE_COLS_ALERTS ") FROM STDIN",
+    [STORE_T_DELIVERIES] =
+	"COPY deliveries (" STORE_COLS_DELIVERIES ") FROM STDIN",
+};
+
+/* No daemon writes while the copy runs; the tables are checked empty
+ * under the same lock. */
+static const char lock_sql[] =
+    "LOCK TABLE outcomes, release_stats, alert_groups, alerts, deliveries,"
+    " outcome_counts, delivery_counts IN EXCLUSIVE MODE";
+/* New rows go on after the copied ids. */
+static const char ids_sql[] =
+    "SELECT setval(pg_get_serial_sequence('outcomes', 'id'),"
+    "  (SELECT coalesce(max(id), 0) + 1 FROM outcomes), false),"
+    " setval(pg_get_serial_sequence('alerts', 'id'),"
+    "  (SELECT coalesce(max(id), 0) + 1 FROM alerts), false),"
+    " setval(pg_get_serial_sequence('deliveries', 'id'),"
+    "  (SELECT coalesce(max(id), 0) + 1 FROM deliveries), false)";
+
+static int
+copy_row(void *pg, const char *const *vals, int n)
+{
+	return pg_copy_row(pg, vals, n);
+}
+
+static int
+copy_tables(struct pg *pg, struct store *from)
+{
+	PGresult *res;
+	int err;
+
+	if ((err = pg_exec(pg, lock_sql)) < 0 ||
+	    (err = pg_run(pg, &store_pg_import_sql, I_COUNT_ROWS, NULL, &res)) <
+		0)
+		return err;
+	err = pg_int(res, 0, 0) > 0 ? -ENOTEMPTY : 0;
+	PQclear(res);
+	for (int t = 0; err == 0 && t < STORE_T_COUNT; t++) {
+		if ((err = pg_copy_begin(pg, copy_sql[t])) < 0)
+			break;
+		err = from->ops->rows(from, (enum store_table)t, copy_row, pg);
+		/* Ended either way; a failed row aborts the COPY. */
+		if (err < 0)
+			pg_copy_end(pg);
+		else
+			err = pg_copy_end(pg);
+	}
+	if (err == 0)
+		err = pg_exec(pg, ids_sql);
+	return err;
+}
+
+int
+store_pg_import(struct store *to, struct store *from)
+{
+	struct pg *pg = store_pg_of(store_writer(to));
+	int err;
+
+	if ((err = pg_begin(pg)) < 0)
+		return err;
+	return pg_end(pg, copy_tables(pg, from));
+}
