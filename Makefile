@@ -258,10 +258,10 @@ unit: $(UNIT_BIN)
 		echo "== $$t"; $$t > $$t.log 2>&1 || { fail=1; cat $$t.log; }; \
 		grep -E '^\[  (PASSED|FAILED)' $$t.log; done; exit $$fail
 
-# The gateway's tests run again on PostgreSQL (a throwaway server the
+# The daemons' tests run again on PostgreSQL (a throwaway server the
 # tests start and stop, tests/integration/pglib.py), beside the tests of
-# several gateways sharing one database.
-PG_TESTS := test_gateway.py
+# several gateways and several mgmtd sharing one database.
+PG_TESTS := test_gateway.py test_mgmt.py test_dashboard.py
 integration: $(BINS)
 	UPGATE_BIN=$(abspath $(BINDIR)) /usr/bin/python3 -m unittest discover \
 		-s tests/integration -p 'test_*.py' -v

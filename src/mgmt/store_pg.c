@@ -15,12 +15,37 @@
 #include "upgate/buf.h"
 #include "upgate/log.h"
 
-#define COUNT(tbl, a, b)                                                       \
-	" INSERT INTO " tbl " VALUES (new." a ", new." b ", 1)"                \
-	" ON CONFLICT (" a ", " b ") DO UPDATE SET n = " tbl ".n + 1;"
-#define UNCOUNT(tbl, a, b)                                                     \
-	" UPDATE " tbl " SET n = n - 1 WHERE " a " = old." a " AND " b         \
-	" = old." b ";"
+/* A statement's net change of rows by (a, b), added to the counts table
+ * tbl: from the rows it inserted (ins, +1) and deleted (del, -1), as
+ * transition tables. One upsert per statement and pair, so that a COPY
+ * of millions of rows (an import) moves each count once rather than
+ * making a version of its row per row. */
+#define NET(tbl, a, b, ins, del)                                               \
+	" INSERT INTO " tbl " (" a ", " b ", n)"                               \
+	" SELECT " a ", " b ", sum(d) FROM (SELECT " a ", " b ", 1 AS d"       \
+	" FROM " ins " UNION ALL SELECT " a ", " b ", -1 FROM " del ") x"      \
+	" GROUP BY " a ", " b " HAVING sum(d) <> 0"                            \
+	" ON CONFLICT (" a ", " b ") DO UPDATE SET n = " tbl ".n + excluded.n;"
+/* Its three functions and triggers on table src: fn_ins, fn_upd, fn_del. */
+#define COUNTED(src, fn, tbl, a, b)                                            \
+	"CREATE FUNCTION " fn "_ins() RETURNS trigger LANGUAGE plpgsql AS"     \
+	"  $$BEGIN" NET(tbl, a, b, "new_rows", "(SELECT * FROM new_rows"      \
+	" WHERE false) o") " RETURN NULL; END$$;"                              \
+	"CREATE FUNCTION " fn "_upd() RETURNS trigger LANGUAGE plpgsql AS"     \
+	"  $$BEGIN" NET(tbl, a, b, "new_rows", "old_rows")                     \
+	" RETURN NULL; END$$;"                                                 \
+	"CREATE FUNCTION " fn "_del() RETURNS trigger LANGUAGE plpgsql AS"     \
+	"  $$BEGIN" NET(tbl, a, b, "(SELECT * FROM old_rows WHERE false) n",   \
+	    "old_rows") " RETURN NULL; END$$;"                                 \
+	"CREATE TRIGGER " src "_added AFTER INSERT ON " src                    \
+	"  REFERENCING NEW TABLE AS new_rows"                                  \
+	"  FOR EACH STATEMENT EXECUTE FUNCTION " fn "_ins();"                  \
+	"CREATE TRIGGER " src "_changed AFTER UPDATE ON " src                  \
+	"  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"            \
+	"  FOR EACH STATEMENT EXECUTE FUNCTION " fn "_upd();"                  \
+	"CREATE TRIGGER " src "_removed AFTER DELETE ON " src                   \
+	"  REFERENCING OLD TABLE AS old_rows"                                  \
+	"  FOR EACH STATEMENT EXECUTE FUNCTION " fn "_del();"
 
 static const char *const migrations[] = {
     /* 1: what SQLite's schema 4 holds, and delivery claims. Ids are
@@ -98,45 +123,12 @@ static const char *const migrations[] = {
     "CREATE TABLE delivery_counts ("
     "  channel text NOT NULL, state text NOT NULL, n bigint NOT NULL,"
     "  PRIMARY KEY (channel, state));"
-    "CREATE FUNCTION outcome_counted() RETURNS trigger LANGUAGE plpgsql AS"
-    "  $$BEGIN"
-    "  IF TG_OP <> 'INSERT' THEN" UNCOUNT("outcome_counts", "kind",
-	"result") "  END IF;"
-		  "  IF TG_OP <> 'DELETE' THEN" COUNT("outcome_counts", "kind",
-		      "result") "  END IF; RETURN NULL; END$$;"
-				"CREATE TRIGGER outcomes_counted AFTER INSERT "
-				"OR DELETE"
-				"  OR UPDATE OF kind, result ON outcomes"
-				"  FOR EACH ROW EXECUTE FUNCTION "
-				"outcome_counted();"
-				"CREATE FUNCTION delivery_counted() RETURNS "
-				"trigger LANGUAGE plpgsql AS"
-				"  $$BEGIN"
-				"  IF TG_OP = 'UPDATE' AND old.channel = "
-				"new.channel"
-				"   AND old.state = new.state THEN RETURN "
-				"NULL; END IF;"
-				"  IF TG_OP <> 'INSERT' THEN" UNCOUNT(
-				    "delivery_counts", "channel",
-				    "state") "  END IF;"
-					     "  IF TG_OP <> 'DELETE' "
-					     "THEN" COUNT("delivery_counts",
-						 "channel",
-						 "state") "  END IF; RETURN "
-							  "NULL; END$$;"
-							  "CREATE TRIGGER "
-							  "deliveries_counted "
-							  "AFTER INSERT OR "
-							  "DELETE"
-							  "  OR UPDATE OF "
-							  "channel, state ON "
-							  "deliveries"
-							  "  FOR EACH ROW "
-							  "EXECUTE FUNCTION "
-							  "delivery_counted();",
+    COUNTED("outcomes", "outcome_count", "outcome_counts", "kind", "result")
+    COUNTED("deliveries", "delivery_count", "delivery_counts", "channel",
+	"state"),
 };
-#undef COUNT
-#undef UNCOUNT
+#undef NET
+#undef COUNTED
 
 static const struct pg_sqlset *const sets[] = {
     &store_pg_outcome_sql,
