@@ -206,50 +206,64 @@ def drain(results, gw, mgmt):
                                  "rps": DRAIN / took, "rss_kib": proc_stats(mgmt.proc.pid)[1]}
 
 
+def storm_mgmt(smtp_port, **kw):
+    """An mgmtd whose every failure is an alert mailed at once."""
+    return Mgmt(server=SERVER, log={"level": "notice"},
+                email={"smtp_host": "127.0.0.1", "smtp_port": smtp_port},
+                alerts={"group_window": "0s", "repeat_interval": "0s"}, **kw)
+
+
+def storm(mgs, inbox, base=0x70000000, n=INGEST):
+    """(e): n failed outcomes in signed batches of INGEST_BATCH from 4
+    connections, spread over the mgmtd in mgs (started); every failure an
+    alert mailed to a real SMTP server on loopback. Outcomes/s counted
+    from the first post to the last answer."""
+    bodies = []
+    for b in range(n // INGEST_BATCH):
+        batch = [outcome(base + b * INGEST_BATCH + i,
+                         client_id="storm-%d-%d" % (b, i), app="com.example.storm%d" % (i % 50))
+                 for i in range(INGEST_BATCH)]
+        data = json.dumps({"outcomes": batch}).encode()
+        bodies.append((data, sign(data)))
+    errors = [0]
+    cpu0 = [proc_stats(m.proc.pid)[0] for m in mgs]
+    mailed0 = len(os.listdir(inbox)) if os.path.isdir(inbox) else 0
+
+    def post(k, chunk):
+        m = mgs[k % len(mgs)]
+        c = http.client.HTTPConnection("127.0.0.1", m.port, timeout=60)
+        for data, hdrs in chunk:
+            c.request("POST", "/v1/outcomes", body=data,
+                      headers=dict(hdrs, **{"Content-Type": "application/json"}))
+            r = c.getresponse()
+            r.read()
+            if r.status != 200:
+                errors[0] += 1
+        c.close()
+
+    t0 = time.time()
+    workers = 4
+    with concurrent.futures.ThreadPoolExecutor(workers) as ex:
+        list(ex.map(post, range(workers), [bodies[i::workers] for i in range(workers)]))
+    took = time.time() - t0
+    stats = [proc_stats(m.proc.pid) for m in mgs]
+    mailed = len([f for f in os.listdir(inbox) if f.endswith(".eml")]) \
+        if os.path.isdir(inbox) else 0
+    return {"outcomes": n, "seconds": round(took, 3), "rps": n / took,
+            "errors": errors[0], "mails_during": mailed - mailed0,
+            "rss_kib": sum(s[1] for s in stats),
+            "cpu_percent": 100 * sum(s[0] - c for s, c in zip(stats, cpu0)) / took}
+
+
 def ingest_storm(results, tmp):
-    """(e): signed batches of failed outcomes into a fresh mgmtd whose every
-    failure is an alert mailed to a real SMTP server on loopback."""
+    """(e) into a fresh mgmtd on SQLite."""
     smtp_port = free_port()
     inbox = os.path.join(tmp, "inbox")
     sink = Sink("smtp_sink.py", smtp_port, inbox)
-    mg = Mgmt(server=SERVER, log={"level": "notice"},
-              email={"smtp_host": "127.0.0.1", "smtp_port": smtp_port},
-              alerts={"group_window": "0s", "repeat_interval": "0s"})
+    mg = storm_mgmt(smtp_port)
     mg.start()
     try:
-        bodies = []
-        for b in range(INGEST // INGEST_BATCH):
-            batch = [outcome(0x70000000 + b * INGEST_BATCH + i,
-                             client_id="storm-%d-%d" % (b, i), app="com.example.storm%d" % (i % 50))
-                     for i in range(INGEST_BATCH)]
-            data = json.dumps({"outcomes": batch}).encode()
-            bodies.append((data, sign(data)))
-        errors = [0]
-        cpu0, _ = proc_stats(mg.proc.pid)
-
-        def post(chunk):
-            c = http.client.HTTPConnection("127.0.0.1", mg.port, timeout=60)
-            for data, hdrs in chunk:
-                c.request("POST", "/v1/outcomes", body=data,
-                          headers=dict(hdrs, **{"Content-Type": "application/json"}))
-                r = c.getresponse()
-                r.read()
-                if r.status != 200:
-                    errors[0] += 1
-            c.close()
-
-        t0 = time.time()
-        workers = 4
-        with concurrent.futures.ThreadPoolExecutor(workers) as ex:
-            list(ex.map(post, [bodies[i::workers] for i in range(workers)]))
-        took = time.time() - t0
-        cpu1, rss = proc_stats(mg.proc.pid)
-        mailed = len([f for f in os.listdir(inbox) if f.endswith(".eml")]) \
-            if os.path.isdir(inbox) else 0
-        results["e_ingest_alert_storm"] = {
-            "outcomes": INGEST, "seconds": round(took, 3), "rps": INGEST / took,
-            "errors": errors[0], "mails_during": mailed, "rss_kib": rss,
-            "cpu_percent": 100 * (cpu1 - cpu0) / took}
+        results["e_ingest_alert_storm"] = storm([mg], inbox)
     finally:
         mg.cleanup()
         sink.stop()

@@ -1,13 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""make bench BACKEND=postgres: the gateway on PostgreSQL beside the same
+"""make bench BACKEND=postgres: both daemons on PostgreSQL beside the same
 server's own limit, measured in the same run: pgbench -S (select-only)
 and -N (simple update) with the connection count wrk uses. Then (a),
 (b) and (c) against one gateway, and (a) against two gateways sharing
-the database (each wrk half the connections, their req/s summed).
+the database (each wrk half the connections, their req/s summed); (e)
+ingest during an alert storm into one mgmtd, and into two sharing a
+database (the same posts spread over both).
 
-Targets (issue "Several gateways on one PostgreSQL database"): (a) at
-least 0.6 of pgbench -S TPS, (c) at least 0.5 of pgbench -N TPS, two
-gateways together at least 0.9 of one. Prints one table and writes
+Targets: (a) at least 0.6 of pgbench -S TPS, (c) at least 0.5 of
+pgbench -N TPS, two gateways together at least 0.9 of one; (e) at least
+0.3 of pgbench -N TPS in outcomes/s, two mgmtd together at least 0.9 of
+one. Prints one table and writes
 bench/results/latest-postgres.json. Environment as bench.py's
 (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_THREADS,
 BENCH_SMOKE)."""
@@ -24,8 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import pglib  # noqa: E402
 from bench import (APP, CONNS, ROUNDS, SECONDS, SERVER, SMOKE, THREADS,  # noqa: E402
-                   lifecycle_runs, median_run, rounds, wrk)
-from gwlib import Gateway  # noqa: E402
+                   lifecycle_runs, median_run, rounds, storm, storm_mgmt, wrk)
+from gwlib import Gateway, Sink, free_port  # noqa: E402
 
 
 def pgbench(pg, db, mode):
@@ -67,6 +70,29 @@ def two_gateways(a, b):
     return r
 
 
+def mgmt_storms(pg, results, tmp):
+    """(e) into one mgmtd, then into two sharing a new database."""
+    smtp_port = free_port()
+    inbox = os.path.join(tmp, "inbox")
+    sink = Sink("smtp_sink.py", smtp_port, inbox)
+    mgs = []
+    try:
+        for n, name in ((1, "e_ingest_alert_storm"), (2, "e_two_mgmtd")):
+            db = pg.new_db("mgmt%d" % n)
+            mgs = [storm_mgmt(smtp_port) for _ in range(n)]
+            for m in mgs:
+                m.use_postgres(db, pg)
+                m.start()
+            results[name] = storm(mgs, inbox, base=0x70000000 + n * 0x1000000)
+            for m in mgs:
+                m.cleanup()
+            mgs = []
+    finally:
+        for m in mgs:
+            m.cleanup()
+        sink.stop()
+
+
 def main():
     results = {}
     tmp = tempfile.mkdtemp(prefix="upgate-bench-pg-")
@@ -96,13 +122,16 @@ def main():
             a.cleanup()
             if b is not None:
                 b.cleanup()
+        mgmt_storms(pg, results, tmp)
     finally:
         pg.cleanup()
     sel, upd = results["pgbench_select_only"]["rps"], results["pgbench_simple_update"]["rps"]
     one, two = results["a_launch_up_to_date"]["rps"], results["a_two_gateways"]["rps"]
     c = results["c_events_lifecycle"]["rps"]
+    e1, e2 = results["e_ingest_alert_storm"]["rps"], results["e_two_mgmtd"]["rps"]
     ratios = {"a_vs_pgbench_select_only": one / sel, "c_vs_pgbench_simple_update": c / upd,
-              "two_gateways_vs_one": two / one}
+              "two_gateways_vs_one": two / one, "e_vs_pgbench_simple_update": e1 / upd,
+              "two_mgmtd_vs_one": e2 / e1}
     print("%-26s %10s %8s %8s" % ("scenario", "req/s", "p50 ms", "p99 ms"))
     for name, r in results.items():
         print("%-26s %10.0f %8s %8s" % (name, r["rps"], "%.2f" % r["p50_ms"] if "p50_ms" in r
@@ -111,6 +140,8 @@ def main():
           " two gateways %.2f of one (target 0.9)" % (
               ratios["a_vs_pgbench_select_only"], ratios["c_vs_pgbench_simple_update"],
               ratios["two_gateways_vs_one"]))
+    print("(e) %.2f of pgbench -N (target 0.3); two mgmtd %.2f of one (target 0.9)" % (
+        ratios["e_vs_pgbench_simple_update"], ratios["two_mgmtd_vs_one"]))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "latest-postgres.json"), "w") as f:
         json.dump({"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
