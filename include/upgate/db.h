@@ -106,6 +106,12 @@ int db_errno(int rc);
  * into one JSON array text (*out, malloc'd). When a further row exists,
  * *next is column id_col of the last row taken (the cursor of the next
  * page), else 0. st is reset. Returns 0 or -errno. */
+/* Every row of statement idx of set (no parameters), in one read
+ * snapshot, passed to row as text (NULL: SQL NULL) until it returns an
+ * error. For copying a database elsewhere. 0 or -errno. */
+int db_each_row(struct db *db, const struct db_sqlset *set, int idx,
+    int (*row)(void *arg, const char *const *vals, int n), void *arg);
+
 int db_rows_json(sqlite3_stmt *st, int json_col, int id_col, int64_t limit,
     char **out, int64_t *next);
 

@@ -124,6 +124,22 @@ int pg_listen(struct pg *pg, const char *channel, int timeout_ms,
 	"to_char(to_timestamp((" x ") / 1000), "                               \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
+/* An import's source: pass every row of table t to row (as text; NULL:
+ * SQL NULL). 0 or -errno. */
+typedef int (*pg_row_fn)(void *arg, const char *const *vals, int n);
+typedef int (*pg_source_fn)(void *src, int t, pg_row_fn row, void *arg);
+
+/* Copy a database into this empty one, in one transaction: lock (a LOCK
+ * TABLE statement), check that statement count_idx of count_set (one
+ * number) is 0 (else -ENOTEMPTY, nothing changed), then for each table
+ * t < n run before[t] when there is one (before may be NULL) and COPY
+ * (copy_sql[t]) src's rows, and last run after (new ids past the copied
+ * ones). 0 or -errno, nothing changed then. */
+int pg_import(struct pg *pg, const char *lock,
+    const struct pg_sqlset *count_set, int count_idx,
+    const char *const *copy_sql, const char *const *before, int n,
+    pg_source_fn src_rows, void *src, const char *after);
+
 /* Whether the last call found the server reachable. */
 bool pg_ok(const struct pg *pg);
 

@@ -666,3 +666,29 @@ db_txn_end(struct db *db, int err)
 	db_unlock(db);
 	return err;
 }
+
+/* The most columns db_each_row passes. */
+#define EACH_MAX_COLS 32
+
+int
+db_each_row(struct db *db, const struct db_sqlset *set, int idx,
+    int (*row)(void *arg, const char *const *vals, int n), void *arg)
+{
+	sqlite3_stmt *st = db_stmt(db, set, idx);
+	const char *vals[EACH_MAX_COLS];
+	int n, err;
+
+	if ((err = db_begin_read(db)) < 0)
+		return err;
+	n = sqlite3_column_count(st);
+	if (n > EACH_MAX_COLS)
+		err = -E2BIG;
+	while (err == 0 && (err = db_row(st)) == 1) {
+		for (int i = 0; i < n; i++)
+			vals[i] = (const char *)sqlite3_column_text(st, i);
+		err = row(arg, vals, n);
+	}
+	sqlite3_reset(st);
+	db_rollback(db);
+	return err;
+}

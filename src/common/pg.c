@@ -582,6 +582,57 @@ pg_copy_end(struct pg *pg)
 	return err;
 }
 
+static int
+copy_row(void *pg, const char *const *vals, int n)
+{
+	return pg_copy_row(pg, vals, n);
+}
+
+static int
+import_tables(struct pg *pg, const char *lock,
+    const struct pg_sqlset *count_set, int count_idx,
+    const char *const *copy_sql, const char *const *before, int n,
+    pg_source_fn src_rows, void *src, const char *after)
+{
+	PGresult *res;
+	int err;
+
+	if ((err = pg_exec(pg, lock)) < 0 ||
+	    (err = pg_run(pg, count_set, count_idx, NULL, &res)) < 0)
+		return err;
+	err = pg_int(res, 0, 0) > 0 ? -ENOTEMPTY : 0;
+	PQclear(res);
+	for (int t = 0; err == 0 && t < n; t++) {
+		if (before != NULL && before[t] != NULL &&
+		    (err = pg_exec(pg, before[t])) < 0)
+			break;
+		if ((err = pg_copy_begin(pg, copy_sql[t])) < 0)
+			break;
+		err = src_rows(src, t, copy_row, pg);
+		/* Ended either way; a failed row aborts the COPY. */
+		if (err < 0)
+			pg_copy_end(pg);
+		else
+			err = pg_copy_end(pg);
+	}
+	if (err == 0)
+		err = pg_exec(pg, after);
+	return err;
+}
+
+int
+pg_import(struct pg *pg, const char *lock, const struct pg_sqlset *count_set,
+    int count_idx, const char *const *copy_sql, const char *const *before,
+    int n, pg_source_fn src_rows, void *src, const char *after)
+{
+	int err;
+
+	if ((err = pg_begin(pg)) < 0)
+		return err;
+	return pg_end(pg, import_tables(pg, lock, count_set, count_idx,
+			      copy_sql, before, n, src_rows, src, after));
+}
+
 /* One row of one column of a query run at start-up, as a number; -1
  * when there is no row. */
 static int

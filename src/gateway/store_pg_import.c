@@ -40,7 +40,9 @@ static const char lock_sql[] =
     " launches, release_counts IN EXCLUSIVE MODE";
 /* The trigger gave each copied release zero counts: the copied counts
  * replace them. */
-static const char counts_sql[] = "DELETE FROM release_counts";
+static const char *const before_sql[STORE_T_COUNT] = {
+    [STORE_T_RELEASE_COUNTS] = "DELETE FROM release_counts",
+};
 /* New rows go on after the copied ids. */
 static const char ids_sql[] =
     "SELECT setval(pg_get_serial_sequence('releases', 'id'),"
@@ -52,49 +54,19 @@ static const char ids_sql[] =
     " setval(pg_get_serial_sequence('launches', 'id'),"
     "  (SELECT coalesce(max(id), 0) + 1 FROM launches), false)";
 
+/* The source store's rows of table t. */
 static int
-copy_row(void *pg, const char *const *vals, int n)
+source_rows(void *src, int t, pg_row_fn row, void *arg)
 {
-	return pg_copy_row(pg, vals, n);
-}
+	struct store *from = src;
 
-static int
-copy_tables(struct pg *pg, struct store *from)
-{
-	PGresult *res;
-	int err;
-
-	if ((err = pg_exec(pg, lock_sql)) < 0 ||
-	    (err = pg_run(pg, &store_pg_import_sql, I_COUNT_ROWS, NULL, &res)) <
-		0)
-		return err;
-	err = pg_int(res, 0, 0) > 0 ? -ENOTEMPTY : 0;
-	PQclear(res);
-	for (int t = 0; err == 0 && t < STORE_T_COUNT; t++) {
-		if (t == STORE_T_RELEASE_COUNTS &&
-		    (err = pg_exec(pg, counts_sql)) < 0)
-			break;
-		if ((err = pg_copy_begin(pg, copy_sql[t])) < 0)
-			break;
-		err = from->ops->rows(from, (enum store_table)t, copy_row, pg);
-		/* Ended either way; a failed row aborts the COPY. */
-		if (err < 0)
-			pg_copy_end(pg);
-		else
-			err = pg_copy_end(pg);
-	}
-	if (err == 0)
-		err = pg_exec(pg, ids_sql);
-	return err;
+	return from->ops->rows(from, (enum store_table)t, row, arg);
 }
 
 int
 store_pg_import(struct store *to, struct store *from)
 {
-	struct pg *pg = store_pg_of(store_writer(to));
-	int err;
-
-	if ((err = pg_begin(pg)) < 0)
-		return err;
-	return pg_end(pg, copy_tables(pg, from));
+	return pg_import(store_pg_of(store_writer(to)), lock_sql,
+	    &store_pg_import_sql, I_COUNT_ROWS, copy_sql, before_sql,
+	    STORE_T_COUNT, source_rows, from, ids_sql);
 }

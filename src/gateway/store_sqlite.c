@@ -306,30 +306,12 @@ sqlite_bulk(struct store_conn *c, bool bulk)
 	return kib > 0 ? db_cache_set(sc->db, kib) : 0;
 }
 
-/* The most columns a table has (upgrades'). */
-#define MAX_COLS 32
-
 static int
 sqlite_rows(struct store *base, enum store_table t, store_row_fn row, void *arg)
 {
 	struct db *db = ((struct store_sqlite *)base)->writer.db;
-	sqlite3_stmt *st = db_stmt(db, &dump_set, (int)t);
-	const char *vals[MAX_COLS];
-	int n, err;
 
-	if ((err = db_begin_read(db)) < 0)
-		return err;
-	n = sqlite3_column_count(st);
-	if (n > MAX_COLS)
-		err = -E2BIG;
-	while (err == 0 && (err = db_row(st)) == 1) {
-		for (int i = 0; i < n; i++)
-			vals[i] = (const char *)sqlite3_column_text(st, i);
-		err = row(arg, vals, n);
-	}
-	sqlite3_reset(st);
-	db_rollback(db);
-	return err;
+	return db_each_row(db, &dump_set, (int)t, row, arg);
 }
 
 /* A SQLite database is copied as a file (docs/operations.md). */

@@ -15,37 +15,87 @@
 #include "upgate/buf.h"
 #include "upgate/log.h"
 
+/* Counters every ingest moves (the counts of /metrics, each release's
+ * statistics) are kept in up to 16 rows per key, one chosen by the
+ * connection's server process, and summed when read: with one row, the
+ * transactions of every daemon would wait on its lock, each for the
+ * other's commit. */
+#define SLOT "pg_backend_pid() % 16"
+
 /* A statement's net change of rows by (a, b), added to the counts table
  * tbl: from the rows it inserted (ins, +1) and deleted (del, -1), as
  * transition tables. One upsert per statement and pair, so that a COPY
  * of millions of rows (an import) moves each count once rather than
  * making a version of its row per row. */
 #define NET(tbl, a, b, ins, del)                                               \
-	" INSERT INTO " tbl " (" a ", " b ", n)"                               \
-	" SELECT " a ", " b ", sum(d) FROM (SELECT " a ", " b ", 1 AS d"       \
-	" FROM " ins " UNION ALL SELECT " a ", " b ", -1 FROM " del ") x"      \
-	" GROUP BY " a ", " b " HAVING sum(d) <> 0"                            \
-	" ON CONFLICT (" a ", " b ") DO UPDATE SET n = " tbl ".n + excluded.n;"
+	" INSERT INTO " tbl " (" a ", " b ", slot, n)"                         \
+	" SELECT " a ", " b ", " SLOT ", sum(d) FROM (SELECT " a ", " b ","    \
+	" 1 AS d FROM " ins " UNION ALL SELECT " a ", " b ", -1 FROM " del     \
+	") x GROUP BY " a ", " b " HAVING sum(d) <> 0"                         \
+	" ON CONFLICT (" a ", " b ", slot) DO UPDATE SET n = " tbl             \
+	".n + excluded.n;"
 /* Its three functions and triggers on table src: fn_ins, fn_upd, fn_del. */
 #define COUNTED(src, fn, tbl, a, b)                                            \
 	"CREATE FUNCTION " fn "_ins() RETURNS trigger LANGUAGE plpgsql AS"     \
-	"  $$BEGIN" NET(tbl, a, b, "new_rows", "(SELECT * FROM new_rows"      \
-	" WHERE false) o") " RETURN NULL; END$$;"                              \
-	"CREATE FUNCTION " fn "_upd() RETURNS trigger LANGUAGE plpgsql AS"     \
-	"  $$BEGIN" NET(tbl, a, b, "new_rows", "old_rows")                     \
-	" RETURN NULL; END$$;"                                                 \
-	"CREATE FUNCTION " fn "_del() RETURNS trigger LANGUAGE plpgsql AS"     \
-	"  $$BEGIN" NET(tbl, a, b, "(SELECT * FROM old_rows WHERE false) n",   \
-	    "old_rows") " RETURN NULL; END$$;"                                 \
-	"CREATE TRIGGER " src "_added AFTER INSERT ON " src                    \
-	"  REFERENCING NEW TABLE AS new_rows"                                  \
-	"  FOR EACH STATEMENT EXECUTE FUNCTION " fn "_ins();"                  \
-	"CREATE TRIGGER " src "_changed AFTER UPDATE ON " src                  \
-	"  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"            \
-	"  FOR EACH STATEMENT EXECUTE FUNCTION " fn "_upd();"                  \
-	"CREATE TRIGGER " src "_removed AFTER DELETE ON " src                   \
-	"  REFERENCING OLD TABLE AS old_rows"                                  \
-	"  FOR EACH STATEMENT EXECUTE FUNCTION " fn "_del();"
+	"  $$BEGIN" NET(tbl, a, b, "new_rows",                                 \
+	    "(SELECT * FROM new_rows"                                          \
+	    " WHERE false) o") " RETURN NULL; END$$;"                          \
+			       "CREATE FUNCTION " fn                           \
+			       "_upd() RETURNS trigger LANGUAGE plpgsql AS"    \
+			       "  $$BEGIN" NET(tbl, a, b, "new_rows",          \
+				   "old_rows") " RETURN NULL; END$$;"          \
+					       "CREATE FUNCTION " fn           \
+					       "_del() RETURNS trigger "       \
+					       "LANGUAGE plpgsql AS"           \
+					       "  $$BEGIN" NET(tbl, a, b,      \
+						   "(SELECT * FROM old_rows "  \
+						   "WHERE false) n",           \
+						   "old_rows") " RETURN "      \
+							       "NULL; END$$;"  \
+							       "CREATE "       \
+							       "TRIGGER " src  \
+							       "_added AFTER " \
+							       "INSERT "       \
+							       "ON " src       \
+							       "  "            \
+							       "REFERENCING "  \
+							       "NEW TABLE AS " \
+							       "new_rows"      \
+							       "  FOR EACH "   \
+							       "STATEMENT "    \
+							       "EXECUTE "      \
+							       "FUNCTION " fn  \
+							       "_ins();"       \
+							       "CREATE "       \
+							       "TRIGGER " src  \
+							       "_changed "     \
+							       "AFTER UPDATE " \
+							       "ON " src       \
+							       "  "            \
+							       "REFERENCING "  \
+							       "OLD TABLE AS " \
+							       "old_rows NEW " \
+							       "TABLE AS "     \
+							       "new_rows"      \
+							       "  FOR EACH "   \
+							       "STATEMENT "    \
+							       "EXECUTE "      \
+							       "FUNCTION " fn  \
+							       "_upd();"       \
+							       "CREATE "       \
+							       "TRIGGER " src  \
+							       "_removed "     \
+							       "AFTER DELETE " \
+							       "ON " src       \
+							       "  "            \
+							       "REFERENCING "  \
+							       "OLD TABLE AS " \
+							       "old_rows"      \
+							       "  FOR EACH "   \
+							       "STATEMENT "    \
+							       "EXECUTE "      \
+							       "FUNCTION " fn  \
+							       "_del();"
 
 static const char *const migrations[] = {
     /* 1: what SQLite's schema 4 holds, and delivery claims. Ids are
@@ -80,7 +130,8 @@ static const char *const migrations[] = {
     "  succeeded bigint NOT NULL DEFAULT 0,"
     "  failed bigint NOT NULL DEFAULT 0,"
     "  timed_out bigint NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (app, version));"
+    "  slot integer NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (app, version, slot));"
     "CREATE TABLE alert_groups ("
     "  app text NOT NULL, version text NOT NULL,"
     "  announced_at bigint NOT NULL, window_end bigint NOT NULL,"
@@ -118,16 +169,17 @@ static const char *const migrations[] = {
     /* /metrics reads these counts; triggers keep them in the
      * transaction of every change, as on SQLite. */
     "CREATE TABLE outcome_counts ("
-    "  kind text NOT NULL, result text NOT NULL, n bigint NOT NULL,"
-    "  PRIMARY KEY (kind, result));"
+    "  kind text NOT NULL, result text NOT NULL, slot integer NOT NULL,"
+    "  n bigint NOT NULL, PRIMARY KEY (kind, result, slot));"
     "CREATE TABLE delivery_counts ("
-    "  channel text NOT NULL, state text NOT NULL, n bigint NOT NULL,"
-    "  PRIMARY KEY (channel, state));"
-    COUNTED("outcomes", "outcome_count", "outcome_counts", "kind", "result")
-    COUNTED("deliveries", "delivery_count", "delivery_counts", "channel",
-	"state"),
+    "  channel text NOT NULL, state text NOT NULL, slot integer NOT NULL,"
+    "  n bigint NOT NULL, PRIMARY KEY (channel, state, slot));" COUNTED(
+	"outcomes", "outcome_count", "outcome_counts", "kind", "result")
+	COUNTED("deliveries", "delivery_count", "delivery_counts", "channel",
+	    "state"),
 };
 #undef NET
+#undef SLOT
 #undef COUNTED
 
 static const struct pg_sqlset *const sets[] = {

@@ -83,12 +83,15 @@ static const char *const sql[A_COUNT] = {
 	"  FOR UPDATE SKIP LOCKED)"
 	" RETURNING d.id, d.channel, d.recipient, d.attempts, a.alert_id,"
 	" a.subject, a.body, a.sms, a.created_at",
+    /* A delivery inhibited while its attempt ran stays inhibited,
+     * unless the attempt sent it. */
     [A_DONE] =
 	"UPDATE deliveries SET attempts = attempts + 1, updated_at = $5,"
-	" state = CASE WHEN $2::boolean THEN 'sent'"
-	"  WHEN $3::boolean THEN 'failed' ELSE 'pending' END,"
+	" state = CASE WHEN $2::boolean THEN 'sent' WHEN state = 'inhibited'"
+	"  THEN state WHEN $3::boolean THEN 'failed' ELSE 'pending' END,"
 	" sent_at = CASE WHEN $2::boolean THEN $5::bigint END,"
-	" last_error = CASE WHEN $2::boolean THEN last_error ELSE $4 END,"
+	" last_error = CASE WHEN $2::boolean OR state = 'inhibited'"
+	"  THEN last_error ELSE $4 END,"
 	" next_at = $6, claimed_until = 0 WHERE id = $1",
     [A_NEXT_DUE] =
 	"SELECT min(t) FROM (SELECT min(greatest(next_at, claimed_until)) AS t"
@@ -110,8 +113,9 @@ static const char *const sql[A_COUNT] = {
 	" AND ($2::text IS NULL OR d.channel = $2)"
 	" AND ($3::text IS NULL OR a.app = $3) AND d.id < $4"
 	" ORDER BY d.id DESC LIMIT $5",
-    [A_COUNTS] = "SELECT channel, state, n FROM delivery_counts"
-		 " WHERE n > 0 ORDER BY channel, state",
+    [A_COUNTS] = "SELECT channel, state, sum(n) FROM delivery_counts"
+		 " GROUP BY channel, state HAVING sum(n) > 0"
+		 " ORDER BY channel, state",
 };
 /* clang-format on */
 

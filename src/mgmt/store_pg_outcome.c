@@ -84,9 +84,10 @@ static const char *const sql[O_COUNT] = {
 	" FROM ins",
     [O_STATS_ADD] =
 	"INSERT INTO release_stats (app, version, total, succeeded, failed,"
-	" timed_out) VALUES ($1, $2, 1, ($3 = 'succeeded')::int,"
-	" ($3 = 'failed')::int, ($3 = 'timed_out')::int)"
-	" ON CONFLICT (app, version) DO UPDATE SET"
+	" timed_out, slot) VALUES ($1, $2, 1, ($3 = 'succeeded')::int,"
+	" ($3 = 'failed')::int, ($3 = 'timed_out')::int,"
+	" pg_backend_pid() % 16)"
+	" ON CONFLICT (app, version, slot) DO UPDATE SET"
 	" total = release_stats.total + 1,"
 	" succeeded = release_stats.succeeded + excluded.succeeded,"
 	" failed = release_stats.failed + excluded.failed,"
@@ -106,10 +107,13 @@ static const char *const sql[O_COUNT] = {
 	" 'total', total, 'succeeded', succeeded, 'failed', failed,"
 	" 'timed_out', timed_out, 'failure_rate',"
 	" round((failed + timed_out)::numeric / total, 4)::float8), 0"
-	" FROM release_stats WHERE $1::text IS NULL OR app = $1"
+	" FROM (SELECT app, version, sum(total) AS total,"
+	"  sum(succeeded) AS succeeded, sum(failed) AS failed,"
+	"  sum(timed_out) AS timed_out FROM release_stats"
+	"  WHERE $1::text IS NULL OR app = $1 GROUP BY app, version) s"
 	" ORDER BY app, version",
-    [O_COUNTS] = "SELECT kind, result, n FROM outcome_counts WHERE n > 0"
-		 " ORDER BY kind, result",
+    [O_COUNTS] = "SELECT kind, result, sum(n) FROM outcome_counts"
+		 " GROUP BY kind, result HAVING sum(n) > 0 ORDER BY kind, result",
     [O_TIMELINE] =
 	"SELECT json_build_object('start', " T("b * $1::bigint") ","
 	" 'succeeded', count(*) FILTER (WHERE result = 'succeeded'),"

@@ -73,12 +73,15 @@ static const char *const sql[A_COUNT] = {
 	" FROM deliveries d JOIN alerts a ON a.id = d.alert"
 	" WHERE d.state IN ('pending', 'failed') AND d.next_at <= ?1"
 	" ORDER BY d.next_at, d.id LIMIT ?2",
+    /* A delivery inhibited while its attempt ran stays inhibited,
+     * unless the attempt sent it. */
     [A_DONE] =
 	"UPDATE deliveries SET attempts = attempts + 1, updated_at = ?5,"
-	" state = CASE WHEN ?2 THEN 'sent' WHEN ?3 THEN 'failed'"
-	"  ELSE 'pending' END,"
+	" state = CASE WHEN ?2 THEN 'sent' WHEN state = 'inhibited'"
+	"  THEN state WHEN ?3 THEN 'failed' ELSE 'pending' END,"
 	" sent_at = CASE WHEN ?2 THEN ?5 END,"
-	" last_error = CASE WHEN ?2 THEN last_error ELSE ?4 END,"
+	" last_error = CASE WHEN ?2 OR state = 'inhibited' THEN last_error"
+	"  ELSE ?4 END,"
 	" next_at = ?6 WHERE id = ?1",
     [A_NEXT_DUE] =
 	"SELECT min(t) FROM (SELECT min(next_at) AS t FROM deliveries"
