@@ -213,6 +213,13 @@ def storm_mgmt(smtp_port, **kw):
                 alerts={"group_window": "0s", "repeat_interval": "0s"}, **kw)
 
 
+def mailed_count(inbox):
+    """Messages the SMTP sink has written so far."""
+    if not os.path.isdir(inbox):
+        return 0
+    return len([f for f in os.listdir(inbox) if f.endswith(".eml")])
+
+
 def storm(mgs, inbox, base=0x70000000, n=INGEST):
     """(e): n failed outcomes in signed batches of INGEST_BATCH from 4
     connections, spread over the mgmtd in mgs (started); every failure an
@@ -227,7 +234,7 @@ def storm(mgs, inbox, base=0x70000000, n=INGEST):
         bodies.append((data, sign(data)))
     errors = [0]
     cpu0 = [proc_stats(m.proc.pid)[0] for m in mgs]
-    mailed0 = len(os.listdir(inbox)) if os.path.isdir(inbox) else 0
+    mailed0 = mailed_count(inbox)
 
     def post(k, chunk):
         m = mgs[k % len(mgs)]
@@ -247,8 +254,7 @@ def storm(mgs, inbox, base=0x70000000, n=INGEST):
         list(ex.map(post, range(workers), [bodies[i::workers] for i in range(workers)]))
     took = time.time() - t0
     stats = [proc_stats(m.proc.pid) for m in mgs]
-    mailed = len([f for f in os.listdir(inbox) if f.endswith(".eml")]) \
-        if os.path.isdir(inbox) else 0
+    mailed = mailed_count(inbox)
     return {"outcomes": n, "seconds": round(took, 3), "rps": n / took,
             "errors": errors[0], "mails_during": mailed - mailed0,
             "rss_kib": sum(s[1] for s in stats),
