@@ -38,6 +38,12 @@ struct pg {
 	void *user;
 };
 
+/* When a connection of this process last came back (monotonic ms): a
+ * connection that failed before that tries again at once rather than
+ * waiting out its PG_RETRY_MS, so that once the server is back every
+ * pooled connection follows the first. */
+static int64_t last_up;
+
 struct pg_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
@@ -123,7 +129,8 @@ ensure(struct pg *pg)
 	if (pg->txn)
 		return -EIO;
 	now = ts_mono_ms();
-	if (pg->down && now - pg->last_try < PG_RETRY_MS)
+	if (pg->down && now - pg->last_try < PG_RETRY_MS &&
+	    __atomic_load_n(&last_up, __ATOMIC_RELAXED) < pg->last_try)
 		return -EIO;
 	pg->last_try = now;
 	PQreset(pg->conn);
@@ -136,6 +143,7 @@ ensure(struct pg *pg)
 	}
 	memset(pg->prepared, 0, pg->total * sizeof(*pg->prepared));
 	pg->listening = false;
+	__atomic_store_n(&last_up, ts_mono_ms(), __ATOMIC_RELAXED);
 	if (pg->down)
 		log_notice("database %s: reconnected", pg->where);
 	pg->down = false;
