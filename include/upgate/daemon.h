@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "upgate/addr.h"
 #include "upgate/cfg.h"
 
 struct daemon_info {
@@ -54,6 +55,7 @@ struct daemon_server {
 	int64_t connection_timeout; /* ms */
 	char *tls_cert, *tls_key;   /* PEM files; both empty: plain HTTP */
 	double rate_limit;	    /* requests/s per address, 0: none */
+	char *trusted_proxies;	    /* addresses and ranges; "" none */
 	int64_t rate_burst;
 	char *log_file; /* empty: stderr */
 };
@@ -75,7 +77,10 @@ struct daemon_server {
 	    DAEMON_SERVER_KEY(                                                 \
 		S, "server", "tls_key", CFG_STR, tls_key, "", 0, 0),           \
 	    DAEMON_SERVER_KEY(S, "server", "rate_limit", CFG_REAL, rate_limit, \
-		"100", 0, 1e6),                                                \
+		"0", 0, 1e6),                                                  \
+	    CFG_CHECKED(S, "server", "trusted_proxies",                        \
+		server.trusted_proxies, "", addr_ranges_valid,                 \
+		"comma-separated addresses and CIDR ranges"),                  \
 	    DAEMON_SERVER_KEY(S, "server", "rate_burst", CFG_INT, rate_burst,  \
 		"200", 1, 1000000),                                            \
 	    DAEMON_SERVER_KEY(S, "log", "file", CFG_STR, log_file, "", 0, 0)
@@ -87,7 +92,8 @@ struct daemon_server {
 	.listen = (s)->listen, .conn_limit = (unsigned)(s)->max_connections,   \
 	.conn_timeout_s = (unsigned)((s)->connection_timeout / 1000),          \
 	.tls_cert = (s)->tls_cert, .tls_key = (s)->tls_key,                    \
-	.rate_limit = (s)->rate_limit, .rate_burst = (s)->rate_burst
+	.rate_limit = (s)->rate_limit, .rate_burst = (s)->rate_burst,         \
+	.trusted_proxies = (s)->trusted_proxies
 
 /* What loading cannot check in s: tls_cert and tls_key are both set or
  * both empty, and each names a readable PEM file (a credential name

@@ -36,6 +36,9 @@ struct req {
 	const char *raw_body; /* the body's bytes as received */
 	size_t raw_len;
 	struct MHD_Connection *conn;
+	/* The client: the peer, or behind a trusted proxy the address it
+	 * forwarded for (http_config trusted_proxies). */
+	const struct sockaddr *client;
 };
 
 /* A response under construction. http_reply* and http_error fill it. */
@@ -98,6 +101,10 @@ struct http_config {
 	 * anyone may call (HTTP_AUTH_NONE); 0: no limit. Over it: 429. */
 	double rate_limit;
 	int64_t rate_burst;
+	/* Addresses and CIDR ranges (comma-separated; NULL or "": none)
+	 * whose X-Forwarded-For names the client, for the request log and
+	 * the rate limit. Checked by the config (addr_ranges_valid). */
+	const char *trusted_proxies;
 	const struct http_route *routes;
 	size_t n_routes;
 	void *ctx;

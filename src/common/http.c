@@ -49,6 +49,8 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	struct http_config cfg;
 	struct ratelimit *rl; /* NULL: no limit */
+	struct addr_range proxies[ADDR_RANGES_MAX]; /* trusted_proxies */
+	size_t n_proxies;
 	bool tls;	      /* HTTPS, its pair in tls.c */
 	atomic_int active;
 	/* Open event streams; the lock also orders their suspends and
@@ -83,6 +85,9 @@ struct conn_req {
 	int cont_err;
 	bool suspended; /* MHD_suspend_connection() was called */
 	bool resumed;	/* http_resume() came: cont may run */
+	/* The client: the peer, or the address behind trusted proxies. */
+	struct sockaddr_storage client;
+	bool client_set, forwarded;
 };
 
 int
@@ -615,17 +620,67 @@ authorized(struct http_server *s, struct conn_req *cr)
 	       s->cfg.authorize(s->cfg.ctx, h, strlen(h));
 }
 
+/* Every X-Forwarded-For header of a request, joined by commas (an
+ * intermediary may add a header rather than extend one). */
+struct xff {
+	char v[2100];
+	size_t len;
+	bool over;
+};
+
+static enum MHD_Result
+xff_add(void *arg, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct xff *x = arg;
+	size_t n = value ? strlen(value) : 0;
+
+	(void)kind;
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || value == NULL)
+		return MHD_YES;
+	if (x->len + n + 2 >= sizeof(x->v)) {
+		x->over = true;
+		return MHD_NO;
+	}
+	if (x->len > 0)
+		x->v[x->len++] = ',';
+	memcpy(x->v + x->len, value, n + 1);
+	x->len += n;
+	return MHD_YES;
+}
+
+/* Set cr's client address once: the connection's peer, or, when the
+ * peer is a trusted proxy, the address X-Forwarded-For names (SPEC,
+ * "Behind a reverse proxy"). A forwarded list too long to be real is
+ * not read: the peer it is. */
+static void
+client_of(struct http_server *s, struct conn_req *cr)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	    cr->r.conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct xff x = {.len = 0};
+
+	if (cr->client_set || ci == NULL || ci->client_addr == NULL)
+		return;
+	cr->client_set = true;
+	if (s->n_proxies > 0 &&
+	    addr_in_ranges(ci->client_addr, s->proxies, s->n_proxies))
+		MHD_get_connection_values(
+		    cr->r.conn, MHD_HEADER_KIND, xff_add, &x);
+	cr->forwarded = addr_client(ci->client_addr,
+			    x.len > 0 && !x.over ? x.v : NULL, s->proxies,
+			    s->n_proxies, &cr->client) == 1;
+	cr->r.client = (const struct sockaddr *)&cr->client;
+}
+
 /* Whether this client may make one more public request now; when not,
  * *retry_ms says how long until it may. */
 static bool
 rate_ok(struct http_server *s, struct conn_req *cr, int64_t *retry_ms)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-	    cr->r.conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-
-	if (ci == NULL || ci->client_addr == NULL)
+	if (!cr->client_set)
 		return true;
-	return ratelimit_take(s->rl, ci->client_addr, ts_mono_ms(), retry_ms);
+	return ratelimit_take(s->rl, (const struct sockaddr *)&cr->client,
+	    ts_mono_ms(), retry_ms);
 }
 
 static enum MHD_Result
@@ -653,6 +708,7 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 	const char *cl, *ct;
 	int64_t retry_ms = 0;
 
+	client_of(s, cr);
 	cr->route = find_route(s, cr, method, url, allow, sizeof(allow));
 	if (cr->route == NULL && allow[0] != '\0') {
 		struct resp rs = {0};
@@ -903,7 +959,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		char addr[64] = "-";
 
-		if (ci != NULL && ci->client_addr != NULL)
+		if (cr->forwarded)
+			addr_format_host((const struct sockaddr *)&cr->client,
+			    addr, sizeof(addr));
+		else if (ci != NULL && ci->client_addr != NULL)
 			addr_format(ci->client_addr, addr, sizeof(addr));
 		log_info("%s \"%s %s\" %d %.1fms route=%s%s", addr,
 		    cr->r.method, cr->r.path, cr->status, secs * 1000,
@@ -1084,6 +1143,18 @@ http_start(const struct http_config *cfg, struct http_server **out)
 	    (s->rl = ratelimit_new(cfg->rate_limit, cfg->rate_burst)) == NULL) {
 		server_free(s);
 		return -ENOMEM;
+	}
+	if (cfg->trusted_proxies != NULL) {
+		int k = addr_ranges_parse(
+		    cfg->trusted_proxies, s->proxies, ADDR_RANGES_MAX);
+
+		if (k < 0) {
+			log_err("http: bad trusted_proxies '%s'",
+			    cfg->trusted_proxies);
+			server_free(s);
+			return -EINVAL;
+		}
+		s->n_proxies = (size_t)k;
 	}
 	if (tls_cert && (err = load_tls(s, cfg)) < 0) {
 		server_free(s);

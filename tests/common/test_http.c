@@ -192,6 +192,85 @@ test_addresses(void **state)
 	assert_int_equal(addr_parse("example.com:80", &ss, &len), -EINVAL);
 }
 
+/* The client addr_client names for peer and xff, as text. */
+static const char *
+client(const char *peer, const char *xff, const struct addr_range *r, int n,
+    char *buf, size_t len)
+{
+	struct sockaddr_storage p, out;
+	socklen_t pl;
+
+	assert_int_equal(addr_parse(peer, &p, &pl), 0);
+	addr_client((struct sockaddr *)&p, xff, r, (size_t)n, &out);
+	addr_format_host((struct sockaddr *)&out, buf, len);
+	return buf;
+}
+
+static void
+test_ranges_and_forwarded_clients(void **state)
+{
+	struct addr_range r[ADDR_RANGES_MAX];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char buf[64], longer[3000];
+	int n;
+
+	(void)state;
+	assert_int_equal(addr_ranges_parse("", r, ADDR_RANGES_MAX), 0);
+	n = addr_ranges_parse(
+	    "127.0.0.1, 10.0.0.0/8,::1 ,fd00::/8", r, ADDR_RANGES_MAX);
+	assert_int_equal(n, 4);
+	assert_int_equal(addr_parse("10.200.3.4:1", &ss, &len), 0);
+	assert_true(addr_in_ranges((struct sockaddr *)&ss, r, (size_t)n));
+	assert_int_equal(addr_parse("11.0.0.1:1", &ss, &len), 0);
+	assert_false(addr_in_ranges((struct sockaddr *)&ss, r, (size_t)n));
+	assert_int_equal(addr_parse("[fd12::1]:1", &ss, &len), 0);
+	assert_true(addr_in_ranges((struct sockaddr *)&ss, r, (size_t)n));
+	/* An IPv4 peer on an IPv6 socket. */
+	assert_int_equal(addr_parse("[::ffff:10.1.2.3]:1", &ss, &len), 0);
+	assert_true(addr_in_ranges((struct sockaddr *)&ss, r, (size_t)n));
+	for (const char *bad = "10.0.0.0/33\0/8\0host.example\0"
+			       "1.2.3.4,,5.6.7.8\0::1/129\0 \0";
+	     *bad; bad += strlen(bad) + 1)
+		assert_false(addr_ranges_valid(bad));
+	assert_true(addr_ranges_valid("0.0.0.0/0, ::/0"));
+
+	/* The right-most address that is not a trusted proxy. */
+	assert_string_equal(
+	    client("127.0.0.1:5", "203.0.113.7", r, n, buf, sizeof(buf)),
+	    "203.0.113.7");
+	assert_string_equal(
+	    client("127.0.0.1:5", "198.51.100.1, 203.0.113.7, 10.1.1.1", r, n,
+		buf, sizeof(buf)),
+	    "203.0.113.7");
+	assert_string_equal(
+	    client("127.0.0.1:5", " 2001:db8::5 ", r, n, buf, sizeof(buf)),
+	    "2001:db8::5");
+	/* Every hop trusted: where it began. */
+	assert_string_equal(
+	    client("127.0.0.1:5", "10.0.0.9, ::1", r, n, buf, sizeof(buf)),
+	    "10.0.0.9");
+	/* From anyone else, X-Forwarded-For is not read. */
+	assert_string_equal(
+	    client("192.0.2.1:5", "203.0.113.7", r, n, buf, sizeof(buf)),
+	    "192.0.2.1");
+	assert_string_equal(
+	    client("127.0.0.1:5", "203.0.113.7", r, 0, buf, sizeof(buf)),
+	    "127.0.0.1");
+	/* Malformed or absurdly long: the peer. */
+	assert_string_equal(
+	    client("127.0.0.1:5", "203.0.113.7, junk", r, n, buf, sizeof(buf)),
+	    "127.0.0.1");
+	assert_string_equal(
+	    client("127.0.0.1:5", "", r, n, buf, sizeof(buf)), "127.0.0.1");
+	memset(longer, 0, sizeof(longer));
+	while (strlen(longer) + 20 < sizeof(longer))
+		strcat(longer, "10.0.0.1,");
+	strcat(longer, "1.2.3.4");
+	assert_string_equal(
+	    client("127.0.0.1:5", longer, r, n, buf, sizeof(buf)), "127.0.0.1");
+}
+
 int
 main(void)
 {
@@ -199,6 +278,7 @@ main(void)
 	    cmocka_unit_test(test_server),
 	    cmocka_unit_test(test_status_mapping),
 	    cmocka_unit_test(test_addresses),
+	    cmocka_unit_test(test_ranges_and_forwarded_clients),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
