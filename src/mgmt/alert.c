@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The alert worker: grouping and inhibition at ingest, digests when their
- * window closes, and deliveries on every channel with retries. */
+/* The alert workers: grouping and inhibition at ingest, digests when their
+ * window closes (one worker), and deliveries with retries (a worker per
+ * channel). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,23 @@
 #define DIGEST_LINES 50
 #define LEASE_MARGIN_MS 10000
 
+/* The channels whose deliveries a worker attempts, one worker each (a
+ * pop-up is delivered by being stored). */
+static const char *const lane_channels[] = {"email", "sms"};
+#define N_LANES (sizeof(lane_channels) / sizeof(lane_channels[0]))
+
+struct alerter;
+
+struct lane {
+	struct alerter *a;
+	const char *channel;
+	struct worker w;
+};
+
 struct alerter {
 	struct mg *mg;
-	struct worker w;
+	struct worker digests;
+	struct lane lanes[N_LANES];
 };
 
 /* One delivery per configured channel: email (one message to every
@@ -193,14 +208,15 @@ flush_digests(struct mg *mg, const struct mg_conf *c, int64_t now)
 	return err < 0 ? err : n;
 }
 
-/* How long a delivery claimed for an attempt is held from other daemons
- * sharing the store: the longest attempt twice, and a margin. A daemon
- * that dies holding one leaves it to the others once this passes. */
+/* How long a delivery on channel claimed for an attempt is held from
+ * other daemons sharing the store: its channel's timeout twice, and a
+ * margin. A daemon that dies holding one leaves it to the others once
+ * this passes. */
 static int64_t
-lease_ms(const struct mg_conf *c)
+lease_ms(const struct mg_conf *c, const char *channel)
 {
 	int64_t t =
-	    c->smtp_timeout > c->sms_timeout ? c->smtp_timeout : c->sms_timeout;
+	    strcmp(channel, "sms") == 0 ? c->sms_timeout : c->smtp_timeout;
 
 	return 2 * t + LEASE_MARGIN_MS;
 }
@@ -234,11 +250,13 @@ deliver(struct mg *mg, const struct mg_conf *c, struct delivery *d, int64_t now)
 	return err;
 }
 
-/* Attempt due deliveries, each claimed just before it is sent; the
- * sending happens outside transactions. Returns how many. */
+/* Attempt the due deliveries on channel, each claimed just before it is
+ * sent; the sending happens outside transactions. Returns how many. */
 static int
-deliver_due(struct mg *mg, const struct mg_conf *c, int64_t now)
+deliver_due(struct mg *mg, const char *channel)
 {
+	struct mg_conf *c = mg_conf_get(mg);
+	int64_t now = ts_now_ms();
 	int n = 0, err = 0;
 
 	while (err == 0 && n < DUE_BATCH) {
@@ -246,55 +264,70 @@ deliver_due(struct mg *mg, const struct mg_conf *c, int64_t now)
 		struct delivery d;
 		int k;
 
-		k = store_delivery_due(db, now, lease_ms(c), &d, 1);
+		k = store_delivery_due(
+		    db, channel, now, lease_ms(c, channel), &d, 1);
 		store_reader_put(mg->store, db);
-		if (k <= 0)
-			return k < 0 ? k : n;
+		if (k <= 0) {
+			err = k;
+			break;
+		}
 		err = deliver(mg, c, &d, now);
 		store_delivery_free(&d, 1);
 		n++;
 	}
+	mg_conf_put(mg, c);
 	return err < 0 ? err : n;
 }
 
-/* One pass: due digests, then due deliveries. Returns the number of
- * delivery attempts or -errno. */
-static int
-run_once(struct mg *mg)
-{
-	struct mg_conf *c = mg_conf_get(mg);
-	int64_t now = ts_now_ms();
-	int n, err;
-
-	err = flush_digests(mg, c, now);
-	n = err < 0 ? err : deliver_due(mg, c, now);
-	mg_conf_put(mg, c);
-	return n;
-}
-
-/* How long to sleep: until the next due item, at most IDLE_MS. */
+/* How long to sleep: until the next due item of what (a channel, or
+ * "digest"), at most IDLE_MS. */
 static int64_t
-idle_ms(struct mg *mg)
+idle_ms(struct mg *mg, const char *what)
 {
 	struct store_conn *db = store_reader_get(mg->store);
 	int64_t at = 0, now = ts_now_ms(), ms = IDLE_MS;
 
-	if (store_next_due(db, &at) == 0 && at > 0)
+	if (store_next_due(db, what, &at) == 0 && at > 0)
 		ms = at <= now ? 0 : (at - now < IDLE_MS ? at - now : IDLE_MS);
 	store_reader_put(mg->store, db);
 	return ms;
 }
 
+/* The digests' worker: each due digest becomes an alert, whose
+ * deliveries the channels' workers are woken for. */
 static void
-alerter_main(struct worker *w, void *arg)
+digests_main(struct worker *w, void *arg)
 {
 	struct alerter *a = arg;
 	int64_t ms;
 
 	do {
-		int n = run_once(a->mg);
+		struct mg_conf *c = mg_conf_get(a->mg);
+		int n = flush_digests(a->mg, c, ts_now_ms());
 
-		ms = n < 0 ? 1000 : (n == DUE_BATCH ? 0 : idle_ms(a->mg));
+		mg_conf_put(a->mg, c);
+		if (n > 0)
+			for (size_t i = 0; i < N_LANES; i++)
+				worker_kick(&a->lanes[i].w);
+		ms = n < 0 ? 1000
+			   : (n == DIGEST_BATCH ? 0 : idle_ms(a->mg, "digest"));
+	} while (worker_sleep(w, ms, true));
+}
+
+/* A channel's worker: its deliveries only, so that a relay that stalls
+ * for its whole timeout holds back no other channel's. */
+static void
+lane_main(struct worker *w, void *arg)
+{
+	struct lane *l = arg;
+	int64_t ms;
+
+	do {
+		int n = deliver_due(l->a->mg, l->channel);
+
+		ms = n < 0
+			 ? 1000
+			 : (n == DUE_BATCH ? 0 : idle_ms(l->a->mg, l->channel));
 	} while (worker_sleep(w, ms, true));
 }
 
@@ -302,24 +335,38 @@ int
 alerter_start(struct mg *mg, struct alerter **out)
 {
 	struct alerter *a;
+	size_t i;
 	int err;
 
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return -ENOMEM;
 	a->mg = mg;
-	if ((err = worker_start(&a->w, alerter_main, a)) < 0) {
-		free(a);
-		return err;
+	for (i = 0; i < N_LANES; i++) {
+		a->lanes[i].a = a;
+		a->lanes[i].channel = lane_channels[i];
+		if ((err = worker_start(
+			 &a->lanes[i].w, lane_main, &a->lanes[i])) < 0)
+			goto fail;
 	}
+	if ((err = worker_start(&a->digests, digests_main, a)) < 0)
+		goto fail;
 	*out = a;
 	return 0;
+fail:
+	while (i-- > 0)
+		worker_stop(&a->lanes[i].w);
+	free(a);
+	return err;
 }
 
 void
 alerter_kick(struct alerter *a)
 {
-	if (a != NULL)
-		worker_kick(&a->w);
+	if (a == NULL)
+		return;
+	worker_kick(&a->digests);
+	for (size_t i = 0; i < N_LANES; i++)
+		worker_kick(&a->lanes[i].w);
 }
 
 void
@@ -327,6 +374,8 @@ alerter_stop(struct alerter *a)
 {
 	if (a == NULL)
 		return;
-	worker_stop(&a->w);
+	worker_stop(&a->digests);
+	for (size_t i = 0; i < N_LANES; i++)
+		worker_stop(&a->lanes[i].w);
 	free(a);
 }

@@ -15,7 +15,7 @@ h_readyz_get(struct req *rq, struct resp *rs)
 	int64_t at = 0;
 	int err;
 
-	err = store_next_due(db, &at);
+	err = store_next_due(db, NULL, &at);
 	store_reader_put(mg->store, db);
 	if (err < 0)
 		return http_error(rs, -EIO, "storage_unavailable", NULL,

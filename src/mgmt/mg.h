@@ -86,8 +86,9 @@ void mg_conf_swap(struct mg *mg, struct mg_conf *c);
 bool mg_authorize(void *mg, const char *token, size_t len);
 int mg_verify(void *mg, const struct req *r, struct resp *rs);
 
-/* alert.c: the alert worker. It turns due digests into alerts and
- * delivers pending deliveries on every channel, on its own thread. */
+/* alert.c: the alert workers. One turns due digests into alerts; one per
+ * channel delivers that channel's pending deliveries, so that no channel
+ * waits on another's. */
 int alerter_start(struct mg *mg, struct alerter **out);
 /* Called inside the ingest write txn for each new outcome: decide what
  * alerts it causes (grouping, inhibition) and store them. */
@@ -99,7 +100,7 @@ void alerter_stop(struct alerter *a);
 
 /* watch.c: with a store other daemons share, every outcome any of them
  * archives that dashboards show is announced on this daemon's streams,
- * and wakes its alert worker. */
+ * and wakes its alert workers. */
 int watcher_start(struct mg *mg, struct watcher **out);
 void watcher_stop(struct watcher *w); /* NULL: nothing */
 

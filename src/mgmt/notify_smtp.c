@@ -24,6 +24,11 @@
 #include <libesmtp.h>
 
 #include "notify.h"
+#include "upgate/ts.h"
+
+/* How much sooner than [email] timeout a silence still counts as one
+ * (timers and scheduling). */
+#define SILENCE_SLACK_MS 250
 
 struct msg {
 	const char *text;
@@ -222,6 +227,7 @@ reachable(const char *host, int64_t port, int64_t ms, char *why, size_t len)
 struct smtp_note {
 	char why[320];
 	char refusal[160];
+	int64_t last_io; /* monotonic ms of the last line either way */
 };
 
 static void
@@ -230,6 +236,7 @@ on_monitor(const char *buf, int len, int writing, void *arg)
 	struct smtp_note *n = arg;
 	int end = len;
 
+	n->last_io = ts_mono_ms();
 	if (writing != SMTP_CB_READING || n->refusal[0] != '\0' || len < 1 ||
 	    (buf[0] != '4' && buf[0] != '5'))
 		return;
@@ -285,6 +292,20 @@ on_event(smtp_session_t s, int ev, void *arg, ...)
 	va_end(ap);
 }
 
+/* A session that ended without the message: when nothing came for the
+ * whole timeout, the relay stopped answering, and the reason says so
+ * (libESMTP itself only ends the session). */
+static void
+ended(const struct mg_conf *c, struct smtp_note *n)
+{
+	if (n->why[0] != '\0' ||
+	    ts_mono_ms() - n->last_io < c->smtp_timeout - SILENCE_SLACK_MS)
+		return;
+	snprintf(n->why, sizeof(n->why),
+	    "timed out: the relay stopped answering (nothing for %lld s)",
+	    (long long)(c->smtp_timeout / 1000));
+}
+
 static int
 smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
     char *err, size_t errlen, bool *permanent)
@@ -337,6 +358,7 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	smtp_starttls_enable(s, modes[c->starttls]);
 	smtp_set_eventcb(s, on_event, &note);
 	smtp_set_monitorcb(s, on_monitor, &note, 0);
+	note.last_io = ts_mono_ms();
 	/* Our own context: the CAs are ca_file's or the system's, never what
 	 * libESMTP would look for in $HOME. */
 	if (c->starttls != MG_TLS_NO) {
@@ -366,6 +388,7 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		char e[128];
 		int code = smtp_errno();
 
+		ended(c, &note);
 		snprintf(err, errlen, "SMTP %s: %s", server,
 		    note.why[0] ? note.why
 		    : code < 0	? strerror(-code)
@@ -393,6 +416,7 @@ smtp_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		}
 	}
 	if (st == NULL || st->code == 0) {
+		ended(c, &note);
 		if (note.why[0] == '\0')
 			snprintf(note.why, sizeof(note.why),
 			    "the session ended before the message was "

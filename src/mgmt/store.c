@@ -278,10 +278,10 @@ store_delivery_inhibit(
 }
 
 int
-store_delivery_due(struct store_conn *c, int64_t now, int64_t lease,
-    struct delivery *out, int max)
+store_delivery_due(struct store_conn *c, const char *channel, int64_t now,
+    int64_t lease, struct delivery *out, int max)
 {
-	CALL(delivery_due, now, lease, out, max);
+	CALL(delivery_due, channel, now, lease, out, max);
 }
 
 int
@@ -292,9 +292,9 @@ store_delivery_done(struct store_conn *c, int64_t id, bool ok, bool permanent,
 }
 
 int
-store_next_due(struct store_conn *c, int64_t *at)
+store_next_due(struct store_conn *c, const char *channel, int64_t *at)
 {
-	CALL(next_due, at);
+	CALL(next_due, channel, at);
 }
 
 int

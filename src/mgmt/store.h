@@ -221,18 +221,21 @@ struct delivery {
 	int64_t created_at;
 };
 void store_delivery_free(struct delivery *d, size_t n);
-/* Claim up to max deliveries due at now, oldest first, for lease ms:
+/* Claim up to max deliveries on channel due at now, oldest first, for
+ * lease ms:
  * another daemon sharing the store skips them until the lease ends or
  * they are recorded, so one that dies holding them strands nothing.
  * Returns how many. */
-int store_delivery_due(struct store_conn *c, int64_t now, int64_t lease,
-    struct delivery *out, int max);
+int store_delivery_due(struct store_conn *c, const char *channel, int64_t now,
+    int64_t lease, struct delivery *out, int max);
 /* Record an attempt: sent, or failed with error and the next try at
  * next_at (state "failed" when permanent, else still "pending"). */
 int store_delivery_done(struct store_conn *c, int64_t id, bool ok,
     bool permanent, const char *error, int64_t now, int64_t next_at);
-/* The earliest time anything is due (a delivery or a digest); 0: nothing. */
-int store_next_due(struct store_conn *c, int64_t *at);
+/* The earliest time anything is due: a delivery or a digest (channel
+ * NULL), a delivery on channel, or a digest (channel "digest"); 0:
+ * nothing. */
+int store_next_due(struct store_conn *c, const char *channel, int64_t *at);
 
 /* Deliveries with their alert, newest first, as JSON array text, filtered
  * by state, channel and app (NULL: any); *next is the next page's cursor. */

@@ -56,8 +56,7 @@
 							       "TRIGGER " src  \
 							       "_added AFTER " \
 							       "INSERT "       \
-							       "ON " src       \
-							       "  "            \
+							       "ON " src "  "  \
 							       "REFERENCING "  \
 							       "NEW TABLE AS " \
 							       "new_rows"      \
@@ -70,8 +69,7 @@
 							       "TRIGGER " src  \
 							       "_changed "     \
 							       "AFTER UPDATE " \
-							       "ON " src       \
-							       "  "            \
+							       "ON " src "  "  \
 							       "REFERENCING "  \
 							       "OLD TABLE AS " \
 							       "old_rows NEW " \
@@ -86,8 +84,7 @@
 							       "TRIGGER " src  \
 							       "_removed "     \
 							       "AFTER DELETE " \
-							       "ON " src       \
-							       "  "            \
+							       "ON " src "  "  \
 							       "REFERENCING "  \
 							       "OLD TABLE AS " \
 							       "old_rows"      \

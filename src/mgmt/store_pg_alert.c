@@ -79,7 +79,8 @@ static const char *const sql[A_COUNT] = {
 	"UPDATE deliveries d SET claimed_until = $2 FROM alerts a"
 	" WHERE a.id = d.alert AND d.id IN (SELECT id FROM deliveries"
 	"  WHERE state IN ('pending', 'failed') AND next_at <= $1"
-	"  AND claimed_until <= $1 ORDER BY next_at, id LIMIT $3"
+	"  AND claimed_until <= $1 AND ($4::text IS NULL OR channel = $4)"
+	"  ORDER BY next_at, id LIMIT $3"
 	"  FOR UPDATE SKIP LOCKED)"
 	" RETURNING d.id, d.channel, d.recipient, d.attempts, a.alert_id,"
 	" a.subject, a.body, a.sms, a.created_at",
@@ -95,8 +96,10 @@ static const char *const sql[A_COUNT] = {
 	" next_at = $6, claimed_until = 0 WHERE id = $1",
     [A_NEXT_DUE] =
 	"SELECT min(t) FROM (SELECT min(greatest(next_at, claimed_until)) AS t"
-	" FROM deliveries WHERE state IN ('pending', 'failed') UNION ALL"
-	" SELECT min(due_at) FROM alert_groups WHERE pending > 0) s",
+	" FROM deliveries WHERE state IN ('pending', 'failed')"
+	" AND ($1::text IS NULL OR channel = $1) UNION ALL"
+	" SELECT min(due_at) FROM alert_groups WHERE pending > 0"
+	" AND ($1::text IS NULL OR $1 = 'digest')) s",
     [A_LIST] =
 	"SELECT json_build_object('delivery_id', d.id,"
 	" 'alert_id', a.alert_id, 'kind', a.kind, 'channel', d.channel,"
@@ -329,8 +332,8 @@ store_pg_delivery_inhibit(
 }
 
 int
-store_pg_delivery_due(struct store_conn *c, int64_t now, int64_t lease,
-    struct delivery *out, int max)
+store_pg_delivery_due(struct store_conn *c, const char *channel, int64_t now,
+    int64_t lease, struct delivery *out, int max)
 {
 	struct pg_params p;
 	PGresult *res;
@@ -340,6 +343,7 @@ store_pg_delivery_due(struct store_conn *c, int64_t now, int64_t lease,
 	pg_param_int(&p, now);
 	pg_param_int(&p, now + lease);
 	pg_param_int(&p, max);
+	pg_param_text(&p, channel);
 	if ((err = run(c, A_DUE, &p, &res)) < 0)
 		return err;
 	n = PQntuples(res);
@@ -385,12 +389,15 @@ store_pg_delivery_done(struct store_conn *c, int64_t id, bool ok,
 }
 
 int
-store_pg_next_due(struct store_conn *c, int64_t *at)
+store_pg_next_due(struct store_conn *c, const char *channel, int64_t *at)
 {
+	struct pg_params p;
 	PGresult *res;
 	int err;
 
-	if ((err = run(c, A_NEXT_DUE, NULL, &res)) < 0)
+	pg_params_init(&p);
+	pg_param_text(&p, channel);
+	if ((err = run(c, A_NEXT_DUE, &p, &res)) < 0)
 		return err;
 	*at = pg_int(res, 0, 0);
 	PQclear(res);

@@ -54,11 +54,12 @@ int store_sqlite_outcome_waiting(struct store_conn *c, const char *app,
     const char *version, struct waiting *out, int max, int64_t *total);
 int store_sqlite_delivery_inhibit(
     struct store_conn *c, const char *app, const char *version, int64_t now);
-int store_sqlite_delivery_due(struct store_conn *c, int64_t now, int64_t lease,
-    struct delivery *out, int max);
+int store_sqlite_delivery_due(struct store_conn *c, const char *channel,
+    int64_t now, int64_t lease, struct delivery *out, int max);
 int store_sqlite_delivery_done(struct store_conn *c, int64_t id, bool ok,
     bool permanent, const char *error, int64_t now, int64_t next_at);
-int store_sqlite_next_due(struct store_conn *c, int64_t *at);
+int store_sqlite_next_due(
+    struct store_conn *c, const char *channel, int64_t *at);
 int store_sqlite_delivery_list(struct store_conn *c, const char *state,
     const char *channel, const char *app, int64_t after, int64_t limit,
     char **json, int64_t *next);

@@ -72,6 +72,7 @@ static const char *const sql[A_COUNT] = {
 	" a.subject, a.body, a.sms, a.created_at"
 	" FROM deliveries d JOIN alerts a ON a.id = d.alert"
 	" WHERE d.state IN ('pending', 'failed') AND d.next_at <= ?1"
+	" AND (?3 IS NULL OR d.channel = ?3)"
 	" ORDER BY d.next_at, d.id LIMIT ?2",
     /* A delivery inhibited while its attempt ran stays inhibited,
      * unless the attempt sent it. */
@@ -85,8 +86,10 @@ static const char *const sql[A_COUNT] = {
 	" next_at = ?6 WHERE id = ?1",
     [A_NEXT_DUE] =
 	"SELECT min(t) FROM (SELECT min(next_at) AS t FROM deliveries"
-	" WHERE state IN ('pending', 'failed') UNION ALL"
-	" SELECT min(due_at) FROM alert_groups WHERE pending > 0)",
+	" WHERE state IN ('pending', 'failed')"
+	" AND (?1 IS NULL OR channel = ?1) UNION ALL"
+	" SELECT min(due_at) FROM alert_groups WHERE pending > 0"
+	" AND (?1 IS NULL OR ?1 = 'digest'))",
     [A_LIST] =
 	"SELECT json_object('delivery_id', d.id, 'alert_id', a.alert_id,"
 	" 'kind', a.kind, 'channel', d.channel,"
@@ -291,16 +294,17 @@ store_sqlite_delivery_inhibit(
 }
 
 int
-store_sqlite_delivery_due(struct store_conn *c, int64_t now, int64_t lease,
-    struct delivery *out, int max)
+store_sqlite_delivery_due(struct store_conn *c, const char *channel,
+    int64_t now, int64_t lease, struct delivery *out, int max)
 {
-	(void)lease; /* one daemon owns the file: nobody else claims */
 	sqlite3_stmt *st =
 	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_DUE);
 	int n = 0, err;
 
+	(void)lease; /* one daemon owns the file: nobody else claims */
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_int(st, 2, max);
+	db_bind_text(st, 3, channel);
 	while ((err = db_row(st)) == 1) {
 		struct delivery *d = &out[n++];
 
@@ -344,12 +348,13 @@ store_sqlite_delivery_done(struct store_conn *c, int64_t id, bool ok,
 }
 
 int
-store_sqlite_next_due(struct store_conn *c, int64_t *at)
+store_sqlite_next_due(struct store_conn *c, const char *channel, int64_t *at)
 {
 	sqlite3_stmt *st =
 	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_NEXT_DUE);
 	int err;
 
+	db_bind_text(st, 1, channel);
 	if ((err = db_row(st)) <= 0)
 		return err == 0 ? -EIO : err;
 	*at = sqlite3_column_int64(st, 0);

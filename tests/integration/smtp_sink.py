@@ -15,6 +15,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
@@ -46,12 +47,16 @@ def main():
     mode = sys.argv[3] if len(sys.argv) > 3 else ""
     os.makedirs(directory, exist_ok=True)
     kw = {}
-    if mode == "tls-auth":
+    if mode in ("tls-auth", "tls-auth-silent"):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(sys.argv[4], sys.argv[5])
         user, password = sys.argv[6].split(":", 1)
 
         def check(server, session, envelope, mechanism, auth_data):
+            if mode == "tls-auth-silent":
+                # After STARTTLS and the AUTH command: never a reply
+                # (the whole server stops answering).
+                time.sleep(3600)
             ok = (auth_data.login.decode(), auth_data.password.decode()) == (user, password)
             # handled=False: aiosmtpd then answers 535 itself
             return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
@@ -65,6 +70,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *a: done.set())
     print("ready", flush=True)
     done.wait()
+    if mode == "tls-auth-silent":
+        os._exit(0)  # its loop is asleep in the authenticator
     ctl.stop()
 
 

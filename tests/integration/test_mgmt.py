@@ -433,6 +433,31 @@ class TestRelayWithTlsAndAuth(EndToEnd):
                         what="the email delivery sent")
         self.assertEqual(sent[0]["attempts"], 1, sent[0]["last_error"])
 
+    def test_relay_silent_after_auth_holds_no_other_channel(self):
+        """STARTTLS and AUTH, then nothing: the SMS goes out at once, the
+        email attempt ends at [email] timeout saying so, and is tried
+        again."""
+        self.sinks.append(Sink("sms_sink.py", self.sms_port, self.sms_log))
+        self.mg.sections["sms"] = {"url": "http://127.0.0.1:%d/send" % self.sms_port,
+                                   "to": "+15550001"}
+        self.assertEqual(self.mg.stop(), 0)
+        self.mg.start()
+        self.smtp("tls-auth-silent", os.path.join(self.tls, "relay.pem"), self.key("relay"),
+                  "alerts:s3cret pass")
+        t0 = time.time()
+        self.finish("host-stall")
+        wait_for(lambda: os.path.exists(self.sms_log) and open(self.sms_log).read(),
+                 timeout=5, what="the SMS within 5 s")
+        self.assertLess(time.time() - t0, 5)
+        mail = wait_for(lambda: [a for a in self.mg.alerts(channel="email")
+                                 if a["attempts"] >= 1], what="the email attempt to end")[0]
+        self.assertGreaterEqual(time.time() - t0, 4.5)
+        self.assertEqual(mail["state"], "pending")
+        self.assertIn("stopped answering", mail["last_error"])
+        self.assertIn("5 s", mail["last_error"])
+        wait_for(lambda: [a for a in self.mg.alerts(channel="email") if a["attempts"] >= 2],
+                 timeout=30, what="the email tried again")
+
     def test_wrong_password_is_not_sent(self):
         self.relay(login="alerts:another")
         self.refused("host-auth", "535 5.7.8")
