@@ -134,7 +134,7 @@ class TestSharedAlerts(unittest.TestCase):
     def test_killed_holder_leaves_its_delivery_to_the_other(self):
         """A's attempt hangs on a relay that never greets; A is killed
         with the delivery claimed. B sends it once the claim lapses
-        (2 x the longest channel timeout + 10 s)."""
+        (2 x its channel's timeout + 10 s)."""
         port = free_port()
         a, b = shared_mgmts(self, email={"smtp_host": "127.0.0.1", "smtp_port": port,
                                          "timeout": "2s"},
