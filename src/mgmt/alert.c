@@ -22,7 +22,7 @@
 
 /* The channels whose deliveries a worker attempts, one worker each (a
  * pop-up is delivered by being stored). */
-static const char *const lane_channels[] = {"email", "sms"};
+static const char *const lane_channels[] = {"email", "sms", "webhook"};
 #define N_LANES (sizeof(lane_channels) / sizeof(lane_channels[0]))
 
 struct alerter;
@@ -40,8 +40,8 @@ struct alerter {
 };
 
 /* One delivery per configured channel: email (one message to every
- * address), SMS (one per number), and the dashboard pop-up, which is
- * delivered by being stored. */
+ * address), SMS (one per number), the webhook, and the dashboard pop-up,
+ * which is delivered by being stored. */
 static int
 add_deliveries(
     struct store_conn *db, const struct mg_conf *c, int64_t alert, int64_t now)
@@ -56,6 +56,9 @@ add_deliveries(
 			notify_list_item(c->sms_to, i, num, sizeof(num));
 	     i++)
 		err = store_delivery_add(db, alert, "sms", num, "pending", now);
+	if (err == 0 && c->webhook_url[0] != '\0')
+		err = store_delivery_add(
+		    db, alert, "webhook", "", "pending", now);
 	if (err == 0)
 		err = store_delivery_add(db, alert, "popup", "", "sent", now);
 	return err;

@@ -50,6 +50,8 @@ static const struct cfg_key keys[] = {
     STR("sms", "to", sms_to, ""),
     STR("sms", "auth_file", sms_auth_file, ""),
     KEY("sms", "timeout", CFG_DUR, sms_timeout, "15s", 1000, 600000),
+    STR("webhook", "url", webhook_url, ""),
+    STR("webhook", "secret_file", webhook_secret_file, ""),
     KEY("alerts", "group_window", CFG_DUR, group_window, "5m", 0, MS_DAY),
     KEY("alerts", "repeat_interval", CFG_DUR, repeat_interval, "4h", 0,
 	30 * MS_DAY),
@@ -124,6 +126,9 @@ mg_conf_load(const char *path, struct mg_conf *c, char **errors)
 	if ((e = secret_of(path, S(sms_auth_file), c->sms_auth_file, true,
 		 &c->sms_auth, errors)) < 0)
 		err = e;
+	if ((e = secret_of(path, S(webhook_secret_file), c->webhook_secret_file,
+		 true, &c->webhook_secret, errors)) < 0)
+		err = e;
 	if ((e = secret_of(path, S(gateway_token_file), c->gateway_token_file,
 		 true, &c->gateway_token, errors)) < 0)
 		err = e;
@@ -144,6 +149,7 @@ mg_conf_free(struct mg_conf *c)
 	secret_free(c->smtp_password);
 	secret_free(c->sms_auth);
 	secret_free(c->gateway_token);
+	secret_free(c->webhook_secret);
 }
 
 int

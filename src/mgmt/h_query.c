@@ -320,7 +320,8 @@ h_alerts_get(struct req *rq, struct resp *rs)
 {
 	static const char *const states[] = {
 	    "pending", "sent", "failed", "inhibited", NULL};
-	static const char *const channels[] = {"email", "sms", "popup", NULL};
+	static const char *const channels[] = {
+	    "email", "sms", "webhook", "popup", NULL};
 	struct mg *mg = rq->ctx;
 	const char *state, *channel;
 	int64_t limit, after, next = 0;

@@ -33,7 +33,9 @@ struct mg_conf {
 	char *sms_url;
 	char *sms_to; /* comma-separated */
 	char *sms_auth_file;
-	int64_t sms_timeout;	  /* ms */
+	int64_t sms_timeout; /* ms */
+	char *webhook_url;   /* "": no webhook channel */
+	char *webhook_secret_file;
 	int64_t group_window;	  /* ms */
 	int64_t repeat_interval;  /* ms */
 	int64_t retry_initial;	  /* ms */
@@ -45,12 +47,13 @@ struct mg_conf {
 	int log_level;		 /* index into the level names */
 	bool token_file_set;	 /* named in the file, not defaulted */
 	/* Read from the files the config names, by mg_conf_load. */
-	char *admin_token;   /* NULL: admin API refused */
-	char *ingest_secret; /* NULL: ingest refused */
-	char *smtp_password; /* NULL: no AUTH */
-	char *sms_auth;	     /* "user:password" or NULL */
-	char *gateway_token; /* NULL: use admin_token */
-	int refs;	     /* borrowers, under mg->lock (see mg_conf_get) */
+	char *admin_token;    /* NULL: admin API refused */
+	char *ingest_secret;  /* NULL: ingest refused */
+	char *smtp_password;  /* NULL: no AUTH */
+	char *sms_auth;	      /* "user:password" or NULL */
+	char *webhook_secret; /* NULL: posts unsigned */
+	char *gateway_token;  /* NULL: use admin_token */
+	int refs;	      /* borrowers, under mg->lock (see mg_conf_get) */
 };
 
 /* Load path (NULL: defaults only) and the secrets it names. 0, or -EINVAL

@@ -308,6 +308,8 @@ notify_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		b = c->smtp_host[0] ? &notify_smtp : &notify_spool;
 	else if (strcmp(d->channel, "sms") == 0)
 		b = &notify_sms;
+	else if (strcmp(d->channel, "webhook") == 0)
+		b = &notify_webhook;
 	if (b == NULL) {
 		snprintf(err, errlen, "no backend for channel %s", d->channel);
 		*permanent = true;

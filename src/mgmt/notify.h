@@ -54,6 +54,10 @@ extern const struct notify_backend notify_smtp;
 int notify_smtp_ca_check(const char *ca_file, char *why, size_t len);
 extern const struct notify_backend notify_spool;
 extern const struct notify_backend notify_sms;
+/* The webhook: one signed JSON object per alert. */
+extern const struct notify_backend notify_webhook;
+/* How long a webhook post may take, connect to answer. */
+#define NOTIFY_HOOK_TIMEOUT_MS 10000
 
 /* The i-th item of a comma-separated list, trimmed, into buf. False when
  * there is none. */

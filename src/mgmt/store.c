@@ -101,6 +101,7 @@ store_delivery_free(struct delivery *d, size_t n)
 		free(d[i].subject);
 		free(d[i].body);
 		free(d[i].sms);
+		free(d[i].upgrade_ids);
 	}
 }
 

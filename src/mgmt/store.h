@@ -219,6 +219,15 @@ struct delivery {
 	char alert_id[ID_LEN + 1];
 	char *subject, *body, *sms;
 	int64_t created_at;
+	/* The alert's kind, release (and its channel, "" unknown), how many
+	 * failures it tells of, and their upgrade ids as a JSON array text
+	 * (malloc'd): what webhook and Alertmanager posts carry. */
+	char kind[16];
+	char app[STORE_NAME_MAX + 1];
+	char version[STORE_NAME_MAX + 1];
+	char release_channel[STORE_NAME_MAX + 1];
+	int64_t failures;
+	char *upgrade_ids;
 };
 void store_delivery_free(struct delivery *d, size_t n);
 /* Claim up to max deliveries on channel due at now, oldest first, for

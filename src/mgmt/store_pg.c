@@ -121,6 +121,7 @@ static const char *const migrations[] = {
     "  WHERE waiting = 1;"
     "CREATE INDEX outcomes_timeline ON outcomes(kind, finished_at, app,"
     "  result);"
+    "CREATE INDEX outcomes_alert ON outcomes(alert) WHERE alert IS NOT NULL;"
     "CREATE TABLE release_stats ("
     "  app text NOT NULL, version text NOT NULL,"
     "  total bigint NOT NULL DEFAULT 0,"

@@ -83,7 +83,14 @@ static const char *const sql[A_COUNT] = {
 	"  ORDER BY next_at, id LIMIT $3"
 	"  FOR UPDATE SKIP LOCKED)"
 	" RETURNING d.id, d.channel, d.recipient, d.attempts, a.alert_id,"
-	" a.subject, a.body, a.sms, a.created_at",
+	" a.subject, a.body, a.sms, a.created_at, a.kind, a.app, a.version,"
+	" a.failures, coalesce((SELECT channel FROM outcomes"
+	"  WHERE outcome_id = a.outcome_id),"
+	"  (SELECT channel FROM outcomes WHERE alert = a.id LIMIT 1), ''),"
+	" coalesce((SELECT json_agg(upgrade_id ORDER BY id) FROM"
+	"  (SELECT upgrade_id, id FROM outcomes WHERE outcome_id = a.outcome_id"
+	"  UNION SELECT upgrade_id, id FROM outcomes WHERE alert = a.id) u"
+	"  WHERE upgrade_id IS NOT NULL), '[]')",
     /* A delivery inhibited while its attempt ran stays inhibited,
      * unless the attempt sent it. */
     [A_DONE] =
@@ -360,7 +367,14 @@ store_pg_delivery_due(struct store_conn *c, const char *channel, int64_t now,
 		d->body = pg_strdup(res, i, 6);
 		d->sms = pg_strdup(res, i, 7);
 		d->created_at = pg_int(res, i, 8);
-		if (!d->subject || !d->body || !d->sms) {
+		pg_copy(res, i, 9, d->kind, sizeof(d->kind));
+		pg_copy(res, i, 10, d->app, sizeof(d->app));
+		pg_copy(res, i, 11, d->version, sizeof(d->version));
+		d->failures = pg_int(res, i, 12);
+		pg_copy(
+		    res, i, 13, d->release_channel, sizeof(d->release_channel));
+		d->upgrade_ids = pg_strdup(res, i, 14);
+		if (!d->subject || !d->body || !d->sms || !d->upgrade_ids) {
 			store_delivery_free(out, (size_t)i + 1);
 			err = -ENOMEM;
 			break;

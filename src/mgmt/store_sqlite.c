@@ -131,6 +131,9 @@ static const char *const migrations[] = {
      * the page was not full: 80 ms at 1M outcomes for a rare app's
      * failures, at every dashboard refresh. */
     "CREATE INDEX outcomes_app_id ON outcomes(app, id);",
+    /* 5: the outcomes an alert claimed (a digest's, a halt's), which the
+     * webhook and Alertmanager posts name. */
+    "CREATE INDEX outcomes_alert ON outcomes(alert) WHERE alert IS NOT NULL;",
 #undef OUTCOME_NEW
 #undef OUTCOME_OLD
 #undef DELIVERY_NEW

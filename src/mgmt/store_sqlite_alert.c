@@ -67,9 +67,18 @@ static const char *const sql[A_COUNT] = {
 	" WHERE state IN ('pending', 'failed') AND alert IN"
 	" (SELECT id FROM alerts WHERE app = ?1 AND version = ?2"
 	"  AND kind IN ('failure', 'digest'))",
+    /* The upgrade ids an alert tells of: its outcome's and those it
+     * claimed (a digest's, a halt's folded ones). */
     [A_DUE] =
 	"SELECT d.id, d.channel, d.recipient, d.attempts, a.alert_id,"
-	" a.subject, a.body, a.sms, a.created_at"
+	" a.subject, a.body, a.sms, a.created_at, a.kind, a.app, a.version,"
+	" a.failures, coalesce((SELECT channel FROM outcomes"
+	"  WHERE outcome_id = a.outcome_id),"
+	"  (SELECT channel FROM outcomes WHERE alert = a.id LIMIT 1), ''),"
+	" (SELECT json_group_array(upgrade_id) FROM (SELECT upgrade_id, id"
+	"  FROM outcomes WHERE outcome_id = a.outcome_id UNION"
+	"  SELECT upgrade_id, id FROM outcomes WHERE alert = a.id"
+	"  ORDER BY id) WHERE upgrade_id IS NOT NULL)"
 	" FROM deliveries d JOIN alerts a ON a.id = d.alert"
 	" WHERE d.state IN ('pending', 'failed') AND d.next_at <= ?1"
 	" AND (?3 IS NULL OR d.channel = ?3)"
@@ -318,7 +327,14 @@ store_sqlite_delivery_due(struct store_conn *c, const char *channel,
 		d->body = db_col_strdup(st, 6);
 		d->sms = db_col_strdup(st, 7);
 		d->created_at = sqlite3_column_int64(st, 8);
-		if (!d->subject || !d->body || !d->sms) {
+		db_col_copy(st, 9, d->kind, sizeof(d->kind));
+		db_col_copy(st, 10, d->app, sizeof(d->app));
+		db_col_copy(st, 11, d->version, sizeof(d->version));
+		d->failures = sqlite3_column_int64(st, 12);
+		db_col_copy(
+		    st, 13, d->release_channel, sizeof(d->release_channel));
+		d->upgrade_ids = db_col_strdup(st, 14);
+		if (!d->subject || !d->body || !d->sms || !d->upgrade_ids) {
 			sqlite3_reset(st);
 			err = -ENOMEM;
 			break;

@@ -6,6 +6,8 @@ import csv
 import email
 import email.policy
 import glob
+import hashlib
+import hmac
 import http.client
 import io
 import json
@@ -247,9 +249,10 @@ class TestIngestAndQueries(Case):
         self.assertIn('upgate_outcomes{kind="upgrade",result="succeeded"} 2', before)
         self.assertIn('upgate_outcomes{kind="upgrade",result="failed"} 1', before)
         # Back to schema 2: the same database without the counts (nor
-        # schema 4's index, which comes back with them).
+        # schema 4's and 5's indexes, which come back with them).
         self.assertEqual(self.mg.stop(), 0)
         self.mg.sql("DROP INDEX outcomes_app_id")
+        self.mg.sql("DROP INDEX outcomes_alert")
         for t in ("outcomes", "deliveries"):
             for what in ("counted", "moved", "removed"):
                 self.mg.sql("DROP TRIGGER %s_%s" % (t, what))
@@ -586,6 +589,61 @@ class TestSmtpDown(EndToEnd):
         self.assertEqual(a["state"], "failed")
         self.assertIn("554", a["last_error"])
         self.assertEqual(self.mg.request("GET", "/healthz")[0], 200)
+
+
+class TestWebhook(EndToEnd):
+    """[webhook]: a JSON object per alert, signed, retried after a 5xx;
+    a digest names the upgrade ids it tells of."""
+    mgmt = {"alerts": {"group_window": "2s", "repeat_interval": "1h"}}
+
+    def setUp(self):
+        super().setUp()
+        self.hook_port = free_port()
+        self.hook_log = os.path.join(self.mg.dir, "hook.jsonl")
+        secret = os.path.join(self.mg.dir, "hook.secret")
+        with open(secret, "w") as f:
+            f.write("hook-secret\n")
+        self.sinks.append(Sink("hook_sink.py", self.hook_port, self.hook_log, 1))
+        self.mg.sections["webhook"] = {"url": "http://127.0.0.1:%d/hooks/upgate" % self.hook_port,
+                                       "secret_file": secret}
+        self.assertEqual(self.mg.stop(), 0)
+        self.mg.start()
+
+    def posts(self):
+        if not os.path.exists(self.hook_log):
+            return []
+        with open(self.hook_log) as f:
+            return [json.loads(l) for l in f]
+
+    def test_signed_object_per_alert_retried_and_digest(self):
+        self.smtp()
+        uids = [self.finish("w-%d" % i) for i in range(4)]
+        posts = wait_for(lambda: len(self.posts()) >= 3 and self.posts(),
+                         what="the refused post, its retry and the digest")
+        self.assertEqual([p["answered"] for p in posts[:2]], [500, 200])
+        self.assertEqual(posts[0]["body"], posts[1]["body"])
+        first = json.loads(posts[1]["body"])
+        self.assertEqual((first["kind"], first["app"], first["version"], first["channel"]),
+                         ("failure", APP, "1.5.0", "stable"))
+        self.assertEqual((first["upgrade_ids"], first["failures"]), ([uids[0]], 1))
+        self.assertIn("w-0", first["summary"])
+        self.assertIn(uids[0], first["text"])
+        for p in posts:
+            h = p["headers"]
+            mac = hmac.new(b"hook-secret", h["X-Upgate-Timestamp"].encode() + b"." +
+                           p["body"].encode(), hashlib.sha256).hexdigest()
+            self.assertEqual(h["X-Upgate-Signature"], "sha256=" + mac)
+            self.assertEqual(h["Content-Type"], "application/json")
+            self.assertEqual(p["path"], "/hooks/upgate")
+        digest = json.loads(posts[2]["body"])
+        self.assertEqual(digest["kind"], "digest")
+        self.assertEqual(digest["upgrade_ids"], uids[1:])
+        self.assertEqual(digest["failures"], 3)
+        hooks = {a["kind"]: a for a in self.mg.alerts(channel="webhook")}
+        self.assertEqual(hooks["failure"]["state"], "sent")
+        self.assertEqual(hooks["failure"]["attempts"], 2)
+        self.assertIn("HTTP 500", hooks["failure"]["last_error"])
+        self.assertEqual(hooks["digest"]["attempts"], 1)
 
 
 class TestGrouping(EndToEnd):
