@@ -9,7 +9,7 @@ DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 	libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
-	libpq-dev postgresql postgresql-contrib nginx-light \
+	libpq-dev postgresql postgresql-contrib nginx-light prometheus \
 	clang libclang-rt-14-dev \
 	openssl systemd python3-nacl valgrind wrk
 

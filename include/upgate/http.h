@@ -145,6 +145,10 @@ bool http_drain(struct http_server *s, int timeout_ms);
 void http_stop(struct http_server *s);
 
 /* Write request counters and latency histograms in Prometheus text. */
+/* The gauge upgate_storage_up: 1 when the daemon's database answered
+ * the scrape's reads, 0 when it did not. */
+void http_storage_up(FILE *out, bool up);
+
 void http_metrics(struct http_server *s, FILE *out);
 
 /* GET /healthz for any daemon: {"status": "ok"} while the process runs. */

@@ -48,10 +48,10 @@ struct route_metrics {
 struct http_server {
 	struct MHD_Daemon *mhd;
 	struct http_config cfg;
-	struct ratelimit *rl; /* NULL: no limit */
+	struct ratelimit *rl;			    /* NULL: no limit */
 	struct addr_range proxies[ADDR_RANGES_MAX]; /* trusted_proxies */
 	size_t n_proxies;
-	bool tls;	      /* HTTPS, its pair in tls.c */
+	bool tls; /* HTTPS, its pair in tls.c */
 	atomic_int active;
 	/* Open event streams; the lock also orders their suspends and
 	 * resumes (a parked request has its own: conn_req.park_lock). */
@@ -666,9 +666,9 @@ client_of(struct http_server *s, struct conn_req *cr)
 	    addr_in_ranges(ci->client_addr, s->proxies, s->n_proxies))
 		MHD_get_connection_values(
 		    cr->r.conn, MHD_HEADER_KIND, xff_add, &x);
-	cr->forwarded = addr_client(ci->client_addr,
-			    x.len > 0 && !x.over ? x.v : NULL, s->proxies,
-			    s->n_proxies, &cr->client) == 1;
+	cr->forwarded =
+	    addr_client(ci->client_addr, x.len > 0 && !x.over ? x.v : NULL,
+		s->proxies, s->n_proxies, &cr->client) == 1;
 	cr->r.client = (const struct sockaddr *)&cr->client;
 }
 
@@ -1248,6 +1248,16 @@ http_stop(struct http_server *s)
 	streams_close(s); /* MHD must not stop with suspended connections */
 	MHD_stop_daemon(s->mhd);
 	server_free(s);
+}
+
+void
+http_storage_up(FILE *out, bool up)
+{
+	fprintf(out,
+	    "# HELP upgate_storage_up Whether the database answered this "
+	    "scrape (1) or not (0).\n# TYPE upgate_storage_up gauge\n"
+	    "upgate_storage_up %d\n",
+	    up ? 1 : 0);
 }
 
 void

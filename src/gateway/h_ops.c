@@ -37,44 +37,103 @@ h_readyz_get(struct req *rq, struct resp *rs)
 		age));
 }
 
+/* Halted releases: one gauge line each, and how many. */
+static int
+halted_metrics(struct store_conn *conn, FILE *f)
+{
+	struct release *list = NULL;
+	size_t n = 0, halted = 0;
+	int err;
+
+	if ((err = store_release_list(conn, NULL, NULL, false, &list, &n)) < 0)
+		return err;
+	fputs("# HELP upgate_release_halted A release halted for failing too "
+	      "often (1), by app, channel and version.\n"
+	      "# TYPE upgate_release_halted gauge\n",
+	    f);
+	for (size_t i = 0; i < n; i++) {
+		if (!list[i].halted)
+			continue;
+		halted++;
+		fprintf(f,
+		    "upgate_release_halted{app=\"%s\",channel=\"%s\","
+		    "version=\"%s\"} 1\n",
+		    list[i].app, list[i].channel, list[i].version);
+	}
+	fprintf(f,
+	    "# HELP upgate_releases_halted Releases halted now.\n"
+	    "# TYPE upgate_releases_halted gauge\n"
+	    "upgate_releases_halted %zu\n",
+	    halted);
+	store_release_free_list(list, n);
+	return 0;
+}
+
+/* What the database holds: upgrades by state, the outbox, halted
+ * releases. -errno when it cannot be read (nothing written then). */
+static int
+storage_metrics(struct gw *gw, FILE *f)
+{
+	int64_t counts[UPG_STATE_COUNT], rows = 0;
+	char *text = NULL;
+	size_t len = 0;
+	double age = 0;
+	struct store_conn *conn;
+	FILE *m;
+	int err;
+
+	if ((m = open_memstream(&text, &len)) == NULL)
+		return -ENOMEM;
+	conn = store_reader_get(gw->store);
+	err = store_upgrade_state_counts(conn, counts);
+	if (err == 0)
+		err = halted_metrics(conn, m);
+	store_reader_put(gw->store, conn);
+	if (err == 0)
+		err = outbox(gw, &rows, &age);
+	if (fclose(m) != 0 && err == 0)
+		err = -ENOMEM;
+	if (err == 0) {
+		fputs("# HELP upgate_upgrades Upgrades by state.\n"
+		      "# TYPE upgate_upgrades gauge\n",
+		    f);
+		for (int s = 0; s < UPG_STATE_COUNT; s++)
+			fprintf(f, "upgate_upgrades{state=\"%s\"} %lld\n",
+			    store_state_name((enum upg_state)s),
+			    (long long)counts[s]);
+		fprintf(f,
+		    "# HELP upgate_outbox_rows Outcomes waiting to be "
+		    "forwarded.\n# TYPE upgate_outbox_rows gauge\n"
+		    "upgate_outbox_rows %lld\n"
+		    "# HELP upgate_outbox_oldest_age_seconds Age of the "
+		    "oldest waiting outcome.\n"
+		    "# TYPE upgate_outbox_oldest_age_seconds gauge\n"
+		    "upgate_outbox_oldest_age_seconds %.3f\n",
+		    (long long)rows, age);
+		fwrite(text, 1, len, f);
+	}
+	free(text);
+	return err;
+}
+
+/* A scrape answers while the database is away, with upgate_storage_up 0
+ * and without what only the database knows: an alert rule can tell a
+ * storage outage from a daemon down. */
 int
 h_metrics_get(struct req *rq, struct resp *rs)
 {
 	struct gw *gw = rq->ctx;
-	int64_t counts[UPG_STATE_COUNT], rows = 0;
-	double age = 0;
 	char *text = NULL;
 	size_t len = 0;
-	struct store_conn *conn;
 	FILE *f;
 	int err;
 
-	conn = store_reader_get(gw->store);
-	err = store_upgrade_state_counts(conn, counts);
-	store_reader_put(gw->store, conn);
-	if (err == 0)
-		err = outbox(gw, &rows, &age);
-	if (err < 0)
-		return http_error(rs, -EIO, "storage_unavailable", NULL,
-		    "the database cannot be read");
 	f = open_memstream(&text, &len);
 	if (f == NULL)
 		return -ENOMEM;
 	http_metrics(rq->server, f);
-	fputs("# HELP upgate_upgrades Upgrades by state.\n"
-	      "# TYPE upgate_upgrades gauge\n",
-	    f);
-	for (int s = 0; s < UPG_STATE_COUNT; s++)
-		fprintf(f, "upgate_upgrades{state=\"%s\"} %lld\n",
-		    store_state_name((enum upg_state)s), (long long)counts[s]);
-	fprintf(f,
-	    "# HELP upgate_outbox_rows Outcomes waiting to be "
-	    "forwarded.\n# TYPE upgate_outbox_rows gauge\n"
-	    "upgate_outbox_rows %lld\n"
-	    "# HELP upgate_outbox_oldest_age_seconds Age of the oldest "
-	    "waiting outcome.\n# TYPE upgate_outbox_oldest_age_seconds gauge\n"
-	    "upgate_outbox_oldest_age_seconds %.3f\n",
-	    (long long)rows, age);
+	err = storage_metrics(gw, f);
+	http_storage_up(f, err == 0);
 	forward_metrics(gw->forward, f);
 	gcommit_metrics(gw->commits, "upgate_group_commit_", f);
 	catalog_metrics(gw->catalog, f);
