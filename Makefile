@@ -10,6 +10,7 @@ DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
 	libpq-dev postgresql postgresql-contrib nginx-light prometheus \
+	prometheus-alertmanager \
 	clang libclang-rt-14-dev \
 	openssl systemd python3-nacl valgrind wrk
 

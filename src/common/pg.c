@@ -237,8 +237,14 @@ pg_run(struct pg *pg, const struct pg_sqlset *set, int idx,
 			return err;
 		if (!pg->prepared[k] &&
 		    (err = prepare(pg, k, set->sql[idx])) < 0) {
-			if (attempt == 0 && !in_txn && !pg_ok(pg))
+			/* Found dead by the prepare: once more on a new
+			 * connection, at once. */
+			if (attempt == 0 && !in_txn &&
+			    PQstatus(pg->conn) != CONNECTION_OK) {
+				pg->last_try = 0;
+				pg->down = false;
 				continue;
+			}
 			return err;
 		}
 		r = PQexecPrepared(pg->conn, name, p ? p->n : 0,

@@ -22,7 +22,8 @@
 
 /* The channels whose deliveries a worker attempts, one worker each (a
  * pop-up is delivered by being stored). */
-static const char *const lane_channels[] = {"email", "sms", "webhook"};
+static const char *const lane_channels[] = {
+    "email", "sms", "webhook", "alertmanager"};
 #define N_LANES (sizeof(lane_channels) / sizeof(lane_channels[0]))
 
 struct alerter;
@@ -37,6 +38,7 @@ struct alerter {
 	struct mg *mg;
 	struct worker digests;
 	struct lane lanes[N_LANES];
+	struct worker halts; /* keeps Alertmanager's halt alerts true */
 };
 
 /* One delivery per configured channel: email (one message to every
@@ -59,6 +61,9 @@ add_deliveries(
 	if (err == 0 && c->webhook_url[0] != '\0')
 		err = store_delivery_add(
 		    db, alert, "webhook", "", "pending", now);
+	if (err == 0 && c->alertmanager_url[0] != '\0')
+		err = store_delivery_add(
+		    db, alert, "alertmanager", "", "pending", now);
 	if (err == 0)
 		err = store_delivery_add(db, alert, "popup", "", "sent", now);
 	return err;
@@ -334,6 +339,102 @@ lane_main(struct worker *w, void *arg)
 	} while (worker_sleep(w, ms, true));
 }
 
+#define OPEN_HALTS 16
+
+/* Is app/version halted in the gateway's list of releases? */
+static bool
+halted_in(const json_t *releases, const char *app, const char *version)
+{
+	const json_t *r;
+	size_t i;
+
+	json_array_foreach(releases, i, r)
+	{
+		const char *a = json_string_value(json_object_get(r, "app"));
+		const char *v =
+		    json_string_value(json_object_get(r, "version"));
+
+		if (a && v && strcmp(a, app) == 0 && strcmp(v, version) == 0 &&
+		    json_is_true(json_object_get(r, "halted")))
+			return true;
+	}
+	return false;
+}
+
+/* Each halt alert not resolved yet: sent to Alertmanager again while the
+ * gateway says its release is halted (a fresh endsAt), and ended (endsAt
+ * now, the alert resolved) once it is not. Without the gateway's word
+ * (no [gateway] url, or no answer), nothing: a halt alert then lapses at
+ * its endsAt. */
+static void
+keep_halts(struct mg *mg, const struct mg_conf *c)
+{
+	struct delivery h[OPEN_HALTS];
+	struct store_conn *db = store_reader_get(mg->store);
+	json_t *ans = NULL;
+	char why[512];
+	long status;
+	int n, err;
+
+	n = store_halts_open(db, h, OPEN_HALTS);
+	store_reader_put(mg->store, db);
+	if (n <= 0)
+		return;
+	err = mg_gateway(mg, "GET", "/v1/admin/releases", NULL, &status, &ans,
+	    why, sizeof(why));
+	if (err == 0 && (status != 200 || ans == NULL))
+		snprintf(
+		    why, sizeof(why), "the gateway answered HTTP %ld", status);
+	if (err < 0 || status != 200 || ans == NULL) {
+		log_info("alert: cannot tell whether halted releases still "
+			 "are: %s",
+		    why);
+		json_decref(ans);
+		store_delivery_free(h, (size_t)n);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		bool still = halted_in(
+		    json_object_get(ans, "releases"), h[i].app, h[i].version);
+		int64_t now = ts_now_ms();
+		bool permanent = false;
+
+		if (notify_alertmanager_post(c, &h[i],
+			still ? now + NOTIFY_HALT_HOLD(c) : now, why,
+			sizeof(why), &permanent) < 0) {
+			log_warn("alert: Alertmanager: halt of %s %s: %s",
+			    h[i].app, h[i].version, why);
+			continue;
+		}
+		if (still)
+			continue;
+		if ((err = store_txn_begin(mg->writer)) == 0)
+			err = store_halt_resolved(mg->writer, h[i].id, now);
+		if ((err = store_txn_end(mg->writer, err)) == 0)
+			log_notice("alert: %s %s resumed: its halt alert is "
+				   "resolved",
+			    h[i].app, h[i].version);
+	}
+	json_decref(ans);
+	store_delivery_free(h, (size_t)n);
+}
+
+static void
+halts_main(struct worker *w, void *arg)
+{
+	struct alerter *a = arg;
+	int64_t ms;
+
+	do {
+		struct mg_conf *c = mg_conf_get(a->mg);
+
+		if (c->alertmanager_url[0] != '\0')
+			keep_halts(a->mg, c);
+		ms = c->alertmanager_resend;
+		mg_conf_put(a->mg, c);
+	} while (worker_sleep(w, ms, true));
+}
+
 int
 alerter_start(struct mg *mg, struct alerter **out)
 {
@@ -353,6 +454,10 @@ alerter_start(struct mg *mg, struct alerter **out)
 	}
 	if ((err = worker_start(&a->digests, digests_main, a)) < 0)
 		goto fail;
+	if ((err = worker_start(&a->halts, halts_main, a)) < 0) {
+		worker_stop(&a->digests);
+		goto fail;
+	}
 	*out = a;
 	return 0;
 fail:
@@ -373,10 +478,18 @@ alerter_kick(struct alerter *a)
 }
 
 void
+alerter_halts_changed(struct alerter *a)
+{
+	if (a != NULL)
+		worker_kick(&a->halts);
+}
+
+void
 alerter_stop(struct alerter *a)
 {
 	if (a == NULL)
 		return;
+	worker_stop(&a->halts);
 	worker_stop(&a->digests);
 	for (size_t i = 0; i < N_LANES; i++)
 		worker_stop(&a->lanes[i].w);

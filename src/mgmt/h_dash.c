@@ -59,13 +59,10 @@ mg_announce(struct mg *mg, const char *event, const char *json)
 	free(frame);
 }
 
-/* Call the gateway's admin API: path with method and body (NULL: none).
- * On an answer, relay it; otherwise a 503. */
-static int
-gateway_call(struct req *rq, struct resp *rs, const char *method,
-    const char *path, const char *body, json_t **answer)
+int
+mg_gateway(struct mg *mg, const char *method, const char *path,
+    const char *body, long *status, json_t **answer, char *why, size_t len)
 {
-	struct mg *mg = rq->ctx;
 	struct mg_conf *c = mg_conf_get(mg);
 	const char *token =
 	    c->gateway_token ? c->gateway_token : c->admin_token;
@@ -76,11 +73,13 @@ gateway_call(struct req *rq, struct resp *rs, const char *method,
 	int err = 0;
 
 	*answer = NULL;
+	*status = 0;
 	if (c->gateway_url[0] == '\0' || token == NULL) {
-		err = http_error(rs, -EIO, "gateway_not_configured", NULL,
+		snprintf(why, len,
 		    "mgmtd has no [gateway] url%s to reach the gateway's admin "
 		    "API",
 		    token == NULL ? " and token" : "");
+		err = -ENOENT;
 		goto out;
 	}
 	snprintf(url, sizeof(url), "%s%s", c->gateway_url, path);
@@ -93,23 +92,12 @@ gateway_call(struct req *rq, struct resp *rs, const char *method,
 	}
 	if (httpc_call(
 		h, method, url, hdrs, body, body ? strlen(body) : 0, &r) < 0) {
-		err = http_error(rs, -EIO, "gateway_unavailable", NULL,
-		    "the gateway at %s does not answer: %s", c->gateway_url,
-		    r.err);
-	} else if (r.status < 200 || r.status >= 300) {
-		/* The gateway's own error, as it said it. */
-		rs->status = (int)r.status;
-		rs->json = r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
-		if (rs->json == NULL)
-			err = http_error(rs, -EIO, "gateway_error", NULL,
-			    "the gateway answered HTTP %ld", r.status);
-		else
-			err = -EIO;
+		snprintf(why, len, "the gateway at %s does not answer: %s",
+		    c->gateway_url, r.err);
+		err = -EIO;
 	} else {
+		*status = r.status;
 		*answer = r.body ? json_loadb(r.body, r.len, 0, NULL) : NULL;
-		if (*answer == NULL)
-			err = http_error(rs, -EIO, "gateway_error", NULL,
-			    "the gateway's answer is not JSON");
 	}
 	httpc_reply_fini(&r);
 out:
@@ -118,6 +106,41 @@ out:
 		curl_easy_cleanup(h);
 	mg_conf_put(mg, c);
 	return err;
+}
+
+/* The gateway's admin API for a request: its answer on a 2xx; its own
+ * error relayed, or a 503 when it cannot be reached. */
+static int
+gateway_call(struct req *rq, struct resp *rs, const char *method,
+    const char *path, const char *body, json_t **answer)
+{
+	char why[512];
+	long status;
+	int err;
+
+	err = mg_gateway(
+	    rq->ctx, method, path, body, &status, answer, why, sizeof(why));
+	if (err == -ENOENT)
+		return http_error(
+		    rs, -EIO, "gateway_not_configured", NULL, "%s", why);
+	if (err < 0)
+		return err == -EIO ? http_error(rs, -EIO, "gateway_unavailable",
+					 NULL, "%s", why)
+				   : err;
+	if (status < 200 || status >= 300) {
+		/* The gateway's own error, as it said it. */
+		rs->status = (int)status;
+		rs->json = *answer;
+		*answer = NULL;
+		if (rs->json == NULL)
+			return http_error(rs, -EIO, "gateway_error", NULL,
+			    "the gateway answered HTTP %ld", status);
+		return -EIO;
+	}
+	if (*answer == NULL)
+		return http_error(rs, -EIO, "gateway_error", NULL,
+		    "the gateway's answer is not JSON");
+	return 0;
 }
 
 int
@@ -159,5 +182,7 @@ h_halted_resume(struct req *rq, struct resp *rs)
 	if ((err = gateway_call(
 		 rq, rs, "PATCH", path, "{\"halted\":false}", &ans)) < 0)
 		return err;
+	/* Alertmanager hears that the halt ended. */
+	alerter_halts_changed(((struct mg *)rq->ctx)->alerter);
 	return http_reply(rs, 200, ans);
 }

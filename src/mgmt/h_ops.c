@@ -21,6 +21,11 @@ h_readyz_get(struct req *rq, struct resp *rs)
 	if (err < 0)
 		return http_error(rs, -EIO, "storage_unavailable", NULL,
 		    "the database cannot be read");
+	/* Sharing the database, the dashboards' pop-ups of other daemons'
+	 * outcomes need the listening connection back too. */
+	if (!store_watching(mg->store))
+		return http_error(rs, -EIO, "storage_unavailable", NULL,
+		    "not yet listening for other daemons' outcomes");
 	return http_reply(rs, 200,
 	    json_pack("{s:s, s:s, s:f}", "status", "ready", "database", "ok",
 		"alerts_overdue_seconds",

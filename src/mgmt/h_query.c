@@ -321,7 +321,7 @@ h_alerts_get(struct req *rq, struct resp *rs)
 	static const char *const states[] = {
 	    "pending", "sent", "failed", "inhibited", NULL};
 	static const char *const channels[] = {
-	    "email", "sms", "webhook", "popup", NULL};
+	    "email", "sms", "webhook", "alertmanager", "popup", NULL};
 	struct mg *mg = rq->ctx;
 	const char *state, *channel;
 	int64_t limit, after, next = 0;

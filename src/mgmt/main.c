@@ -158,11 +158,10 @@ main(int argc, char **argv)
 		     "outcome the gateways\nforward, alerts admins on "
 		     "failures (email, SMS, dashboard pop-up) and\nanswers "
 		     "queries and statistics.",
-	    .signals =
-		"reloads the admin token, the ingest secret, the\n"
-		"alert routing ([email], [sms], [webhook], [alerts]), the "
-		"log "
-		"level\nand the TLS certificate",
+	    .signals = "reloads the admin token, the ingest secret, the\n"
+		       "alert routing ([email], [sms], [webhook],\n"
+		       "[alertmanager], [alerts]), the log level and the TLS\n"
+		       "certificate",
 	    .imports = true,
 	};
 	struct daemon_opts opts;

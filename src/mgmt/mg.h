@@ -33,8 +33,10 @@ struct mg_conf {
 	char *sms_url;
 	char *sms_to; /* comma-separated */
 	char *sms_auth_file;
-	int64_t sms_timeout; /* ms */
-	char *webhook_url;   /* "": no webhook channel */
+	int64_t sms_timeout;	     /* ms */
+	char *webhook_url;	     /* "": no webhook channel */
+	char *alertmanager_url;	     /* comma-separated; "": none */
+	int64_t alertmanager_resend; /* ms: a halt alert kept firing */
 	char *webhook_secret_file;
 	int64_t group_window;	  /* ms */
 	int64_t repeat_interval;  /* ms */
@@ -99,7 +101,16 @@ int alerter_on_outcome(struct mg *mg, const struct mg_conf *c,
     const struct outcome *o, int64_t now, bool *woke);
 /* Something was queued: look now. Any thread. */
 void alerter_kick(struct alerter *a);
+/* A release's halt may have ended: tell Alertmanager now. */
+void alerter_halts_changed(struct alerter *a);
 void alerter_stop(struct alerter *a);
+
+/* h_dash.c: call the gateway's admin API ([gateway] url and token):
+ * path with method and body (NULL: none). 0 when it answered, with its
+ * status and parsed JSON body (*answer, NULL when none); -ENOENT when
+ * no gateway is configured, -EIO when it did not answer (why says). */
+int mg_gateway(struct mg *mg, const char *method, const char *path,
+    const char *body, long *status, json_t **answer, char *why, size_t len);
 
 /* watch.c: with a store other daemons share, every outcome any of them
  * archives that dashboards show is announced on this daemon's streams,

@@ -310,6 +310,8 @@ notify_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		b = &notify_sms;
 	else if (strcmp(d->channel, "webhook") == 0)
 		b = &notify_webhook;
+	else if (strcmp(d->channel, "alertmanager") == 0)
+		b = &notify_alertmanager;
 	if (b == NULL) {
 		snprintf(err, errlen, "no backend for channel %s", d->channel);
 		*permanent = true;

@@ -56,8 +56,17 @@ extern const struct notify_backend notify_spool;
 extern const struct notify_backend notify_sms;
 /* The webhook: one signed JSON object per alert. */
 extern const struct notify_backend notify_webhook;
-/* How long a webhook post may take, connect to answer. */
+/* How long a webhook or Alertmanager post may take, connect to answer. */
 #define NOTIFY_HOOK_TIMEOUT_MS 10000
+/* Alertmanager: each alert to every instance [alertmanager] url lists. */
+extern const struct notify_backend notify_alertmanager;
+/* Post d's alert, active until ends_at (ms; now or earlier ends it). 0,
+ * or -errno with the first instance's reason in err. */
+int notify_alertmanager_post(const struct mg_conf *c, const struct delivery *d,
+    int64_t ends_at, char *err, size_t errlen, bool *permanent);
+/* How long a halt alert stays active unless sent again: three of the
+ * intervals it is sent again at while the release stays halted. */
+#define NOTIFY_HALT_HOLD(c) (3 * (c)->alertmanager_resend)
 
 /* The i-th item of a comma-separated list, trimmed, into buf. False when
  * there is none. */

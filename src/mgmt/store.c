@@ -155,6 +155,12 @@ store_watch(struct store *s, int timeout_ms, store_watch_fn fn, void *arg)
 	return s->ops->watch(s, timeout_ms, fn, arg);
 }
 
+bool
+store_watching(const struct store *s)
+{
+	return s->ops->watching(s);
+}
+
 /* The rest call the engine of connection c as they are. */
 #define CALL(fn, ...) return c->ops->fn(c, __VA_ARGS__)
 
@@ -310,4 +316,16 @@ int
 store_delivery_counts(struct store_conn *c, FILE *out)
 {
 	CALL(delivery_counts, out);
+}
+
+int
+store_halts_open(struct store_conn *c, struct delivery *out, int max)
+{
+	CALL(halts_open, out, max);
+}
+
+int
+store_halt_resolved(struct store_conn *c, int64_t alert, int64_t now)
+{
+	CALL(halt_resolved, alert, now);
 }

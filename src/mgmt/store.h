@@ -77,6 +77,10 @@ typedef void (*store_watch_fn)(
  * one thread. 0, or -errno (-EIO: the database is away; call again,
  * it reconnects; -EOPNOTSUPP: an engine no other daemon shares). */
 int store_watch(struct store *s, int timeout_ms, store_watch_fn fn, void *arg);
+/* Whether store_watch hears what other daemons archive now (its last
+ * wait found the database; always true for an engine not shared). Any
+ * thread. */
+bool store_watching(const struct store *s);
 
 /* A rollback is an upgrade to a lower version: counted and alerted the
  * same, archived with its own kind. */
@@ -251,6 +255,13 @@ int store_next_due(struct store_conn *c, const char *channel, int64_t *at);
 int store_delivery_list(struct store_conn *c, const char *state,
     const char *channel, const char *app, int64_t after, int64_t limit,
     char **json, int64_t *next);
+
+/* Up to max halt alerts not resolved yet, oldest first, as deliveries
+ * whose id is the alert's row (no channel or recipient). Returns how
+ * many. */
+int store_halts_open(struct store_conn *c, struct delivery *out, int max);
+/* Halt alert row ended at now: its release was resumed. */
+int store_halt_resolved(struct store_conn *c, int64_t alert, int64_t now);
 
 /* Deliveries by channel and state, for metrics. */
 int store_delivery_counts(struct store_conn *c, FILE *out);

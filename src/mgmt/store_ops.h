@@ -28,7 +28,7 @@ enum store_table {
 	"app, version, announced_at, window_end, pending, due_at"
 #define STORE_COLS_ALERTS                                                      \
 	"id, alert_id, kind, app, version, outcome_id, failures, subject,"     \
-	" body, sms, created_at"
+	" body, sms, created_at, resolved_at"
 #define STORE_COLS_DELIVERIES                                                  \
 	"id, alert, channel, recipient, state, attempts, next_at,"             \
 	" last_error, created_at, updated_at, sent_at"
@@ -51,6 +51,7 @@ struct store_ops {
 	bool shared;
 	int (*watch)(
 	    struct store *s, int timeout_ms, store_watch_fn fn, void *arg);
+	bool (*watching)(const struct store *s);
 
 	int (*outcome_insert)(
 	    struct store_conn *c, struct outcome *o, int64_t now);
@@ -89,6 +90,8 @@ struct store_ops {
 	    const char *channel, const char *app, int64_t after, int64_t limit,
 	    char **json, int64_t *next);
 	int (*delivery_counts)(struct store_conn *c, FILE *out);
+	int (*halts_open)(struct store_conn *c, struct delivery *out, int max);
+	int (*halt_resolved)(struct store_conn *c, int64_t alert, int64_t now);
 };
 
 /* For the engines (store.c). */

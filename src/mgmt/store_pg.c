@@ -8,6 +8,7 @@
  * daemon ingests them, SKIP LOCKED hands each due digest to one daemon,
  * and deliveries are claimed with a lease (claimed_until). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,8 +146,10 @@ static const char *const migrations[] = {
     "  outcome_id text,"
     "  failures bigint NOT NULL,"
     "  subject text NOT NULL, body text NOT NULL, sms text NOT NULL,"
-    "  created_at bigint NOT NULL);"
+    "  created_at bigint NOT NULL, resolved_at bigint);"
     "CREATE INDEX alerts_release ON alerts(app, version);"
+    "CREATE INDEX alerts_open_halts ON alerts(id)"
+    "  WHERE kind = 'halt' AND resolved_at IS NULL;"
     /* claimed_until: a daemon attempting the delivery holds it until
      * then */
     "CREATE TABLE deliveries ("
@@ -240,7 +243,8 @@ struct store_pg {
 	struct store_pg_conn writer;
 	struct store_pg_conn *readers; /* one per pooled connection */
 	struct pg_pool *pool;
-	struct pg *listener; /* store_watch's own */
+	struct pg *listener;  /* store_watch's own */
+	atomic_bool watching; /* its LISTEN stands (last wait succeeded) */
 };
 
 static void
@@ -253,6 +257,18 @@ pgs_close(struct store *base)
 	pg_close(s->writer.pg);
 	free(s->readers);
 	free(s);
+}
+
+static int pgs_watch(
+    struct store *base, int timeout_ms, store_watch_fn fn, void *arg);
+
+/* Nothing to report yet: the watcher is not running. */
+static void
+ignore(void *arg, const char *event, const char *outcome_id)
+{
+	(void)arg;
+	(void)event;
+	(void)outcome_id;
 }
 
 static int
@@ -283,6 +299,9 @@ pgs_open(const struct store_opts *o, struct store **out)
 		s->readers[i].pg = pg_pool_conn(s->pool, i);
 		pg_set_user(s->readers[i].pg, &s->readers[i]);
 	}
+	/* Listening before the daemon says it is ready. */
+	if ((err = pgs_watch(&s->base, 0, ignore, NULL)) < 0)
+		goto fail;
 	*out = &s->base;
 	return 0;
 fail:
@@ -354,10 +373,20 @@ on_notify(void *arg, const char *channel, const char *payload)
 static int
 pgs_watch(struct store *base, int timeout_ms, store_watch_fn fn, void *arg)
 {
+	struct store_pg *s = (struct store_pg *)base;
 	struct watch w = {fn, arg};
+	int err;
 
-	return pg_listen(((struct store_pg *)base)->listener, STORE_PG_CHANNEL,
-	    timeout_ms, on_notify, &w);
+	err =
+	    pg_listen(s->listener, STORE_PG_CHANNEL, timeout_ms, on_notify, &w);
+	atomic_store(&s->watching, err == 0);
+	return err;
+}
+
+static bool
+pgs_watching(const struct store *base)
+{
+	return atomic_load(&((const struct store_pg *)base)->watching);
 }
 
 /* A source of an import is a SQLite file. */
@@ -384,6 +413,7 @@ const struct store_ops store_pg = {
     .txn_end = pgs_txn_end,
     .shared = true,
     .watch = pgs_watch,
+    .watching = pgs_watching,
     .outcome_insert = store_pg_outcome_insert,
     .outcome_list = store_pg_outcome_list,
     .outcome_get = store_pg_outcome_get,
@@ -405,4 +435,6 @@ const struct store_ops store_pg = {
     .next_due = store_pg_next_due,
     .delivery_list = store_pg_delivery_list,
     .delivery_counts = store_pg_delivery_counts,
+    .halts_open = store_pg_halts_open,
+    .halt_resolved = store_pg_halt_resolved,
 };

@@ -73,5 +73,7 @@ int store_pg_delivery_list(struct store_conn *c, const char *state,
     const char *channel, const char *app, int64_t after, int64_t limit,
     char **json, int64_t *next);
 int store_pg_delivery_counts(struct store_conn *c, FILE *out);
+int store_pg_halts_open(struct store_conn *c, struct delivery *out, int max);
+int store_pg_halt_resolved(struct store_conn *c, int64_t alert, int64_t now);
 
 #endif

@@ -23,11 +23,23 @@ enum {
 	A_NEXT_DUE,
 	A_LIST,
 	A_COUNTS,
+	A_HALTS_OPEN,
+	A_HALT_RESOLVED,
 	A_COUNT
 };
 
 /* clang-format off */
 #define T(x) PG_RFC3339(x)
+/* An alert as its deliveries carry it (store_sqlite_alert.c's). */
+#define ALERT_COLS                                                             \
+	" a.alert_id, a.subject, a.body, a.sms, a.created_at, a.kind, a.app,"  \
+	" a.version, a.failures, coalesce((SELECT channel FROM outcomes"       \
+	"  WHERE outcome_id = a.outcome_id),"                                  \
+	"  (SELECT channel FROM outcomes WHERE alert = a.id LIMIT 1), ''),"    \
+	" coalesce((SELECT json_agg(upgrade_id ORDER BY id) FROM"              \
+	"  (SELECT upgrade_id, id FROM outcomes WHERE outcome_id = a.outcome_id" \
+	"  UNION SELECT upgrade_id, id FROM outcomes WHERE alert = a.id) u"    \
+	"  WHERE upgrade_id IS NOT NULL), '[]')"
 static const char *const sql[A_COUNT] = {
     /* The group's row, made when missing, locked until the transaction
      * ends: the failures of one release are grouped one after another,
@@ -82,15 +94,12 @@ static const char *const sql[A_COUNT] = {
 	"  AND claimed_until <= $1 AND ($4::text IS NULL OR channel = $4)"
 	"  ORDER BY next_at, id LIMIT $3"
 	"  FOR UPDATE SKIP LOCKED)"
-	" RETURNING d.id, d.channel, d.recipient, d.attempts, a.alert_id,"
-	" a.subject, a.body, a.sms, a.created_at, a.kind, a.app, a.version,"
-	" a.failures, coalesce((SELECT channel FROM outcomes"
-	"  WHERE outcome_id = a.outcome_id),"
-	"  (SELECT channel FROM outcomes WHERE alert = a.id LIMIT 1), ''),"
-	" coalesce((SELECT json_agg(upgrade_id ORDER BY id) FROM"
-	"  (SELECT upgrade_id, id FROM outcomes WHERE outcome_id = a.outcome_id"
-	"  UNION SELECT upgrade_id, id FROM outcomes WHERE alert = a.id) u"
-	"  WHERE upgrade_id IS NOT NULL), '[]')",
+	" RETURNING d.id, d.channel, d.recipient, d.attempts," ALERT_COLS,
+    [A_HALTS_OPEN] =
+	"SELECT a.id, '', '', 0," ALERT_COLS " FROM alerts a"
+	" WHERE a.kind = 'halt' AND a.resolved_at IS NULL ORDER BY a.id"
+	" LIMIT $1",
+    [A_HALT_RESOLVED] = "UPDATE alerts SET resolved_at = $2 WHERE id = $1",
     /* A delivery inhibited while its attempt ran stays inhibited,
      * unless the attempt sent it. */
     [A_DONE] =
@@ -338,22 +347,12 @@ store_pg_delivery_inhibit(
 	return run(c, A_INHIBIT, &p, NULL);
 }
 
-int
-store_pg_delivery_due(struct store_conn *c, const char *channel, int64_t now,
-    int64_t lease, struct delivery *out, int max)
+/* res's deliveries (the columns of A_DUE) into out. */
+static int
+delivery_rows(PGresult *res, struct delivery *out)
 {
-	struct pg_params p;
-	PGresult *res;
-	int n, err = 0;
+	int n = PQntuples(res), err = 0;
 
-	pg_params_init(&p);
-	pg_param_int(&p, now);
-	pg_param_int(&p, now + lease);
-	pg_param_int(&p, max);
-	pg_param_text(&p, channel);
-	if ((err = run(c, A_DUE, &p, &res)) < 0)
-		return err;
-	n = PQntuples(res);
 	for (int i = 0; i < n; i++) {
 		struct delivery *d = &out[i];
 
@@ -382,6 +381,51 @@ store_pg_delivery_due(struct store_conn *c, const char *channel, int64_t now,
 	}
 	PQclear(res);
 	return err < 0 ? err : n;
+}
+
+int
+store_pg_delivery_due(struct store_conn *c, const char *channel, int64_t now,
+    int64_t lease, struct delivery *out, int max)
+{
+	struct pg_params p;
+	PGresult *res;
+	int err;
+
+	pg_params_init(&p);
+	pg_param_int(&p, now);
+	pg_param_int(&p, now + lease);
+	pg_param_int(&p, max);
+	pg_param_text(&p, channel);
+	if ((err = run(c, A_DUE, &p, &res)) < 0)
+		return err;
+	return delivery_rows(res, out);
+}
+
+int
+store_pg_halts_open(struct store_conn *c, struct delivery *out, int max)
+{
+	struct pg_params p;
+	PGresult *res;
+	int err;
+
+	pg_params_init(&p);
+	pg_param_int(&p, max);
+	if ((err = run(c, A_HALTS_OPEN, &p, &res)) < 0)
+		return err;
+	return delivery_rows(res, out);
+}
+
+int
+store_pg_halt_resolved(struct store_conn *c, int64_t alert, int64_t now)
+{
+	struct pg_params p;
+	int err;
+
+	pg_params_init(&p);
+	pg_param_int(&p, alert);
+	pg_param_int(&p, now);
+	err = run(c, A_HALT_RESOLVED, &p, NULL);
+	return err < 0 ? err : 0;
 }
 
 int

@@ -134,6 +134,11 @@ static const char *const migrations[] = {
     /* 5: the outcomes an alert claimed (a digest's, a halt's), which the
      * webhook and Alertmanager posts name. */
     "CREATE INDEX outcomes_alert ON outcomes(alert) WHERE alert IS NOT NULL;",
+    /* 6: when a halt alert was resolved (its release resumed), for
+     * Alertmanager, which is told while it lasts and when it ends. */
+    "ALTER TABLE alerts ADD COLUMN resolved_at INTEGER;"
+    "CREATE INDEX alerts_open_halts ON alerts(id)"
+    "  WHERE kind = 'halt' AND resolved_at IS NULL;",
 #undef OUTCOME_NEW
 #undef OUTCOME_OLD
 #undef DELIVERY_NEW
@@ -281,6 +286,13 @@ sqlite_watch(struct store *s, int timeout_ms, store_watch_fn fn, void *arg)
 	return -EOPNOTSUPP;
 }
 
+static bool
+sqlite_watching(const struct store *s)
+{
+	(void)s;
+	return true; /* nothing to watch: this daemon's ingest is all */
+}
+
 const struct store_ops store_sqlite = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -294,6 +306,7 @@ const struct store_ops store_sqlite = {
     .txn_end = sqlite_txn_end,
     .shared = false,
     .watch = sqlite_watch,
+    .watching = sqlite_watching,
     .outcome_insert = store_sqlite_outcome_insert,
     .outcome_list = store_sqlite_outcome_list,
     .outcome_get = store_sqlite_outcome_get,
@@ -315,4 +328,6 @@ const struct store_ops store_sqlite = {
     .next_due = store_sqlite_next_due,
     .delivery_list = store_sqlite_delivery_list,
     .delivery_counts = store_sqlite_delivery_counts,
+    .halts_open = store_sqlite_halts_open,
+    .halt_resolved = store_sqlite_halt_resolved,
 };

@@ -22,11 +22,25 @@ enum {
 	A_NEXT_DUE,
 	A_LIST,
 	A_COUNTS,
+	A_HALTS_OPEN,
+	A_HALT_RESOLVED,
 	A_COUNT
 };
 
 /* clang-format off */
 #define T(x) DB_RFC3339(x)
+/* An alert as its deliveries carry it: its texts, kind, release (and the
+ * release's channel), and the upgrade ids it tells of: its outcome's and
+ * those it claimed (a digest's, a halt's folded ones). */
+#define ALERT_COLS                                                             \
+	" a.alert_id, a.subject, a.body, a.sms, a.created_at, a.kind, a.app,"  \
+	" a.version, a.failures, coalesce((SELECT channel FROM outcomes"       \
+	"  WHERE outcome_id = a.outcome_id),"                                  \
+	"  (SELECT channel FROM outcomes WHERE alert = a.id LIMIT 1), ''),"    \
+	" (SELECT json_group_array(upgrade_id) FROM (SELECT upgrade_id, id"    \
+	"  FROM outcomes WHERE outcome_id = a.outcome_id UNION"                \
+	"  SELECT upgrade_id, id FROM outcomes WHERE alert = a.id"             \
+	"  ORDER BY id) WHERE upgrade_id IS NOT NULL)"
 static const char *const sql[A_COUNT] = {
     [A_GROUP_GET] =
 	"SELECT announced_at, window_end, pending, due_at FROM alert_groups"
@@ -67,22 +81,18 @@ static const char *const sql[A_COUNT] = {
 	" WHERE state IN ('pending', 'failed') AND alert IN"
 	" (SELECT id FROM alerts WHERE app = ?1 AND version = ?2"
 	"  AND kind IN ('failure', 'digest'))",
-    /* The upgrade ids an alert tells of: its outcome's and those it
-     * claimed (a digest's, a halt's folded ones). */
     [A_DUE] =
-	"SELECT d.id, d.channel, d.recipient, d.attempts, a.alert_id,"
-	" a.subject, a.body, a.sms, a.created_at, a.kind, a.app, a.version,"
-	" a.failures, coalesce((SELECT channel FROM outcomes"
-	"  WHERE outcome_id = a.outcome_id),"
-	"  (SELECT channel FROM outcomes WHERE alert = a.id LIMIT 1), ''),"
-	" (SELECT json_group_array(upgrade_id) FROM (SELECT upgrade_id, id"
-	"  FROM outcomes WHERE outcome_id = a.outcome_id UNION"
-	"  SELECT upgrade_id, id FROM outcomes WHERE alert = a.id"
-	"  ORDER BY id) WHERE upgrade_id IS NOT NULL)"
+	"SELECT d.id, d.channel, d.recipient, d.attempts," ALERT_COLS
 	" FROM deliveries d JOIN alerts a ON a.id = d.alert"
 	" WHERE d.state IN ('pending', 'failed') AND d.next_at <= ?1"
 	" AND (?3 IS NULL OR d.channel = ?3)"
 	" ORDER BY d.next_at, d.id LIMIT ?2",
+    /* Halt alerts not resolved yet, as deliveries of their alert row. */
+    [A_HALTS_OPEN] =
+	"SELECT a.id, '', '', 0," ALERT_COLS " FROM alerts a"
+	" WHERE a.kind = 'halt' AND a.resolved_at IS NULL ORDER BY a.id"
+	" LIMIT ?1",
+    [A_HALT_RESOLVED] = "UPDATE alerts SET resolved_at = ?2 WHERE id = ?1",
     /* A delivery inhibited while its attempt ran stays inhibited,
      * unless the attempt sent it. */
     [A_DONE] =
@@ -302,19 +312,13 @@ store_sqlite_delivery_inhibit(
 	return sqlite3_changes(sqlite3_db_handle(st));
 }
 
-int
-store_sqlite_delivery_due(struct store_conn *c, const char *channel,
-    int64_t now, int64_t lease, struct delivery *out, int max)
+/* Read st's deliveries (the columns of A_DUE) into out, at most max. */
+static int
+delivery_rows(sqlite3_stmt *st, struct delivery *out, int max)
 {
-	sqlite3_stmt *st =
-	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_DUE);
-	int n = 0, err;
+	int n = 0, err = 0;
 
-	(void)lease; /* one daemon owns the file: nobody else claims */
-	sqlite3_bind_int64(st, 1, now);
-	sqlite3_bind_int(st, 2, max);
-	db_bind_text(st, 3, channel);
-	while ((err = db_row(st)) == 1) {
+	while (n < max && (err = db_row(st)) == 1) {
 		struct delivery *d = &out[n++];
 
 		memset(d, 0, sizeof(*d));
@@ -335,16 +339,51 @@ store_sqlite_delivery_due(struct store_conn *c, const char *channel,
 		    st, 13, d->release_channel, sizeof(d->release_channel));
 		d->upgrade_ids = db_col_strdup(st, 14);
 		if (!d->subject || !d->body || !d->sms || !d->upgrade_ids) {
-			sqlite3_reset(st);
 			err = -ENOMEM;
 			break;
 		}
 	}
+	sqlite3_reset(st);
 	if (err < 0) {
 		store_delivery_free(out, (size_t)n);
 		return err;
 	}
 	return n;
+}
+
+int
+store_sqlite_delivery_due(struct store_conn *c, const char *channel,
+    int64_t now, int64_t lease, struct delivery *out, int max)
+{
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_DUE);
+
+	(void)lease; /* one daemon owns the file: nobody else claims */
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, max);
+	db_bind_text(st, 3, channel);
+	return delivery_rows(st, out, max);
+}
+
+int
+store_sqlite_halts_open(struct store_conn *c, struct delivery *out, int max)
+{
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_HALTS_OPEN);
+
+	sqlite3_bind_int(st, 1, max);
+	return delivery_rows(st, out, max);
+}
+
+int
+store_sqlite_halt_resolved(struct store_conn *c, int64_t alert, int64_t now)
+{
+	sqlite3_stmt *st = db_stmt(
+	    store_sqlite_db(c), &store_sqlite_alert_sql, A_HALT_RESOLVED);
+
+	sqlite3_bind_int64(st, 1, alert);
+	sqlite3_bind_int64(st, 2, now);
+	return db_run(st);
 }
 
 int
