@@ -10,7 +10,7 @@ DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
 	libpq-dev postgresql postgresql-contrib nginx-light prometheus \
-	prometheus-alertmanager \
+	prometheus-alertmanager debhelper lintian \
 	clang libclang-rt-14-dev \
 	openssl systemd python3-nacl valgrind wrk
 
@@ -71,8 +71,11 @@ docdir      ?= $(PREFIX)/share/doc/upgate
 unitdir     ?= $(PREFIX)/lib/systemd/system
 sysusersdir ?= $(PREFIX)/lib/sysusers.d
 sysconfdir  ?= /etc
+# install: make the two secrets when missing (a package makes them in its
+# postinst instead: SECRETS=no)
+SECRETS     ?= yes
 
-.PHONY: all deps browser-deps run check unit integration clean install uninstall \
+.PHONY: all deps browser-deps run check unit integration clean install uninstall deb \
 	fuzz fuzz-build fuzz-bins valgrind soak bench bench-smoke
 all: $(BINS)
 
@@ -297,13 +300,23 @@ install:
 	for c in gateway.conf mgmt.conf upgatectl.conf; do \
 		[ -e $(DESTDIR)$(sysconfdir)/upgate/$$c ] || \
 		install -m 0644 etc/$$c $(DESTDIR)$(sysconfdir)/upgate/$$c || exit 1; done
-	umask 077; for s in admin.token forward.secret; do \
+	[ "$(SECRETS)" != yes ] || { umask 077; for s in admin.token forward.secret; do \
 		[ -e $(DESTDIR)$(sysconfdir)/upgate/$$s ] || \
 		head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > \
-			$(DESTDIR)$(sysconfdir)/upgate/$$s || exit 1; done
+			$(DESTDIR)$(sysconfdir)/upgate/$$s || exit 1; done; }
 	@echo "installed under $(DESTDIR)$(PREFIX); as root next:" \
 		"systemd-sysusers && systemctl daemon-reload &&" \
 		"systemctl enable --now upgate-mgmtd upgate-gatewayd"
+
+# A Debian package of the tracked files as they are now (debian/, with
+# debhelper): build/deb/upgate_<version>_<arch>.deb.
+deb:
+	@command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || \
+		{ echo "deb: needs dpkg-dev and debhelper (make deps installs them)"; exit 1; }
+	rm -rf build/deb && mkdir -p build/deb/upgate
+	git ls-files -z | xargs -0 tar -cf - | tar -xf - -C build/deb/upgate
+	cd build/deb/upgate && dpkg-buildpackage -us -uc -b
+	@ls build/deb/*.deb
 
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/upgate-launch $(DESTDIR)$(bindir)/upgatectl \
@@ -318,4 +331,4 @@ uninstall:
 clean:
 	rm -rf build bin
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -path build/deb -prune -o -name '*.d' -type f -print 2>/dev/null)
