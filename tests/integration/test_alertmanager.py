@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -144,6 +145,32 @@ class TestAlertmanager(unittest.TestCase):
         self.assertIn("Alertmanager http://127.0.0.1:%d" % port, d["last_error"])
         # The other channels did not wait on it.
         self.assertTrue([d for d in mg.alerts(channel="email") if d["state"] == "sent"])
+
+
+class TestHangingReceiver(unittest.TestCase):
+    def test_hanging_webhook_holds_nothing_and_is_retried(self):
+        """A webhook that takes the connection and never answers: the
+        email goes out at once; the webhook attempt ends after its 10 s
+        with the reason, and stays pending for a retry."""
+        hole = socket.socket()
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(8)
+        self.addCleanup(hole.close)
+        mg = Mgmt(webhook={"url": "http://127.0.0.1:%d/hook" % hole.getsockname()[1]})
+        mg.start()
+        self.addCleanup(mg.cleanup)
+        from test_mgmt import outcome
+        t0 = time.time()
+        self.assertEqual(mg.ingest(outcome(1))[0], 200)
+        wait_for(lambda: [d for d in mg.alerts(channel="email") if d["state"] == "sent"],
+                 timeout=5, what="the email while the webhook hangs")
+        self.assertLess(time.time() - t0, 5)
+        hook = wait_for(lambda: [d for d in mg.alerts(channel="webhook") if d["attempts"] >= 1],
+                        timeout=30, what="the webhook attempt to end")[0]
+        self.assertGreaterEqual(time.time() - t0, 9)
+        self.assertEqual(hook["state"], "pending")
+        self.assertIn("webhook http://127.0.0.1:", hook["last_error"])
+        self.assertRegex(hook["last_error"], r"(?i)time")
 
 
 if __name__ == "__main__":
