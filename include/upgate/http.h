@@ -145,11 +145,14 @@ bool http_drain(struct http_server *s, int timeout_ms);
 void http_stop(struct http_server *s);
 
 /* Write request counters and latency histograms in Prometheus text. */
-/* The gauge upgate_storage_up: 1 when the daemon's database answered
- * the scrape's reads, 0 when it did not. */
-void http_storage_up(FILE *out, bool up);
-
 void http_metrics(struct http_server *s, FILE *out);
+
+/* What a daemon's database says, for a scrape that answers while it is
+ * away: write(arg, f) writes those metrics to f, and they reach out only
+ * when it returns 0 (none of a partial read); then the gauge
+ * upgate_storage_up, 1 or 0. Returns write's error, or -ENOMEM. */
+int http_storage_metrics(
+    FILE *out, int (*write)(void *arg, FILE *f), void *arg);
 
 /* GET /healthz for any daemon: {"status": "ok"} while the process runs. */
 int http_healthz_get(struct req *r, struct resp *rs);

@@ -1250,14 +1250,25 @@ http_stop(struct http_server *s)
 	server_free(s);
 }
 
-void
-http_storage_up(FILE *out, bool up)
+int
+http_storage_metrics(FILE *out, int (*write)(void *arg, FILE *f), void *arg)
 {
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	int err = f ? write(arg, f) : -ENOMEM;
+
+	if (f != NULL && fclose(f) != 0 && err == 0)
+		err = -ENOMEM;
+	if (err == 0)
+		fwrite(text, 1, len, out);
+	free(text);
 	fprintf(out,
 	    "# HELP upgate_storage_up Whether the database answered this "
 	    "scrape (1) or not (0).\n# TYPE upgate_storage_up gauge\n"
 	    "upgate_storage_up %d\n",
-	    up ? 1 : 0);
+	    err == 0 ? 1 : 0);
+	return err;
 }
 
 void

@@ -70,50 +70,41 @@ halted_metrics(struct store_conn *conn, FILE *f)
 }
 
 /* What the database holds: upgrades by state, the outbox, halted
- * releases. -errno when it cannot be read (nothing written then). */
+ * releases (for http_storage_metrics). */
 static int
-storage_metrics(struct gw *gw, FILE *f)
+storage_metrics(void *arg, FILE *f)
 {
+	struct gw *gw = arg;
 	int64_t counts[UPG_STATE_COUNT], rows = 0;
-	char *text = NULL;
-	size_t len = 0;
 	double age = 0;
 	struct store_conn *conn;
-	FILE *m;
 	int err;
 
-	if ((m = open_memstream(&text, &len)) == NULL)
-		return -ENOMEM;
 	conn = store_reader_get(gw->store);
 	err = store_upgrade_state_counts(conn, counts);
 	if (err == 0)
-		err = halted_metrics(conn, m);
+		err = halted_metrics(conn, f);
 	store_reader_put(gw->store, conn);
 	if (err == 0)
 		err = outbox(gw, &rows, &age);
-	if (fclose(m) != 0 && err == 0)
-		err = -ENOMEM;
-	if (err == 0) {
-		fputs("# HELP upgate_upgrades Upgrades by state.\n"
-		      "# TYPE upgate_upgrades gauge\n",
-		    f);
-		for (int s = 0; s < UPG_STATE_COUNT; s++)
-			fprintf(f, "upgate_upgrades{state=\"%s\"} %lld\n",
-			    store_state_name((enum upg_state)s),
-			    (long long)counts[s]);
-		fprintf(f,
-		    "# HELP upgate_outbox_rows Outcomes waiting to be "
-		    "forwarded.\n# TYPE upgate_outbox_rows gauge\n"
-		    "upgate_outbox_rows %lld\n"
-		    "# HELP upgate_outbox_oldest_age_seconds Age of the "
-		    "oldest waiting outcome.\n"
-		    "# TYPE upgate_outbox_oldest_age_seconds gauge\n"
-		    "upgate_outbox_oldest_age_seconds %.3f\n",
-		    (long long)rows, age);
-		fwrite(text, 1, len, f);
-	}
-	free(text);
-	return err;
+	if (err < 0)
+		return err;
+	fputs("# HELP upgate_upgrades Upgrades by state.\n"
+	      "# TYPE upgate_upgrades gauge\n",
+	    f);
+	for (int s = 0; s < UPG_STATE_COUNT; s++)
+		fprintf(f, "upgate_upgrades{state=\"%s\"} %lld\n",
+		    store_state_name((enum upg_state)s), (long long)counts[s]);
+	fprintf(f,
+	    "# HELP upgate_outbox_rows Outcomes waiting to be "
+	    "forwarded.\n# TYPE upgate_outbox_rows gauge\n"
+	    "upgate_outbox_rows %lld\n"
+	    "# HELP upgate_outbox_oldest_age_seconds Age of the "
+	    "oldest waiting outcome.\n"
+	    "# TYPE upgate_outbox_oldest_age_seconds gauge\n"
+	    "upgate_outbox_oldest_age_seconds %.3f\n",
+	    (long long)rows, age);
+	return 0;
 }
 
 /* A scrape answers while the database is away, with upgate_storage_up 0
@@ -126,14 +117,12 @@ h_metrics_get(struct req *rq, struct resp *rs)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f;
-	int err;
 
 	f = open_memstream(&text, &len);
 	if (f == NULL)
 		return -ENOMEM;
 	http_metrics(rq->server, f);
-	err = storage_metrics(gw, f);
-	http_storage_up(f, err == 0);
+	http_storage_metrics(f, storage_metrics, gw);
 	forward_metrics(gw->forward, f);
 	gcommit_metrics(gw->commits, "upgate_group_commit_", f);
 	catalog_metrics(gw->catalog, f);

@@ -33,40 +33,33 @@ h_readyz_get(struct req *rq, struct resp *rs)
 					   : 0.0));
 }
 
+/* The archive's counts (for http_storage_metrics). */
+static int
+storage_metrics(void *arg, FILE *f)
+{
+	struct mg *mg = arg;
+	struct store_conn *db = store_reader_get(mg->store);
+	int err;
+
+	err = store_outcome_counts(db, f);
+	if (err == 0)
+		err = store_delivery_counts(db, f);
+	store_reader_put(mg->store, db);
+	return err;
+}
+
 int
 h_metrics_get(struct req *rq, struct resp *rs)
 {
 	struct mg *mg = rq->ctx;
 	char *text = NULL;
 	size_t len = 0;
-	struct store_conn *db;
 	FILE *f;
-	int err;
-
-	char *counts = NULL;
-	size_t counts_len = 0;
-	FILE *c;
 
 	if ((f = open_memstream(&text, &len)) == NULL)
 		return -ENOMEM;
 	http_metrics(rq->server, f);
-	/* The counts only when the database answered for all of them. */
-	if ((c = open_memstream(&counts, &counts_len)) == NULL) {
-		fclose(f);
-		free(text);
-		return -ENOMEM;
-	}
-	db = store_reader_get(mg->store);
-	err = store_outcome_counts(db, c);
-	if (err == 0)
-		err = store_delivery_counts(db, c);
-	store_reader_put(mg->store, db);
-	if (fclose(c) != 0 && err == 0)
-		err = -ENOMEM;
-	if (err == 0)
-		fwrite(counts, 1, counts_len, f);
-	free(counts);
-	http_storage_up(f, err == 0);
+	http_storage_metrics(f, storage_metrics, mg);
 	if (fclose(f) != 0) {
 		free(text);
 		return -ENOMEM;

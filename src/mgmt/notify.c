@@ -319,3 +319,9 @@ notify_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	}
 	return b->send(c, d, now, err, errlen, permanent);
 }
+
+bool
+notify_http_permanent(long status)
+{
+	return status >= 400 && status < 500 && status != 408 && status != 429;
+}

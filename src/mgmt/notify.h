@@ -68,6 +68,11 @@ int notify_alertmanager_post(const struct mg_conf *c, const struct delivery *d,
  * intervals it is sent again at while the release stays halted. */
 #define NOTIFY_HALT_HOLD(c) (3 * (c)->alertmanager_resend)
 
+/* Whether an HTTP channel's answer status refuses for good: a 4xx but a
+ * timeout or rate limit will not change by retrying (the delivery is
+ * still retried, as every failed one). */
+bool notify_http_permanent(long status);
+
 /* The i-th item of a comma-separated list, trimmed, into buf. False when
  * there is none. */
 bool notify_list_item(const char *list, int i, char *buf, size_t len);

@@ -66,9 +66,7 @@ sms_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 		r = 0;
 		goto out;
 	}
-	/* 4xx (but a timeout or rate limit) will not change by retrying. */
-	*permanent =
-	    status >= 400 && status < 500 && status != 408 && status != 429;
+	*permanent = notify_http_permanent(status);
 	snprintf(
 	    err, errlen, "SMS gateway answered HTTP %ld: %s", status, reply);
 out:

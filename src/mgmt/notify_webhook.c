@@ -72,10 +72,7 @@ webhook_send(const struct mg_conf *c, const struct delivery *d, int64_t now,
 	} else if (r.status >= 200 && r.status < 300) {
 		ret = 0;
 	} else {
-		/* 4xx (but a timeout or rate limit) will not change by
-		 * retrying; it is still retried, as every failed delivery. */
-		*permanent = r.status >= 400 && r.status < 500 &&
-			     r.status != 408 && r.status != 429;
+		*permanent = notify_http_permanent(r.status);
 		snprintf(err, errlen, "webhook %s answered HTTP %ld: %.160s",
 		    c->webhook_url, r.status, r.body ? r.body : "");
 	}
