@@ -55,8 +55,9 @@ PLATFORM = "linux-x86_64"
 TICK = os.sysconf("SC_CLK_TCK")
 # The daemons as shipped (threads = 0: the gateway one per CPU less one
 # for its writer, mgmtd one per CPU; the ceiling runs one per CPU),
-# without the per-address rate limit: wrk comes from one address.
-SERVER = {"rate_limit": 0, "threads": 0}
+# without the per-address rate limit or connection cap: wrk and the
+# open-connection probe all come from 127.0.0.1.
+SERVER = {"rate_limit": 0, "threads": 0, "max_connections_per_address": 0}
 CEILING = os.path.join(HERE, "..", "build", "rel", "bench", "ceiling")
 
 

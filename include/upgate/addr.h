@@ -15,6 +15,10 @@ int addr_parse(const char *s, struct sockaddr_storage *out, socklen_t *len);
 /* Write "a.b.c.d:port" or "[v6]:port" for a peer address into buf. */
 void addr_format(const struct sockaddr *sa, char *buf, size_t len);
 
+/* Whether s is empty or parses as addr_parse() takes it (for an
+ * optional address key's check). */
+bool addr_listen_valid(const char *s);
+
 /* Write the host part alone ("a.b.c.d", "v6") into buf. */
 void addr_format_host(const struct sockaddr *sa, char *buf, size_t len);
 
@@ -26,6 +30,13 @@ struct addr_range {
 };
 
 #define ADDR_RANGES_MAX 64
+
+/* The bytes that identify a client address: a family byte, then the
+ * IPv4 address, or the first v6_bits bits of an IPv6 one (the rest
+ * zero). An IPv4-mapped IPv6 address counts as IPv4. */
+#define ADDR_KEY_LEN 17
+void addr_key(
+    const struct sockaddr *sa, int v6_bits, unsigned char key[ADDR_KEY_LEN]);
 
 /* Parse a comma-separated list of addresses and CIDR ranges ("10.0.0.0/8,
  * ::1, fd00::/8"; empty: none) into out (at most max). Returns how many,

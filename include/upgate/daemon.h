@@ -50,9 +50,12 @@ void daemon_url(
  * daemon's config struct holds one as its member `server`. */
 struct daemon_server {
 	char *listen;
+	char *admin_listen; /* "": admin routes on listen too */
 	int64_t threads;
 	int64_t max_connections;
+	int64_t per_address;	    /* max_connections_per_address, 0: none */
 	int64_t connection_timeout; /* ms */
+	int64_t request_timeout;    /* ms */
 	char *tls_cert, *tls_key;   /* PEM files; both empty: plain HTTP */
 	double rate_limit;	    /* requests/s per address, 0: none */
 	char *trusted_proxies;	    /* addresses and ranges; "" none */
@@ -72,15 +75,23 @@ struct daemon_server {
 		max_connections, "1024", 1, 65536),                            \
 	    DAEMON_SERVER_KEY(S, "server", "connection_timeout", CFG_DUR,      \
 		connection_timeout, "30s", 1000, CFG_MS_DAY),                  \
+	    CFG_CHECKED(S, "server", "admin_listen", server.admin_listen, "",  \
+		addr_listen_valid,                                             \
+		"is not host:port (numeric IPv4, [IPv6] or localhost) nor "    \
+		"empty"),                                                      \
+	    DAEMON_SERVER_KEY(S, "server", "max_connections_per_address",      \
+		CFG_INT, per_address, "64", 0, 65536),                         \
+	    DAEMON_SERVER_KEY(S, "server", "request_timeout", CFG_DUR,         \
+		request_timeout, "30s", 1000, CFG_MS_DAY),                     \
 	    DAEMON_SERVER_KEY(                                                 \
 		S, "server", "tls_cert", CFG_STR, tls_cert, "", 0, 0),         \
 	    DAEMON_SERVER_KEY(                                                 \
 		S, "server", "tls_key", CFG_STR, tls_key, "", 0, 0),           \
-	    DAEMON_SERVER_KEY(S, "server", "rate_limit", CFG_REAL, rate_limit, \
-		"0", 0, 1e6),                                                  \
+	    DAEMON_SERVER_KEY(                                                 \
+		S, "server", "rate_limit", CFG_REAL, rate_limit, "0", 0, 1e6), \
 	    CFG_CHECKED(S, "server", "trusted_proxies",                        \
 		server.trusted_proxies, "", addr_ranges_valid,                 \
-		"comma-separated addresses and CIDR ranges"),                  \
+		"is not a comma-separated list of addresses and CIDR ranges"), \
 	    DAEMON_SERVER_KEY(S, "server", "rate_burst", CFG_INT, rate_burst,  \
 		"200", 1, 1000000),                                            \
 	    DAEMON_SERVER_KEY(S, "log", "file", CFG_STR, log_file, "", 0, 0)
@@ -91,9 +102,11 @@ struct daemon_server {
 #define DAEMON_HTTP_FIELDS(s)                                                  \
 	.listen = (s)->listen, .conn_limit = (unsigned)(s)->max_connections,   \
 	.conn_timeout_s = (unsigned)((s)->connection_timeout / 1000),          \
-	.tls_cert = (s)->tls_cert, .tls_key = (s)->tls_key,                    \
-	.rate_limit = (s)->rate_limit, .rate_burst = (s)->rate_burst,         \
-	.trusted_proxies = (s)->trusted_proxies
+	.admin_listen = (s)->admin_listen,                                     \
+	.per_address = (unsigned)(s)->per_address,                             \
+	.request_timeout_ms = (s)->request_timeout, .tls_cert = (s)->tls_cert, \
+	.tls_key = (s)->tls_key, .rate_limit = (s)->rate_limit,                \
+	.rate_burst = (s)->rate_burst, .trusted_proxies = (s)->trusted_proxies
 
 /* What loading cannot check in s: tls_cert and tls_key are both set or
  * both empty, and each names a readable PEM file (a credential name

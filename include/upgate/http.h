@@ -64,15 +64,24 @@ typedef int (*http_handler)(struct req *, struct resp *);
  * handler. */
 typedef int (*http_cont)(struct req *, struct resp *, int err);
 
+/* Where a route is served: on every listener, or only on the admin
+ * listener when there is one (http_config admin_listen). */
+enum http_scope { HTTP_PUBLIC, HTTP_INTERNAL };
+
 /* One row of a daemon's route table. pattern segments "{x}" match any one
- * non-empty segment and land in req->params. max_body 0: the default. */
+ * non-empty segment and land in req->params. max_body 0: the default.
+ * Every HTTP_AUTH_ADMIN route is internal, whatever its scope says. */
 struct http_route {
 	const char *method;
 	const char *pattern;
 	http_handler handler;
 	enum http_auth auth;
 	size_t max_body;
+	enum http_scope scope;
 };
+
+/* Whether rt is served only on the admin listener when there is one. */
+bool http_route_internal(const struct http_route *rt);
 
 /* Read a PEM file for HTTPS as named in a config (tls_cert, tls_key;
  * a credential name works, see secret_path): at most 1 MiB, with a
@@ -88,12 +97,24 @@ unsigned http_threads(unsigned threads, unsigned spare_cpus);
 
 struct http_config {
 	const char *listen; /* host:port, port 0 picks a free one */
+	/* NULL or "": none. Else a second listener (one thread), the only
+	 * one that serves internal routes; the public one answers them 404. */
+	const char *admin_listen;
 	/* Worker threads, 0: one per CPU this process may run on. A daemon
 	 * that keeps CPUs for its own busy threads passes what
 	 * http_threads() gave it, and sizes what serves them by it. */
 	unsigned threads;
 	unsigned conn_limit;
+	/* A connection that has not sent a request line this long after
+	 * opening or after its previous answer is closed, as is one still
+	 * idle this long between two bytes. */
 	unsigned conn_timeout_s;
+	/* A request's headers and body must arrive within this of its
+	 * request line (0: 30 s). */
+	int64_t request_timeout_ms;
+	/* Open connections per client address (an IPv6 one: its /64);
+	 * trusted proxies are exempt. 0: no cap. */
+	unsigned per_address;
 	/* PEM files (systemd credential names allowed, see secret_path);
 	 * both set: HTTPS only. */
 	const char *tls_cert, *tls_key;
@@ -133,6 +154,9 @@ bool http_tls(const struct http_server *s);
 
 /* The bound port (useful with port 0). */
 unsigned http_port(struct http_server *s);
+
+/* The admin listener's bound port, 0 when there is none. */
+unsigned http_admin_port(struct http_server *s);
 
 /* Stop accepting new connections; requests in flight go on. */
 void http_quiesce(struct http_server *s);

@@ -188,6 +188,15 @@ addr_ranges_valid(const char *list)
 	return addr_ranges_parse(list, r, ADDR_RANGES_MAX) >= 0;
 }
 
+bool
+addr_listen_valid(const char *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	return s[0] == '\0' || addr_parse(s, &ss, &len) == 0;
+}
+
 /* Whether the first bits of a and b agree. */
 static bool
 prefix_eq(const unsigned char *a, const unsigned char *b, int bits)
@@ -300,4 +309,31 @@ addr_client(const struct sockaddr *peer, const char *xff,
 		end = seg - 1;
 	}
 	return 0;
+}
+
+void
+addr_key(
+    const struct sockaddr *sa, int v6_bits, unsigned char key[ADDR_KEY_LEN])
+{
+	memset(key, 0, ADDR_KEY_LEN);
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			key[0] = 4;
+			memcpy(key + 1, a->s6_addr + 12, 4);
+			return;
+		}
+		key[0] = 6;
+		for (int i = 0; i < 16 && v6_bits > 0; i++, v6_bits -= 8)
+			key[1 + i] =
+			    v6_bits >= 8
+				? a->s6_addr[i]
+				: (unsigned char)(a->s6_addr[i] &
+						  (0xff << (8 - v6_bits)));
+	}
 }

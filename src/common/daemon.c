@@ -197,6 +197,15 @@ daemon_serve(const struct http_config *hc, const char *database,
 	daemon_url(
 	    hc->listen, http_port(*out), http_tls(*out), url, sizeof(url));
 	log_notice("listening on %s (database %s)", url, database);
+	if (http_admin_port(*out) != 0) {
+		char admin[128];
+
+		daemon_url(hc->admin_listen, http_admin_port(*out),
+		    http_tls(*out), admin, sizeof(admin));
+		log_notice("admin routes, /metrics and the dashboard on %s "
+			   "only",
+		    admin);
+	}
 	{
 		char status[256];
 

@@ -19,6 +19,7 @@
 
 #include "upgate/addr.h"
 #include "upgate/buf.h"
+#include "upgate/connguard.h"
 #include "upgate/file.h"
 #include "upgate/http.h"
 #include "upgate/log.h"
@@ -30,7 +31,7 @@
 
 /* Status codes counted one by one in metrics; others count as "other". */
 static const int counted_status[] = {200, 201, 204, 304, 400, 401, 403, 404,
-    405, 409, 413, 415, 422, 429, 500, 503};
+    405, 409, 413, 415, 422, 429, 500, 501, 503};
 #define N_STATUS (sizeof(counted_status) / sizeof(counted_status[0]) + 1)
 
 static const double buckets[] = {
@@ -45,9 +46,20 @@ struct route_metrics {
 	atomic_uint_fast64_t sum_us;
 };
 
-struct http_server {
+/* Where a connection came in: the public listener, or [server]
+ * admin_listen, the only one that serves internal routes when set. */
+struct listener {
+	struct http_server *s;
 	struct MHD_Daemon *mhd;
+	bool admin;
+};
+
+struct http_server {
+	struct listener pub, adm; /* adm.mhd NULL: one listener */
 	struct http_config cfg;
+	struct connguard *guard;
+	struct worker sweeper; /* the guard's deadlines */
+	bool sweeper_started;
 	struct ratelimit *rl;			    /* NULL: no limit */
 	struct addr_range proxies[ADDR_RANGES_MAX]; /* trusted_proxies */
 	size_t n_proxies;
@@ -66,6 +78,10 @@ struct http_server {
 /* Per-request state, freed when MHD reports the request completed. */
 struct conn_req {
 	struct req r; /* first: a struct req * is a struct conn_req * */
+	const struct listener *via;
+	struct cg_conn *guarded; /* its connection's, NULL: unguarded */
+	bool bad_target;	 /* an encoded control character */
+	bool must_close;	 /* the answer closes the connection */
 	const struct http_route *route;
 	char *path_copy;
 	char *buf;
@@ -114,6 +130,8 @@ http_status_from_err(int err)
 		return 422;
 	case -EAGAIN:
 		return 429;
+	case -ENOSYS:
+		return 501;
 	case -EBUSY:
 	case -EIO:
 	case -ENOSPC:
@@ -312,13 +330,21 @@ method_serves(const char *route, const char *method)
 	       (strcmp(method, "HEAD") == 0 && strcmp(route, "GET") == 0);
 }
 
+bool
+http_route_internal(const struct http_route *rt)
+{
+	return rt->scope == HTTP_INTERNAL || rt->auth == HTTP_AUTH_ADMIN;
+}
+
 /* Find the route for method and path; on a path match with the wrong
- * method set *allow to the methods that would match. */
+ * method set *allow to the methods that would match. On the public
+ * listener beside an admin one, internal routes are not there at all. */
 static const struct http_route *
 find_route(struct http_server *s, struct conn_req *cr, const char *method,
     const char *url, char *allow, size_t allow_len)
 {
 	size_t off = 0, len = strlen(url) + 1;
+	bool hidden = false;
 
 	allow[0] = '\0';
 	/* match() cuts the copy at each parameter: one copy, refreshed for
@@ -333,6 +359,12 @@ find_route(struct http_server *s, struct conn_req *cr, const char *method,
 		memcpy(cr->path_copy, url, len);
 		if (!match(rt->pattern, cr->path_copy, params))
 			continue;
+		if (s->adm.mhd != NULL && !cr->via->admin &&
+		    http_route_internal(rt)) {
+			if (method_serves(rt->method, method))
+				hidden = true;
+			continue;
+		}
 		if (method_serves(rt->method, method)) {
 			memcpy(cr->r.params, params, sizeof(params));
 			return rt;
@@ -342,6 +374,8 @@ find_route(struct http_server *s, struct conn_req *cr, const char *method,
 			    "%s%s%s", off ? ", " : "", rt->method,
 			    strcmp(rt->method, "GET") == 0 ? ", HEAD" : "");
 	}
+	if (hidden) /* a 405 would give the route away */
+		allow[0] = '\0';
 	return NULL;
 }
 
@@ -561,6 +595,7 @@ send_resp(struct conn_req *cr, struct resp *rs)
 	if (rs->status == 0)
 		http_error(
 		    rs, -EIO, "internal", NULL, "handler gave no answer");
+	connguard_answering(cr->guarded);
 	if (rs->stream) {
 		if ((mr = stream_open(cr)) == NULL)
 			return MHD_NO;
@@ -578,6 +613,10 @@ send_resp(struct conn_req *cr, struct resp *rs)
 		    mr, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
 	for (int i = 0; i < rs->nhdr; i++)
 		MHD_add_response_header(mr, rs->hdr[i].name, rs->hdr[i].value);
+	/* libmicrohttpd closes the connection after an answer that says so. */
+	if (cr->must_close)
+		MHD_add_response_header(
+		    mr, MHD_HTTP_HEADER_CONNECTION, "close");
 	cr->status = rs->status;
 	ret = MHD_queue_response(cr->r.conn, (unsigned)rs->status, mr);
 	MHD_destroy_response(mr);
@@ -698,17 +737,103 @@ rate_refuse(struct conn_req *cr, int64_t retry_ms)
 	return send_resp(cr, &rs);
 }
 
+/* The headers that say where a request's body ends (RFC 9112 section
+ * 6), gathered from every header line: libmicrohttpd reads the first
+ * Content-Length and knows only a lone "chunked". */
+struct framing {
+	int lengths;	/* Content-Length lines */
+	int chunked;	/* "chunked" codings */
+	char other[48]; /* the first other coding, "" none */
+	bool te;	/* a Transfer-Encoding line */
+};
+
+static enum MHD_Result
+framing_add(
+    void *arg, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = arg;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		/* "5, 5" is two values in one line. */
+		f->lengths += value != NULL && strchr(value, ',') ? 2 : 1;
+		return MHD_YES;
+	}
+	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) != 0)
+		return MHD_YES;
+	f->te = true;
+	for (const char *p = value ? value : ""; *p != '\0';) {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 7 && strncasecmp(p, "chunked", 7) == 0)
+			f->chunked++;
+		else if (n > 0 && f->other[0] == '\0')
+			snprintf(f->other, sizeof(f->other), "%.*s",
+			    (int)(n < 40 ? n : 40), p);
+		p += strcspn(p, ",");
+	}
+	return MHD_YES;
+}
+
+/* Refuse a request whose body could be read two ways (request
+ * smuggling behind a proxy that reads it the other way), and a target
+ * with an encoded control character (which libmicrohttpd's decoding
+ * would cut or pass on): 400, or 501 for a transfer coding we do not
+ * have; the connection is closed after, since where the next request
+ * starts is unknown. NULL when the request is well framed. */
+static const char *
+framing_refusal(
+    struct conn_req *cr, const char *version, char *why, size_t len, int *err)
+{
+	struct framing f = {.lengths = 0};
+
+	*err = -EBADMSG;
+	if (cr->bad_target)
+		return "the request target has an encoded control character";
+	MHD_get_connection_values(cr->r.conn, MHD_HEADER_KIND, framing_add, &f);
+	if (f.lengths > 1)
+		return "the request has more than one Content-Length";
+	if (f.te && f.lengths > 0)
+		return "the request has both Content-Length and "
+		       "Transfer-Encoding";
+	if (f.te && strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
+		return "Transfer-Encoding needs HTTP/1.1";
+	if (f.other[0] != '\0') {
+		*err = -ENOSYS;
+		snprintf(why, len,
+		    "transfer coding '%s' is not supported (only chunked is)",
+		    f.other);
+		return why;
+	}
+	if (f.te && f.chunked != 1)
+		return f.chunked ? "chunked is applied more than once"
+				 : "Transfer-Encoding names no coding";
+	return NULL;
+}
+
 /* First call for a request: route, auth and declared-size checks. Returns
  * MHD_YES with nothing queued when the request may go on. */
 static enum MHD_Result
 begin(struct http_server *s, struct conn_req *cr, const char *url,
-    const char *method)
+    const char *method, const char *version)
 {
-	char allow[64];
-	const char *cl, *ct;
+	char allow[64], why[128];
+	const char *cl, *ct, *refusal;
 	int64_t retry_ms = 0;
+	int err;
 
 	client_of(s, cr);
+	if ((refusal = framing_refusal(cr, version, why, sizeof(why), &err))) {
+		cr->must_close = true;
+		return send_error(cr, err,
+		    err == -ENOSYS ? "unsupported_transfer_coding"
+				   : "malformed_request",
+		    "%s", refusal);
+	}
 	cr->route = find_route(s, cr, method, url, allow, sizeof(allow));
 	if (cr->route == NULL && allow[0] != '\0') {
 		struct resp rs = {0};
@@ -889,21 +1014,65 @@ finish(struct conn_req *cr)
 	return answer(cr, cr->route->handler(&cr->r, &cr->resp));
 }
 
+/* The raw request target, before libmicrohttpd decodes it, becomes the
+ * request's first context: whether it encodes a control character
+ * (decoded, "%00" would cut the path short). The request line is in,
+ * so the rest of the request is due. */
+static char bad_target_mark;
+
+static bool
+encodes_control(const char *uri)
+{
+	static const char hex[] = "0123456789abcdefABCDEF";
+
+	for (const char *p = strchr(uri, '%'); p; p = strchr(p + 1, '%')) {
+		const char *a = p[1] ? strchr(hex, p[1]) : NULL;
+		const char *b = a && p[2] ? strchr(hex, p[2]) : NULL;
+		int v;
+
+		if (a == NULL || b == NULL)
+			continue;
+		v = (int)((a - hex < 16 ? a - hex : a - hex - 6) * 16 +
+			  (b - hex < 16 ? b - hex : b - hex - 6));
+		if (v < 0x20 || v == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	(void)cls;
+	if (ci != NULL && ci->socket_context != NULL)
+		connguard_request(ci->socket_context, ts_mono_ms());
+	return encodes_control(uri) ? &bad_target_mark : NULL;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_size, void **con_cls)
 {
-	struct http_server *s = cls;
+	const struct listener *l = cls;
+	struct http_server *s = l->s;
 	struct conn_req *cr = *con_cls;
 
-	(void)version;
-	if (cr == NULL) {
+	if (cr == NULL || *con_cls == &bad_target_mark) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
 		cr = calloc(1, sizeof(*cr));
 		if (cr == NULL)
 			return MHD_NO;
 		clock_gettime(CLOCK_MONOTONIC, &cr->t0);
 		pthread_mutex_init(&cr->park_lock, NULL);
+		cr->bad_target = *con_cls == &bad_target_mark;
+		cr->via = l;
+		cr->guarded = ci ? ci->socket_context : NULL;
 		cr->r.ctx = s->cfg.ctx;
 		cr->r.server = s;
 		cr->r.conn = conn;
@@ -911,13 +1080,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		cr->r.path = url;
 		*con_cls = cr;
 		atomic_fetch_add(&s->active, 1);
-		return begin(s, cr, url, method);
+		return begin(s, cr, url, method, version);
 	}
 	if (*upload_size > 0) {
 		take_upload(cr, upload_data, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	connguard_answering(cr->guarded);
 	return finish(cr);
 }
 
@@ -934,16 +1104,19 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
-	struct http_server *s = cls;
+	const struct listener *l = cls;
+	struct http_server *s = l->s;
 	struct conn_req *cr = *con_cls;
 	struct route_metrics *m;
 	struct timespec t1;
 	double secs;
 	size_t b;
 
-	(void)conn;
-	if (cr == NULL)
+	if (cr == NULL || *con_cls == &bad_target_mark) {
+		*con_cls = NULL; /* the connection ended in its headers */
 		return;
+	}
+	connguard_idle(cr->guarded, ts_mono_ms());
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - cr->t0.tv_sec) +
 	       (double)(t1.tv_nsec - cr->t0.tv_nsec) / 1e9;
@@ -986,6 +1159,47 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&s->active, 1);
 }
 
+/* Accept a connection unless its address holds its share already. */
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	const struct listener *l = cls;
+
+	(void)len;
+	return connguard_admit(l->s->guard, addr) ? MHD_YES : MHD_NO;
+}
+
+/* Each connection is guarded from its start to its close. */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode code)
+{
+	const struct listener *l = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		connguard_close(l->s->guard, *socket_context);
+		*socket_context = NULL;
+	} else if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		if (fd != NULL && ci != NULL && ci->client_addr != NULL)
+			*socket_context = connguard_open(l->s->guard,
+			    ci->client_addr, fd->connect_fd, ts_mono_ms());
+	}
+}
+
+static void
+sweeper_main(struct worker *w, void *arg)
+{
+	struct http_server *s = arg;
+
+	while (worker_sleep(w, 250, false))
+		connguard_sweep(s->guard, ts_mono_ms());
+}
+
 /* MHD's messages: its format strings, checked as such. */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
@@ -1011,6 +1225,9 @@ server_free(struct http_server *s)
 		return;
 	if (s->keepalive_started)
 		worker_stop(&s->keepalive);
+	if (s->sweeper_started)
+		worker_stop(&s->sweeper);
+	connguard_free(s->guard);
 	pthread_mutex_destroy(&s->streams_lock);
 	ratelimit_free(s->rl);
 	if (s->tls)
@@ -1104,31 +1321,81 @@ http_threads(unsigned threads, unsigned spare_cpus)
 	return cpus > spare_cpus ? cpus - spare_cpus : 1;
 }
 
-int
-http_start(const struct http_config *cfg, struct http_server **out)
+/* Start listening on address (host:port) with threads request threads,
+ * for l. Returns 0, or -errno after logging why. */
+static int
+listener_start(struct http_server *s, struct listener *l, const char *address,
+    unsigned threads)
 {
-	struct http_server *s;
+	const struct http_config *cfg = &s->cfg;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG |
 			 MHD_ALLOW_SUSPEND_RESUME;
-	unsigned threads = http_threads(cfg->threads, 0);
-	bool tls_cert = cfg->tls_cert && *cfg->tls_cert;
-	bool tls_key = cfg->tls_key && *cfg->tls_key;
-	struct MHD_OptionItem opts[13];
-	int n = 0, err;
+	struct MHD_OptionItem opts[16];
+	int n = 0;
 
-	if (addr_parse(cfg->listen, &ss, &sl) < 0) {
-		log_err("http: bad listen address '%s'", cfg->listen);
-		return -EINVAL;
-	}
-	if (tls_cert != tls_key) {
-		log_err("http: [server] tls_cert and tls_key go together");
+	if (addr_parse(address, &ss, &sl) < 0) {
+		log_err("http: bad listen address '%s'", address);
 		return -EINVAL;
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (s->tls)
+		flags |= MHD_USE_TLS;
+	l->s = s;
+#define OPT(o, v, p)                                                           \
+	opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
+	/* Two-argument options: the function as value, its cls as pointer. */
+	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL);
+	OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
+	/* One thread is MHD's own polling thread, not a pool of one: MHD
+	 * warns of a pool size of 1 and ignores it. */
+	if (threads > 1)
+		OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+	OPT(MHD_OPTION_CONNECTION_LIMIT,
+	    cfg->conn_limit ? cfg->conn_limit : 1024, NULL);
+	/* Idle connections are closed after this; the guard holds each
+	 * phase of a request to its own deadline, which no byte moves. */
+	OPT(MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->conn_timeout_s ? cfg->conn_timeout_s : 30, NULL);
+	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, l);
+	OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, l);
+	OPT(MHD_OPTION_URI_LOG_CALLBACK, on_uri, l);
+	/* Each connection's buffer for headers and reads (bodies are
+	 * copied out as they come): MHD's 32 KiB default made 1,000 open
+	 * connections cost 26 MiB. */
+	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, NULL);
+	OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+	/* With HTTPS, handshakes take the certificate and key from tls.c
+	 * (which SIGHUP can replace): the callback is its own argument
+	 * after the array, which ends the list without HTTPS. */
+	l->mhd = MHD_start_daemon(flags, 0, on_accept, l, on_request, l,
+	    MHD_OPTION_ARRAY, opts,
+	    s->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END,
+	    tls_creds_retrieve, MHD_OPTION_END);
+	if (l->mhd == NULL) {
+		log_err(
+		    "http: cannot listen on %s: %s", address, strerror(errno));
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+int
+http_start(const struct http_config *cfg, struct http_server **out)
+{
+	struct http_server *s;
+	bool tls_cert = cfg->tls_cert && *cfg->tls_cert;
+	bool tls_key = cfg->tls_key && *cfg->tls_key;
+	int err;
+
+	if (tls_cert != tls_key) {
+		log_err("http: [server] tls_cert and tls_key go together");
+		return -EINVAL;
+	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -ENOMEM;
@@ -1156,46 +1423,32 @@ http_start(const struct http_config *cfg, struct http_server **out)
 		}
 		s->n_proxies = (size_t)k;
 	}
+	s->guard = connguard_new(&(struct connguard_conf){
+	    .per_address = cfg->per_address,
+	    .idle_ms =
+		(cfg->conn_timeout_s ? cfg->conn_timeout_s : 30) * 1000LL,
+	    .request_ms =
+		cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 30000,
+	    .exempt = s->proxies,
+	    .n_exempt = s->n_proxies});
+	if (s->guard == NULL) {
+		server_free(s);
+		return -ENOMEM;
+	}
+	if (worker_start(&s->sweeper, sweeper_main, s) == 0)
+		s->sweeper_started = true;
 	if (tls_cert && (err = load_tls(s, cfg)) < 0) {
 		server_free(s);
 		return err;
 	}
-#define OPT(o, v, p)                                                           \
-	opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)}
-	/* Two-argument options: the function as value, its cls as pointer. */
-	OPT(MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL);
-	OPT(MHD_OPTION_SOCK_ADDR, 0, &ss);
-	/* One thread is MHD's own polling thread, not a pool of one: MHD
-	 * warns of a pool size of 1 and ignores it. */
-	if (threads > 1)
-		OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
-	OPT(MHD_OPTION_CONNECTION_LIMIT,
-	    cfg->conn_limit ? cfg->conn_limit : 1024, NULL);
-	/* Idle or trickling connections (slowloris) are closed after this. */
-	OPT(MHD_OPTION_CONNECTION_TIMEOUT,
-	    cfg->conn_timeout_s ? cfg->conn_timeout_s : 30, NULL);
-	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, s);
-	/* Each connection's buffer for headers and reads (bodies are
-	 * copied out as they come): MHD's 32 KiB default made 1,000 open
-	 * connections cost 26 MiB. */
-	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY, NULL);
-	if (s->tls)
-		flags |= MHD_USE_TLS;
-	OPT(MHD_OPTION_END, 0, NULL);
-#undef OPT
-	/* With HTTPS, handshakes take the certificate and key from tls.c
-	 * (which SIGHUP can replace): the callback is its own argument
-	 * after the array, which ends the list without HTTPS. */
-	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-	    MHD_OPTION_ARRAY, opts,
-	    s->tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END,
-	    tls_creds_retrieve, MHD_OPTION_END);
-	if (s->mhd == NULL) {
-		log_err("http: cannot listen on %s: %s", cfg->listen,
-		    strerror(errno));
-		server_free(s);
-		return -EADDRINUSE;
+	if ((err = listener_start(
+		 s, &s->pub, cfg->listen, http_threads(cfg->threads, 0))) < 0 ||
+	    (cfg->admin_listen != NULL && cfg->admin_listen[0] != '\0' &&
+		(err = listener_start(s, &s->adm, cfg->admin_listen, 1)) < 0)) {
+		http_stop(s);
+		return err;
 	}
+	s->adm.admin = true;
 	*out = s;
 	return 0;
 }
@@ -1206,25 +1459,43 @@ http_tls(const struct http_server *s)
 	return s->tls;
 }
 
+static unsigned
+listener_port(const struct listener *l)
+{
+	const union MHD_DaemonInfo *di =
+	    l->mhd ? MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_BIND_PORT)
+		   : NULL;
+
+	return di ? di->port : 0;
+}
+
 unsigned
 http_port(struct http_server *s)
 {
-	const union MHD_DaemonInfo *di =
-	    MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	return listener_port(&s->pub);
+}
 
-	return di ? di->port : 0;
+unsigned
+http_admin_port(struct http_server *s)
+{
+	return listener_port(&s->adm);
 }
 
 void
 http_quiesce(struct http_server *s)
 {
-	MHD_socket fd = MHD_quiesce_daemon(s->mhd);
+	struct listener *ls[] = {&s->pub, &s->adm};
 
+	for (size_t i = 0; i < 2; i++) {
+		MHD_socket fd = ls[i]->mhd ? MHD_quiesce_daemon(ls[i]->mhd)
+					   : MHD_INVALID_SOCKET;
+
+		if (fd != MHD_INVALID_SOCKET)
+			close(fd);
+	}
 	/* Open streams never end by themselves: end them, so the drain
 	 * does not wait for them. */
 	streams_close(s);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
 }
 
 bool
@@ -1246,7 +1517,10 @@ http_stop(struct http_server *s)
 	if (s == NULL)
 		return;
 	streams_close(s); /* MHD must not stop with suspended connections */
-	MHD_stop_daemon(s->mhd);
+	if (s->pub.mhd != NULL)
+		MHD_stop_daemon(s->pub.mhd);
+	if (s->adm.mhd != NULL)
+		MHD_stop_daemon(s->adm.mhd);
 	server_free(s);
 }
 
@@ -1274,6 +1548,7 @@ http_storage_metrics(FILE *out, int (*write)(void *arg, FILE *f), void *arg)
 void
 http_metrics(struct http_server *s, FILE *out)
 {
+	connguard_metrics(s->guard, out);
 	fputs("# HELP upgate_http_requests_total HTTP requests answered, by "
 	      "route and status.\n# TYPE upgate_http_requests_total counter\n",
 	    out);

@@ -12,13 +12,14 @@
 
 #include <sodium.h>
 
+#include "upgate/addr.h"
 #include "upgate/ratelimit.h"
 
 #define SLOTS 8192
 #define STRIPES 64
 
 struct slot {
-	unsigned char key[17]; /* family byte + up to 16 address bytes */
+	unsigned char key[ADDR_KEY_LEN];
 	double tokens;
 	int64_t at_ms; /* last refill */
 };
@@ -55,41 +56,18 @@ ratelimit_free(struct ratelimit *rl)
 	free(rl);
 }
 
-/* The address part that identifies a client: IPv4, IPv6 (an IPv4-mapped
- * one counts as IPv4). */
-static void
-addr_key(const struct sockaddr *sa, unsigned char key[17])
-{
-	memset(key, 0, 17);
-	if (sa != NULL && sa->sa_family == AF_INET) {
-		key[0] = 4;
-		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa != NULL && sa->sa_family == AF_INET6) {
-		const struct in6_addr *a =
-		    &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-		if (IN6_IS_ADDR_V4MAPPED(a)) {
-			key[0] = 4;
-			memcpy(key + 1, a->s6_addr + 12, 4);
-		} else {
-			key[0] = 6;
-			memcpy(key + 1, a->s6_addr, 16);
-		}
-	}
-}
-
 bool
 ratelimit_take(struct ratelimit *rl, const struct sockaddr *addr,
     int64_t now_ms, int64_t *retry_ms)
 {
-	unsigned char key[17], h[crypto_shorthash_BYTES];
+	unsigned char key[ADDR_KEY_LEN], h[crypto_shorthash_BYTES];
 	uint64_t hv;
 	struct slot *s;
 	pthread_mutex_t *m;
 	double tokens;
 	bool ok;
 
-	addr_key(addr, key);
+	addr_key(addr, 128, key);
 	crypto_shorthash(h, key, sizeof(key), rl->hash_key);
 	memcpy(&hv, h, sizeof(hv));
 	s = &rl->slot[hv % SLOTS];

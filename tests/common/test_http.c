@@ -43,9 +43,9 @@ h_fail(struct req *r, struct resp *rs)
 }
 
 static const struct http_route routes[] = {
-    {"GET", "/v1/items/{id}", h_item, HTTP_AUTH_NONE, 0},
-    {"POST", "/v1/items/{id}/echo", h_echo, HTTP_AUTH_ADMIN, 32},
-    {"GET", "/fail", h_fail, HTTP_AUTH_NONE, 0},
+    {"GET", "/v1/items/{id}", h_item, HTTP_AUTH_NONE, 0, HTTP_PUBLIC},
+    {"POST", "/v1/items/{id}/echo", h_echo, HTTP_AUTH_ADMIN, 32, HTTP_INTERNAL},
+    {"GET", "/fail", h_fail, HTTP_AUTH_NONE, 0, HTTP_PUBLIC},
 };
 
 static bool
