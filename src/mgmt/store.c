@@ -28,7 +28,9 @@ store_csv_field(FILE *out, const char *s)
 
 	if (quote)
 		fputc('"', out);
-	if (strchr("=+-@", s[0]) != NULL && s[0] != '\0')
+	/* A cell a spreadsheet would read as a formula (OWASP's list: a
+	 * tab or carriage return first hides one) gets a quote first. */
+	if (s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL)
 		fputc('\'', out);
 	for (; *s; s++) {
 		if (*s == '"')
