@@ -228,7 +228,26 @@ struct smtp_note {
 	char why[320];
 	char refusal[160];
 	int64_t last_io; /* monotonic ms of the last line either way */
+	bool greeted;	 /* a line came from the relay */
+	char last[24];	 /* what we sent last: "EHLO", "AUTH", ... */
 };
+
+/* The command a line we wrote starts: its verb ("EHLO", "AUTH"), or
+ * up to its colon for MAIL FROM and RCPT TO. */
+static void
+note_command(struct smtp_note *n, const char *buf, int len)
+{
+	const char *colon = memchr(buf, ':', (size_t)len);
+	int k = 0;
+
+	while (k < len && buf[k] >= 'A' && buf[k] <= 'Z')
+		k++;
+	if (k == 4 && colon != NULL &&
+	    (strncmp(buf, "MAIL", 4) == 0 || strncmp(buf, "RCPT", 4) == 0))
+		k = (int)(colon - buf);
+	if (k > 0 && k < (int)sizeof(n->last))
+		snprintf(n->last, sizeof(n->last), "%.*s", k, buf);
+}
 
 static void
 on_monitor(const char *buf, int len, int writing, void *arg)
@@ -237,7 +256,14 @@ on_monitor(const char *buf, int len, int writing, void *arg)
 	int end = len;
 
 	n->last_io = ts_mono_ms();
-	if (writing != SMTP_CB_READING || n->refusal[0] != '\0' || len < 1 ||
+	if (writing == SMTP_CB_WRITING)
+		note_command(n, buf, len);
+	if (writing != SMTP_CB_READING)
+		return;
+	n->greeted = true;
+	if (len >= 3 && strncmp(buf, "354", 3) == 0)
+		snprintf(n->last, sizeof(n->last), "the message");
+	if (n->refusal[0] != '\0' || len < 1 ||
 	    (buf[0] != '4' && buf[0] != '5'))
 		return;
 	while (end > 0 && (buf[end - 1] == '\n' || buf[end - 1] == '\r'))
@@ -301,9 +327,16 @@ ended(const struct mg_conf *c, struct smtp_note *n)
 	if (n->why[0] != '\0' ||
 	    ts_mono_ms() - n->last_io < c->smtp_timeout - SILENCE_SLACK_MS)
 		return;
-	snprintf(n->why, sizeof(n->why),
-	    "timed out: the relay stopped answering (nothing for %lld s)",
-	    (long long)(c->smtp_timeout / 1000));
+	if (!n->greeted)
+		snprintf(n->why, sizeof(n->why),
+		    "timed out: no greeting within %lld s",
+		    (long long)(c->smtp_timeout / 1000));
+	else
+		snprintf(n->why, sizeof(n->why),
+		    "timed out: the relay stopped answering after %s "
+		    "(timeout %lld s)",
+		    n->last[0] ? n->last : "its greeting",
+		    (long long)(c->smtp_timeout / 1000));
 }
 
 static int

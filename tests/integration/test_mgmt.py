@@ -170,6 +170,20 @@ class TestIngestAndQueries(Case):
         self.assertAlmostEqual(by["1.5.0"]["failure_rate"], 0.4)
         self.assertEqual((by["1.6.0"]["timed_out"], by["1.6.0"]["failure_rate"]), (1, 1.0))
 
+    def test_csv_neutralises_formulas(self):
+        """A cell a spreadsheet would run as a formula starts with a quote
+        in the export; the API keeps the text as sent."""
+        leads = ["=", "+", "-", "@", "\t", "\r"]
+        batch = [outcome(i, message=lead + "HYPERLINK(\"http://x\")") for i, lead in enumerate(leads)]
+        self.assertEqual(self.mg.ingest({"outcomes": batch})[0], 200)
+        st, _, text = self.mg.admin("GET", "/v1/outcomes.csv")
+        self.assertEqual(st, 200)
+        rows = list(csv.DictReader(io.StringIO(text.decode(), newline="")))
+        got = sorted(r["message"] for r in rows)
+        self.assertEqual(got, sorted("'" + lead + "HYPERLINK(\"http://x\")" for lead in leads))
+        api = {o["message"] for o in self.mg.outcomes()["outcomes"]}
+        self.assertIn("\tHYPERLINK(\"http://x\")", api)
+
     def test_csv_export_in_pages(self):
         """An export larger than a page (1,000 rows) comes whole, newest
         first and each row once, as a chunked body; limit stops it inside
@@ -458,8 +472,8 @@ class TestRelayWithTlsAndAuth(EndToEnd):
                                  if a["attempts"] >= 1], what="the email attempt to end")[0]
         self.assertGreaterEqual(time.time() - t0, 4.5)
         self.assertEqual(mail["state"], "pending")
-        self.assertIn("stopped answering", mail["last_error"])
-        self.assertIn("5 s", mail["last_error"])
+        self.assertIn("the relay stopped answering after AUTH (timeout 5 s)",
+                      mail["last_error"])
         wait_for(lambda: [a for a in self.mg.alerts(channel="email") if a["attempts"] >= 2],
                  timeout=30, what="the email tried again")
 
@@ -525,6 +539,26 @@ class TestSilentRelay(EndToEnd):
         self.assertIn("timed out", mail["last_error"])
         wait_for(lambda: os.path.exists(self.sms_log) and open(self.sms_log).read(),
                  what="the SMS")
+
+
+class TestRelayWithoutGreeting(EndToEnd):
+    """A relay that takes the connection and never says a word: the
+    attempt ends at [email] timeout, saying so."""
+
+    def setUp(self):
+        super().setUp()
+        self.mute = socket.socket()
+        self.mute.bind(("127.0.0.1", self.smtp_port))
+        self.mute.listen(16)  # the kernel accepts; nobody ever greets
+        self.addCleanup(self.mute.close)
+
+    def test_attempt_ends_with_no_greeting(self):
+        self.finish("host-mute")
+        mail = wait_for(lambda: [a for a in self.mg.alerts()
+                                 if a["channel"] == "email" and a["attempts"] >= 1],
+                        what="the email attempt to end")[0]
+        self.assertEqual(mail["state"], "pending")
+        self.assertIn("timed out: no greeting within 5 s", mail["last_error"])
 
 
 class TestForwarding(EndToEnd):
