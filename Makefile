@@ -10,7 +10,7 @@ DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
 	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
 	libpq-dev postgresql postgresql-contrib nginx-light prometheus \
-	prometheus-alertmanager debhelper lintian \
+	prometheus-alertmanager debhelper lintian python3-jsonschema python3-yaml \
 	clang libclang-rt-14-dev \
 	openssl systemd python3-nacl valgrind wrk
 
@@ -75,7 +75,7 @@ sysconfdir  ?= /etc
 # postinst instead: SECRETS=no)
 SECRETS     ?= yes
 
-.PHONY: all deps browser-deps run check unit integration clean install uninstall deb \
+.PHONY: all deps openapi-deps browser-deps run check unit integration clean install uninstall deb \
 	fuzz fuzz-build fuzz-bins valgrind soak bench bench-smoke
 all: $(BINS)
 
@@ -221,6 +221,16 @@ deps:
 		echo "deps: missing packages; run as root:"; \
 		echo "  apt-get install -y $$missing"; exit 1; \
 	fi
+	@$(MAKE) --no-print-directory openapi-deps
+
+# Redocly's OpenAPI validator (tools/openapi/package-lock.json), which
+# tests/integration/test_openapi.py runs on docs/*.openapi.yaml.
+openapi-deps:
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm >/dev/null; fi
+	@if [ ! -x tools/openapi/node_modules/.bin/redocly ]; then \
+		echo "deps: npm ci in tools/openapi"; \
+		(cd tools/openapi && npm ci --no-audit --no-fund >/dev/null 2>&1); fi
 
 # Start the gateway in the foreground on loopback with state under ./var/.
 run: deps
