@@ -796,19 +796,5 @@ class TestLifecycle(unittest.TestCase):
             self.assertEqual(problems, [], r.stderr)
 
 
-class TestDocs(unittest.TestCase):
-    def test_openapi_lists_every_route(self):
-        import re
-        root = os.path.join(os.path.dirname(__file__), "../..")
-        routes = open(os.path.join(root, "src/gateway/routes.c")).read()
-        api = open(os.path.join(root, "docs/gateway.openapi.yaml")).read()
-        norm = lambda p: re.sub(r"\{[^}]*\}", "{}", p)
-        documented = {norm(m) for m in re.findall(r"^  (/[^:]*):$", api, re.M)}
-        pairs = re.findall(r'\{\s*"(GET|POST|PATCH|PUT|DELETE)",\s*"([^"]+)"', routes)
-        self.assertTrue(pairs)
-        for method, pattern in pairs:
-            self.assertIn(norm(pattern), documented, pattern)
-
-
 if __name__ == "__main__":
     unittest.main()
