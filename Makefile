@@ -8,7 +8,7 @@ TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 	libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
-	libinih-dev libarchive-dev libsystemd-dev python3-aiosmtpd curl sqlite3 \
+	libinih-dev libarchive-dev libzstd-dev zstd libsystemd-dev python3-aiosmtpd curl sqlite3 \
 	libpq-dev postgresql postgresql-contrib nginx-light prometheus \
 	prometheus-alertmanager debhelper lintian python3-jsonschema python3-yaml \
 	clang libclang-rt-14-dev \
@@ -49,8 +49,13 @@ MGMT_LIB    := $(filter-out $(BUILD)/src/mgmt/main.o,$(MGMT_OBJ))
 LAUNCH_SRC  := $(wildcard src/launcher/*.c)
 LAUNCH_OBJ  := $(LAUNCH_SRC:%.c=$(BUILD)/%.o)
 LAUNCH_LIB  := $(filter-out $(BUILD)/src/launcher/main.o,$(LAUNCH_OBJ))
+# Delta patches (libarchive, libzstd): the launcher applies them,
+# upgatectl makes them; the daemons never touch either library.
+DELTA_SRC   := $(wildcard src/delta/*.c)
+DELTA_OBJ   := $(DELTA_SRC:%.c=$(BUILD)/%.o)
+DELTA_LIBS   = $(shell pkg-config --libs libarchive libzstd 2>/dev/null)
 # Only the launcher unpacks tarballs.
-LAUNCH_LIBS  = $(shell pkg-config --libs libarchive 2>/dev/null)
+LAUNCH_LIBS  = $(DELTA_LIBS)
 CTL_SRC     := $(wildcard src/ctl/*.c)
 CTL_OBJ     := $(CTL_SRC:%.c=$(BUILD)/%.o)
 
@@ -59,7 +64,7 @@ BINS     := $(BINDIR)/upgate-gatewayd $(BINDIR)/upgate-mgmtd \
 	$(BINDIR)/upgate-launch $(BINDIR)/upgatectl
 
 UNIT_SRC := $(wildcard tests/common/test_*.c tests/gateway/test_*.c \
-	tests/mgmt/test_*.c tests/launcher/test_*.c)
+	tests/mgmt/test_*.c tests/launcher/test_*.c tests/delta/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 
 # Where `make install` puts things (DESTDIR is prepended to each).
@@ -98,13 +103,13 @@ $(BINDIR)/upgate-mgmtd: $(MGMT_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MGMT_LIBS)
 
-$(BINDIR)/upgate-launch: $(LAUNCH_OBJ) $(COMMON_OBJ)
+$(BINDIR)/upgate-launch: $(LAUNCH_OBJ) $(DELTA_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(LAUNCH_LIBS)
 
-$(BINDIR)/upgatectl: $(CTL_OBJ) $(COMMON_OBJ)
+$(BINDIR)/upgatectl: $(CTL_OBJ) $(DELTA_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(DELTA_LIBS)
 
 $(BUILD)/tests/common/%: tests/common/%.c $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -122,7 +127,13 @@ $(BUILD)/tests/mgmt/%: tests/mgmt/%.c $(MGMT_LIB) $(COMMON_OBJ)
 		-o $@ $(filter %.c %.o,$^) $(LDLIBS) $(MGMT_LIBS) \
 		$(shell pkg-config --libs cmocka)
 
-$(BUILD)/tests/launcher/%: tests/launcher/%.c $(LAUNCH_LIB) $(COMMON_OBJ)
+$(BUILD)/tests/delta/%: tests/delta/%.c $(DELTA_OBJ) $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) -o $@ \
+		$(filter %.c %.o,$^) $(LDLIBS) $(DELTA_LIBS) \
+		$(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/launcher/%: tests/launcher/%.c $(LAUNCH_LIB) $(DELTA_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Isrc/launcher $(shell pkg-config --cflags cmocka) \
 		$(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) $(LAUNCH_LIBS) \
@@ -141,7 +152,8 @@ FUZZ_LINK_launch  = $(filter-out %/h_launch.o,$(GATEWAY_LIB)) $(COMMON_OBJ)
 FUZZ_LINK_report  = $(filter-out %/h_upgrade.o,$(GATEWAY_LIB)) $(COMMON_OBJ)
 FUZZ_LINK_publish = $(filter-out %/h_release.o,$(GATEWAY_LIB)) $(COMMON_OBJ)
 FUZZ_LINK_ingest  = $(filter-out %/h_ingest.o,$(MGMT_LIB)) $(COMMON_OBJ)
-FUZZ_LINK_offer   = $(LAUNCH_LIB) $(COMMON_OBJ)
+FUZZ_LINK_offer   = $(LAUNCH_LIB) $(DELTA_OBJ) $(COMMON_OBJ)
+FUZZ_LINK_delta   = $(DELTA_OBJ) $(COMMON_OBJ)
 
 .SECONDEXPANSION:
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_LINK_$$*)
