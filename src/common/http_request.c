@@ -1,0 +1,679 @@
+/* SPDX-License-Identifier: MIT */
+/* One request, from its request line to its answer: framing and target
+ * checks, the client address, routing, auth, rate limit, the body,
+ * parking and resuming, and its log line and counters. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_int.h"
+
+#include "upgate/connguard.h"
+#include "upgate/log.h"
+#include "upgate/ratelimit.h"
+#include "upgate/ts.h"
+
+/* Match path against pattern, storing {x} segments (pointers into the
+ * writable copy) in params. */
+static bool
+match(const char *pattern, char *path, const char **params)
+{
+	const char *p = pattern;
+	char *s = path;
+	int np = 0;
+
+	while (*p != '\0' && *s != '\0') {
+		if (*p == '{') {
+			char *end = strchr(s, '/');
+
+			if (end == s || np >= HTTP_MAX_PARAMS)
+				return false;
+			params[np++] = s;
+			p = strchr(p, '}') + 1;
+			if (end == NULL) {
+				s += strlen(s);
+			} else if (*p == '/') {
+				*end = '\0';
+				s = end + 1;
+				p++;
+			} else {
+				return false;
+			}
+			continue;
+		}
+		if (*p++ != *s++)
+			return false;
+	}
+	return *p == '\0' && *s == '\0';
+}
+
+/* Whether a request's method is served by a route's. HEAD is answered
+ * as GET is, headers alone: libmicrohttpd leaves the body out. */
+static bool
+method_serves(const char *route, const char *method)
+{
+	return strcmp(route, method) == 0 ||
+	       (strcmp(method, "HEAD") == 0 && strcmp(route, "GET") == 0);
+}
+
+bool
+http_route_internal(const struct http_route *rt)
+{
+	return rt->scope == HTTP_INTERNAL || rt->auth == HTTP_AUTH_ADMIN;
+}
+
+/* Find the route for method and path; on a path match with the wrong
+ * method set *allow to the methods that would match. On the public
+ * listener beside an admin one, internal routes are not there at all. */
+static const struct http_route *
+find_route(struct http_server *s, struct conn_req *cr, const char *method,
+    const char *url, char *allow, size_t allow_len)
+{
+	size_t off = 0, len = strlen(url) + 1;
+	bool hidden = false;
+
+	allow[0] = '\0';
+	/* match() cuts the copy at each parameter: one copy, refreshed for
+	 * every pattern tried. */
+	free(cr->path_copy);
+	if ((cr->path_copy = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < s->cfg.n_routes; i++) {
+		const struct http_route *rt = &s->cfg.routes[i];
+		const char *params[HTTP_MAX_PARAMS] = {0};
+
+		memcpy(cr->path_copy, url, len);
+		if (!match(rt->pattern, cr->path_copy, params))
+			continue;
+		if (s->adm.mhd != NULL && !cr->via->admin &&
+		    http_route_internal(rt)) {
+			if (method_serves(rt->method, method))
+				hidden = true;
+			continue;
+		}
+		if (method_serves(rt->method, method)) {
+			memcpy(cr->r.params, params, sizeof(params));
+			return rt;
+		}
+		if (strstr(allow, rt->method) == NULL && off < allow_len)
+			off += (size_t)snprintf(allow + off, allow_len - off,
+			    "%s%s%s", off ? ", " : "", rt->method,
+			    strcmp(rt->method, "GET") == 0 ? ", HEAD" : "");
+	}
+	if (hidden) /* a 405 would give the route away */
+		allow[0] = '\0';
+	return NULL;
+}
+
+static bool
+is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return false;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static enum MHD_Result
+send_resp(struct conn_req *cr, struct resp *rs)
+{
+	struct MHD_Response *mr;
+	enum MHD_Result ret;
+	const char *ctype = rs->ctype;
+
+	if (rs->status == 0)
+		http_error(
+		    rs, -EIO, "internal", NULL, "handler gave no answer");
+	connguard_answering(cr->guarded);
+	if (rs->stream) {
+		if ((mr = http_stream_open(cr)) == NULL)
+			return MHD_NO;
+		MHD_add_response_header(
+		    mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+		cr->status = 200;
+		ret = MHD_queue_response(cr->r.conn, 200, mr);
+		MHD_destroy_response(mr);
+		return ret;
+	}
+	if ((mr = http_body_response(rs, &ctype)) == NULL)
+		return MHD_NO;
+	if (ctype != NULL)
+		MHD_add_response_header(
+		    mr, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	for (int i = 0; i < rs->nhdr; i++)
+		MHD_add_response_header(mr, rs->hdr[i].name, rs->hdr[i].value);
+	/* libmicrohttpd closes the connection after an answer that says so. */
+	if (cr->must_close)
+		MHD_add_response_header(
+		    mr, MHD_HTTP_HEADER_CONNECTION, "close");
+	cr->status = rs->status;
+	ret = MHD_queue_response(cr->r.conn, (unsigned)rs->status, mr);
+	MHD_destroy_response(mr);
+	json_decref(rs->json);
+	rs->json = NULL;
+	return ret;
+}
+
+/* Answer an error before the handler runs. */
+static enum MHD_Result send_error(
+    struct conn_req *cr, int err, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum MHD_Result
+send_error(struct conn_req *cr, int err, const char *code, const char *fmt, ...)
+{
+	struct resp rs = {0};
+	va_list ap;
+
+	va_start(ap, fmt);
+	http_error_v(&rs, err, code, NULL, fmt, ap);
+	va_end(ap);
+	if (err == -EACCES)
+		http_header(&rs, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	return send_resp(cr, &rs);
+}
+
+static bool
+authorized(struct http_server *s, struct conn_req *cr)
+{
+	const char *h = MHD_lookup_connection_value(
+	    cr->r.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return s->cfg.authorize != NULL &&
+	       s->cfg.authorize(s->cfg.ctx, h, strlen(h));
+}
+
+/* Every X-Forwarded-For header of a request, joined by commas (an
+ * intermediary may add a header rather than extend one). */
+struct xff {
+	char v[2100];
+	size_t len;
+	bool over;
+};
+
+static enum MHD_Result
+xff_add(void *arg, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct xff *x = arg;
+	size_t n = value ? strlen(value) : 0;
+
+	(void)kind;
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || value == NULL)
+		return MHD_YES;
+	if (x->len + n + 2 >= sizeof(x->v)) {
+		x->over = true;
+		return MHD_NO;
+	}
+	if (x->len > 0)
+		x->v[x->len++] = ',';
+	memcpy(x->v + x->len, value, n + 1);
+	x->len += n;
+	return MHD_YES;
+}
+
+/* Set cr's client address once: the connection's peer, or, when the
+ * peer is a trusted proxy, the address X-Forwarded-For names (SPEC,
+ * "Behind a reverse proxy"). A forwarded list too long to be real is
+ * not read: the peer it is. */
+static void
+client_of(struct http_server *s, struct conn_req *cr)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+	    cr->r.conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct xff x = {.len = 0};
+
+	if (cr->client_set || ci == NULL || ci->client_addr == NULL)
+		return;
+	cr->client_set = true;
+	if (s->n_proxies > 0 &&
+	    addr_in_ranges(ci->client_addr, s->proxies, s->n_proxies))
+		MHD_get_connection_values(
+		    cr->r.conn, MHD_HEADER_KIND, xff_add, &x);
+	cr->forwarded =
+	    addr_client(ci->client_addr, x.len > 0 && !x.over ? x.v : NULL,
+		s->proxies, s->n_proxies, &cr->client) == 1;
+	cr->r.client = (const struct sockaddr *)&cr->client;
+}
+
+/* Whether this client may make one more public request now; when not,
+ * *retry_ms says how long until it may. */
+static bool
+rate_ok(struct http_server *s, struct conn_req *cr, int64_t *retry_ms)
+{
+	if (!cr->client_set)
+		return true;
+	return ratelimit_take(s->rl, (const struct sockaddr *)&cr->client,
+	    ts_mono_ms(), retry_ms);
+}
+
+static enum MHD_Result
+rate_refuse(struct conn_req *cr, int64_t retry_ms)
+{
+	struct resp rs = {0};
+	int64_t wait_s = (retry_ms + 999) / 1000;
+	char secs[24];
+
+	snprintf(
+	    secs, sizeof(secs), "%lld", (long long)(wait_s > 0 ? wait_s : 1));
+	http_error(&rs, -EAGAIN, "rate_limited", NULL,
+	    "too many requests from this address; retry in %s s", secs);
+	http_header(&rs, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	return send_resp(cr, &rs);
+}
+
+/* The headers that say where a request's body ends (RFC 9112 section
+ * 6), gathered from every header line: libmicrohttpd reads the first
+ * Content-Length and knows only a lone "chunked". */
+struct framing {
+	int lengths;	/* Content-Length lines */
+	int chunked;	/* "chunked" codings */
+	char other[48]; /* the first other coding, "" none */
+	bool te;	/* a Transfer-Encoding line */
+};
+
+static enum MHD_Result
+framing_add(
+    void *arg, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct framing *f = arg;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		/* "5, 5" is two values in one line. */
+		f->lengths += value != NULL && strchr(value, ',') ? 2 : 1;
+		return MHD_YES;
+	}
+	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) != 0)
+		return MHD_YES;
+	f->te = true;
+	for (const char *p = value ? value : ""; *p != '\0';) {
+		size_t n;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 7 && strncasecmp(p, "chunked", 7) == 0)
+			f->chunked++;
+		else if (n > 0 && f->other[0] == '\0')
+			snprintf(f->other, sizeof(f->other), "%.*s",
+			    (int)(n < 40 ? n : 40), p);
+		p += strcspn(p, ",");
+	}
+	return MHD_YES;
+}
+
+/* Refuse a request whose body could be read two ways (request
+ * smuggling behind a proxy that reads it the other way), and a target
+ * with an encoded control character (which libmicrohttpd's decoding
+ * would cut or pass on): 400, or 501 for a transfer coding we do not
+ * have; the connection is closed after, since where the next request
+ * starts is unknown. NULL when the request is well framed. */
+static const char *
+framing_refusal(
+    struct conn_req *cr, const char *version, char *why, size_t len, int *err)
+{
+	struct framing f = {.lengths = 0};
+
+	*err = -EBADMSG;
+	if (cr->bad_target)
+		return "the request target has an encoded control character";
+	MHD_get_connection_values(cr->r.conn, MHD_HEADER_KIND, framing_add, &f);
+	if (f.lengths > 1)
+		return "the request has more than one Content-Length";
+	if (f.te && f.lengths > 0)
+		return "the request has both Content-Length and "
+		       "Transfer-Encoding";
+	if (f.te && strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
+		return "Transfer-Encoding needs HTTP/1.1";
+	if (f.other[0] != '\0') {
+		*err = -ENOSYS;
+		snprintf(why, len,
+		    "transfer coding '%s' is not supported (only chunked is)",
+		    f.other);
+		return why;
+	}
+	if (f.te && f.chunked != 1)
+		return f.chunked ? "chunked is applied more than once"
+				 : "Transfer-Encoding names no coding";
+	return NULL;
+}
+
+/* First call for a request: route, auth and declared-size checks. Returns
+ * MHD_YES with nothing queued when the request may go on. */
+static enum MHD_Result
+begin(struct http_server *s, struct conn_req *cr, const char *url,
+    const char *method, const char *version)
+{
+	char allow[64], why[128];
+	const char *cl, *ct, *refusal;
+	int64_t retry_ms = 0;
+	int err;
+
+	client_of(s, cr);
+	if ((refusal = framing_refusal(cr, version, why, sizeof(why), &err))) {
+		cr->must_close = true;
+		return send_error(cr, err,
+		    err == -ENOSYS ? "unsupported_transfer_coding"
+				   : "malformed_request",
+		    "%s", refusal);
+	}
+	cr->route = find_route(s, cr, method, url, allow, sizeof(allow));
+	if (cr->route == NULL && allow[0] != '\0') {
+		struct resp rs = {0};
+
+		http_error(&rs, -EOPNOTSUPP, "method_not_allowed", NULL,
+		    "%s is not allowed on %s (allowed: %s)", method, url,
+		    allow);
+		http_header(&rs, MHD_HTTP_HEADER_ALLOW, allow);
+		return send_resp(cr, &rs);
+	}
+	if (cr->route == NULL)
+		return send_error(
+		    cr, -ENOENT, "not_found", "no such resource: %s", url);
+	if (cr->route->auth == HTTP_AUTH_NONE && s->rl != NULL &&
+	    !rate_ok(s, cr, &retry_ms))
+		return rate_refuse(cr, retry_ms);
+	if (cr->route->auth == HTTP_AUTH_ADMIN && !authorized(s, cr))
+		return send_error(cr, -EACCES, "unauthorized",
+		    "this endpoint needs Authorization: Bearer <admin token>");
+	cr->max =
+	    cr->route->max_body ? cr->route->max_body : HTTP_DEFAULT_MAX_BODY;
+	cl = MHD_lookup_connection_value(
+	    cr->r.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && strtoull(cl, NULL, 10) > cr->max)
+		return send_error(cr, -E2BIG, "body_too_large",
+		    "request body is over the %zu byte limit", cr->max);
+	ct = MHD_lookup_connection_value(
+	    cr->r.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if ((ct != NULL || (cl != NULL && strcmp(cl, "0") != 0)) &&
+	    !is_json_type(ct) &&
+	    (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 ||
+		strcmp(method, "PATCH") == 0))
+		return send_error(cr, -EMEDIUMTYPE, "unsupported_media_type",
+		    "Content-Type must be application/json, not %s",
+		    ct ? ct : "(none)");
+	return MHD_YES;
+}
+
+static void
+take_upload(struct conn_req *cr, const char *data, size_t n)
+{
+	if (cr->too_big || cr->len + n > cr->max) {
+		cr->too_big = true;
+		return;
+	}
+	if (cr->len + n + 1 > cr->cap) {
+		size_t cap = cr->cap ? cr->cap : 1024;
+		char *nb;
+
+		while (cap < cr->len + n + 1)
+			cap *= 2;
+		nb = realloc(cr->buf, cap);
+		if (nb == NULL) {
+			cr->too_big = true;
+			return;
+		}
+		cr->buf = nb;
+		cr->cap = cap;
+	}
+	memcpy(cr->buf + cr->len, data, n);
+	cr->len += n;
+}
+
+int
+http_suspend(
+    struct req *rq, http_cont cont, void *state, void (*state_free)(void *))
+{
+	struct conn_req *cr = (struct conn_req *)rq;
+
+	pthread_mutex_lock(&cr->park_lock);
+	if (cr->state != state && cr->state_free != NULL)
+		cr->state_free(cr->state);
+	cr->cont = cont;
+	cr->state = state;
+	cr->state_free = state_free;
+	cr->resumed = false;
+	pthread_mutex_unlock(&cr->park_lock);
+	return 0;
+}
+
+void
+http_resume(struct req *rq, int err)
+{
+	struct conn_req *cr = (struct conn_req *)rq;
+
+	pthread_mutex_lock(&cr->park_lock);
+	cr->cont_err = err;
+	cr->resumed = true;
+	if (cr->suspended) {
+		cr->suspended = false;
+		MHD_resume_connection(rq->conn);
+	}
+	pthread_mutex_unlock(&cr->park_lock);
+}
+
+void *
+req_state(const struct req *rq)
+{
+	return ((const struct conn_req *)rq)->state;
+}
+
+/* A handler or continuation returned err. While a continuation is set
+ * (http_suspend), park the request until its work is done, or run it at
+ * once when done already; then send the answer, or the error shape for
+ * err. */
+static enum MHD_Result
+answer(struct conn_req *cr, int err)
+{
+	struct resp *rs = &cr->resp;
+
+	for (;;) {
+		http_cont cont;
+
+		pthread_mutex_lock(&cr->park_lock);
+		if (cr->cont == NULL) {
+			pthread_mutex_unlock(&cr->park_lock);
+			break;
+		}
+		if (!cr->resumed) {
+			cr->suspended = true;
+			MHD_suspend_connection(cr->r.conn);
+			pthread_mutex_unlock(&cr->park_lock);
+			return MHD_YES;
+		}
+		cont = cr->cont;
+		cr->cont = NULL;
+		pthread_mutex_unlock(&cr->park_lock);
+		err = cont(&cr->r, rs, cr->cont_err);
+	}
+	if (err < 0 && rs->status == 0)
+		http_error(rs, err,
+		    err == -ENOMEM		       ? "out_of_memory"
+		    : http_status_from_err(err) == 503 ? "storage_unavailable"
+						       : "internal",
+		    NULL, "the request could not be completed: %s",
+		    strerror(-err));
+	return send_resp(cr, rs);
+}
+
+/* The whole request is in: parse, call the handler, answer. */
+static enum MHD_Result
+finish(struct conn_req *cr)
+{
+	struct resp rs = {0};
+	json_error_t je;
+	int err;
+
+	if (cr->cont != NULL) /* called again after http_resume() */
+		return answer(cr, 0);
+
+	if (cr->too_big)
+		return send_error(cr, -E2BIG, "body_too_large",
+		    "request body is over the %zu byte limit", cr->max);
+	cr->r.raw_body = cr->buf ? cr->buf : "";
+	cr->r.raw_len = cr->len;
+	if (cr->route->auth == HTTP_AUTH_SIGNED) {
+		struct http_server *s = cr->r.server;
+
+		err = s->cfg.verify ? s->cfg.verify(s->cfg.ctx, &cr->r, &rs)
+				    : -EACCES;
+		if (err < 0 && rs.status == 0)
+			http_error(&rs, -EACCES, "unauthorized", NULL,
+			    "this endpoint needs a signed request");
+		if (err < 0)
+			return send_resp(cr, &rs);
+	}
+	if (cr->len > 0) {
+		cr->r.body =
+		    json_loadb(cr->buf, cr->len, JSON_REJECT_DUPLICATES, &je);
+		if (cr->r.body == NULL)
+			return send_error(cr, -EBADMSG, "malformed_json",
+			    "body is not valid JSON: %s (line %d, column %d)",
+			    je.text, je.line, je.column);
+		if (!json_is_object(cr->r.body))
+			return send_error(cr, -EBADMSG, "malformed_json",
+			    "body must be a JSON object");
+	}
+	return answer(cr, cr->route->handler(&cr->r, &cr->resp));
+}
+
+/* The raw request target, before libmicrohttpd decodes it, becomes the
+ * request's first context: whether it encodes a control character
+ * (decoded, "%00" would cut the path short). The request line is in,
+ * so the rest of the request is due. */
+static char bad_target_mark;
+
+static bool
+encodes_control(const char *uri)
+{
+	static const char hex[] = "0123456789abcdefABCDEF";
+
+	for (const char *p = strchr(uri, '%'); p; p = strchr(p + 1, '%')) {
+		const char *a = p[1] ? strchr(hex, p[1]) : NULL;
+		const char *b = a && p[2] ? strchr(hex, p[2]) : NULL;
+		int v;
+
+		if (a == NULL || b == NULL)
+			continue;
+		v = (int)((a - hex < 16 ? a - hex : a - hex - 6) * 16 +
+			  (b - hex < 16 ? b - hex : b - hex - 6));
+		if (v < 0x20 || v == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+void *
+http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	(void)cls;
+	if (ci != NULL && ci->socket_context != NULL)
+		connguard_request(ci->socket_context, ts_mono_ms());
+	return encodes_control(uri) ? &bad_target_mark : NULL;
+}
+
+enum MHD_Result
+http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_size, void **con_cls)
+{
+	const struct listener *l = cls;
+	struct http_server *s = l->s;
+	struct conn_req *cr = *con_cls;
+
+	if (cr == NULL || *con_cls == &bad_target_mark) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+		cr = calloc(1, sizeof(*cr));
+		if (cr == NULL)
+			return MHD_NO;
+		clock_gettime(CLOCK_MONOTONIC, &cr->t0);
+		pthread_mutex_init(&cr->park_lock, NULL);
+		cr->bad_target = *con_cls == &bad_target_mark;
+		cr->via = l;
+		cr->guarded = ci ? ci->socket_context : NULL;
+		cr->r.ctx = s->cfg.ctx;
+		cr->r.server = s;
+		cr->r.conn = conn;
+		cr->r.method = method;
+		cr->r.path = url;
+		*con_cls = cr;
+		atomic_fetch_add(&s->active, 1);
+		return begin(s, cr, url, method, version);
+	}
+	if (*upload_size > 0) {
+		take_upload(cr, upload_data, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	connguard_answering(cr->guarded);
+	return finish(cr);
+}
+
+void
+http_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	const struct listener *l = cls;
+	struct http_server *s = l->s;
+	struct conn_req *cr = *con_cls;
+	struct timespec t1;
+	double secs;
+
+	if (cr == NULL || *con_cls == &bad_target_mark) {
+		*con_cls = NULL; /* the connection ended in its headers */
+		return;
+	}
+	connguard_idle(cr->guarded, ts_mono_ms());
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - cr->t0.tv_sec) +
+	       (double)(t1.tv_nsec - cr->t0.tv_nsec) / 1e9;
+	http_counts_add(s->counts,
+	    cr->route ? (size_t)(cr->route - s->cfg.routes) : s->cfg.n_routes,
+	    cr->status, secs);
+	if (log_enabled(LOG_LVL_INFO)) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		    conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		char addr[64] = "-";
+
+		if (cr->forwarded)
+			addr_format_host((const struct sockaddr *)&cr->client,
+			    addr, sizeof(addr));
+		else if (ci != NULL && ci->client_addr != NULL)
+			addr_format(ci->client_addr, addr, sizeof(addr));
+		log_info("%s \"%s %s\" %d %.1fms route=%s%s", addr,
+		    cr->r.method, cr->r.path, cr->status, secs * 1000,
+		    cr->route ? cr->route->pattern : "-",
+		    toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
+							       : " (aborted)");
+	}
+	/* Whoever resumed it may still be leaving http_resume(). */
+	pthread_mutex_lock(&cr->park_lock);
+	pthread_mutex_unlock(&cr->park_lock);
+	pthread_mutex_destroy(&cr->park_lock);
+	if (cr->state_free != NULL)
+		cr->state_free(cr->state);
+	json_decref(cr->resp.json);
+	free(cr->resp.raw);
+	json_decref(cr->r.body);
+	free(cr->path_copy);
+	free(cr->buf);
+	free(cr);
+	*con_cls = NULL;
+	atomic_fetch_sub(&s->active, 1);
+}
