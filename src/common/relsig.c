@@ -16,6 +16,30 @@
 
 #define DOC_MAX (256 * 1024)
 
+/* Whether d is a well-formed deltas object: by semantic version, each
+ * with url, size and sha256. */
+static bool
+deltas_valid(json_t *d)
+{
+	const char *from;
+	json_t *x;
+
+	if (!json_is_object(d))
+		return false;
+	json_object_foreach(d, from, x)
+	{
+		const char *sha =
+		    json_string_value(json_object_get(x, "sha256"));
+
+		if (!semver_valid(from) ||
+		    !json_is_string(json_object_get(x, "url")) || sha == NULL ||
+		    !id_sha256_valid(sha) ||
+		    json_integer_value(json_object_get(x, "size")) < 1)
+			return false;
+	}
+	return true;
+}
+
 static int
 bad(char *why, size_t wl, const char *what)
 {
@@ -64,11 +88,20 @@ relsig_parse(const char *text, struct relsig_doc *out, char *why, size_t wl)
 		const char *sha =
 		    json_string_value(json_object_get(a, "sha256"));
 
+		json_t *tar = json_object_get(a, "tar_sha256");
+		json_t *deltas = json_object_get(a, "deltas");
+
 		if (!id_app_valid(platform) || url == NULL || sha == NULL ||
 		    !id_sha256_valid(sha) || !json_is_integer(size) ||
 		    json_integer_value(size) < 0)
 			return bad(why, wl,
 			    "each artifact needs url, size and sha256");
+		if ((tar != NULL &&
+			(!json_is_string(tar) ||
+			    !id_sha256_valid(json_string_value(tar)))) ||
+		    (deltas != NULL && !deltas_valid(deltas)))
+			return bad(why, wl,
+			    "an artifact's tar_sha256 or deltas are malformed");
 	}
 	out->serial = json_integer_value(serial);
 	out->rollback = json_is_true(rollback);
@@ -80,6 +113,18 @@ relsig_fini(struct relsig_doc *d)
 {
 	json_decref(d->root);
 	memset(d, 0, sizeof(*d));
+}
+
+/* A downloadable file's signed fields: url, size, sha256 in lowercase. */
+static json_t *
+signed_file(const json_t *f)
+{
+	char sha[65];
+	const char *s = json_string_value(json_object_get(f, "sha256"));
+
+	id_lower(sha, sizeof(sha), s ? s : "");
+	return json_pack("{s:O, s:O, s:s}", "url", json_object_get(f, "url"),
+	    "size", json_object_get(f, "size"), "sha256", sha);
 }
 
 char *
@@ -94,17 +139,29 @@ relsig_make(const char *app, const char *channel, const char *version,
 
 	if (arts == NULL)
 		return NULL;
-	/* Only the signed fields of each artifact, hex in lowercase. */
+	/* Only the signed fields of each artifact, hex in lowercase;
+	 * tar_sha256 and deltas when it has them. */
 	json_object_foreach(artifacts, platform, a)
 	{
-		char sha[65];
-		const char *s = json_string_value(json_object_get(a, "sha256"));
+		json_t *deltas = json_object_get(a, "deltas");
+		const char *tar =
+		    json_string_value(json_object_get(a, "tar_sha256"));
+		json_t *f = signed_file(a), *d, *ds;
+		const char *from;
 
-		id_lower(sha, sizeof(sha), s ? s : "");
-		json_object_set_new(arts, platform,
-		    json_pack("{s:O, s:O, s:s}", "url",
-			json_object_get(a, "url"), "size",
-			json_object_get(a, "size"), "sha256", sha));
+		if (f != NULL && tar != NULL) {
+			char hex[65];
+
+			id_lower(hex, sizeof(hex), tar);
+			json_object_set_new(f, "tar_sha256", json_string(hex));
+		}
+		if (f != NULL && json_object_size(deltas) > 0 &&
+		    (ds = json_object()) != NULL) {
+			json_object_foreach(deltas, from, d)
+			    json_object_set_new(ds, from, signed_file(d));
+			json_object_set_new(f, "deltas", ds);
+		}
+		json_object_set_new(arts, platform, f);
 	}
 	ts_format(expires_ms, when);
 	o = json_pack("{s:s, s:s, s:s, s:o, s:b, s:I, s:s}", "app", app,
@@ -118,30 +175,53 @@ relsig_make(const char *app, const char *channel, const char *version,
 	return text;
 }
 
+/* Whether files a and b (url, size, sha256) say the same. */
+static bool
+same_file(const json_t *a, const json_t *b)
+{
+	const char *u1 = json_string_value(json_object_get(a, "url"));
+	const char *u2 = json_string_value(json_object_get(b, "url"));
+	const char *h1 = json_string_value(json_object_get(a, "sha256"));
+	const char *h2 = json_string_value(json_object_get(b, "sha256"));
+
+	return u1 != NULL && u2 != NULL && h1 != NULL && h2 != NULL &&
+	       strcmp(u1, u2) == 0 && strcasecmp(h1, h2) == 0 &&
+	       json_integer_value(json_object_get(a, "size")) ==
+		   json_integer_value(json_object_get(b, "size"));
+}
+
+/* Two optional hex strings: both absent, or equal but for case. */
+static bool
+same_hex(const json_t *a, const json_t *b)
+{
+	const char *x = json_string_value(a), *y = json_string_value(b);
+
+	return (x == NULL && y == NULL) ||
+	       (x != NULL && y != NULL && strcasecmp(x, y) == 0);
+}
+
 bool
 relsig_artifacts_equal(const struct relsig_doc *d, json_t *artifacts)
 {
-	const char *platform;
-	json_t *a;
+	const char *platform, *from;
+	json_t *a, *x;
 
 	if (json_object_size(artifacts) != json_object_size(d->artifacts))
 		return false;
 	json_object_foreach(artifacts, platform, a)
 	{
 		json_t *s = json_object_get(d->artifacts, platform);
-		const char *u1 = json_string_value(json_object_get(a, "url"));
-		const char *u2 = json_string_value(json_object_get(s, "url"));
-		const char *h1 =
-		    json_string_value(json_object_get(a, "sha256"));
-		const char *h2 =
-		    json_string_value(json_object_get(s, "sha256"));
+		json_t *da = json_object_get(a, "deltas");
+		json_t *ds = json_object_get(s, "deltas");
 
-		if (s == NULL || u1 == NULL || u2 == NULL || h1 == NULL ||
-		    h2 == NULL || strcmp(u1, u2) != 0 ||
-		    strcasecmp(h1, h2) != 0 ||
-		    json_integer_value(json_object_get(a, "size")) !=
-			json_integer_value(json_object_get(s, "size")))
+		if (s == NULL || !same_file(a, s) ||
+		    !same_hex(json_object_get(a, "tar_sha256"),
+			json_object_get(s, "tar_sha256")) ||
+		    json_object_size(da) != json_object_size(ds))
 			return false;
+		json_object_foreach(da, from,
+		    x) if (!same_file(x,
+			       json_object_get(ds, from))) return false;
 	}
 	return true;
 }

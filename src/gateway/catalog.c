@@ -70,8 +70,8 @@ slot_of(const char *app, const char *channel)
 
 /* Read app/channel's catalog inside conn's read transaction. */
 static int
-load(struct store_conn *conn, const char *app, const char *channel, int64_t version,
-    struct catalog_entry **out)
+load(struct store_conn *conn, const char *app, const char *channel,
+    int64_t version, struct catalog_entry **out)
 {
 	struct catalog_entry *e = calloc(1, sizeof(*e));
 	int err;

@@ -121,7 +121,13 @@ void gw_finish_opts(const struct gw_settings *s, struct finish_opts *o);
 /* render.c: JSON for API answers. All return new references or NULL. */
 json_t *render_release(
     const struct release *r, const char *platform, bool with_counts);
-json_t *render_offer(const struct upgrade *u);
+/* r's artifacts (only platform's unless NULL) as a publish body has
+ * them, with tar_sha256 and deltas where there are. */
+json_t *render_artifacts(const struct release *r, const char *platform);
+json_t *render_delta(const struct artifact_delta *d);
+/* An offer of u; with a delta when a (u's artifact, NULL: unknown) has
+ * one from u's from_version. */
+json_t *render_offer(const struct upgrade *u, const struct artifact *a);
 json_t *render_failure(const struct upgrade *u);
 json_t *render_upgrade(const struct upgrade *u);
 json_t *render_events(const struct upgrade_event *ev, size_t n);

@@ -49,8 +49,8 @@ load_view(struct gw *gw, const struct launch_req *l, struct view *v)
 		goto out;
 	err = catalog_get(gw->catalog, conn, l->app, l->channel, &v->cat);
 	if (err == 0) {
-		err =
-		    store_upgrade_latest(conn, l->client_id, l->app, &v->latest);
+		err = store_upgrade_latest(
+		    conn, l->client_id, l->app, &v->latest);
 		v->has_latest = err == 0;
 		if (err == -ENOENT)
 			err = 0;
@@ -223,22 +223,36 @@ parse(const json_t *b, struct launch_req *l, struct jv_err *e)
 	return 0;
 }
 
+/* The artifact an upgrade in progress was offered, from the catalog
+ * (NULL when its release is no longer there). */
+static const struct artifact *
+offered_artifact(const struct catalog_view *cat, const struct upgrade *u)
+{
+	for (size_t i = 0; cat != NULL && i < cat->n_releases; i++)
+		if (cat->releases[i].id == u->release_id)
+			return store_release_artifact(
+			    &cat->releases[i], u->platform);
+	return NULL;
+}
+
 /* The answer to a launch decided as d; offer is what an upgrade offers,
- * latest the client's last upgrade (in progress, or a failure to tell). */
+ * latest the client's last upgrade (in progress, or a failure to tell),
+ * cat the catalog the decision read (for deltas). */
 static json_t *
 answer_doc(const struct decide_out *d, const struct upgrade *offer,
-    const struct upgrade *latest)
+    const struct upgrade *latest, const struct catalog_view *cat)
 {
 	json_t *o;
 
 	if (d->action == DECIDE_UPGRADE) {
 		o = json_pack("{s:s, s:o}", "action", "upgrade", "upgrade",
-		    render_offer(offer));
+		    render_offer(offer, d->artifact));
 	} else {
 		o = json_pack("{s:s, s:s}", "action", "launch", "reason",
 		    decide_reason_name(d->reason));
 		if (o != NULL && d->in_progress)
-			json_object_set_new(o, "upgrade", render_offer(latest));
+			json_object_set_new(o, "upgrade",
+			    render_offer(latest, offered_artifact(cat, latest)));
 	}
 	if (o != NULL)
 		json_object_set_new(o, "previous_failure",
@@ -264,7 +278,7 @@ plain_render(void)
 
 		if (r == REASON_UPGRADE_IN_PROGRESS)
 			continue; /* answers with the upgrade */
-		o = answer_doc(&d, NULL, NULL);
+		o = answer_doc(&d, NULL, NULL, NULL);
 		plain[r] = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);
 	}
@@ -294,7 +308,7 @@ answer(struct launch_job *j, struct resp *rs)
 		err = http_reply_copy(
 		    rs, 200, "application/json", body, strlen(body));
 	} else {
-		o = answer_doc(&j->d, &j->offer, &j->v.latest);
+		o = answer_doc(&j->d, &j->offer, &j->v.latest, j->v.cat);
 		err = o ? http_reply(rs, 200, o) : -ENOMEM;
 	}
 	if (err == 0)

@@ -28,6 +28,74 @@ url_valid(const char *u)
 	return true;
 }
 
+#define MAX_DELTAS 32
+
+/* Read and check a's deltas (an object by older version) into art,
+ * the artifact of release version, for field ("artifacts.P"). */
+static int
+parse_deltas(json_t *deltas, const char *version, struct artifact *art,
+    const char *field, struct jv_err *e)
+{
+	const char *from;
+	json_t *d;
+	char f[STORE_NAME_MAX * 2 + 48];
+
+	snprintf(f, sizeof(f), "%s.deltas", field);
+	if (!json_is_object(deltas))
+		return jv_fail(e, -EBADMSG, "invalid_type", f,
+		    "%s must be an object keyed by the version each delta is "
+		    "from",
+		    f);
+	if (json_object_size(deltas) > MAX_DELTAS)
+		return jv_fail(e, -EINVAL, "invalid_value", f,
+		    "%s has more than %d deltas", f, MAX_DELTAS);
+	if (json_object_size(deltas) > 0 && art->tar_sha256[0] == '\0')
+		return jv_fail(e, -EINVAL, "invalid_value", f,
+		    "%s needs %s.tar_sha256: the launcher checks the tar a "
+		    "delta makes against it",
+		    f, field);
+	if ((art->deltas = calloc(
+		 json_object_size(deltas) + 1, sizeof(*art->deltas))) == NULL)
+		return jv_fail(e, -ENOMEM, "out_of_memory", NULL, "no memory");
+	json_object_foreach(deltas, from, d)
+	{
+		struct artifact_delta *x = &art->deltas[art->n_deltas];
+		const char *url = NULL, *sha = NULL;
+		int64_t size = 0;
+		int err;
+
+		snprintf(f, sizeof(f), "%s.deltas.%.64s", field, from);
+		if (!semver_valid(from) || semver_cmp_str(from, version) >= 0)
+			return jv_fail(e, -EINVAL, "invalid_value", f,
+			    "%s: a delta is from an earlier version than %s, "
+			    "named by its semantic version",
+			    f, version);
+		if (!json_is_object(d))
+			return jv_fail(e, -EBADMSG, "invalid_type", f,
+			    "%s must be an object with url, size and sha256",
+			    f);
+		if ((err = jv_str(d, "url", true, STORE_URL_MAX, &url, e)) <
+			0 ||
+		    (err = jv_int(d, "size", true, 1, MAX_SIZE, &size, e)) <
+			0 ||
+		    (err = jv_str(d, "sha256", true, 64, &sha, e)) < 0)
+			return err;
+		if (!url_valid(url) || !id_sha256_valid(sha))
+			return jv_fail(e, -EINVAL, "invalid_value", f,
+			    "%s needs an http or https url and a sha256 of 64 "
+			    "hex digits",
+			    f);
+		snprintf(x->from, sizeof(x->from), "%s", from);
+		id_lower(x->sha256, sizeof(x->sha256), sha);
+		x->size = size;
+		if ((x->url = strdup(url)) == NULL)
+			return jv_fail(
+			    e, -ENOMEM, "out_of_memory", NULL, "no memory");
+		art->n_deltas++;
+	}
+	return 0;
+}
+
 /* Read and check the artifacts object into r (which then owns them). */
 static int
 parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
@@ -48,7 +116,8 @@ parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
 	json_object_foreach(arts, platform, a)
 	{
 		struct artifact *art = &r->artifacts[r->n_artifacts];
-		const char *url = NULL, *sha = NULL;
+		const char *url = NULL, *sha = NULL, *tar = NULL;
+		json_t *deltas = NULL;
 		int64_t size = 0;
 		char field[STORE_NAME_MAX + 32];
 		int err;
@@ -71,16 +140,25 @@ parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
 			 "https URL without spaces",
 			 e)) < 0 ||
 		    (err = jv_check(id_sha256_valid(sha), "sha256",
-			 "must be 64 hex digits", e)) < 0)
+			 "must be 64 hex digits", e)) < 0 ||
+		    (err = jv_str(a, "tar_sha256", false, 64, &tar, e)) < 0 ||
+		    (err = jv_check(tar == NULL || id_sha256_valid(tar),
+			 "tar_sha256", "must be 64 hex digits", e)) < 0)
 			return err;
 		snprintf(art->platform, sizeof(art->platform), "%s", platform);
 		art->url = strdup(url);
+		r->n_artifacts++; /* store_release_fini frees what it has */
 		if (art->url == NULL)
 			return jv_fail(
 			    e, -ENOMEM, "out_of_memory", NULL, "no memory");
 		art->size = size;
 		id_lower(art->sha256, sizeof(art->sha256), sha);
-		r->n_artifacts++;
+		if (tar != NULL)
+			id_lower(art->tar_sha256, sizeof(art->tar_sha256), tar);
+		if ((deltas = json_object_get(a, "deltas")) != NULL &&
+		    !json_is_null(deltas) &&
+		    (err = parse_deltas(deltas, r->version, art, field, e)) < 0)
+			return err;
 	}
 	return 0;
 }
@@ -89,14 +167,9 @@ parse_artifacts(json_t *arts, struct release *r, struct jv_err *e)
 static char *
 canonical(const struct release *r)
 {
-	json_t *arts = json_object(), *o;
+	json_t *arts = render_artifacts(r, NULL), *o;
 	char *s;
 
-	for (size_t i = 0; arts != NULL && i < r->n_artifacts; i++)
-		json_object_set_new(arts, r->artifacts[i].platform,
-		    json_pack("{s:s, s:I, s:s}", "url", r->artifacts[i].url,
-			"size", (json_int_t)r->artifacts[i].size, "sha256",
-			r->artifacts[i].sha256));
 	o = json_pack("{s:s, s:i, s:b, s:b, s:o, s:s*, s:s*}", "notes",
 	    r->notes, "rollout_percent", r->rollout_percent, "mandatory",
 	    r->mandatory, "paused", r->paused, "artifacts",
@@ -518,20 +591,6 @@ render_rollback(const struct rollback *rb, const char *version)
 	    render_time(rb->created_at));
 }
 
-/* The artifacts of r as a publish body has them. */
-static json_t *
-artifacts_json(const struct release *r)
-{
-	json_t *arts = json_object();
-
-	for (size_t i = 0; arts != NULL && i < r->n_artifacts; i++)
-		json_object_set_new(arts, r->artifacts[i].platform,
-		    json_pack("{s:s, s:I, s:s}", "url", r->artifacts[i].url,
-			"size", (json_int_t)r->artifacts[i].size, "sha256",
-			r->artifacts[i].sha256));
-	return arts;
-}
-
 static int
 parse_rollback(const json_t *b, const char **app, const char **channel,
     const char **version, int64_t *percent, struct jv_err *e)
@@ -583,7 +642,7 @@ h_rollback_post(struct req *rq, struct resp *rs)
 	found = err == 0;
 	if (err == 0 && r.yanked)
 		err = -EEXIST;
-	if (err == 0 && (arts = artifacts_json(&r)) == NULL)
+	if (err == 0 && (arts = render_artifacts(&r, NULL)) == NULL)
 		err = -ENOMEM;
 	if (err == 0 &&
 	    gw_signed_parse(rq->body, app, channel, version, arts, true,
@@ -661,7 +720,8 @@ h_rollback_get(struct req *rq, struct resp *rs)
 		size_t n = 0;
 
 		conn = store_reader_get(gw->store);
-		if (store_release_list(conn, app, channel, false, &list, &n) == 0)
+		if (store_release_list(conn, app, channel, false, &list, &n) ==
+		    0)
 			for (size_t i = 0; i < n; i++)
 				if (list[i].id == rb.release_id)
 					snprintf(version, sizeof(version), "%s",

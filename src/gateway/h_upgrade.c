@@ -167,8 +167,8 @@ apply_report(void *arg)
 	err = store_upgrade_event_add(conn, u, &r->ev);
 	store_event_fini(&r->ev);
 	if (err == 0 && store_state_final(r->ev.state))
-		err = store_upgrade_finish(conn, u, r->ev.state, r->ev.error_code,
-		    r->message, now, &fo, &j->halted);
+		err = store_upgrade_finish(conn, u, r->ev.state,
+		    r->ev.error_code, r->message, now, &fo, &j->halted);
 	if (err == 0 && store_state_final(r->ev.state))
 		j->gw->outbox_added = true;
 	return err; /* u is the upgrade as this report left it */

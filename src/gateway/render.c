@@ -16,11 +16,44 @@ render_time(int64_t ms)
 	return json_string(buf);
 }
 
+json_t *
+render_delta(const struct artifact_delta *d)
+{
+	return json_pack("{s:s, s:I, s:s}", "url", d->url, "size",
+	    (json_int_t)d->size, "sha256", d->sha256);
+}
+
+/* One artifact as a publish body has it: tar_sha256 and deltas only
+ * when it has them, so a release without stays as it always was. */
 static json_t *
 render_artifact(const struct artifact *a)
 {
-	return json_pack("{s:s, s:I, s:s}", "url", a->url, "size",
+	json_t *o = json_pack("{s:s, s:I, s:s}", "url", a->url, "size",
 	    (json_int_t)a->size, "sha256", a->sha256);
+	json_t *deltas = a->n_deltas ? json_object() : NULL;
+
+	if (o != NULL && a->tar_sha256[0] != '\0')
+		json_object_set_new(
+		    o, "tar_sha256", json_string(a->tar_sha256));
+	for (size_t i = 0; deltas != NULL && i < a->n_deltas; i++)
+		json_object_set_new(
+		    deltas, a->deltas[i].from, render_delta(&a->deltas[i]));
+	if (o != NULL && deltas != NULL)
+		json_object_set_new(o, "deltas", deltas);
+	return o;
+}
+
+json_t *
+render_artifacts(const struct release *r, const char *platform)
+{
+	json_t *arts = json_object();
+
+	for (size_t i = 0; arts != NULL && i < r->n_artifacts; i++)
+		if (platform == NULL ||
+		    strcmp(platform, r->artifacts[i].platform) == 0)
+			json_object_set_new(arts, r->artifacts[i].platform,
+			    render_artifact(&r->artifacts[i]));
+	return arts;
 }
 
 json_t *
@@ -29,12 +62,7 @@ render_release(const struct release *r, const char *platform, bool with_counts)
 	json_t *o, *arts, *counts;
 	int64_t fin, bad;
 
-	arts = json_object();
-	for (size_t i = 0; arts != NULL && i < r->n_artifacts; i++)
-		if (platform == NULL ||
-		    strcmp(platform, r->artifacts[i].platform) == 0)
-			json_object_set_new(arts, r->artifacts[i].platform,
-			    render_artifact(&r->artifacts[i]));
+	arts = render_artifacts(r, platform);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:b, s:b, s:b, s:b, s:o, s:o,"
 		      " s:o, s:o, s:s?, s:s?, s:o}",
 	    "app", r->app, "version", r->version, "channel", r->channel,
@@ -63,8 +91,12 @@ render_release(const struct release *r, const char *platform, bool with_counts)
 }
 
 json_t *
-render_offer(const struct upgrade *u)
+render_offer(const struct upgrade *u, const struct artifact *a)
 {
+	const struct artifact_delta *dl =
+	    a != NULL && a->tar_sha256[0] != '\0'
+		? store_artifact_delta(a, u->from_version)
+		: NULL;
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:b}",
 	    "upgrade_id", u->upgrade_id, "from_version", u->from_version,
 	    "to_version", u->to_version, "url", u->url, "size",
@@ -77,6 +109,12 @@ render_offer(const struct upgrade *u)
 		json_object_set_new(o, "signed", json_string(u->signed_doc));
 		json_object_set_new(o, "signature", json_string(u->signature));
 	}
+	/* The patch from the client's version, when the release has one. */
+	if (o != NULL && dl != NULL)
+		json_object_set_new(o, "delta",
+		    json_pack("{s:s, s:s, s:I, s:s, s:s}", "from_version",
+			dl->from, "url", dl->url, "size", (json_int_t)dl->size,
+			"sha256", dl->sha256, "tar_sha256", a->tar_sha256));
 	return o;
 }
 

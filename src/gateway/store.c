@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 
+#include <jansson.h>
+
 #include "store_ops.h"
 #include "upgate/buf.h"
 #include "upgate/log.h"
@@ -52,7 +54,7 @@ store_release_fini(struct release *r)
 	if (r == NULL)
 		return;
 	for (size_t i = 0; i < r->n_artifacts; i++)
-		free(r->artifacts[i].url);
+		store_artifact_fini(&r->artifacts[i]);
 	free(r->artifacts);
 	free(r->notes);
 	free(r->signed_doc);
@@ -70,6 +72,87 @@ store_release_free_list(struct release *list, size_t n)
 	for (size_t i = 0; i < n; i++)
 		store_release_fini(&list[i]);
 	free(list);
+}
+
+void
+store_artifact_fini(struct artifact *a)
+{
+	for (size_t i = 0; i < a->n_deltas; i++)
+		free(a->deltas[i].url);
+	free(a->deltas);
+	free(a->url);
+	a->deltas = NULL;
+	a->n_deltas = 0;
+	a->url = NULL;
+}
+
+const struct artifact_delta *
+store_artifact_delta(const struct artifact *a, const char *from)
+{
+	for (size_t i = 0; i < a->n_deltas; i++)
+		if (strcmp(a->deltas[i].from, from) == 0)
+			return &a->deltas[i];
+	return NULL;
+}
+
+int
+store_deltas_text(const struct artifact *a, char **out)
+{
+	json_t *o;
+
+	*out = NULL;
+	if (a->n_deltas == 0)
+		return 0;
+	if ((o = json_object()) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->n_deltas; i++)
+		json_object_set_new(o, a->deltas[i].from,
+		    json_pack("{s:s, s:I, s:s}", "url", a->deltas[i].url,
+			"size", (json_int_t)a->deltas[i].size, "sha256",
+			a->deltas[i].sha256));
+	*out = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return *out ? 0 : -ENOMEM;
+}
+
+int
+store_deltas_parse(struct artifact *a, const char *text)
+{
+	json_t *o, *d;
+	const char *from;
+	size_t n = 0;
+
+	a->deltas = NULL;
+	a->n_deltas = 0;
+	if (text == NULL || text[0] == '\0')
+		return 0;
+	if (!json_is_object(o = json_loads(text, 0, NULL))) {
+		json_decref(o);
+		return -EBADMSG;
+	}
+	if ((a->deltas = calloc(json_object_size(o) + 1, sizeof(*a->deltas))) ==
+	    NULL) {
+		json_decref(o);
+		return -ENOMEM;
+	}
+	json_object_foreach(o, from, d)
+	{
+		struct artifact_delta *x = &a->deltas[n];
+		const char *url = json_string_value(json_object_get(d, "url"));
+		const char *sha =
+		    json_string_value(json_object_get(d, "sha256"));
+
+		snprintf(x->from, sizeof(x->from), "%s", from);
+		snprintf(x->sha256, sizeof(x->sha256), "%s", sha ? sha : "");
+		x->size = json_integer_value(json_object_get(d, "size"));
+		if ((x->url = strdup(url ? url : "")) == NULL)
+			break;
+		n++;
+	}
+	a->n_deltas = n;
+	n = n == json_object_size(o) ? 0 : 1;
+	json_decref(o);
+	return n == 0 ? 0 : -ENOMEM;
 }
 
 const struct artifact *

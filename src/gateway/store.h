@@ -102,12 +102,37 @@ const char *store_state_name(enum upg_state s);
 int store_state_parse(const char *name, enum upg_state *out);
 bool store_state_final(enum upg_state s);
 
+/* A patch to an artifact's tar from an older version's (SPEC "Delta
+ * upgrades"). */
+struct artifact_delta {
+	char from[STORE_NAME_MAX + 1];
+	char *url;
+	int64_t size;
+	char sha256[65];
+};
+
 struct artifact {
 	char platform[STORE_NAME_MAX + 1];
 	char *url;
 	int64_t size;
 	char sha256[65];
+	char tar_sha256[65]; /* of the uncompressed tar; "" not given */
+	struct artifact_delta *deltas;
+	size_t n_deltas;
 };
+
+/* Free what a owns. */
+void store_artifact_fini(struct artifact *a);
+
+/* a's delta from version from, or NULL. Borrowed from a. */
+const struct artifact_delta *store_artifact_delta(
+    const struct artifact *a, const char *from);
+
+/* a's deltas as the JSON text the engines keep ({"1.4.2": {"url",
+ * "size", "sha256"}}; malloc'd), NULL when it has none; and the other
+ * way (NULL or "": none). Returns 0, -ENOMEM or -EBADMSG. */
+int store_deltas_text(const struct artifact *a, char **out);
+int store_deltas_parse(struct artifact *a, const char *text);
 
 struct release {
 	int64_t id;

@@ -25,7 +25,8 @@ enum store_table {
 	"id, app, channel, version, notes, rollout_percent, mandatory,"        \
 	" paused, yanked, halted, halted_at, content, created_at, updated_at," \
 	" base_finished, base_failed, signed, signature, serial"
-#define STORE_COLS_ARTIFACTS "release_id, platform, url, size, sha256"
+#define STORE_COLS_ARTIFACTS                                                   \
+	"release_id, platform, url, size, sha256, tar_sha256, deltas"
 #define STORE_COLS_ROLLBACKS                                                   \
 	"app, channel, release_id, rollout_percent, signed, signature,"        \
 	" serial, created_at"

@@ -123,6 +123,9 @@ static const char *const migrations[] = {
     "  ON CONFLICT DO NOTHING; RETURN NULL; END$$;"
     "CREATE TRIGGER releases_counted AFTER INSERT ON releases"
     "  FOR EACH ROW EXECUTE FUNCTION release_counted();",
+    /* 2: delta upgrades, as SQLite's schema 5. */
+    "ALTER TABLE artifacts ADD COLUMN tar_sha256 text;"
+    "ALTER TABLE artifacts ADD COLUMN deltas text;",
 };
 
 static const struct pg_sqlset *const sets[] = {

@@ -13,10 +13,11 @@ static const char *const sql[R_COUNT] = {
 		 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11,"
 		 " $12) RETURNING id",
     [R_ART_INSERT] = "INSERT INTO artifacts (release_id, platform, url,"
-		     " size, sha256) VALUES ($1, $2, $3, $4, $5)",
+		     " size, sha256, tar_sha256, deltas)"
+		     " VALUES ($1, $2, $3, $4, $5, $6, $7)",
     [R_FIND] = "SELECT " RELEASE_COLS ", content FROM releases"
 	       " WHERE app = $1 AND channel = $2 AND version = $3",
-    [R_FIND_ARTS] = "SELECT release_id, platform, url, size, sha256"
+    [R_FIND_ARTS] = "SELECT " STORE_COLS_ARTIFACTS
 		    " FROM artifacts WHERE release_id = $1 ORDER BY platform",
     [R_CHANNELS] = "SELECT channel FROM releases WHERE app = $1 AND"
 		   " version = $2 ORDER BY channel",
@@ -24,8 +25,9 @@ static const char *const sql[R_COUNT] = {
 	       " WHERE ($1::text IS NULL OR app = $1)"
 	       " AND ($2::text IS NULL OR channel = $2) ORDER BY id",
     [R_LIST_ARTS] =
-	"SELECT a.release_id, a.platform, a.url, a.size,"
-	" a.sha256 FROM artifacts a JOIN releases r ON r.id = a.release_id"
+	"SELECT a.release_id, a.platform, a.url, a.size, a.sha256,"
+	" a.tar_sha256, a.deltas"
+	" FROM artifacts a JOIN releases r ON r.id = a.release_id"
 	" WHERE ($1::text IS NULL OR r.app = $1) AND ($2::text IS NULL OR"
 	" r.channel = $2) ORDER BY a.release_id, a.platform",
     [R_COUNTS] = "SELECT c.release_id, c.offered, c.downloading,"
@@ -109,10 +111,12 @@ add_artifact(const PGresult *res, int i, struct release *r)
 	a->url = pg_strdup(res, i, 2);
 	a->size = pg_int(res, i, 3);
 	pg_copy(res, i, 4, a->sha256, sizeof(a->sha256));
+	pg_copy(res, i, 5, a->tar_sha256, sizeof(a->tar_sha256));
+	r->n_artifacts++; /* store_release_fini frees what there is */
 	if (a->url == NULL)
 		return -ENOMEM;
-	r->n_artifacts++;
-	return 0;
+	return store_deltas_parse(
+	    a, PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6));
 }
 
 int
@@ -122,6 +126,7 @@ store_pg_release_insert(
 	struct pg *pg = store_pg_of(c);
 	struct pg_params p;
 	PGresult *res;
+	char *deltas;
 	int err;
 
 	pg_params_init(&p);
@@ -148,8 +153,15 @@ store_pg_release_insert(
 		pg_param_text(&p, r->artifacts[i].url);
 		pg_param_int(&p, r->artifacts[i].size);
 		pg_param_text(&p, r->artifacts[i].sha256);
-		if ((err = pg_run(pg, &store_pg_release_sql, R_ART_INSERT, &p,
-			 NULL)) < 0)
+		pg_param_text(&p, r->artifacts[i].tar_sha256[0]
+				      ? r->artifacts[i].tar_sha256
+				      : NULL);
+		if ((err = store_deltas_text(&r->artifacts[i], &deltas)) < 0)
+			return err;
+		pg_param_text(&p, deltas);
+		err = pg_run(pg, &store_pg_release_sql, R_ART_INSERT, &p, NULL);
+		free(deltas);
+		if (err < 0)
 			return err;
 	}
 	return 0;

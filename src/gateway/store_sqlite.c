@@ -145,6 +145,10 @@ static const char *const migrations[] = {
     "ALTER TABLE releases DROP COLUMN n_timed_out;"
     "CREATE TRIGGER releases_counted AFTER INSERT ON releases"
     " BEGIN INSERT INTO release_counts (release_id) VALUES (new.id); END;",
+    /* 5: delta upgrades: the SHA-256 of each artifact's tar, and the
+     * patches to it from older versions (JSON, store_deltas_text). */
+    "ALTER TABLE artifacts ADD COLUMN tar_sha256 TEXT;"
+    "ALTER TABLE artifacts ADD COLUMN deltas TEXT;",
 };
 
 /* Every row of each table, as an import reads them. */

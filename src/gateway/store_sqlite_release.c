@@ -13,10 +13,11 @@ static const char *const sql[R_COUNT] = {
 		 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11,"
 		 " ?12)",
     [R_ART_INSERT] = "INSERT INTO artifacts (release_id, platform, url,"
-		     " size, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+		     " size, sha256, tar_sha256, deltas)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [R_FIND] = "SELECT " RELEASE_COLS ", content FROM releases"
 	       " WHERE app = ?1 AND channel = ?2 AND version = ?3",
-    [R_FIND_ARTS] = "SELECT release_id, platform, url, size, sha256"
+    [R_FIND_ARTS] = "SELECT " STORE_COLS_ARTIFACTS
 		    " FROM artifacts WHERE release_id = ?1 ORDER BY platform",
     [R_CHANNELS] = "SELECT channel FROM releases WHERE app = ?1 AND"
 		   " version = ?2 ORDER BY channel",
@@ -24,11 +25,11 @@ static const char *const sql[R_COUNT] = {
 	"SELECT " RELEASE_COLS " FROM releases"
 	" WHERE (?1 IS NULL OR app = ?1) AND (?2 IS NULL OR channel = ?2)"
 	" ORDER BY id",
-    [R_LIST_ARTS] =
-	"SELECT a.release_id, a.platform, a.url, a.size,"
-	" a.sha256 FROM artifacts a JOIN releases r ON r.id = a.release_id"
-	" WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
-	" r.channel = ?2) ORDER BY a.release_id, a.platform",
+    [R_LIST_ARTS] = "SELECT a.release_id, a.platform, a.url, a.size, a.sha256,"
+		    " a.tar_sha256, a.deltas"
+		    " FROM artifacts a JOIN releases r ON r.id = a.release_id"
+		    " WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
+		    " r.channel = ?2) ORDER BY a.release_id, a.platform",
     [R_COUNTS] = "SELECT c.* FROM release_counts c"
 		 " JOIN releases r ON r.id = c.release_id"
 		 " WHERE (?1 IS NULL OR r.app = ?1) AND (?2 IS NULL OR"
@@ -112,10 +113,11 @@ add_artifact(sqlite3_stmt *st, struct release *r)
 	a->url = db_col_strdup(st, 2);
 	a->size = sqlite3_column_int64(st, 3);
 	db_col_copy(st, 4, a->sha256, sizeof(a->sha256));
+	db_col_copy(st, 5, a->tar_sha256, sizeof(a->tar_sha256));
+	r->n_artifacts++; /* store_release_fini frees what there is */
 	if (a->url == NULL)
 		return -ENOMEM;
-	r->n_artifacts++;
-	return 0;
+	return store_deltas_parse(a, (const char *)sqlite3_column_text(st, 6));
 }
 
 int
@@ -124,6 +126,7 @@ store_sqlite_release_insert(
 {
 	struct db *db = store_sqlite_db(c);
 	sqlite3_stmt *st = db_stmt(db, &store_sqlite_release_sql, R_INSERT);
+	char *deltas;
 	int err;
 
 	db_bind_text(st, 1, r->app);
@@ -151,7 +154,15 @@ store_sqlite_release_insert(
 		db_bind_text(st, 3, r->artifacts[i].url);
 		sqlite3_bind_int64(st, 4, r->artifacts[i].size);
 		db_bind_text(st, 5, r->artifacts[i].sha256);
-		if ((err = db_run(st)) < 0)
+		db_bind_text(st, 6,
+		    r->artifacts[i].tar_sha256[0] ? r->artifacts[i].tar_sha256
+						  : NULL);
+		if ((err = store_deltas_text(&r->artifacts[i], &deltas)) < 0)
+			return err;
+		db_bind_text(st, 7, deltas);
+		err = db_run(st);
+		free(deltas);
+		if (err < 0)
 			return err;
 	}
 	return 0;

@@ -10,7 +10,7 @@ import unittest
 import urllib.request
 
 import pglib
-from gwlib import BIN, Gateway, Mgmt, free_port, wait_for
+from gwlib import BIN, Gateway, Mgmt, artifact, free_port, wait_for
 
 APP = "com.example.editor"
 
@@ -251,6 +251,10 @@ class TestImport(unittest.TestCase):
         old.start()
         old.publish(APP, "1.1.0", notes="tab\there, back\\slash\nnew line")
         old.publish(APP, "1.2.0", channel="beta")
+        delta = {"url": "https://dl.example.com/d.zst", "size": 9, "sha256": "ef" * 32}
+        arts = artifact()
+        arts["linux-x86_64"].update(tar_sha256="cd" * 32, deltas={"1.0.0": delta})
+        old.publish(APP, "1.3.0", channel="delta", artifacts=arts)
         busy = old.launch("busy", APP, "1.0.0")["upgrade"]["upgrade_id"]
         self.assertEqual(old.report(busy, "busy", 1, "downloading", progress=40)[0], 200)
         failed = old.launch("failed", APP, "1.0.0")["upgrade"]["upgrade_id"]
@@ -297,6 +301,9 @@ class TestImport(unittest.TestCase):
         self.assertEqual(new.sql("select count(*) from outbox")[0][0], counts["outbox"] + 1)
         st, _, doc = new.request("GET", "/v1/apps/%s/manifest?platform=linux-x86_64" % APP)
         self.assertEqual(doc["notes"], "tab\there, back\\slash\nnew line")
+        # deltas came along
+        d = new.launch("delta", APP, "1.0.0", channel="delta")
+        self.assertEqual(d["upgrade"]["delta"]["url"], "https://dl.example.com/d.zst")
 
     def test_import_needs_postgres(self):
         gw = Gateway()
