@@ -53,6 +53,13 @@ release_from_options(struct ctl *x, json_t **out)
 		json_object_set_new(arts, p,
 		    json_pack("{s:s, s:I, s:s}", "url", a->url, "size",
 			(json_int_t)size, "sha256", hex));
+		if (a->n_delta > 0 &&
+		    (err = ctl_add_deltas(x, a, x->o.app, x->o.version,
+			 x->o.channel ? x->o.channel : "stable",
+			 json_object_get(arts, p))) != CTL_OK) {
+			json_decref(arts);
+			return err;
+		}
 	}
 	rel = json_pack("{s:s, s:s, s:o}", "app", x->o.app, "version",
 	    x->o.version, "artifacts", arts);

@@ -33,10 +33,13 @@ struct ctl_opts {
 	const char *since, *until, *after, *notes, *delivery_channel;
 	const char *out, *sign_key, *expires, *to;
 	int64_t limit, rollout, serial, percent;
+	int64_t delta_level; /* publish --delta-level: zstd's, 1-19 */
 	bool all, mandatory, cancel;
 	/* publish: artifacts from files, in the order given */
 	struct ctl_artifact {
 		const char *file, *url, *platform;
+		const char *delta_from[8]; /* older artifacts */
+		size_t n_delta;
 	} art[16];
 	size_t n_art;
 };
@@ -95,6 +98,12 @@ int cmd_rollback(struct ctl *x, int argc, char **argv);
 /* After a yank with --sign-key: a signed rollback record to the newest
  * release below version, so signed launchers on it can leave. */
 int sign_after_yank(struct ctl *x, const char *app, const char *version);
+
+/* cmd_delta.c: add to art (the artifact a, as a publish body has it)
+ * tar_sha256 and, for each --delta-from, the patch from that published
+ * version's tar, written beside a's file. Returns an exit code. */
+int ctl_add_deltas(struct ctl *x, const struct ctl_artifact *a, const char *app,
+    const char *version, const char *channel, json_t *art);
 
 /* cmd_sign.c: with --sign-key, add "signed" and "signature" to body, a
  * publish (rollback false) or rollback record (true) of app, channel,

@@ -26,15 +26,19 @@ static const struct command {
 	int (*run)(struct ctl *, int, char **);
 } commands[] = {
     {"publish",
-	"[FILE.json] | --app APP --version V --file F --url URL ... "
-	"[--sign-key KEY]",
-	"avCnRMfupKNE", 0, 1,
+	"[FILE.json] | --app APP --version V --file F --url URL "
+	"[--delta-from OLD]... ... [--delta-level N] [--sign-key KEY]",
+	"avCnRMfupKNEDZ", 0, 1,
 	"Publish a release from a JSON file (the body of POST "
 	"/v1/admin/releases), or from options: each --file is an artifact "
 	"whose size and SHA-256 are computed here, served at the --url that "
 	"follows it, for --platform (default: this machine's). With "
 	"--sign-key, sign it (Ed25519) with a serial one above the highest on "
-	"its app and channel (or --serial N), valid for --expires (90d).",
+	"its app and channel (or --serial N), valid for --expires (90d). "
+	"Each --delta-from OLD after a --file (an artifact of a published "
+	"release) makes the zstd patch from OLD's tar to F's, written as "
+	"F.from-VERSION.zst and served beside --url; --delta-level (19) is "
+	"zstd's level.",
 	cmd_publish},
     {"releases", "[--app APP] [--channel C]", "aC", 0, 0,
 	"List releases with their upgrade counts and failure rates.",
@@ -121,6 +125,8 @@ static const struct option options[] = {
     {"percent", required_argument, NULL, 'P'},
     {"cancel", no_argument, NULL, 'X'},
     {"to", required_argument, NULL, 'W'},
+    {"delta-from", required_argument, NULL, 'D'},
+    {"delta-level", required_argument, NULL, 'Z'},
     {NULL, 0, NULL, 0},
 };
 
@@ -372,7 +378,9 @@ main(int argc, char **argv)
 	const char *config = NULL, *gateway = NULL, *mgmt = NULL;
 	const char *token_file = NULL, *timeout = NULL, *ca_file = NULL;
 	const struct command *cmd = NULL;
-	struct ctl x = {.o = {.limit = -1, .rollout = -1, .percent = -1}};
+	struct ctl x = {
+	    .o = {
+		.limit = -1, .rollout = -1, .percent = -1, .delta_level = 19}};
 	char used[64] = "";
 	bool help = false;
 	int c, rc = CTL_USAGE;
@@ -509,17 +517,40 @@ main(int argc, char **argv)
 			break;
 		case 'u':
 		case 'p':
+		case 'D':
 			if (x.o.n_art == 0) {
 				fprintf(stderr,
 				    "upgatectl: --%s belongs after "
 				    "the --file it describes\n",
-				    c == 'u' ? "url" : "platform");
+				    c == 'u'   ? "url"
+				    : c == 'p' ? "platform"
+					       : "delta-from");
 				return CTL_USAGE;
 			}
-			if (c == 'u')
+			if (c == 'u') {
 				x.o.art[x.o.n_art - 1].url = optarg;
-			else
+			} else if (c == 'p') {
 				x.o.art[x.o.n_art - 1].platform = optarg;
+			} else {
+				struct ctl_artifact *a =
+				    &x.o.art[x.o.n_art - 1];
+
+				if (a->n_delta ==
+				    sizeof(a->delta_from) /
+					sizeof(a->delta_from[0])) {
+					fprintf(stderr, "upgatectl: too many "
+							"--delta-from\n");
+					return CTL_USAGE;
+				}
+				a->delta_from[a->n_delta++] = optarg;
+			}
+			break;
+		case 'Z':
+			if (number(optarg, 1, 19, &x.o.delta_level) < 0) {
+				fprintf(stderr, "upgatectl: --delta-level "
+						"wants 1 to 19\n");
+				return CTL_USAGE;
+			}
 			break;
 		default:
 			fprintf(stderr,

@@ -125,7 +125,9 @@ static const char *const migrations[] = {
     "  FOR EACH ROW EXECUTE FUNCTION release_counted();",
     /* 2: delta upgrades, as SQLite's schema 5. */
     "ALTER TABLE artifacts ADD COLUMN tar_sha256 text;"
-    "ALTER TABLE artifacts ADD COLUMN deltas text;",
+    " ALTER TABLE artifacts ADD COLUMN deltas text;"
+    " COMMENT ON COLUMN artifacts.deltas IS"
+    " 'patches to this tar, by older version (store_deltas_text)';",
 };
 
 static const struct pg_sqlset *const sets[] = {

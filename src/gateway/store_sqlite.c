@@ -148,7 +148,8 @@ static const char *const migrations[] = {
     /* 5: delta upgrades: the SHA-256 of each artifact's tar, and the
      * patches to it from older versions (JSON, store_deltas_text). */
     "ALTER TABLE artifacts ADD COLUMN tar_sha256 TEXT;"
-    "ALTER TABLE artifacts ADD COLUMN deltas TEXT;",
+    " ALTER TABLE artifacts ADD COLUMN deltas TEXT"
+    ";",
 };
 
 /* Every row of each table, as an import reads them. */

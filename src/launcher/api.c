@@ -153,6 +153,12 @@ report_body(const struct ln *l, const struct report *r, int64_t seq)
 	if (r->install_ms >= 0)
 		json_object_set_new(
 		    o, "install_ms", json_integer(r->install_ms));
+	if (r->delta_used >= 0)
+		json_object_set_new(
+		    o, "delta_used", json_boolean(r->delta_used));
+	if (r->bytes_downloaded >= 0)
+		json_object_set_new(
+		    o, "bytes_downloaded", json_integer(r->bytes_downloaded));
 	return o;
 }
 
@@ -356,6 +362,35 @@ offer_parse(const json_t *o, struct offer *out, char *why, size_t wl)
 	    from && semver_valid(from) ? from : "");
 	offer_set_sha256(out, sha);
 	out->size = json_integer_value(size);
+	return offer_set_delta(out, json_object_get(o, "delta"),
+	    json_string_value(
+		json_object_get(json_object_get(o, "delta"), "tar_sha256")));
+}
+
+int
+offer_set_delta(struct offer *o, const json_t *d, const char *tar_sha256)
+{
+	const char *from =
+	    json_string_value(json_object_get(d, "from_version"));
+	const char *url = json_string_value(json_object_get(d, "url"));
+	const char *sha = json_string_value(json_object_get(d, "sha256"));
+	json_int_t size = json_integer_value(json_object_get(d, "size"));
+
+	free(o->delta.url);
+	o->delta.url = NULL;
+	/* Only a well-formed delta from this client's version counts; any
+	 * other is left out, and the whole artifact downloaded. */
+	if (from == NULL || strcmp(from, o->from) != 0 || url == NULL ||
+	    (strncmp(url, "http://", 7) != 0 &&
+		strncmp(url, "https://", 8) != 0) ||
+	    sha == NULL || !id_sha256_valid(sha) || tar_sha256 == NULL ||
+	    !id_sha256_valid(tar_sha256) || size < 1)
+		return 0;
+	if ((o->delta.url = strdup(url)) == NULL)
+		return -ENOMEM;
+	o->delta.size = size;
+	id_lower(o->delta.sha256, sizeof(o->delta.sha256), sha);
+	id_lower(o->delta.tar_sha256, sizeof(o->delta.tar_sha256), tar_sha256);
 	return 0;
 }
 
@@ -372,5 +407,6 @@ offer_fini(struct offer *o)
 	free(o->url);
 	free(o->signed_doc);
 	free(o->signature);
-	o->url = o->signed_doc = o->signature = NULL;
+	free(o->delta.url);
+	o->url = o->signed_doc = o->signature = o->delta.url = NULL;
 }

@@ -61,6 +61,7 @@ on_data(char *p, size_t size, size_t n, void *arg)
 		return 0;
 	}
 	d->have += (int64_t)len;
+	d->l->fetched += (int64_t)len;
 	return len;
 }
 

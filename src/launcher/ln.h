@@ -44,11 +44,21 @@ struct offer {
 	int64_t size;
 	bool rollback;		      /* to a lower version */
 	char *signed_doc, *signature; /* NULL when the gateway sent none */
+	/* The patch from the installed version's tar (url NULL: none). */
+	struct {
+		char *url;
+		int64_t size;
+		char sha256[65], tar_sha256[65];
+	} delta;
 };
 
 /* Read the "upgrade" object of a launch answer. Returns 0 or -EBADMSG
  * with why; out->upgrade_id is set whenever the id itself was valid. */
 int offer_parse(const json_t *o, struct offer *out, char *why, size_t wl);
+/* Set o's delta from d (an offer's "delta": from_version, url, size,
+ * sha256) with the tar's tar_sha256, when it is well-formed and from
+ * o's from version; else o has none. Returns 0 or -ENOMEM. */
+int offer_set_delta(struct offer *o, const json_t *d, const char *tar_sha256);
 /* Set o's sha256 from 64 hex digits (checked by the caller), lowercased. */
 void offer_set_sha256(struct offer *o, const char *hex);
 void offer_fini(struct offer *o);
@@ -65,6 +75,7 @@ struct ln {
 	int64_t deadline;		/* monotonic ms for calls; 0: none */
 	int64_t seq;			/* last seq used for the upgrade */
 	int reached;			/* state_order() of the last report */
+	int64_t fetched; /* bytes downloaded for the upgrade in this run */
 };
 
 /* A progress or final report; fields < 0 or NULL are left out. */
@@ -74,11 +85,13 @@ struct report {
 	char message[512];
 	int progress;
 	int64_t download_ms, install_ms;
+	int delta_used;		  /* -1: not said, 0 or 1 */
+	int64_t bytes_downloaded; /* -1: not said */
 };
 #define REPORT_INIT(st)                                                        \
 	{                                                                      \
 		.state = (st), .progress = -1, .download_ms = -1,              \
-		.install_ms = -1                                               \
+		.install_ms = -1, .delta_used = -1, .bytes_downloaded = -1     \
 	}
 
 /* Where state comes in the order of an upgrade (offered first, final
@@ -130,6 +143,19 @@ void install_part_path(
 int fetch_artifact(struct ln *l, const struct offer *o, struct report *r);
 /* Check size and SHA-256 of the part file. */
 int fetch_verify(struct ln *l, const struct offer *o, struct report *r);
+
+/* delta.c (the launcher's): the artifact kept from the installed
+ * version, for the next upgrade's delta: its path into out, or -ENOENT. */
+int kept_artifact(const struct ln *l, char *out, size_t len);
+/* Keep file (the artifact or tar version was installed from) as that,
+ * dropping what was kept before. */
+void keep_artifact(const struct ln *l, const char *version, const char *file);
+/* Make o's tar from the kept artifact and o's delta, into the file
+ * tar_out (its SHA-256 checked against the delta's tar_sha256). Returns
+ * 0, or a negative errno with why (the caller falls back to the whole
+ * artifact). */
+int delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
+    char *why, size_t wl);
 
 /* unpack.c: extract the .tar.gz at archive into the new directory dest
  * (which must not exist). Refuses absolute paths, "..", links leading

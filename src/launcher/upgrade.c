@@ -14,17 +14,18 @@
 #include "upgate/file.h"
 #include "upgate/log.h"
 
+/* Unpack archive (the artifact, or the tar a delta made) as o's
+ * version and switch to it. */
 static int
-install(struct ln *l, const struct offer *o, struct report *r)
+install(struct ln *l, const struct offer *o, const char *part, struct report *r)
 {
-	char tmp[4096], dest[4096], part[4200];
+	char tmp[4096], dest[4096];
 	struct stat st;
 	int err;
 
 	snprintf(tmp, sizeof(tmp), "%s/versions/.new-%s-%ld", l->c.install_dir,
 	    o->to, (long)getpid());
 	snprintf(dest, sizeof(dest), "%s/versions/%s", l->c.install_dir, o->to);
-	install_part_path(l, o->sha256, part, sizeof(part));
 	if ((err = file_rmtree(tmp)) < 0) {
 		report_fail(r, "install_failed", "cannot remove %s: %s", tmp,
 		    strerror(-err));
@@ -96,16 +97,33 @@ kept_copy(const struct ln *l, const struct offer *o)
 	return same;
 }
 
+/* The final report r says how the bytes came: a delta or not, how many
+ * were downloaded, and why a delta was not used. */
+static void
+say_how(const struct ln *l, struct report *r, bool used, const char *why)
+{
+	r->delta_used = used;
+	r->bytes_downloaded = l->fetched;
+	if (why[0] != '\0' && r->message[0] == '\0')
+		snprintf(r->message, sizeof(r->message),
+		    "the delta was not used (%s); the whole artifact was "
+		    "downloaded",
+		    why);
+}
+
 int
 upgrade_run(struct ln *l, struct offer *o, bool resume)
 {
 	struct report r = REPORT_INIT("downloading"), s;
 	char previous[SEMVER_MAX + 1], part[4200], state[32] = "";
+	char why[400] = "";
+	bool used = false;
 	int64_t t0;
 	int err;
 
 	l->seq = 0;
 	l->reached = 0;
+	l->fetched = 0;
 	if (resume) {
 		if ((err = api_progress(
 			 l, o->upgrade_id, state, sizeof(state))) < 0) {
@@ -144,33 +162,53 @@ upgrade_run(struct ln *l, struct offer *o, bool resume)
 		goto done;
 	}
 	t0 = ts_mono_ms();
-	if ((err = fetch_artifact(l, o, &r)) < 0)
+	install_part_path(l, o->sha256, part, sizeof(part));
+	if (o->delta.url != NULL) {
+		char tar[4200];
+
+		snprintf(tar, sizeof(tar), "%s/download/%s.tar", l->state,
+		    o->delta.tar_sha256);
+		if (delta_upgrade(l, o, tar, why, sizeof(why)) == 0) {
+			used = true;
+			snprintf(part, sizeof(part), "%s", tar);
+			log_notice("%s %s made from the delta from %s (%lld "
+				   "bytes downloaded of %lld)",
+			    l->c.app, o->to, o->from, (long long)l->fetched,
+			    (long long)o->size);
+		} else {
+			log_warn("the delta from %s was not used: %s; "
+				 "downloading the whole artifact",
+			    o->from, why);
+		}
+	}
+	if (!used && (err = fetch_artifact(l, o, &r)) < 0)
 		goto failed;
 	s = (struct report)REPORT_INIT("downloaded");
 	s.download_ms = ts_mono_ms() - t0;
 	api_report(l, o, &s);
 	s = (struct report)REPORT_INIT("verifying");
 	api_report(l, o, &s);
-	if ((err = fetch_verify(l, o, &r)) < 0)
+	if (!used && (err = fetch_verify(l, o, &r)) < 0)
 		goto failed;
 	s = (struct report)REPORT_INIT("installing");
 	api_report(l, o, &s);
 	t0 = ts_mono_ms();
-	if ((err = install(l, o, &r)) < 0)
+	if ((err = install(l, o, part, &r)) < 0)
 		goto failed;
 	remember_install(l, o);
-	install_part_path(l, o->sha256, part, sizeof(part));
-	unlink(part);
+	keep_artifact(l, o->to, part);
 done:
 	install_prune(l, *previous ? previous : NULL);
 	s = (struct report)REPORT_INIT("succeeded");
 	s.install_ms = ts_mono_ms() - t0;
+	say_how(l, &s, used, why);
 	api_report(l, o, &s);
 	log_notice("%s %s installed", l->c.app, o->to);
 	return 0;
 failed:
 	log_err("upgrade of %s to %s failed: %s: %s", l->c.app, o->to,
 	    r.error_code, r.message);
+	say_how(l, &r, used, "");
 	api_report(l, o, &r);
 	return err;
 }

@@ -16,7 +16,8 @@
 #define NOW (1800000000000LL)
 
 static char url[] = "https://x/a.tgz";
-static struct artifact art = { "linux-x86_64", url, 10, "aa" };
+static struct artifact art = {
+    .platform = "linux-x86_64", .url = url, .size = 10, .sha256 = "aa"};
 
 static struct release
 rel(int64_t id, const char *version)

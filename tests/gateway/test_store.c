@@ -40,7 +40,8 @@ teardown(void **state)
 static int64_t
 publish(struct store_conn *db, const char *version)
 {
-	struct artifact a = { "linux-x86_64", url, 100, { 0 } };
+	struct artifact a = {
+	    .platform = "linux-x86_64", .url = url, .size = 100};
 	struct release r;
 
 	memset(&r, 0, sizeof(r));

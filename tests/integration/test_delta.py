@@ -6,11 +6,19 @@ covered by signed release documents."""
 import base64
 import datetime
 import json
+import os
+import random
+import subprocess
 import unittest
 
 import nacl.signing
 
-from gwlib import SHA, Gateway
+from artifacts import sha256, tarball
+from gwlib import BIN, SHA, TOKEN, Gateway
+from test_launcher import APP as LAPP
+from test_launcher import LauncherCase
+
+CTL = os.path.join(BIN, "upgatectl")
 
 APP = "com.example.delta"
 TAR = "cd" * 32
@@ -123,6 +131,200 @@ class TestReleasesWithDeltas(unittest.TestCase):
         self.assertEqual(json.loads(offer["signed"])["artifacts"]["linux-x86_64"]["deltas"],
                          {"1.0.0": D1})
         self.assertEqual(offer["delta"]["sha256"], D1["sha256"])
+
+
+# 2 MiB that does not compress, the same in every version: what a delta
+# saves; plus a file that changes.
+BIG = random.Random(7).randbytes(2 << 20)
+
+
+def release_tarball(version):
+    return tarball(version, entries=[("lib/big.bin", "file", BIG),
+                                     ("lib/changes.txt", "file", b"v%s\n" % version.encode())])
+
+
+class TestLauncherDeltas(LauncherCase):
+    """The launcher upgrades through deltas upgatectl made: 1.4.2 (laid
+    out by hand, nothing kept) -> 1.5.0 by the whole artifact, which it
+    keeps -> 1.6.0 by the delta from 1.5.0."""
+
+    def setUp(self):
+        super().setUp()
+        self.files = {}
+
+    def ctl(self, *args, ok=True):
+        env = dict(os.environ, UPGATE_GATEWAY=self.gw.url, UPGATE_TOKEN=TOKEN)
+        r = subprocess.run([CTL] + list(args), capture_output=True, text=True, env=env,
+                           timeout=120)
+        if ok:
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return r
+
+    key = None  # upgatectl's key prefix: releases signed with it
+
+    def release(self, version, *delta_from, data=None):
+        """Publish version with upgatectl (deltas from the files of
+        delta_from's versions), serving the artifact and each delta."""
+        name = "editor-%s.tar.gz" % version
+        path = os.path.join(self.tmp, name)
+        data = data or release_tarball(version)
+        with open(path, "wb") as f:
+            f.write(data)
+        self.files[version] = path
+        url = self.srv.add(name, data)
+        args = ["publish", "--app", LAPP, "--version", version, "--file", path, "--url", url,
+                "--platform", "linux-x86_64"]
+        for old in delta_from:
+            args += ["--delta-from", self.files[old]]
+        if self.key:
+            args += ["--sign-key", self.key + ".key"]
+        r = self.ctl(*args)
+        for old in delta_from:
+            delta = path + ".from-%s.zst" % old
+            with open(delta, "rb") as f:
+                self.srv.add(os.path.basename(delta), f.read())
+        return r
+
+    def first_upgrade(self, *extra):
+        self.release("1.5.0")
+        self.assertRan(self.launch(*extra), "1.5.0")
+        self.assertEqual(self.current(), "versions/1.5.0")
+        self.srv.requests.clear()
+
+    def final(self):
+        """The last upgrade's succeeded event, as the gateway has it."""
+        ups = self.upgrades()
+        return self.upgrade(ups[0]["upgrade_id"])
+
+    def test_upgrade_through_a_delta(self):
+        self.first_upgrade()
+        r = self.release("1.6.0", "1.5.0")
+        self.assertIn("delta from 1.5.0", r.stderr)
+        st, _, man = self.gw.request("GET", "/v1/apps/%s/manifest" % LAPP)
+        art = man["artifacts"]["linux-x86_64"]
+        delta = art["deltas"]["1.5.0"]
+        self.assertTrue(delta["url"].endswith("/editor-1.6.0.tar.gz.from-1.5.0.zst"))
+        self.assertLess(delta["size"], art["size"] * 0.02)  # the 2 % target
+        run = self.launch()
+        self.assertRan(run, "1.6.0")
+        self.assertIn("made from the delta from 1.5.0", run.stderr)
+        # the file server saw the delta asked for, never the artifact
+        paths = [p for p, _ in self.srv.requests]
+        self.assertEqual(paths, ["/editor-1.6.0.tar.gz.from-1.5.0.zst"])
+        with open(os.path.join(self.dir, "versions", "1.6.0", "lib", "changes.txt")) as f:
+            self.assertEqual(f.read(), "v1.6.0\n")
+        with open(os.path.join(self.dir, "versions", "1.6.0", "lib", "big.bin"), "rb") as f:
+            self.assertEqual(f.read(), BIG)
+        # and 1.7.0 from 1.6.0: the tar it kept serves as the old one
+        self.srv.requests.clear()
+        self.release("1.7.0", "1.6.0", "1.5.0")
+        self.assertRan(self.launch(), "1.7.0")
+        self.assertEqual([p for p, _ in self.srv.requests],
+                         ["/editor-1.7.0.tar.gz.from-1.6.0.zst"])
+
+    def test_corrupt_delta_falls_back_to_the_artifact(self):
+        self.first_upgrade()
+        self.release("1.6.0", "1.5.0")
+        name = "/editor-1.6.0.tar.gz.from-1.5.0.zst"
+        good = self.srv.files[name]
+        self.srv.files[name] = good[:len(good) // 2] + bytes([good[len(good) // 2] ^ 0xff]) \
+            + good[len(good) // 2 + 1:]
+        run = self.launch()
+        self.assertRan(run, "1.6.0")
+        self.assertIn("the delta from 1.5.0 was not used", run.stderr)
+        self.assertIn("sha256_mismatch", run.stderr)
+        paths = [p for p, _ in self.srv.requests]
+        self.assertEqual(paths, [name, "/editor-1.6.0.tar.gz"])
+        ev = self.final()["events"][-1]
+        self.assertEqual(ev["state"], "succeeded")
+        self.assertIn("the delta was not used", ev["message"])
+
+    def test_delta_made_from_another_tar_falls_back(self):
+        """A patch whose checksum is right but that was made from other
+        bytes than the kept artifact: applying it fails, the whole
+        artifact comes instead."""
+        self.first_upgrade()
+        other = os.path.join(self.tmp, "other-1.5.0.tar.gz")
+        with open(other, "wb") as f:
+            # 1.5.0 but for a line that is already 1.6.0's: the patch
+            # copies it from here, where the kept 1.5.0 has another
+            f.write(tarball("1.5.0", entries=[("lib/big.bin", "file", BIG),
+                                             ("lib/changes.txt", "file", b"v1.6.0\n")]))
+        data = release_tarball("1.6.0")
+        path = os.path.join(self.tmp, "editor-1.6.0.tar.gz")
+        with open(path, "wb") as f:
+            f.write(data)
+        url = self.srv.add("editor-1.6.0.tar.gz", data)
+        # a delta from "1.5.0" made from the wrong old file, published by hand
+        old_tar, new_tar, patch = (os.path.join(self.tmp, n) for n in ("o.tar", "n.tar", "p.zst"))
+        subprocess.run(["sh", "-c", "gzip -dc %s > %s && gzip -dc %s > %s" % (
+            other, old_tar, path, new_tar)], check=True)
+        subprocess.run(["zstd", "-q", "-f", "--long=27", "--patch-from=" + old_tar, new_tar,
+                        "-o", patch], check=True)
+        with open(patch, "rb") as f:
+            pdata = f.read()
+        with open(new_tar, "rb") as f:
+            tar_sha = sha256(f.read())
+        durl = self.srv.add("bad.zst", pdata)
+        arts = {"linux-x86_64": {"url": url, "size": len(data), "sha256": sha256(data),
+                                 "tar_sha256": tar_sha,
+                                 "deltas": {"1.5.0": {"url": durl, "size": len(pdata),
+                                                      "sha256": sha256(pdata)}}}}
+        st, _, doc = self.gw.publish(LAPP, "1.6.0", artifacts=arts)
+        self.assertEqual(st, 201, doc)
+        run = self.launch()
+        self.assertRan(run, "1.6.0")
+        self.assertIn("the delta from 1.5.0 was not used", run.stderr)
+        self.assertEqual([p for p, _ in self.srv.requests], ["/bad.zst", "/editor-1.6.0.tar.gz"])
+
+    def test_signed_delta_tampered_on_the_way(self):
+        """Signed releases: the delta is the signed document's. One
+        changed on the server fails its signed checksum and the whole
+        artifact comes instead; one the gateway makes up is not used."""
+        self.key = os.path.join(self.tmp, "release")
+        self.ctl("keygen", "--out", self.key)
+        with open(self.key + ".pub") as f:
+            keys = ("--public-key", f.read().strip())
+        self.first_upgrade(*keys)
+        self.release("1.6.0", "1.5.0")
+        name = "/editor-1.6.0.tar.gz.from-1.5.0.zst"
+        signed = json.loads(self.gw.launch("probe", LAPP, "1.5.0")["upgrade"]["signed"])
+        self.assertIn("1.5.0", signed["artifacts"]["linux-x86_64"]["deltas"])
+        self.srv.files[name] = self.srv.files[name][:-1] + b"\0"
+        run = self.launch(*keys)
+        self.assertRan(run, "1.6.0")
+        self.assertIn("the delta from 1.5.0 was not used", run.stderr)
+        self.assertEqual([p for p, _ in self.srv.requests], [name, "/editor-1.6.0.tar.gz"])
+
+    def test_version_without_a_delta_gets_the_artifact(self):
+        # 1.4.2 has no delta (and nothing kept): the whole artifact
+        self.release("1.5.0")
+        self.files["1.3.0"] = self.files["1.5.0"]  # not a published artifact
+        r = self.ctl("publish", "--app", LAPP, "--version", "1.6.0", "--file",
+                     self.files["1.5.0"], "--url", "http://127.0.0.1:1/x.tar.gz",
+                     "--delta-from", os.path.join(self.tmp, "missing.tar.gz"), ok=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("missing.tar.gz", r.stderr)
+        run = self.launch()
+        self.assertRan(run, "1.5.0")
+        self.assertEqual([p for p, _ in self.srv.requests], ["/editor-1.5.0.tar.gz"])
+        self.assertNotIn("delta", run.stderr)
+
+    def test_delta_from_an_unpublished_artifact_is_refused(self):
+        other = os.path.join(self.tmp, "unpublished.tar.gz")
+        with open(other, "wb") as f:
+            f.write(release_tarball("0.9.0"))
+        self.release("1.5.0")
+        path = os.path.join(self.tmp, "editor-1.6.0.tar.gz")
+        with open(path, "wb") as f:
+            f.write(release_tarball("1.6.0"))
+        r = self.ctl("publish", "--app", LAPP, "--version", "1.6.0", "--file", path,
+                     "--url", "http://127.0.0.1:1/editor-1.6.0.tar.gz",
+                     "--delta-from", other, ok=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no published release of %s on stable has its SHA-256" % LAPP, r.stderr)
+        st, _, doc = self.gw.admin("GET", "/v1/admin/releases?app=" + LAPP)
+        self.assertEqual([x["version"] for x in doc["releases"]], ["1.5.0"])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import nacl.signing
 
 from artifacts import sha256, tarball
 from gwlib import BIN, TOKEN, FakeGateway, SharedMgmt, wait_for
-from test_launcher import APP, CLIENT, LauncherCase
+from test_launcher import APP, LauncherCase
 
 CTL = os.path.join(BIN, "upgatectl")
 
@@ -155,6 +155,27 @@ class TestHostileGateway(SignedCase):
         r = self.launch_keys(self.key.public, gateway=self.fake.url)
         self.assertRan(r, "2.0.0")
         self.assertEqual(self.fake.reports()[-1]["state"], "succeeded")
+
+    def test_unsigned_delta_not_used(self):
+        """A delta in the offer that the signed document does not carry
+        (or a tampered one: a changed delta breaks the signature) is not
+        used: the signed artifact is downloaded."""
+        text, sig = self.key.doc("2.0.0", self.arts, 3)
+        os.makedirs(os.path.join(self.dir, ".upgate", "kept"), exist_ok=True)
+        with open(os.path.join(self.dir, ".upgate", "kept", "1.4.2"), "wb") as f:
+            f.write(tarball("1.4.2"))
+        evil = self.srv.add("evil.zst", b"\x28\xb5\x2f\xfd" + bytes(60))
+        d = json.loads(text)
+        d["artifacts"]["linux-x86_64"].update(tar_sha256="3" * 64, deltas={
+            "1.4.2": {"url": evil, "size": 64, "sha256": "2" * 64}})
+        tampered = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        self.refused(self.offer(tampered, sig), "signature_invalid")
+        self.fake.offer = self.offer(text, sig, delta={
+            "from_version": "1.4.2", "url": evil, "size": 64, "sha256": "2" * 64,
+            "tar_sha256": "3" * 64})
+        r = self.launch_keys(self.key.public, gateway=self.fake.url)
+        self.assertRan(r, "2.0.0")
+        self.assertNotIn("/evil.zst", [p for p, _ in self.srv.requests])
 
     def test_expired_refused(self):
         text, sig = self.key.doc("2.0.0", self.arts, 3, expires=-1)

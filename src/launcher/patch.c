@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* Delta upgrades on the client: the artifact of the installed version is
+ * kept (state/kept/<version>), and an offer's delta from that version
+ * is downloaded like an artifact (resumable, capped at its size,
+ * checked), applied to the kept artifact's tar, and the result checked
+ * against the release's tar_sha256. Anything wrong on the way is the
+ * caller's cue to download the whole artifact instead. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "ln.h"
+#include "upgate/delta.h"
+#include "upgate/file.h"
+#include "upgate/log.h"
+
+/* No tar bigger than this is taken out of a kept artifact (16 GiB). */
+#define TAR_MAX (INT64_C(16) << 30)
+
+int
+kept_artifact(const struct ln *l, char *out, size_t len)
+{
+	snprintf(out, len, "%s/kept/%s", l->state, l->installed);
+	return l->installed[0] != '\0' && access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
+void
+keep_artifact(const struct ln *l, const char *version, const char *file)
+{
+	char dir[4200], path[4600];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/kept", l->state);
+	if (file_mkdirs(dir, 0755) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, version);
+	if (rename(file, path) < 0) {
+		log_warn("cannot keep %s as %s: %s (the next upgrade "
+			 "downloads the whole artifact)",
+		    file, path, strerror(errno));
+		unlink(file);
+	}
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.' && strcmp(e->d_name, version) != 0) {
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	closedir(d);
+}
+
+/* Bytes free for the launcher where path is, less a margin. */
+static int64_t
+room(const char *path)
+{
+	struct statvfs vfs;
+	int64_t free_bytes;
+
+	if (statvfs(path, &vfs) < 0)
+		return TAR_MAX;
+	free_bytes = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+	return free_bytes > (64 << 20) ? free_bytes - (64 << 20) : 0;
+}
+
+int
+delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
+    char *why, size_t wl)
+{
+	struct offer d = *o;
+	struct report r = REPORT_INIT("downloading");
+	char kept[4200], old_tar[4200], part[4200], sha[65];
+	int err;
+
+	if (kept_artifact(l, kept, sizeof(kept)) < 0) {
+		snprintf(why, wl, "the artifact of %s was not kept",
+		    *l->installed ? l->installed : "the installed version");
+		return -ENOENT;
+	}
+	/* The delta is downloaded as an artifact of its own. */
+	d.url = o->delta.url;
+	d.size = o->delta.size;
+	memcpy(d.sha256, o->delta.sha256, sizeof(d.sha256));
+	if ((err = fetch_artifact(l, &d, &r)) < 0 ||
+	    (err = fetch_verify(l, &d, &r)) < 0) {
+		snprintf(why, wl, "the delta: %s: %s", r.error_code, r.message);
+		return err;
+	}
+	install_part_path(l, d.sha256, part, sizeof(part));
+	snprintf(old_tar, sizeof(old_tar), "%s/download/old-%ld.tar", l->state,
+	    (long)getpid());
+	err = delta_tar(kept, old_tar, TAR_MAX, sha, why, wl);
+	if (err == 0)
+		err = delta_apply(
+		    old_tar, part, tar_out, room(l->state), sha, why, wl);
+	unlink(old_tar);
+	unlink(part);
+	if (err == 0 && strcmp(sha, o->delta.tar_sha256) != 0) {
+		snprintf(why, wl,
+		    "the tar the delta made has SHA-256 %s, the release's is "
+		    "%s",
+		    sha, o->delta.tar_sha256);
+		err = -EBADMSG;
+	}
+	if (err < 0)
+		unlink(tar_out);
+	return err;
+}
