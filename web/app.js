@@ -50,6 +50,20 @@ function rateBar(x) {
   return wrap;
 }
 
+// Bytes in KiB, MiB or GiB, for people.
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  for (n = n || 0; n >= 1024 && i < units.length - 1; i++) n /= 1024;
+  return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+}
+
+// What deltas saved a release: the bytes, and how many upgrades used one.
+function saved(s) {
+  if (!s.deltas) return "-";
+  return bytes(s.bytes_saved) + " (" + s.deltas + " upgrade" + (s.deltas === 1 ? "" : "s") + ")";
+}
+
 class AuthError extends Error {}
 
 async function api(path, opts = {}) {
@@ -79,7 +93,7 @@ let apps = [];
 async function loadReleases() {
   const doc = await api("/v1/stats");
   fill($("releases"), doc.stats.map((s) => row([s.app, s.version, s.total, s.succeeded,
-    s.failed, s.timed_out, rateBar(s.failure_rate)])));
+    s.failed, s.timed_out, rateBar(s.failure_rate), saved(s)])));
   const names = [...new Set(doc.stats.map((s) => s.app))].sort();
   if (names.join() !== apps.join()) {
     apps = names;

@@ -12,6 +12,7 @@
 #include "upgate/ts.h"
 
 #define MAX_SEQ (INT64_C(1) << 53)
+#define MAX_BYTES (INT64_C(1) << 53)
 
 struct report {
 	const char *client_id;
@@ -28,6 +29,8 @@ parse_report(const json_t *b, struct report *r, struct jv_err *e)
 
 	memset(r, 0, sizeof(*r));
 	r->ev.download_ms = r->ev.install_ms = -1;
+	r->ev.delta_used = -1;
+	r->ev.bytes_downloaded = -1;
 	if ((err = jv_str(b, "client_id", true, 128, &r->client_id, e)) < 0 ||
 	    (err = jv_int(b, "seq", true, 1, MAX_SEQ, &r->ev.seq, e)) < 0 ||
 	    (err = jv_str(b, "state", true, 32, &state, e)) < 0 ||
@@ -37,9 +40,19 @@ parse_report(const json_t *b, struct report *r, struct jv_err *e)
 	    (err = jv_int(b, "progress", false, 0, 100, &progress, e)) < 0 ||
 	    (err = jv_int(b, "download_ms", false, 0, MAX_SEQ,
 		 &r->ev.download_ms, e)) < 0 ||
-	    (err = jv_int(
-		 b, "install_ms", false, 0, MAX_SEQ, &r->ev.install_ms, e)) < 0)
+	    (err = jv_int(b, "install_ms", false, 0, MAX_SEQ, &r->ev.install_ms,
+		 e)) < 0 ||
+	    (err = jv_int(b, "bytes_downloaded", false, 0, MAX_BYTES,
+		 &r->ev.bytes_downloaded, e)) < 0)
 		return err;
+	if (!json_is_null(json_object_get(b, "delta_used")) &&
+	    json_object_get(b, "delta_used") != NULL) {
+		bool used = false;
+
+		if ((err = jv_bool(b, "delta_used", false, &used, e)) < 0)
+			return err;
+		r->ev.delta_used = used;
+	}
 	r->ev.progress = (int)progress;
 	if (store_state_parse(state, &r->ev.state) < 0 ||
 	    r->ev.state == UPG_OFFERED || r->ev.state == UPG_TIMED_OUT)

@@ -260,6 +260,11 @@ struct upgrade_event {
 	int progress;			 /* -1 none */
 	int64_t download_ms, install_ms; /* -1 none */
 	int64_t at;
+	/* A final report's: whether a delta made the artifact (-1: not
+	 * said), and the bytes downloaded (-1: not said). Kept on the
+	 * upgrade, for its outcome; not an event column. */
+	int delta_used;
+	int64_t bytes_downloaded;
 };
 
 void store_event_fini(struct upgrade_event *e);

@@ -35,7 +35,8 @@ enum store_table {
 	" from_version, to_version, state, final, last_seq, progress,"         \
 	" download_ms, install_ms, error_code, message, url, size, sha256,"    \
 	" notes, mandatory, created_at, updated_at, finished_at,"              \
-	" failure_told, signed, signature, rollback"
+	" failure_told, signed, signature, rollback, delta_used,"              \
+	" bytes_downloaded"
 #define STORE_COLS_EVENTS                                                      \
 	"upgrade, seq, state, error_code, message, progress, download_ms,"     \
 	" install_ms, at"

@@ -127,7 +127,9 @@ static const char *const migrations[] = {
     "ALTER TABLE artifacts ADD COLUMN tar_sha256 text;"
     " ALTER TABLE artifacts ADD COLUMN deltas text;"
     " COMMENT ON COLUMN artifacts.deltas IS"
-    " 'patches to this tar, by older version (store_deltas_text)';",
+    " 'patches to this tar, by older version (store_deltas_text)';"
+    "ALTER TABLE upgrades ADD COLUMN delta_used integer;"
+    "ALTER TABLE upgrades ADD COLUMN bytes_downloaded bigint;",
 };
 
 static const struct pg_sqlset *const sets[] = {

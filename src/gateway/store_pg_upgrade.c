@@ -39,6 +39,11 @@
 						 " 'download_ms', "            \
 						 "u.download_ms, "             \
 						 "'install_ms', u.install_ms," \
+						 " 'delta_used', "             \
+						 "(u.delta_used <> 0),"        \
+						 " 'bytes_downloaded', "       \
+						 "u.bytes_downloaded,"         \
+						 " 'artifact_size', u.size,"   \
 						 " 'events', " OUTCOME_EVENTS  \
 						 ")::text"
 #define LAUNCH_INSERT                                                          \
@@ -87,7 +92,9 @@ static const char *const sql[U_COUNT] = {
 		  " last_seq = greatest(last_seq, $3),"
 		  " progress = coalesce($4, progress),"
 		  " download_ms = coalesce($5, download_ms),"
-		  " install_ms = coalesce($6, install_ms), updated_at = $7"
+		  " install_ms = coalesce($6, install_ms), updated_at = $7,"
+		  " delta_used = coalesce($8, delta_used),"
+		  " bytes_downloaded = coalesce($9, bytes_downloaded)"
 		  " WHERE id = $1 AND final = 0",
     [U_FINISH] = "UPDATE upgrades SET state = $2, final = 1,"
 		 " error_code = $3, message = $4, finished_at = $5,"
@@ -445,6 +452,8 @@ store_pg_upgrade_event_add(struct store_conn *c, const struct upgrade *u,
 	pg_param_opt(&p, e->download_ms);
 	pg_param_opt(&p, e->install_ms);
 	pg_param_int(&p, e->at);
+	pg_param_opt(&p, e->delta_used);
+	pg_param_opt(&p, e->bytes_downloaded);
 	if ((err = pg_run(pg, &store_pg_upgrade_sql, U_ADVANCE, &p, NULL)) < 0)
 		return err;
 	if (store_state_final(e->state))

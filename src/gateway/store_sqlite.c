@@ -148,8 +148,11 @@ static const char *const migrations[] = {
     /* 5: delta upgrades: the SHA-256 of each artifact's tar, and the
      * patches to it from older versions (JSON, store_deltas_text). */
     "ALTER TABLE artifacts ADD COLUMN tar_sha256 TEXT;"
-    " ALTER TABLE artifacts ADD COLUMN deltas TEXT"
-    ";",
+    " ALTER TABLE artifacts ADD COLUMN deltas TEXT;"
+    /* A final report's: a delta used (0/1), bytes downloaded; NULL
+     * when the launcher did not say. */
+    "ALTER TABLE upgrades ADD COLUMN delta_used INTEGER;"
+    "ALTER TABLE upgrades ADD COLUMN bytes_downloaded INTEGER;",
 };
 
 /* Every row of each table, as an import reads them. */

@@ -29,6 +29,9 @@
 	" 'error_code', u.error_code, 'message', u.message,"                   \
 	" 'started_at', " U_STARTED ", 'finished_at', " U_FINISHED ","         \
 	" 'download_ms', u.download_ms, 'install_ms', u.install_ms,"           \
+	" 'delta_used', CASE WHEN u.delta_used IS NULL THEN NULL"              \
+	"   WHEN u.delta_used THEN json('true') ELSE json('false') END,"       \
+	" 'bytes_downloaded', u.bytes_downloaded, 'artifact_size', u.size,"    \
 	" 'events', " OUTCOME_EVENTS " )"
 /* Launch records: one row, or LAUNCH_MANY_ROWS rows in one statement. */
 #define LAUNCH_INSERT                                                          \
@@ -82,7 +85,9 @@ static const char *const sql[U_COUNT] = {
 		  " last_seq = max(last_seq, ?3),"
 		  " progress = coalesce(?4, progress),"
 		  " download_ms = coalesce(?5, download_ms),"
-		  " install_ms = coalesce(?6, install_ms), updated_at = ?7"
+		  " install_ms = coalesce(?6, install_ms), updated_at = ?7,"
+		  " delta_used = coalesce(?8, delta_used),"
+		  " bytes_downloaded = coalesce(?9, bytes_downloaded)"
 		  " WHERE id = ?1 AND final = 0",
     [U_FINISH] =
 	"UPDATE upgrades SET state = ?2, final = 1,"
@@ -453,6 +458,8 @@ store_sqlite_upgrade_event_add(struct store_conn *c, const struct upgrade *u,
 	bind_opt(st, 5, e->download_ms);
 	bind_opt(st, 6, e->install_ms);
 	sqlite3_bind_int64(st, 7, e->at);
+	bind_opt(st, 8, e->delta_used);
+	bind_opt(st, 9, e->bytes_downloaded);
 	if ((err = db_run(st)) < 0)
 		return err;
 	if (store_state_final(e->state))

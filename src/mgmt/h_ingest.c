@@ -74,8 +74,18 @@ parse_upgrade(const json_t *j, struct item *it, struct jv_err *e)
 	    (err = jv_int(j, "download_ms", false, 0, INT64_MAX / 2,
 		 &o->download_ms, e)) < 0 ||
 	    (err = jv_int(j, "install_ms", false, 0, INT64_MAX / 2,
-		 &o->install_ms, e)) < 0)
+		 &o->install_ms, e)) < 0 ||
+	    (err = jv_int(j, "bytes_downloaded", false, 0, INT64_MAX / 2,
+		 &o->bytes_downloaded, e)) < 0 ||
+	    (err = jv_int(j, "artifact_size", false, 0, INT64_MAX / 2,
+		 &o->artifact_size, e)) < 0)
 		return err;
+	if (json_is_boolean(json_object_get(j, "delta_used")))
+		o->delta_used = json_is_true(json_object_get(j, "delta_used"));
+	else if (!json_is_null(json_object_get(j, "delta_used")) &&
+		 json_object_get(j, "delta_used") != NULL)
+		return jv_fail(e, -EBADMSG, "invalid_type", "delta_used",
+		    "delta_used must be true or false");
 	if (ev != NULL && !json_is_null(ev)) {
 		size_t i;
 		json_t *x;
@@ -137,6 +147,8 @@ parse_item(const json_t *j, struct item *it, struct jv_err *e)
 
 	memset(it, 0, sizeof(*it));
 	o->download_ms = o->install_ms = -1;
+	o->delta_used = -1;
+	o->bytes_downloaded = o->artifact_size = -1;
 	if (!json_is_object(j))
 		return jv_fail(e, -EBADMSG, "invalid_type", "",
 		    "an outcome must be a JSON object");

@@ -331,3 +331,18 @@ store_halt_resolved(struct store_conn *c, int64_t alert, int64_t now)
 {
 	CALL(halt_resolved, alert, now);
 }
+
+int64_t
+store_outcome_downloaded(const struct outcome *o)
+{
+	return o->bytes_downloaded > 0 ? o->bytes_downloaded : 0;
+}
+
+int64_t
+store_outcome_saved(const struct outcome *o)
+{
+	if (o->delta_used != 1 || o->artifact_size < 0 ||
+	    o->bytes_downloaded < 0 || o->artifact_size <= o->bytes_downloaded)
+		return 0;
+	return o->artifact_size - o->bytes_downloaded;
+}

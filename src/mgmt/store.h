@@ -96,13 +96,24 @@ struct outcome {
 	const char *error_code, *message;
 	int64_t started_at, finished_at; /* ms; 0 unknown */
 	int64_t download_ms, install_ms; /* -1 unknown */
-	const char *events;		 /* JSON array text */
-	const char *detail;		 /* halt: JSON object text, else NULL */
+	/* How the bytes came (SPEC "Delta upgrades"): a delta or not (-1
+	 * unknown), how many were downloaded and the whole artifact's
+	 * size (-1 unknown). */
+	int delta_used;
+	int64_t bytes_downloaded, artifact_size;
+	const char *events; /* JSON array text */
+	const char *detail; /* halt: JSON object text, else NULL */
 	/* halt notices: the release's counts when it was halted */
 	int64_t halt_finished, halt_failed;
 	double halt_rate, halt_threshold;
 	int64_t row; /* set by store_outcome_insert */
 };
+
+/* What o adds to its release's bytes downloaded, and to the bytes its
+ * delta saved (the whole artifact's size less what came; 0 without a
+ * delta or when a number is unknown). */
+int64_t store_outcome_downloaded(const struct outcome *o);
+int64_t store_outcome_saved(const struct outcome *o);
 
 /* Archive o (received at now) and count it in its release's statistics.
  * Returns 0 when new (o->row set), 1 when its outcome_id was archived

@@ -21,9 +21,11 @@ enum store_table {
 	"id, outcome_id, kind, gateway_id, upgrade_id, client_id, app,"        \
 	" platform, channel, from_version, to_version, result, error_code,"    \
 	" message, started_at, finished_at, received_at, download_ms,"         \
-	" install_ms, events, detail, waiting, alert"
+	" install_ms, events, detail, waiting, alert, delta_used,"             \
+	" bytes_downloaded, artifact_size"
 #define STORE_COLS_RELEASE_STATS                                               \
-	"app, version, total, succeeded, failed, timed_out"
+	"app, version, total, succeeded, failed, timed_out, deltas,"           \
+	" bytes_downloaded, bytes_saved"
 #define STORE_COLS_ALERT_GROUPS                                                \
 	"app, version, announced_at, window_end, pending, due_at"
 #define STORE_COLS_ALERTS                                                      \

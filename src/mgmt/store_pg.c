@@ -178,6 +178,15 @@ static const char *const migrations[] = {
 	"outcomes", "outcome_count", "outcome_counts", "kind", "result")
 	COUNTED("deliveries", "delivery_count", "delivery_counts", "channel",
 	    "state"),
+    /* 2: delta upgrades, as SQLite's schema 7. */
+    "ALTER TABLE outcomes ADD COLUMN delta_used integer;"
+    "ALTER TABLE outcomes ADD COLUMN bytes_downloaded bigint;"
+    "ALTER TABLE outcomes ADD COLUMN artifact_size bigint;"
+    "ALTER TABLE release_stats ADD COLUMN deltas bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE release_stats ADD COLUMN bytes_downloaded bigint NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE release_stats ADD COLUMN bytes_saved bigint NOT NULL"
+    "  DEFAULT 0;",
 };
 #undef NET
 #undef SLOT

@@ -28,6 +28,7 @@ enum {
 /* clang-format off */
 #define T(x) PG_RFC3339(x)
 /* The API's view of a row, as on SQLite. */
+#define DELTA_USED "(delta_used <> 0)"
 #define OUTCOME_JSON                                                           \
 	"json_build_object('outcome_id', outcome_id,"                          \
 	" 'kind', kind, 'gateway_id', gateway_id,"                             \
@@ -38,7 +39,9 @@ enum {
 	" 'started_at', CASE WHEN started_at > 0 THEN " T("started_at") " END," \
 	" 'finished_at', " T("finished_at") ","                                \
 	" 'received_at', " T("received_at") ","                                \
-	" 'download_ms', download_ms, 'install_ms', install_ms"
+	" 'download_ms', download_ms, 'install_ms', install_ms,"              \
+	" 'delta_used', " DELTA_USED ", 'bytes_downloaded', bytes_downloaded," \
+	" 'artifact_size', artifact_size"
 /* A query's filters in the forms SQLite's store has, for the same
  * indexes. */
 #define FILTER_ON(app, version, client)                                        \
@@ -74,9 +77,10 @@ static const char *const sql[O_COUNT] = {
 	"WITH ins AS (INSERT INTO outcomes (outcome_id, kind, gateway_id,"
 	" upgrade_id, client_id, app, platform, channel, from_version,"
 	" to_version, result, error_code, message, started_at, finished_at,"
-	" received_at, download_ms, install_ms, events, detail)"
+	" received_at, download_ms, install_ms, events, detail, delta_used,"
+	" bytes_downloaded, artifact_size)"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-	" $14, $15, $16, $17, $18, $19, $20)"
+	" $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
 	" ON CONFLICT (outcome_id) DO NOTHING RETURNING id, kind, result)"
 	" SELECT id, (SELECT pg_notify('" STORE_PG_CHANNEL "',"
 	"  CASE WHEN kind = 'release_halted' THEN 'halt ' ELSE 'failure ' END"
@@ -84,14 +88,19 @@ static const char *const sql[O_COUNT] = {
 	" FROM ins",
     [O_STATS_ADD] =
 	"INSERT INTO release_stats (app, version, total, succeeded, failed,"
-	" timed_out, slot) VALUES ($1, $2, 1, ($3 = 'succeeded')::int,"
-	" ($3 = 'failed')::int, ($3 = 'timed_out')::int,"
+	" timed_out, deltas, bytes_downloaded, bytes_saved, slot)"
+	" VALUES ($1, $2, 1, ($3 = 'succeeded')::int,"
+	" ($3 = 'failed')::int, ($3 = 'timed_out')::int, $4, $5, $6,"
 	" pg_backend_pid() % 16)"
 	" ON CONFLICT (app, version, slot) DO UPDATE SET"
 	" total = release_stats.total + 1,"
 	" succeeded = release_stats.succeeded + excluded.succeeded,"
 	" failed = release_stats.failed + excluded.failed,"
-	" timed_out = release_stats.timed_out + excluded.timed_out",
+	" timed_out = release_stats.timed_out + excluded.timed_out,"
+	" deltas = release_stats.deltas + excluded.deltas,"
+	" bytes_downloaded = release_stats.bytes_downloaded"
+	"  + excluded.bytes_downloaded,"
+	" bytes_saved = release_stats.bytes_saved + excluded.bytes_saved",
     [O_LIST] = LIST FILTER LIST_END,
     [O_LIST_CLIENT] = LIST BY_CLIENT LIST_END,
     [O_LIST_RELEASE] = LIST BY_RELEASE LIST_END,
@@ -106,10 +115,14 @@ static const char *const sql[O_COUNT] = {
 	"SELECT json_build_object('app', app, 'version', version,"
 	" 'total', total, 'succeeded', succeeded, 'failed', failed,"
 	" 'timed_out', timed_out, 'failure_rate',"
-	" round((failed + timed_out)::numeric / total, 4)::float8), 0"
+	" round((failed + timed_out)::numeric / total, 4)::float8,"
+	" 'deltas', deltas, 'bytes_downloaded', bytes_downloaded,"
+	" 'bytes_saved', bytes_saved), 0"
 	" FROM (SELECT app, version, sum(total) AS total,"
 	"  sum(succeeded) AS succeeded, sum(failed) AS failed,"
-	"  sum(timed_out) AS timed_out FROM release_stats"
+	"  sum(timed_out) AS timed_out, sum(deltas) AS deltas,"
+	"  sum(bytes_downloaded) AS bytes_downloaded,"
+	"  sum(bytes_saved) AS bytes_saved FROM release_stats"
 	"  WHERE $1::text IS NULL OR app = $1 GROUP BY app, version) s"
 	" ORDER BY app, version",
     [O_COUNTS] = "SELECT kind, result, sum(n) FROM outcome_counts"
@@ -160,6 +173,9 @@ store_pg_outcome_insert(struct store_conn *c, struct outcome *o, int64_t now)
 	pg_param_opt(&p, o->install_ms);
 	pg_param_text(&p, o->events ? o->events : "[]");
 	pg_param_text(&p, o->detail);
+	pg_param_opt(&p, o->delta_used);
+	pg_param_opt(&p, o->bytes_downloaded);
+	pg_param_opt(&p, o->artifact_size);
 	if ((err = pg_run(pg, &store_pg_outcome_sql, O_INSERT, &p, &res)) < 0)
 		return err;
 	if (PQntuples(res) == 0) {
@@ -174,6 +190,9 @@ store_pg_outcome_insert(struct store_conn *c, struct outcome *o, int64_t now)
 	pg_param_text(&p, o->app);
 	pg_param_text(&p, o->to_version);
 	pg_param_text(&p, o->result);
+	pg_param_int(&p, o->delta_used == 1);
+	pg_param_int(&p, store_outcome_downloaded(o));
+	pg_param_int(&p, store_outcome_saved(o));
 	return pg_run(pg, &store_pg_outcome_sql, O_STATS_ADD, &p, NULL);
 }
 

@@ -139,6 +139,17 @@ static const char *const migrations[] = {
     "ALTER TABLE alerts ADD COLUMN resolved_at INTEGER;"
     "CREATE INDEX alerts_open_halts ON alerts(id)"
     "  WHERE kind = 'halt' AND resolved_at IS NULL;",
+    /* 7: delta upgrades: how each outcome's bytes came, and per release
+     * the outcomes a delta served, the bytes downloaded and the bytes
+     * deltas saved (counted at ingest, as the rest). */
+    "ALTER TABLE outcomes ADD COLUMN delta_used INTEGER;"
+    "ALTER TABLE outcomes ADD COLUMN bytes_downloaded INTEGER;"
+    "ALTER TABLE outcomes ADD COLUMN artifact_size INTEGER;"
+    "ALTER TABLE release_stats ADD COLUMN deltas INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE release_stats ADD COLUMN bytes_downloaded INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE release_stats ADD COLUMN bytes_saved INTEGER NOT NULL"
+    "  DEFAULT 0;",
 #undef OUTCOME_NEW
 #undef OUTCOME_OLD
 #undef DELIVERY_NEW

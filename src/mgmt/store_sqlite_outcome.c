@@ -27,6 +27,9 @@ enum {
 
 /* clang-format off */
 #define T(x) DB_RFC3339(x)
+#define DELTA_USED                                                             \
+	"CASE WHEN delta_used IS NULL THEN NULL WHEN delta_used"               \
+	" THEN json('true') ELSE json('false') END"
 /* The API's view of a row; DETAIL adds its events and halt counts. */
 #define OUTCOME_JSON                                                           \
 	"json_object('outcome_id', outcome_id,"                                \
@@ -38,7 +41,9 @@ enum {
 	" 'started_at', CASE WHEN started_at > 0 THEN " T("started_at") " END," \
 	" 'finished_at', " T("finished_at") ","                                \
 	" 'received_at', " T("received_at") ","                                \
-	" 'download_ms', download_ms, 'install_ms', install_ms"
+	" 'download_ms', download_ms, 'install_ms', install_ms,"              \
+	" 'delta_used', " DELTA_USED ", 'bytes_downloaded', bytes_downloaded," \
+	" 'artifact_size', artifact_size"
 /* A query's filters, the same parameters in every form. (?1 IS NULL OR
  * app = ?1) cannot use an index, so a query that names a client, an app
  * and version, or an app, has a form of its own that can
@@ -75,17 +80,22 @@ static const char *const sql[O_COUNT] = {
 	"INSERT INTO outcomes (outcome_id, kind, gateway_id, upgrade_id,"
 	" client_id, app, platform, channel, from_version, to_version,"
 	" result, error_code, message, started_at, finished_at, received_at,"
-	" download_ms, install_ms, events, detail)"
+	" download_ms, install_ms, events, detail, delta_used,"
+	" bytes_downloaded, artifact_size)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-	" ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+	" ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
 	" ON CONFLICT (outcome_id) DO NOTHING RETURNING id",
     [O_STATS_ADD] =
 	"INSERT INTO release_stats (app, version, total, succeeded, failed,"
-	" timed_out) VALUES (?1, ?2, 1, ?3 = 'succeeded', ?3 = 'failed',"
-	" ?3 = 'timed_out') ON CONFLICT (app, version) DO UPDATE SET"
-	" total = total + 1, succeeded = succeeded + excluded.succeeded,"
+	" timed_out, deltas, bytes_downloaded, bytes_saved)"
+	" VALUES (?1, ?2, 1, ?3 = 'succeeded', ?3 = 'failed',"
+	" ?3 = 'timed_out', ?4, ?5, ?6) ON CONFLICT (app, version) DO UPDATE"
+	" SET total = total + 1, succeeded = succeeded + excluded.succeeded,"
 	" failed = failed + excluded.failed,"
-	" timed_out = timed_out + excluded.timed_out",
+	" timed_out = timed_out + excluded.timed_out,"
+	" deltas = deltas + excluded.deltas,"
+	" bytes_downloaded = bytes_downloaded + excluded.bytes_downloaded,"
+	" bytes_saved = bytes_saved + excluded.bytes_saved",
     [O_LIST] = LIST FILTER LIST_END,
     [O_LIST_CLIENT] = LIST BY_CLIENT LIST_END,
     [O_LIST_RELEASE] = LIST BY_RELEASE LIST_END,
@@ -99,7 +109,9 @@ static const char *const sql[O_COUNT] = {
     [O_STATS] =
 	"SELECT json_object('app', app, 'version', version, 'total', total,"
 	" 'succeeded', succeeded, 'failed', failed, 'timed_out', timed_out,"
-	" 'failure_rate', round(CAST(failed + timed_out AS REAL) / total, 4)),"
+	" 'failure_rate', round(CAST(failed + timed_out AS REAL) / total, 4),"
+	" 'deltas', deltas, 'bytes_downloaded', bytes_downloaded,"
+	" 'bytes_saved', bytes_saved),"
 	" 0 FROM release_stats WHERE ?1 IS NULL OR app = ?1"
 	" ORDER BY app, version",
     [O_COUNTS] = "SELECT kind, result, n FROM outcome_counts WHERE n > 0"
@@ -160,6 +172,9 @@ store_sqlite_outcome_insert(
 	bind_opt_int(st, 18, o->install_ms, -1);
 	db_bind_text(st, 19, o->events ? o->events : "[]");
 	db_bind_text(st, 20, o->detail);
+	bind_opt_int(st, 21, o->delta_used, -1);
+	bind_opt_int(st, 22, o->bytes_downloaded, -1);
+	bind_opt_int(st, 23, o->artifact_size, -1);
 	if ((err = db_row(st)) < 0)
 		return err;
 	if (err == 0)
@@ -173,6 +188,9 @@ store_sqlite_outcome_insert(
 	db_bind_text(st, 1, o->app);
 	db_bind_text(st, 2, o->to_version);
 	db_bind_text(st, 3, o->result);
+	sqlite3_bind_int(st, 4, o->delta_used == 1);
+	sqlite3_bind_int64(st, 5, store_outcome_downloaded(o));
+	sqlite3_bind_int64(st, 6, store_outcome_saved(o));
 	return db_run(st);
 }
 

@@ -59,6 +59,8 @@ try {
   await page.waitForSelector("#main:not([hidden])");
   await page.waitForSelector("#live.on");
   check(await page.locator("#releases tbody tr").count() >= 1, "releases are listed");
+  check(await page.locator("#releases tbody td", { hasText: "3.0 MiB (1 upgrade)" }).count() === 1,
+    "what deltas saved a release is shown");
   check(await page.locator("#chart rect").count() >= 1, "the chart has bars");
   check(await page.locator("#halted tbody tr").count() === 1, "a halted release is listed");
 

@@ -138,7 +138,7 @@ test_finish_outbox_and_tell(void **state)
 	int64_t rid = publish(db, "1.1.0"), rows, oldest;
 	struct upgrade u = offer(db, "c1", rid, 1000);
 	struct upgrade_event e = { 1, UPG_DOWNLOADING, "", NULL, 50, -1, -1,
-		1500 };
+		1500, -1, -1 };
 	struct finish_opts fo = { "gw-1", 0.25, 20 };
 	struct fail_stat *fs;
 	size_t n;
@@ -286,7 +286,7 @@ test_counts_follow_states(void **state)
 	struct upgrade u1 = offer(db, "c1", rid, 1000);
 	struct upgrade u2 = offer(db, "c2", rid, 1000);
 	struct upgrade_event e = { 1, UPG_DOWNLOADING, "", NULL, 10, -1, -1,
-		1500 };
+		1500, -1, -1 };
 	struct finish_opts fo = { "gw-1", 0.9, 1000 };
 	bool halted;
 

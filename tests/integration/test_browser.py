@@ -46,6 +46,9 @@ class TestDashboardInBrowser(unittest.TestCase):
         for i in range(6):
             mgmt.ingest(outcome(9000 + i, result="succeeded" if i % 3 else "failed",
                                 client_id="seed-%d" % i, finished_at=now()))
+        # one through a delta: 3 MiB of 5 spared
+        mgmt.ingest(outcome(9010, result="succeeded", client_id="seed-delta", finished_at=now(),
+                            delta_used=True, bytes_downloaded=2 << 20, artifact_size=5 << 20))
         artifacts = os.path.join(ROOT, "build", "artifacts")
         os.makedirs(artifacts, exist_ok=True)
         shot = os.path.join(artifacts, "dashboard.png")

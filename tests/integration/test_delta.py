@@ -14,7 +14,7 @@ import unittest
 import nacl.signing
 
 from artifacts import sha256, tarball
-from gwlib import BIN, SHA, TOKEN, Gateway
+from gwlib import BIN, SHA, TOKEN, Gateway, SharedMgmt, wait_for
 from test_launcher import APP as LAPP
 from test_launcher import LauncherCase
 
@@ -143,10 +143,10 @@ def release_tarball(version):
                                      ("lib/changes.txt", "file", b"v%s\n" % version.encode())])
 
 
-class TestLauncherDeltas(LauncherCase):
-    """The launcher upgrades through deltas upgatectl made: 1.4.2 (laid
-    out by hand, nothing kept) -> 1.5.0 by the whole artifact, which it
-    keeps -> 1.6.0 by the delta from 1.5.0."""
+class DeltaCase(LauncherCase):
+    """Releases made by upgatectl with deltas, served by the artifact
+    server: 1.4.2 (laid out by hand, nothing kept) -> 1.5.0 by the whole
+    artifact, which the launcher keeps -> 1.6.0 by the delta from 1.5.0."""
 
     def setUp(self):
         super().setUp()
@@ -196,6 +196,9 @@ class TestLauncherDeltas(LauncherCase):
         ups = self.upgrades()
         return self.upgrade(ups[0]["upgrade_id"])
 
+
+
+class TestLauncherDeltas(DeltaCase):
     def test_upgrade_through_a_delta(self):
         self.first_upgrade()
         r = self.release("1.6.0", "1.5.0")
@@ -325,6 +328,35 @@ class TestLauncherDeltas(LauncherCase):
         self.assertIn("no published release of %s on stable has its SHA-256" % LAPP, r.stderr)
         st, _, doc = self.gw.admin("GET", "/v1/admin/releases?app=" + LAPP)
         self.assertEqual([x["version"] for x in doc["releases"]], ["1.5.0"])
+
+
+class TestDeltaOutcomes(SharedMgmt, DeltaCase):
+    """What the launcher reports reaches the archive: each outcome says
+    whether a delta was used and how many bytes came, and the release's
+    statistics add up what deltas saved."""
+
+    def test_outcomes_and_stats_count_bytes(self):
+        self.first_upgrade()
+        self.release("1.6.0", "1.5.0")
+        self.assertRan(self.launch(), "1.6.0")
+        st, _, man = self.gw.request("GET", "/v1/apps/%s/manifest" % LAPP)
+        art = man["artifacts"]["linux-x86_64"]
+        dsize = art["deltas"]["1.5.0"]["size"]
+
+        def outcomes():
+            got = self.mgmt.outcomes(app=LAPP)["outcomes"]
+            return got if len(got) == 2 else None
+        got = wait_for(outcomes, what="both outcomes archived")
+        by = {o["to_version"]: o for o in got}
+        self.assertEqual((by["1.6.0"]["delta_used"], by["1.6.0"]["bytes_downloaded"],
+                          by["1.6.0"]["artifact_size"]), (True, dsize, art["size"]))
+        self.assertEqual(by["1.5.0"]["delta_used"], False)
+        self.assertEqual(by["1.5.0"]["bytes_downloaded"], by["1.5.0"]["artifact_size"])
+        st, _, doc = self.mgmt.admin("GET", "/v1/stats?app=" + LAPP)
+        stats = {s["version"]: s for s in doc["stats"]}
+        self.assertEqual((stats["1.6.0"]["deltas"], stats["1.6.0"]["bytes_downloaded"],
+                          stats["1.6.0"]["bytes_saved"]), (1, dsize, art["size"] - dsize))
+        self.assertEqual((stats["1.5.0"]["deltas"], stats["1.5.0"]["bytes_saved"]), (0, 0))
 
 
 if __name__ == "__main__":

@@ -262,12 +262,16 @@ class TestIngestAndQueries(Case):
         self.assertIn('upgate_outcomes{kind="upgrade",result="succeeded"} 2', before)
         self.assertIn('upgate_outcomes{kind="upgrade",result="failed"} 1', before)
         # Back to schema 2: the same database without the counts (nor
-        # what schemas 4 to 6 add, which comes back with them).
+        # what schemas 4 to 7 add, which comes back with them).
         self.assertEqual(self.mg.stop(), 0)
         self.mg.sql("DROP INDEX outcomes_app_id")
         self.mg.sql("DROP INDEX outcomes_alert")
         self.mg.sql("DROP INDEX alerts_open_halts")
         self.mg.sql("ALTER TABLE alerts DROP COLUMN resolved_at")
+        for col in ("delta_used", "bytes_downloaded", "artifact_size"):
+            self.mg.sql("ALTER TABLE outcomes DROP COLUMN " + col)
+        for col in ("deltas", "bytes_downloaded", "bytes_saved"):
+            self.mg.sql("ALTER TABLE release_stats DROP COLUMN " + col)
         for t in ("outcomes", "deliveries"):
             for what in ("counted", "moved", "removed"):
                 self.mg.sql("DROP TRIGGER %s_%s" % (t, what))
