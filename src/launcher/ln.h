@@ -157,7 +157,7 @@ void keep_artifact(const struct ln *l, const char *version, const char *file);
 int delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
     char *why, size_t wl);
 
-/* unpack.c: extract the .tar.gz at archive into the new directory dest
+/* unpack.c: extract the tar (.tar.gz, .tar.zst or plain) at archive into the new directory dest
  * (which must not exist). Refuses absolute paths, "..", links leading
  * outside dest and special files. Returns 0, or a negative errno with
  * error_code ("unpack_failed", "disk_full") and message in r. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Unpack a release .tar.gz with libarchive into a new directory, letting
- * nothing land outside it: libarchive's secure flags refuse "..",
- * absolute paths and writing through symlinks, and we refuse what they let
- * through (symlinks and hard links pointing outside, special files). */
+/* Unpack a release (.tar.gz, .tar.zst, or the tar a delta made) with
+ * libarchive into a new directory, letting nothing land outside it:
+ * libarchive's secure flags refuse "..", absolute paths and writing
+ * through symlinks, and we refuse what they let through (symlinks and
+ * hard links pointing outside, special files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -117,6 +118,7 @@ unpack_archive(const char *archive, const char *dest, struct report *r)
 		goto out;
 	}
 	archive_read_support_filter_gzip(in);
+	archive_read_support_filter_zstd(in); /* .tar.zst artifacts */
 	archive_read_support_format_tar(in);
 	archive_write_disk_set_options(out, flags);
 	archive_write_disk_set_standard_lookup(out);

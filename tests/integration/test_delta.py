@@ -5,6 +5,7 @@ manifests, offered to the clients whose installed version has one, and
 covered by signed release documents."""
 import base64
 import datetime
+import gzip
 import json
 import os
 import random
@@ -162,10 +163,10 @@ class DeltaCase(LauncherCase):
 
     key = None  # upgatectl's key prefix: releases signed with it
 
-    def release(self, version, *delta_from, data=None):
+    def release(self, version, *delta_from, data=None, ext="tar.gz"):
         """Publish version with upgatectl (deltas from the files of
         delta_from's versions), serving the artifact and each delta."""
-        name = "editor-%s.tar.gz" % version
+        name = "editor-%s.%s" % (version, ext)
         path = os.path.join(self.tmp, name)
         data = data or release_tarball(version)
         with open(path, "wb") as f:
@@ -298,6 +299,22 @@ class TestLauncherDeltas(DeltaCase):
         self.assertRan(run, "1.6.0")
         self.assertIn("the delta from 1.5.0 was not used", run.stderr)
         self.assertEqual([p for p, _ in self.srv.requests], [name, "/editor-1.6.0.tar.gz"])
+
+    def test_tar_zst_artifacts(self):
+        """A .tar.zst artifact (smaller than .tar.gz) installs, and a
+        delta between two of them works as between .tar.gz ones."""
+        def zst(version):
+            tar = gzip.decompress(release_tarball(version))
+            return subprocess.run(["zstd", "-q", "-19", "-c"], input=tar, check=True,
+                                  capture_output=True).stdout
+        self.release("1.5.0", data=zst("1.5.0"), ext="tar.zst")
+        self.assertRan(self.launch(), "1.5.0")
+        self.srv.requests.clear()
+        self.release("1.6.0", "1.5.0", data=zst("1.6.0"), ext="tar.zst")
+        run = self.launch()
+        self.assertRan(run, "1.6.0")
+        self.assertEqual([p for p, _ in self.srv.requests],
+                         ["/editor-1.6.0.tar.zst.from-1.5.0.zst"])
 
     def test_version_without_a_delta_gets_the_artifact(self):
         # 1.4.2 has no delta (and nothing kept): the whole artifact
