@@ -81,7 +81,7 @@ sysconfdir  ?= /etc
 SECRETS     ?= yes
 
 .PHONY: all deps openapi-deps browser-deps run check unit integration clean install uninstall deb \
-	fuzz fuzz-build fuzz-bins valgrind soak bench bench-smoke
+	fuzz fuzz-build fuzz-bins valgrind soak bench bench-smoke bench-delta
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -215,6 +215,19 @@ bench: deps all $(BUILD)/bench/ceiling
 		[ -d bench/peer/node_modules/hazel-server ] || \
 			(cd bench/peer && npm ci --no-audit --no-fund >/dev/null); fi
 	PEER=$(PEER) UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/bench.py
+
+# Delta upgrades on real releases fetched from the npm registry, beside
+# the zstd command line on the same pairs (bench/bench_delta.py).
+$(BUILD)/bench/delta_bench: bench/delta_bench.c $(LAUNCH_LIB) $(DELTA_OBJ) \
+		$(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc/launcher $(LDFLAGS) -o $@ \
+		$(filter %.c %.o,$^) $(LDLIBS) $(LAUNCH_LIBS)
+
+bench-delta: deps all $(BUILD)/bench/delta_bench
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm >/dev/null; fi
+	DELTA_BENCH=$(abspath $(BUILD)/bench/delta_bench) /usr/bin/python3 bench/bench_delta.py
 
 bench-smoke: deps all $(BUILD)/bench/ceiling
 	BENCH_SMOKE=1 UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/bench.py

@@ -16,6 +16,13 @@
 int delta_tar(const char *artifact, const char *out, int64_t limit,
     char sha256[65], char *why, size_t wl);
 
+/* The tar of an old artifact to apply a patch to, into *tar: artifact
+ * itself when it is a plain tar (a launcher keeps the tar a delta made),
+ * else scratch, written as delta_tar() does but not hashed. Returns 0,
+ * or a negative errno with why. */
+int delta_old_tar(const char *artifact, const char *scratch, int64_t limit,
+    const char **tar, char *why, size_t wl);
+
 /* Write to out the patch from old_tar to new_tar at level (1-19): old_tar
  * is the compressor's prefix, with long-distance matching and a window
  * that covers both, and the frame records new_tar's size. Memory: both

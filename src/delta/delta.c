@@ -5,6 +5,7 @@
  * and out as memory allows, and the decoder writes its result straight
  * into the mapping of the output file. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,9 +69,11 @@ hex_of(const unsigned char h[crypto_hash_sha256_BYTES], char out[65])
 	sodium_bin2hex(out, 65, h, crypto_hash_sha256_BYTES);
 }
 
-int
-delta_tar(const char *artifact, const char *out, int64_t limit, char sha256[65],
-    char *why, size_t wl)
+/* delta_tar(), and delta_old_tar() when plain is not NULL: then a
+ * plain tar is not copied (*plain true) and nothing is hashed. */
+static int
+take_tar(const char *artifact, const char *out, int64_t limit, bool *plain,
+    char sha256[65], char *why, size_t wl)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
@@ -97,6 +100,11 @@ delta_tar(const char *artifact, const char *out, int64_t limit, char sha256[65],
 		archive_read_free(a);
 		return -EBADMSG;
 	}
+	if (plain != NULL &&
+	    (*plain = archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE)) {
+		archive_read_free(a);
+		return 0; /* nothing to take out: the caller reads it as is */
+	}
 	unlink(out);
 	if ((fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
 	    0) {
@@ -113,7 +121,9 @@ delta_tar(const char *artifact, const char *out, int64_t limit, char sha256[65],
 			err = -EFBIG;
 			break;
 		}
-		crypto_hash_sha256_update(&st, (unsigned char *)buf, (size_t)n);
+		if (sha256 != NULL)
+			crypto_hash_sha256_update(
+			    &st, (unsigned char *)buf, (size_t)n);
 		if ((err = file_write_all(fd, buf, (size_t)n)) < 0) {
 			snprintf(why, wl, "cannot write %s: %s", out,
 			    strerror(-err));
@@ -135,8 +145,27 @@ delta_tar(const char *artifact, const char *out, int64_t limit, char sha256[65],
 		return err;
 	}
 	crypto_hash_sha256_final(&st, h);
-	hex_of(h, sha256);
+	if (sha256 != NULL)
+		hex_of(h, sha256);
 	return 0;
+}
+
+int
+delta_tar(const char *artifact, const char *out, int64_t limit, char sha256[65],
+    char *why, size_t wl)
+{
+	return take_tar(artifact, out, limit, NULL, sha256, why, wl);
+}
+
+int
+delta_old_tar(const char *artifact, const char *scratch, int64_t limit,
+    const char **tar, char *why, size_t wl)
+{
+	bool plain = false;
+	int err = take_tar(artifact, scratch, limit, &plain, NULL, why, wl);
+
+	*tar = plain ? artifact : scratch;
+	return err;
 }
 
 /* Write len bytes to path whole or not at all (a temporary renamed
@@ -195,14 +224,21 @@ delta_make(const char *old_tar, const char *new_tar, int level, const char *out,
 	    /* A checksum of the result: applied to another old tar, the
 	     * patch fails instead of making something else. */
 	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog,
-		window_log(o.len > n.len ? o.len : n.len))) ||
+	    /* The window holds the whole prefix and the result after it,
+	     * or the start of the old tar is out of reach by its end. */
+	    ZSTD_isError(ZSTD_CCtx_setParameter(
+		cc, ZSTD_c_windowLog, window_log(o.len + n.len))) ||
 	    ZSTD_isError(ZSTD_CCtx_refPrefix(cc, o.p, o.len))) {
 		snprintf(
 		    why, wl, "zstd refused the parameters (level %d)", level);
 		err = -EINVAL;
 		goto out;
 	}
+	/* One worker thread, as the zstd command line runs by default:
+	 * its long-distance matcher sees the whole prefix, and patches come
+	 * out ten times smaller than in-thread (3 KB against 35 KB between
+	 * two typescript releases). Without threads in libzstd: in-thread. */
+	(void)ZSTD_CCtx_setParameter(cc, ZSTD_c_nbWorkers, 1);
 	got = ZSTD_compress2(cc, patch, cap, n.p, n.len);
 	if (ZSTD_isError(got)) {
 		snprintf(why, wl, "zstd: %s", ZSTD_getErrorName(got));
@@ -316,13 +352,10 @@ delta_apply(const char *old_tar, const char *patch, const char *out,
 		    patch, old_tar);
 		err = -EBADMSG;
 	} else {
+		/* Not synced: a tar lost in a crash is made again, and
+		 * its checksum is checked by whoever uses it. */
 		crypto_hash_sha256(h, size > 0 ? dst : h, (size_t)size);
 		hex_of(h, sha256);
-		if (size > 0 && msync(dst, (size_t)size, MS_SYNC) < 0) {
-			err = -errno;
-			snprintf(why, wl, "cannot write %s: %s", out,
-			    strerror(-err));
-		}
 	}
 out:
 	if (dst != MAP_FAILED)

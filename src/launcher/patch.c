@@ -74,7 +74,8 @@ delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
 {
 	struct offer d = *o;
 	struct report r = REPORT_INIT("downloading");
-	char kept[4200], old_tar[4200], part[4200], sha[65];
+	char kept[4200], scratch[4200], part[4200], sha[65];
+	const char *old_tar = NULL;
 	int err;
 
 	if (kept_artifact(l, kept, sizeof(kept)) < 0) {
@@ -92,13 +93,13 @@ delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
 		return err;
 	}
 	install_part_path(l, d.sha256, part, sizeof(part));
-	snprintf(old_tar, sizeof(old_tar), "%s/download/old-%ld.tar", l->state,
+	snprintf(scratch, sizeof(scratch), "%s/download/old-%ld.tar", l->state,
 	    (long)getpid());
-	err = delta_tar(kept, old_tar, TAR_MAX, sha, why, wl);
+	err = delta_old_tar(kept, scratch, TAR_MAX, &old_tar, why, wl);
 	if (err == 0)
 		err = delta_apply(
 		    old_tar, part, tar_out, room(l->state), sha, why, wl);
-	unlink(old_tar);
+	unlink(scratch);
 	unlink(part);
 	if (err == 0 && strcmp(sha, o->delta.tar_sha256) != 0) {
 		snprintf(why, wl,
