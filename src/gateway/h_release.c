@@ -85,6 +85,11 @@ parse_deltas(json_t *deltas, const char *version, struct artifact *art,
 			    "%s needs an http or https url and a sha256 of 64 "
 			    "hex digits",
 			    f);
+		if (size >= art->size)
+			return jv_fail(e, -EINVAL, "invalid_value", f,
+			    "%s is %lld bytes, no smaller than the artifact "
+			    "(%lld): pointless",
+			    f, (long long)size, (long long)art->size);
 		snprintf(x->from, sizeof(x->from), "%s", from);
 		id_lower(x->sha256, sizeof(x->sha256), sha);
 		x->size = size;
@@ -278,13 +283,39 @@ gw_signed_parse(json_t *b, const char *app, const char *channel,
 	return 0;
 }
 
+/* The first delta of r from a version that is not a release of r's app
+ * and channel: its field into field, true. Inside the write txn. */
+static bool
+delta_from_nowhere(
+    struct gw *gw, const struct release *r, char *field, size_t len, int *err)
+{
+	for (size_t i = 0; i < r->n_artifacts; i++)
+		for (size_t k = 0; k < r->artifacts[i].n_deltas; k++) {
+			const char *from = r->artifacts[i].deltas[k].from;
+			struct release x;
+
+			*err = store_release_find(
+			    gw->writer, r->app, r->channel, from, &x, NULL);
+			if (*err == 0)
+				store_release_fini(&x);
+			if (*err != -ENOENT)
+				continue;
+			*err = 0;
+			snprintf(field, len, "artifacts.%s.deltas.%s",
+			    r->artifacts[i].platform, from);
+			return true;
+		}
+	*err = 0;
+	return false;
+}
+
 int
 h_releases_post(struct req *rq, struct resp *rs)
 {
 	struct gw *gw = rq->ctx;
 	struct release r, old;
 	struct jv_err e;
-	char *content = NULL, *old_content = NULL;
+	char *content = NULL, *old_content = NULL, field[320] = "";
 	int err, status = 201;
 
 	if (rq->body == NULL)
@@ -316,6 +347,9 @@ h_releases_post(struct req *rq, struct resp *rs)
 			  : 0;
 		if (err == 0 && r.serial > 0 && r.serial <= max)
 			status = -1; /* refused below */
+		else if (err == 0 &&
+			 delta_from_nowhere(gw, &r, field, sizeof(field), &err))
+			status = -2;
 		else if (err == 0)
 			err = store_release_insert(gw->writer, &r, content);
 	}
@@ -325,6 +359,11 @@ h_releases_post(struct req *rq, struct resp *rs)
 		    "serial %lld is not above %s's highest on %s; sign with a "
 		    "higher one",
 		    (long long)r.serial, r.app, r.channel);
+	else if (err == 0 && status == -2)
+		err = http_error(rs, -EINVAL, "invalid_value", field,
+		    "%s: a delta is from a published release of %s on %s, "
+		    "and this version is none",
+		    field, r.app, r.channel);
 	else if (err == 0 && status == 409)
 		err = http_error(rs, -EEXIST, "release_conflict", NULL,
 		    "%s %s is already published on channel %s with different "

@@ -206,6 +206,56 @@ test_wrong_old_or_corrupt_patch_is_refused(void **state)
 	    delta_tar(p, out, 1 << 30, sha, why, sizeof(why)), -EBADMSG);
 }
 
+/* Make a patch declare a result 100 bytes smaller than it makes: its
+ * frame header's Frame_Content_Size field, lowered (RFC 8878 3.1.1.1). */
+static void
+shrink_declared_size(unsigned char *p, size_t len)
+{
+	unsigned fhd = p[4], fcs_flag = fhd >> 6, single = (fhd >> 5) & 1;
+	static const size_t did_len[4] = {0, 1, 2, 4};
+	static const size_t fcs_len[4] = {0, 2, 4, 8};
+	size_t at = 5 + (single ? 0 : 1) + did_len[fhd & 3];
+	size_t n = fcs_flag == 0 ? (single ? 1 : 0) : fcs_len[fcs_flag];
+	uint64_t v = 0;
+
+	assert_true(n >= 4 && at + n <= len); /* our tars are large */
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)p[at + i] << (8 * i);
+	v -= 100;
+	for (size_t i = 0; i < n; i++)
+		p[at + i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A patch that makes more than it declares is stopped at that size:
+ * nothing is written past it, and the patch is refused. */
+static void
+test_patch_past_its_size_is_stopped(void **state)
+{
+	char old_tar[256], patch[256], p[256], out[256], why[256], sha[65];
+	char *bytes = NULL;
+	size_t len = 0;
+	long long declared;
+	int fd;
+
+	(void)state;
+	path(old_tar, sizeof(old_tar), "old.tar");
+	path(patch, sizeof(patch), "new.tar.zst.from-1.0.0.zst");
+	path(p, sizeof(p), "long.zst");
+	path(out, sizeof(out), "long.tar");
+	assert_int_equal(file_read(patch, 1 << 20, &bytes, &len), 0);
+	declared = delta_result_size(bytes, len);
+	shrink_declared_size((unsigned char *)bytes, len);
+	assert_int_equal(delta_result_size(bytes, len), declared - 100);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_int_equal(file_write_all(fd, bytes, len), 0);
+	close(fd);
+	free(bytes);
+	assert_int_equal(
+	    delta_apply(old_tar, p, out, 1 << 30, sha, why, sizeof(why)),
+	    -EBADMSG);
+	assert_int_equal(access(out, F_OK), -1);
+}
+
 /* Patches are the zstd command line's format: each side applies the
  * other's. */
 static void
@@ -246,6 +296,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_wrong_old_or_corrupt_patch_is_refused),
+	    cmocka_unit_test(test_patch_past_its_size_is_stopped),
 	    cmocka_unit_test(test_zstd_command_line_agrees),
 	};
 

@@ -254,6 +254,7 @@ class TestImport(unittest.TestCase):
         delta = {"url": "https://dl.example.com/d.zst", "size": 9, "sha256": "ef" * 32}
         arts = artifact()
         arts["linux-x86_64"].update(tar_sha256="cd" * 32, deltas={"1.0.0": delta})
+        old.publish(APP, "1.0.0", channel="delta")
         old.publish(APP, "1.3.0", channel="delta", artifacts=arts)
         busy = old.launch("busy", APP, "1.0.0")["upgrade"]["upgrade_id"]
         self.assertEqual(old.report(busy, "busy", 1, "downloading", progress=40)[0], 200)

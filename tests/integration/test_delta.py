@@ -43,6 +43,8 @@ class TestReleasesWithDeltas(unittest.TestCase):
                              {"app": APP, "version": version, "artifacts": arts})
 
     def test_stored_shown_and_offered_by_installed_version(self):
+        for v in ("1.0.0", "1.5.0"):  # deltas are from published releases
+            self.assertEqual(self.gw.publish(APP, v)[0], 201)
         arts = artifacts(tar_sha256=TAR.upper(), deltas={"1.0.0": D1, "1.5.0": D2})
         st, _, doc = self.publish("2.0.0", arts)
         self.assertEqual(st, 201, doc)
@@ -92,7 +94,12 @@ class TestReleasesWithDeltas(unittest.TestCase):
             (artifacts(tar_sha256=TAR, deltas=[D1]), "artifacts.linux-x86_64.deltas", "object"),
             (artifacts(tar_sha256=TAR, deltas={"1.0.%d" % i: D1 for i in range(33)}),
              "artifacts.linux-x86_64.deltas", "more than 32"),
+            (artifacts(tar_sha256=TAR, deltas={"1.0.0": dict(D1, size=5 << 20)}),
+             "artifacts.linux-x86_64.deltas.1.0.0", "pointless"),
+            (artifacts(tar_sha256=TAR, deltas={"1.1.0": D1}),
+             "artifacts.linux-x86_64.deltas.1.1.0", "published release"),
         ]
+        self.assertEqual(self.gw.publish(APP, "1.0.0")[0], 201)
         for arts, field, words in cases:
             with self.subTest(field=field, words=words):
                 st, _, doc = self.publish("2.0.0", arts)
@@ -101,7 +108,7 @@ class TestReleasesWithDeltas(unittest.TestCase):
                 if words:
                     self.assertIn(words, doc["error"]["message"])
         st, _, doc = self.gw.admin("GET", "/v1/admin/releases?app=" + APP)
-        self.assertEqual(doc["releases"], [])  # nothing half-written
+        self.assertEqual([r["version"] for r in doc["releases"]], ["1.0.0"])  # nothing else
 
     def test_signed_documents_cover_deltas(self):
         sk = nacl.signing.SigningKey.generate()
@@ -114,6 +121,7 @@ class TestReleasesWithDeltas(unittest.TestCase):
                                "expires": expires}, sort_keys=True, separators=(",", ":"))
             return text, base64.b64encode(sk.sign(text.encode()).signature).decode()
 
+        self.assertEqual(self.gw.publish(APP, "1.0.0")[0], 201)
         arts = artifacts(tar_sha256=TAR, deltas={"1.0.0": D1})
         for signed in (artifacts(tar_sha256=TAR, deltas={"1.0.0": dict(D1, sha256="aa" * 32)}),
                        artifacts(tar_sha256=TAR), artifacts(tar_sha256="aa" * 32,
