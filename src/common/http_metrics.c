@@ -65,6 +65,16 @@ http_counts_add(struct http_counts *c, size_t route, int status, double secs)
 	atomic_fetch_add(&m->sum_us, (uint_fast64_t)(secs * 1e6));
 }
 
+/* Route i's method and pattern for a label ("", "unmatched" past the
+ * table). */
+static void
+route_label(
+    const struct http_server *s, size_t i, const char **meth, const char **pat)
+{
+	*meth = i < s->cfg.n_routes ? s->cfg.routes[i].method : "";
+	*pat = i < s->cfg.n_routes ? s->cfg.routes[i].pattern : "unmatched";
+}
+
 int
 http_storage_metrics(FILE *out, int (*write)(void *arg, FILE *f), void *arg)
 {
@@ -94,11 +104,9 @@ http_metrics(struct http_server *s, FILE *out)
 	      "route and status.\n# TYPE upgate_http_requests_total counter\n",
 	    out);
 	for (size_t i = 0; i <= s->cfg.n_routes; i++) {
-		const char *meth =
-		    i < s->cfg.n_routes ? s->cfg.routes[i].method : "";
-		const char *pat = i < s->cfg.n_routes ? s->cfg.routes[i].pattern
-						      : "unmatched";
+		const char *meth, *pat;
 
+		route_label(s, i, &meth, &pat);
 		for (size_t k = 0; k < N_STATUS; k++) {
 			uint_fast64_t v =
 			    atomic_load(&s->counts->route[i].by_status[k]);
@@ -124,10 +132,9 @@ http_metrics(struct http_server *s, FILE *out)
 	      "# TYPE upgate_http_request_duration_seconds histogram\n",
 	    out);
 	for (size_t i = 0; i <= s->cfg.n_routes; i++) {
-		const char *meth =
-		    i < s->cfg.n_routes ? s->cfg.routes[i].method : "";
-		const char *pat = i < s->cfg.n_routes ? s->cfg.routes[i].pattern
-						      : "unmatched";
+		const char *meth, *pat;
+
+		route_label(s, i, &meth, &pat);
 		uint_fast64_t cum = 0;
 
 		for (size_t b = 0; b <= N_BUCKETS; b++) {

@@ -80,6 +80,16 @@ pack(const char *name, const char *version, unsigned seed, const char *filter)
 	archive_write_free(a);
 }
 
+static void
+write_test_file(const char *p, const void *bytes, size_t len)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(file_write_all(fd, bytes, len), 0);
+	close(fd);
+}
+
 static int64_t
 size_of(const char *name)
 {
@@ -161,7 +171,6 @@ test_wrong_old_or_corrupt_patch_is_refused(void **state)
 	char sha[65];
 	char *bytes = NULL;
 	size_t len = 0;
-	int fd;
 
 	(void)state;
 	path(old_tar, sizeof(old_tar), "old.tar");
@@ -181,9 +190,7 @@ test_wrong_old_or_corrupt_patch_is_refused(void **state)
 	assert_int_equal(file_read(patch, 1 << 20, &bytes, &len), 0);
 	bytes[len / 2] ^= 0x55;
 	path(p, sizeof(p), "corrupt.zst");
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(file_write_all(fd, bytes, len), 0);
-	close(fd);
+	write_test_file(p, bytes, len);
 	assert_int_equal(
 	    delta_apply(old_tar, p, out, 1 << 30, sha, why, sizeof(why)),
 	    -EBADMSG);
@@ -198,9 +205,7 @@ test_wrong_old_or_corrupt_patch_is_refused(void **state)
 	path(p, sizeof(p), "old.tar.gz");
 	assert_int_equal(file_read(p, 1 << 22, &bytes, &len), 0);
 	path(p, sizeof(p), "short.tar.gz");
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(file_write_all(fd, bytes, len / 2), 0);
-	close(fd);
+	write_test_file(p, bytes, len / 2);
 	free(bytes);
 	assert_int_equal(
 	    delta_tar(p, out, 1 << 30, sha, why, sizeof(why)), -EBADMSG);
@@ -235,7 +240,6 @@ test_patch_past_its_size_is_stopped(void **state)
 	char *bytes = NULL;
 	size_t len = 0;
 	long long declared;
-	int fd;
 
 	(void)state;
 	path(old_tar, sizeof(old_tar), "old.tar");
@@ -246,9 +250,7 @@ test_patch_past_its_size_is_stopped(void **state)
 	declared = delta_result_size(bytes, len);
 	shrink_declared_size((unsigned char *)bytes, len);
 	assert_int_equal(delta_result_size(bytes, len), declared - 100);
-	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	assert_int_equal(file_write_all(fd, bytes, len), 0);
-	close(fd);
+	write_test_file(p, bytes, len);
 	free(bytes);
 	assert_int_equal(
 	    delta_apply(old_tar, p, out, 1 << 30, sha, why, sizeof(why)),
