@@ -133,9 +133,9 @@ http_metrics(struct http_server *s, FILE *out)
 	    out);
 	for (size_t i = 0; i <= s->cfg.n_routes; i++) {
 		const char *meth, *pat;
+		uint_fast64_t cum = 0;
 
 		route_label(s, i, &meth, &pat);
-		uint_fast64_t cum = 0;
 
 		for (size_t b = 0; b <= N_BUCKETS; b++) {
 			cum += atomic_load(&s->counts->route[i].le[b]);
