@@ -41,31 +41,48 @@ struct alerter {
 	struct worker halts; /* keeps Alertmanager's halt alerts true */
 };
 
+/* Where a URL goes, as an operator may see it: scheme and host, and
+ * "/..." for the rest, which may hold a secret (a Slack webhook's path
+ * is its key). */
+static void
+url_shown(const char *url, char *out, size_t len)
+{
+	const char *host = strstr(url, "://");
+	size_t n = host ? strcspn(host + 3, "/?#") + (size_t)(host + 3 - url)
+			: strlen(url);
+
+	snprintf(out, len, "%.*s%s", (int)n, url, url[n] != '\0' ? "/..." : "");
+}
+
 /* One delivery per configured channel: email (one message to every
- * address), SMS (one per number), the webhook, and the dashboard pop-up,
- * which is delivered by being stored. */
+ * address), SMS (one per number), the webhook, Alertmanager, and the
+ * dashboard pop-up, which is delivered by being stored. Each says whom
+ * it is for, as the API and dashboard show it. */
 static int
 add_deliveries(
     struct store_conn *db, const struct mg_conf *c, int64_t alert, int64_t now)
 {
-	char num[STORE_NAME_MAX + 1];
+	char num[STORE_NAME_MAX + 1], where[512];
 	int err = 0;
 
 	if (notify_list_item(c->mail_to, 0, num, sizeof(num)))
-		err =
-		    store_delivery_add(db, alert, "email", "", "pending", now);
+		err = store_delivery_add(
+		    db, alert, "email", c->mail_to, "pending", now);
 	for (int i = 0; err == 0 && c->sms_url[0] != '\0' &&
 			notify_list_item(c->sms_to, i, num, sizeof(num));
 	     i++)
 		err = store_delivery_add(db, alert, "sms", num, "pending", now);
-	if (err == 0 && c->webhook_url[0] != '\0')
+	if (err == 0 && c->webhook_url[0] != '\0') {
+		url_shown(c->webhook_url, where, sizeof(where));
 		err = store_delivery_add(
-		    db, alert, "webhook", "", "pending", now);
+		    db, alert, "webhook", where, "pending", now);
+	}
 	if (err == 0 && c->alertmanager_url[0] != '\0')
-		err = store_delivery_add(
-		    db, alert, "alertmanager", "", "pending", now);
+		err = store_delivery_add(db, alert, "alertmanager",
+		    c->alertmanager_url, "pending", now);
 	if (err == 0)
-		err = store_delivery_add(db, alert, "popup", "", "sent", now);
+		err = store_delivery_add(
+		    db, alert, "popup", "dashboard", "sent", now);
 	return err;
 }
 

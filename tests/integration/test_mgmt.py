@@ -680,6 +680,11 @@ class TestWebhook(EndToEnd):
         self.assertEqual(digest["failures"], 3)
         hooks = {a["kind"]: a for a in self.mg.alerts(channel="webhook")}
         self.assertEqual(hooks["failure"]["state"], "sent")
+        # each delivery says whom it is for; a URL's path (which may be a
+        # key, as Slack's are) is not shown
+        self.assertEqual(hooks["failure"]["recipient"], "http://127.0.0.1:%d/..." % self.hook_port)
+        by = {a["channel"]: a["recipient"] for a in self.mg.alerts()}
+        self.assertEqual((by["email"], by["popup"]), ("ops@example.com", "dashboard"))
         self.assertEqual(hooks["failure"]["attempts"], 2)
         self.assertIn("HTTP 500", hooks["failure"]["last_error"])
         self.assertEqual(hooks["digest"]["attempts"], 1)
