@@ -50,6 +50,11 @@ function rateBar(x) {
   return wrap;
 }
 
+// A from_version for people: the API's 0.0.0 is a first install.
+function fromVersion(v) {
+  return v === "0.0.0" ? "(first install)" : (v || "?");
+}
+
 // Bytes in KiB, MiB or GiB, for people.
 function bytes(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -199,7 +204,7 @@ function drawChart(bars, step) {
 
 function outcomeRow(o) {
   const to = o.kind === "rollback" ? o.to_version + " (rollback)" : o.to_version;
-  const tr = row([when(o.finished_at), o.app, o.client_id, o.from_version, to,
+  const tr = row([when(o.finished_at), o.app, o.client_id, fromVersion(o.from_version), to,
     el("span", o.result, "result-" + o.result), o.error_code], "clickable");
   tr.dataset.outcomeId = o.outcome_id;
   tr.addEventListener("click", () => showDetail(o.outcome_id));
@@ -232,7 +237,7 @@ async function showDetail(id) {
   const o = await api("/v1/outcomes/" + encodeURIComponent(id));
   $("detail-title").textContent = o.kind === "release_halted"
     ? "Release halted: " + o.app + " " + o.to_version
-    : o.app + " " + (o.from_version || "?") + " \u2192 " + o.to_version +
+    : o.app + " " + fromVersion(o.from_version) + " \u2192 " + o.to_version +
       (o.kind === "rollback" ? " (rollback)" : "") + ": " + o.result;
   const dl = $("detail-fields");
   dl.replaceChildren();

@@ -78,7 +78,14 @@ void ctl_print_json(const json_t *o);
 struct col {
 	const char *head;
 	const char *key; /* a field; "a.b" for a nested one */
-	enum { COL_STR, COL_INT, COL_RATE, COL_PCT, COL_RELSTATE } fmt;
+	enum {
+		COL_STR,
+		COL_INT,
+		COL_RATE,
+		COL_PCT,
+		COL_RELSTATE,
+		COL_FROM /* a from_version: 0.0.0 shows as a first install */
+	} fmt;
 };
 void table_print(const struct col *cols, size_t n, const json_t *rows);
 

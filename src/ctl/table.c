@@ -51,6 +51,13 @@ cell(const struct col *c, const json_t *row, char out[CELL_MAX + 1])
 			return;
 		}
 		break;
+	case COL_FROM: /* SPEC: a first install is "from" 0.0.0 */
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), "0.0.0") == 0) {
+			snprintf(out, CELL_MAX + 1, "(first install)");
+			return;
+		}
+		/* fall through */
 	case COL_INT:
 	case COL_STR:
 		if (json_is_integer(v)) {

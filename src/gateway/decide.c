@@ -212,6 +212,7 @@ retries:
 	}
 	if (fails > 0 && in->now < last_at + in->retry_backoff) {
 		out->reason = REASON_RETRY_BACKOFF;
+		out->retry_at = last_at + in->retry_backoff;
 		return;
 	}
 	out->action = DECIDE_UPGRADE;

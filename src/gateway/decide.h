@@ -48,6 +48,7 @@ struct decide_out {
 	bool tell_failure;		 /* latest failed, client not told */
 	bool rollback;			 /* upgrade: to a lower version */
 	bool by_rollback;		 /* ... that in->rollback ordered */
+	int64_t retry_at; /* retry_backoff: when it may be offered again */
 };
 
 /* The client's stable rollout bucket for app/version: 0-99. */

@@ -250,6 +250,11 @@ answer_doc(const struct decide_out *d, const struct upgrade *offer,
 	} else {
 		o = json_pack("{s:s, s:s}", "action", "launch", "reason",
 		    decide_reason_name(d->reason));
+		/* When the failed upgrade may be offered again (beyond the
+		 * SPEC: so a launcher can tell its user). */
+		if (o != NULL && d->reason == REASON_RETRY_BACKOFF)
+			json_object_set_new(
+			    o, "retry_at", render_time(d->retry_at));
 		if (o != NULL && d->in_progress)
 			json_object_set_new(o, "upgrade",
 			    render_offer(latest, offered_artifact(cat, latest)));
@@ -276,8 +281,9 @@ plain_render(void)
 		    .action = DECIDE_LAUNCH, .reason = (enum decide_reason)r};
 		json_t *o;
 
-		if (r == REASON_UPGRADE_IN_PROGRESS)
-			continue; /* answers with the upgrade */
+		if (r == REASON_UPGRADE_IN_PROGRESS ||
+		    r == REASON_RETRY_BACKOFF)
+			continue; /* answers with the upgrade, or a time */
 		o = answer_doc(&d, NULL, NULL, NULL);
 		plain[r] = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		json_decref(o);

@@ -126,7 +126,8 @@ store_deltas_parse(struct artifact *a, const char *text)
 	a->n_deltas = 0;
 	if (text == NULL || text[0] == '\0')
 		return 0;
-	if (!json_is_object(o = json_loads(text, 0, NULL))) {
+	o = json_loads(text, 0, NULL); /* json_is_object() is a macro */
+	if (!json_is_object(o)) {
 		json_decref(o);
 		return -EBADMSG;
 	}

@@ -75,7 +75,8 @@ struct ln {
 	int64_t deadline;		/* monotonic ms for calls; 0: none */
 	int64_t seq;			/* last seq used for the upgrade */
 	int reached;			/* state_order() of the last report */
-	int64_t fetched; /* bytes downloaded for the upgrade in this run */
+	int64_t fetched;    /* bytes downloaded for the upgrade in this run */
+	char why_none[256]; /* with nothing installed: what happens next */
 };
 
 /* A progress or final report; fields < 0 or NULL are left out. */
@@ -157,10 +158,10 @@ void keep_artifact(const struct ln *l, const char *version, const char *file);
 int delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
     char *why, size_t wl);
 
-/* unpack.c: extract the tar (.tar.gz, .tar.zst or plain) at archive into the new directory dest
- * (which must not exist). Refuses absolute paths, "..", links leading
- * outside dest and special files. Returns 0, or a negative errno with
- * error_code ("unpack_failed", "disk_full") and message in r. */
+/* unpack.c: extract the tar (.tar.gz, .tar.zst or plain) at archive into the
+ * new directory dest (which must not exist). Refuses absolute paths, "..",
+ * links leading outside dest and special files. Returns 0, or a negative errno
+ * with error_code ("unpack_failed", "disk_full") and message in r. */
 int unpack_archive(const char *archive, const char *dest, struct report *r);
 
 /* trust.c: with trusted keys, check o's signed document: signed by one
@@ -178,6 +179,9 @@ int trust_load_keys(struct ln *l, char *why, size_t wl);
 int upgrade_run(struct ln *l, struct offer *o, bool resume);
 
 /* notice.c: tell the user about a failure of the previous upgrade. */
-void notice_show(const struct ln *l, const json_t *failure);
+void notice_show(const struct ln *l, const json_t *failure, const json_t *ans);
+/* What happens next after the launch answer ans, for a person: the
+ * next attempt and its time, or what starts. */
+void notice_next(const struct ln *l, const json_t *ans, char *out, size_t len);
 
 #endif

@@ -177,13 +177,18 @@ consult(struct ln *l)
 	l->deadline = ts_mono_ms() + l->c.timeout;
 	api_flush_pending(l);
 	if (api_launch(l, &ans) < 0) {
-		log_warn("no answer from the gateway: starting %s %s", l->c.app,
-		    *l->installed ? l->installed : "(nothing)");
+		log_warn("no answer from the gateway: starting %s %s; the next "
+			 "launch asks again",
+		    l->c.app, *l->installed ? l->installed : "(nothing)");
+		snprintf(l->why_none, sizeof(l->why_none),
+		    "The gateway did not answer; the next launch asks again.");
 		return;
 	}
 	pf = json_object_get(ans, "previous_failure");
 	if (json_is_object(pf))
-		notice_show(l, pf);
+		notice_show(l, pf, ans);
+	else if (*l->installed == '\0')
+		notice_next(l, ans, l->why_none, sizeof(l->why_none));
 	action = json_string_value(json_object_get(ans, "action"));
 	reason = json_string_value(json_object_get(ans, "reason"));
 	up = json_object_get(ans, "upgrade");
@@ -218,7 +223,9 @@ consult(struct ln *l)
 		goto out;
 	}
 	l->deadline = 0;
-	upgrade_run(l, &o, resume);
+	if (upgrade_run(l, &o, resume) < 0 && *l->installed == '\0')
+		snprintf(l->why_none, sizeof(l->why_none),
+		    "The next launch says when it is tried again.");
 out:
 	offer_fini(&o);
 	json_decref(ans);
@@ -233,8 +240,8 @@ run(struct ln *l, char **cmd)
 	if (*l->installed == '\0') {
 		fprintf(stderr,
 		    "upgate-launch: nothing of %s is installed in %s yet, and "
-		    "no upgrade could install it\n",
-		    l->c.app, l->c.install_dir);
+		    "no upgrade could install it. %s\n",
+		    l->c.app, l->c.install_dir, l->why_none);
 		return 1;
 	}
 	if (cmd[0][0] == '/')

@@ -182,6 +182,7 @@ test_failures_backoff_attempts(void **state)
 	in.n_fails = 1;
 	decide(&in, &out);
 	assert_string_equal(decide_reason_name(out.reason), "retry_backoff");
+	assert_int_equal(out.retry_at, NOW - 1000 + in.retry_backoff);
 	assert_true(out.tell_failure);
 	u.failure_told = true;
 	decide(&in, &out);

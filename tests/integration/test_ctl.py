@@ -153,11 +153,18 @@ class TestCtl(unittest.TestCase):
         out = self.ctl("upgrades", "--app", app, "--state", "offered").stdout
         self.assertIn("watch-2", out)
         self.assertNotIn("watch-0", out)
+        # a first install reads as one, not as an upgrade from 0.0.0
+        self.gw.launch("watch-new", app, "0.0.0")
+        out = self.ctl("upgrades", "--app", app, "--client", "watch-new").stdout
+        self.assertIn("(first install)", out)
+        self.assertNotIn("0.0.0", out)
+        doc = self.json("upgrades", "--app", app, "--client", "watch-new")
+        self.assertEqual(doc["upgrades"][0]["from_version"], "0.0.0")  # the API's field
         r = self.ctl("upgrades", "--app", app, "--limit", "2")
         self.assertEqual(len(r.stdout.splitlines()), 3)
         self.assertIn("--after", r.stderr)
         doc = self.json("upgrades", "--app", app, "--limit", "1", "--all")
-        self.assertEqual(len(doc["upgrades"]), 3)
+        self.assertEqual(len(doc["upgrades"]), 4)
         self.assertIsNone(doc["next"])
         # Outcomes reach mgmtd through the forwarder.
         wait_for(lambda: len(self.json("outcomes", "--app", app)["outcomes"]) == 2,

@@ -364,6 +364,30 @@ class TestSetup(LauncherCase):
         r = self.launch(gateway="http://127.0.0.1:%d" % free_port())
         self.assertEqual(r.returncode, 1)
         self.assertIn("nothing of %s is installed" % APP, r.stderr)
+        self.assertIn("The gateway did not answer; the next launch asks again.", r.stderr)
+
+    def test_failed_first_install_says_when_it_is_tried_again(self):
+        """A first install that fails: the user is told it was a first
+        install, that nothing can start, and when it is tried again;
+        on every click until then, not once."""
+        os.unlink(os.path.join(self.dir, "current"))
+        shutil.rmtree(os.path.join(self.dir, "versions"))
+        self.publish("1.5.0", tarball("1.5.0"), sha="0" * 64)
+        first = self.launch()
+        self.assertEqual(first.returncode, 1)
+        self.assertIn("sha256_mismatch", first.stderr)
+        self.assertIn("The next launch says when it is tried again.", first.stderr)
+        second = self.launch()
+        self.assertEqual(second.returncode, 1)
+        self.assertIn("the first install of 1.5.0 failed: sha256_mismatch", second.stderr)
+        self.assertRegex(second.stderr, r"It will be tried again after \d{4}-\d\d-\d\d \d\d:\d\d;"
+                         r" until then nothing can start, as nothing is installed yet")
+        self.assertNotIn("Version", second.stderr)
+        third = self.launch()  # told of the failure once; the time each click
+        self.assertEqual(third.returncode, 1)
+        self.assertNotIn("failed:", third.stderr)
+        self.assertRegex(third.stderr, r"nothing of %s is installed .* It will be tried again "
+                         r"after \d{4}-" % APP)
 
     def test_config_file_and_errors(self):
         self.publish("1.5.0", tarball("1.5.0"))
