@@ -233,6 +233,24 @@ async function loadAlerts() {
     a.last_error])));
 }
 
+// A test alert through every configured channel; the answer says per
+// channel whether it was accepted.
+async function testAlert() {
+  const out = $("test-result");
+  $("test-alert").disabled = true;
+  out.hidden = false;
+  out.textContent = "Sending a test alert\u2026";
+  try {
+    const doc = await api("/v1/alerts/test", { method: "POST" });
+    out.textContent = doc.results.map((r) => r.channel + " (" + r.recipient + "): " +
+      (r.accepted ? "accepted" : "NOT accepted: " + r.error)).join("; ");
+  } catch (e) {
+    if (!(e instanceof AuthError)) out.textContent = "The test alert failed: " + e.message;
+  } finally {
+    $("test-alert").disabled = false;
+  }
+}
+
 async function showDetail(id) {
   const o = await api("/v1/outcomes/" + encodeURIComponent(id));
   $("detail-title").textContent = o.kind === "release_halted"
@@ -283,9 +301,17 @@ function refreshSoon() {
 }
 
 function onEvent(type, data) {
-  if (type !== "failure" && type !== "halt") return;
   let o;
   try { o = JSON.parse(data); } catch { return; }
+  if (type === "test") {
+    const box = el("div", null, "popup test");
+    box.append(el("strong", o.subject || "Test alert"), el("span", o.text || ""));
+    box.addEventListener("click", () => box.remove());
+    $("popups").prepend(box);
+    setTimeout(() => box.remove(), 60000);
+    return;
+  }
+  if (type !== "failure" && type !== "halt") return;
   popup(type, o);
   refreshSoon();
 }
@@ -382,6 +408,7 @@ $("more").addEventListener("click", () => loadOutcomes(true));
 $("chart-app").addEventListener("change", () => loadChart());
 $("chart-range").addEventListener("change", () => loadChart());
 $("a-state").addEventListener("change", () => loadAlerts());
+$("test-alert").addEventListener("click", () => testAlert());
 $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
 
 if (state.token) start(); else logout();

@@ -140,6 +140,52 @@ cmd_stats(struct ctl *x, int argc, char **argv)
 	return list(x, CTL_MGMT, q, "stats", cols, NCOLS(cols));
 }
 
+/* alerts test: a test alert through each configured channel. Exit 0
+ * when every channel accepted it, 1 when one did not, 2 for a channel
+ * that is not configured (the message names those that are). */
+static int
+alerts_test(struct ctl *x, const char *what)
+{
+	json_t *body = NULL, *ans = NULL, *r;
+	long status = 0;
+	size_t i;
+	int rc;
+
+	if (strcmp(what, "test") != 0) {
+		ctl_err(
+		    x, "unknown '%s': alerts takes test, or no argument", what);
+		return CTL_USAGE;
+	}
+	if (x->o.channel != NULL)
+		body = json_pack("{s:s}", "channel", x->o.channel);
+	rc = ctl_call(
+	    x, CTL_MGMT, "POST", "/v1/alerts/test", body, &ans, &status);
+	json_decref(body);
+	if (rc != CTL_OK) {
+		json_decref(ans);
+		return rc;
+	}
+	if (x->json)
+		ctl_print_json(ans);
+	json_array_foreach(json_object_get(ans, "results"), i, r)
+	{
+		bool ok = json_is_true(json_object_get(r, "accepted"));
+		const char *err =
+		    json_string_value(json_object_get(r, "error"));
+
+		if (!x->json)
+			printf("%-13s %-32s %s%s\n",
+			    json_string_value(json_object_get(r, "channel")),
+			    json_string_value(json_object_get(r, "recipient")),
+			    ok ? "accepted" : "NOT accepted: ",
+			    ok ? "" : (err ? err : "?"));
+		if (!ok)
+			rc = CTL_FAIL;
+	}
+	json_decref(ans);
+	return rc;
+}
+
 int
 cmd_alerts(struct ctl *x, int argc, char **argv)
 {
@@ -157,8 +203,8 @@ cmd_alerts(struct ctl *x, int argc, char **argv)
 	};
 	char q[1024] = "/v1/alerts";
 
-	(void)argc;
-	(void)argv;
+	if (argc == 1)
+		return alerts_test(x, argv[0]);
 	ctl_query(x, q, sizeof(q), "state", x->o.state);
 	ctl_query(x, q, sizeof(q), "channel", x->o.channel);
 	ctl_query(x, q, sizeof(q), "app", x->o.app);

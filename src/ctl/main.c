@@ -84,9 +84,13 @@ static const struct command {
 	"Outcome counts and failure rate per app and version (mgmtd).",
 	cmd_stats},
     {"alerts",
-	"[--state S] [--channel email|sms|popup] [--app APP] "
-	"[--limit N] [--after C | --all]",
-	"sCalFL", 0, 0, "List alert deliveries and their states (mgmtd).",
+	"[--state S] [--channel C] [--app APP] [--limit N] [--after C | "
+	"--all] | test [--channel C]",
+	"sCalFL", 0, 1,
+	"List alert deliveries and their states (mgmtd). With test: send a "
+	"test alert, marked as one, through each configured channel (or "
+	"--channel C: email, sms, webhook, alertmanager, popup) and say "
+	"per channel whether it was accepted; nothing is stored or counted.",
 	cmd_alerts},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

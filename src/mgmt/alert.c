@@ -41,19 +41,6 @@ struct alerter {
 	struct worker halts; /* keeps Alertmanager's halt alerts true */
 };
 
-/* Where a URL goes, as an operator may see it: scheme and host, and
- * "/..." for the rest, which may hold a secret (a Slack webhook's path
- * is its key). */
-static void
-url_shown(const char *url, char *out, size_t len)
-{
-	const char *host = strstr(url, "://");
-	size_t n = host ? strcspn(host + 3, "/?#") + (size_t)(host + 3 - url)
-			: strlen(url);
-
-	snprintf(out, len, "%.*s%s", (int)n, url, url[n] != '\0' ? "/..." : "");
-}
-
 /* One delivery per configured channel: email (one message to every
  * address), SMS (one per number), the webhook, Alertmanager, and the
  * dashboard pop-up, which is delivered by being stored. Each says whom
@@ -73,7 +60,7 @@ add_deliveries(
 	     i++)
 		err = store_delivery_add(db, alert, "sms", num, "pending", now);
 	if (err == 0 && c->webhook_url[0] != '\0') {
-		url_shown(c->webhook_url, where, sizeof(where));
+		notify_url_shown(c->webhook_url, where, sizeof(where));
 		err = store_delivery_add(
 		    db, alert, "webhook", where, "pending", now);
 	}

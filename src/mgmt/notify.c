@@ -325,3 +325,13 @@ notify_http_permanent(long status)
 {
 	return status >= 400 && status < 500 && status != 408 && status != 429;
 }
+
+void
+notify_url_shown(const char *url, char *out, size_t len)
+{
+	const char *host = strstr(url, "://");
+	size_t n = host ? strcspn(host + 3, "/?#") + (size_t)(host + 3 - url)
+			: strlen(url);
+
+	snprintf(out, len, "%.*s%s", (int)n, url, url[n] != '\0' ? "/..." : "");
+}

@@ -73,6 +73,11 @@ int notify_alertmanager_post(const struct mg_conf *c, const struct delivery *d,
  * still retried, as every failed one). */
 bool notify_http_permanent(long status);
 
+/* Where a URL goes, as an operator may see it: scheme and host, and
+ * "/..." for the rest, which may hold a secret (a Slack webhook's path
+ * is its key). */
+void notify_url_shown(const char *url, char *out, size_t len);
+
 /* The i-th item of a comma-separated list, trimmed, into buf. False when
  * there is none. */
 bool notify_list_item(const char *list, int i, char *buf, size_t len);

@@ -24,14 +24,20 @@ static char *
 payload(const struct delivery *d, int64_t ends_at)
 {
 	bool halt = strcmp(d->kind, "halt") == 0;
+	bool test = strcmp(d->kind, "test") == 0; /* upgatectl alerts test */
 	char starts[TS_LEN], ends[TS_LEN], *out = NULL;
 	json_t *labels, *a;
 
 	ts_format(d->created_at, starts);
 	ts_format(ends_at, ends);
 	labels = json_pack("{s:s, s:s, s:s, s:s}", "alertname",
-	    halt ? "ReleaseHalted" : "UpgradeFailed", "app", d->app, "version",
-	    d->version, "severity", halt ? "critical" : "warning");
+	    test   ? "UpgateTest"
+	    : halt ? "ReleaseHalted"
+		   : "UpgradeFailed",
+	    "app", d->app, "version", d->version, "severity",
+	    test   ? "info"
+	    : halt ? "critical"
+		   : "warning");
 	if (labels != NULL && d->release_channel[0] != '\0')
 		json_object_set_new(
 		    labels, "channel", json_string(d->release_channel));

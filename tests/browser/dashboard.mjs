@@ -95,6 +95,13 @@ try {
   await page.click("#apply");
   await page.waitForFunction(() => document.querySelectorAll("#outcomes tbody tr").length > 1);
 
+  // A test alert from the button: each channel's answer, and its pop-up.
+  await page.click("#test-alert");
+  await page.waitForSelector("#test-result:has-text('popup (dashboard): accepted')");
+  await page.locator(".popup.test", { hasText: "TEST alert" }).waitFor({ timeout: 15000 });
+  check((await page.textContent("#test-result")).includes("email (ops@example.com): accepted"),
+    "a test alert reports per channel");
+
   // Resume the halted release through the gateway.
   await page.click("#halted button.resume");
   await page.waitForSelector("#halted-note:has-text('No release is halted')");

@@ -20,7 +20,7 @@ import unittest
 
 import pglib
 
-from gwlib import (BIN, Gateway, Mgmt, Sink, free_port, sign,
+from gwlib import (BIN, TOKEN, Gateway, Mgmt, Sink, free_port, sign,
                    wait_for)
 
 APP = "com.example.editor"
@@ -688,6 +688,55 @@ class TestWebhook(EndToEnd):
         self.assertEqual(hooks["failure"]["attempts"], 2)
         self.assertIn("HTTP 500", hooks["failure"]["last_error"])
         self.assertEqual(hooks["digest"]["attempts"], 1)
+
+
+class TestTestAlert(EndToEnd):
+    """upgatectl alerts test: a test alert, marked as one, through each
+    configured channel, each said accepted or not; nothing stored."""
+
+    def ctl(self, *args):
+        env = dict(os.environ, UPGATE_MGMT=self.mg.url, UPGATE_TOKEN=TOKEN)
+        return subprocess.run([os.path.join(BIN, "upgatectl")] + list(args),
+                              capture_output=True, text=True, env=env, timeout=60)
+
+    def test_each_channel_says_whether_it_took_it(self):
+        self.smtp()
+        hook_port = free_port()
+        hook_log = os.path.join(self.mg.dir, "hook.jsonl")
+        self.sinks.append(Sink("hook_sink.py", hook_port, hook_log, 0))
+        self.mg.sections["webhook"] = {"url": "http://127.0.0.1:%d/hooks/x" % hook_port}
+        self.mg.sections["sms"] = {"url": "http://127.0.0.1:%d/send" % free_port(),
+                                   "to": "+15550001"}  # nobody there
+        self.assertEqual(self.mg.stop(), 0)
+        self.mg.start()
+        r = self.ctl("alerts", "test")
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)  # the SMS was not taken
+        lines = {l.split()[0]: l for l in r.stdout.splitlines()}
+        self.assertIn("accepted", lines["email"])
+        self.assertIn("ops@example.com", lines["email"])
+        self.assertIn("accepted", lines["webhook"])
+        self.assertIn("http://127.0.0.1:%d/..." % hook_port, lines["webhook"])
+        self.assertIn("NOT accepted", lines["sms"])
+        self.assertIn("+15550001", lines["sms"])
+        self.assertIn("accepted", lines["popup"])
+        mail = wait_for(self.mails, what="the test email")[0]
+        self.assertEqual(mail["Subject"], "[upgate] TEST alert: nothing failed")
+        post = wait_for(lambda: os.path.exists(hook_log) and open(hook_log).read(),
+                        what="the webhook post")
+        self.assertEqual(json.loads(json.loads(post.splitlines()[0])["body"])["kind"], "test")
+        # one channel, as JSON
+        r = self.ctl("--json", "alerts", "test", "--channel", "webhook")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([x["channel"] for x in json.loads(r.stdout)["results"]], ["webhook"])
+        # nothing stored, grouped or counted
+        self.assertEqual(self.mg.alerts(), [])
+        self.assertEqual(self.mg.admin("GET", "/v1/stats")[2]["stats"], [])
+        # a channel that is not configured: exit 2 naming those that are
+        r = self.ctl("alerts", "test", "--channel", "alertmanager")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("configured: email, sms, webhook, popup", r.stderr)
+        r = self.ctl("alerts", "tset")
+        self.assertEqual(r.returncode, 2)
 
 
 class TestGrouping(EndToEnd):

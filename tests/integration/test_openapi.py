@@ -338,6 +338,10 @@ class TestMgmtContract(ContractCase):
         wait_for(lambda: mg.alerts(), what="deliveries")
         self.assertEqual(admin("GET", "/v1/alerts")[0], 200)
         self.assertEqual(admin("GET", "/v1/alerts", query={"state": "bogus"})[0], 422)
+        st, doc = admin("POST", "/v1/alerts/test")
+        self.assertEqual(st, 200)
+        self.assertEqual({r["channel"] for r in doc["results"]}, {"email", "popup"})
+        self.assertEqual(admin("POST", "/v1/alerts/test", body={"channel": "sms"})[0], 422)
         self.assertEqual(self.stream(mg, TOKEN), 200)
         self.assertEqual(self.stream(mg, None), 401)
         # halted releases live on the gateway
