@@ -43,7 +43,7 @@ GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(BUILD)/%.o)
 GATEWAY_LIB := $(filter-out $(BUILD)/src/gateway/main.o,$(GATEWAY_OBJ))
 MGMT_SRC    := $(wildcard src/mgmt/*.c)
 # The dashboard (web/) is compiled into mgmtd by tools/embed.sh.
-WEB_FILES   := web/index.html web/app.js web/app.css
+WEB_FILES   := web/index.html web/app.js web/app.css web/favicon.svg
 MGMT_OBJ    := $(MGMT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o
 MGMT_LIB    := $(filter-out $(BUILD)/src/mgmt/main.o,$(MGMT_OBJ))
 LAUNCH_SRC  := $(wildcard src/launcher/*.c)

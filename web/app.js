@@ -115,6 +115,7 @@ async function loadHalted() {
   try {
     const doc = await api("/v1/halted");
     $("halted-note").textContent = doc.releases.length ? "" : "No release is halted.";
+    $("halted").hidden = !doc.releases.length; /* no header over nothing */
     fill($("halted"), doc.releases.map((r) => {
       const b = el("button", "Resume");
       b.type = "button";
@@ -126,6 +127,7 @@ async function loadHalted() {
     if (e instanceof AuthError) throw e;
     $("halted-note").textContent = "Halted releases come from the gateway: " + e.message;
     fill($("halted"), []);
+    $("halted").hidden = true;
   }
 }
 

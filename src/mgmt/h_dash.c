@@ -17,10 +17,13 @@
 int
 h_asset_get(struct req *rq, struct resp *rs)
 {
+	const char *path =
+	    strcmp(rq->path, "/favicon.ico") == 0 ? "/favicon.svg" : rq->path;
+
 	for (size_t i = 0; i < web_n_assets; i++) {
 		const struct web_asset *a = &web_assets[i];
 
-		if (strcmp(a->path, rq->path) != 0)
+		if (strcmp(a->path, path) != 0)
 			continue;
 		/* Everything the page loads comes from here: no inline
 		 * script, no other origin, no framing. */

@@ -30,6 +30,9 @@ const struct http_route mg_routes[] = {
     {"GET", "/", h_asset_get, HTTP_AUTH_NONE, 0, HTTP_INTERNAL},
     {"GET", "/app.js", h_asset_get, HTTP_AUTH_NONE, 0, HTTP_INTERNAL},
     {"GET", "/app.css", h_asset_get, HTTP_AUTH_NONE, 0, HTTP_INTERNAL},
+    {"GET", "/favicon.svg", h_asset_get, HTTP_AUTH_NONE, 0, HTTP_INTERNAL},
+    /* What browsers ask for by themselves: the same icon. */
+    {"GET", "/favicon.ico", h_asset_get, HTTP_AUTH_NONE, 0, HTTP_INTERNAL},
 };
 
 const size_t mg_n_routes = sizeof(mg_routes) / sizeof(mg_routes[0]);

@@ -33,7 +33,7 @@ const browser = await chromium.launch({
 });
 let failed = false;
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   // A refused token or a restarting mgmtd shows as failed loads: those
@@ -106,6 +106,13 @@ try {
   await page.click("#halted button.resume");
   await page.waitForSelector("#halted-note:has-text('No release is halted')");
   check(true, "resume from the dashboard");
+
+  // At 1280 px no card's content runs off its right edge.
+  const over = await page.evaluate(() => [...document.querySelectorAll("main .card")]
+    .filter((c) => !c.hidden && c.scrollWidth > c.clientWidth + 1).map((c) => c.id));
+  check(over.length === 0, "no card overflows at 1280 px" + (over.length ? ": " + over : ""));
+  const icon = await page.evaluate(async () => (await fetch("/favicon.ico")).status);
+  check(icon === 200, "a favicon");
 
   await page.screenshot({ path: shot, fullPage: true });
   console.log("screenshot " + shot);

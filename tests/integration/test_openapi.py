@@ -270,7 +270,8 @@ class TestMgmtContract(ContractCase):
     no_error = {("GET", "/healthz"): "always 200", ("GET", "/metrics"): "always 200",
                 ("GET", "/readyz"): "503 needs the database away (test_mgmt_cluster)",
                 ("GET", "/"): "always 200", ("GET", "/app.js"): "always 200",
-                ("GET", "/app.css"): "always 200"}
+                ("GET", "/app.css"): "always 200", ("GET", "/favicon.svg"): "always 200",
+                ("GET", "/favicon.ico"): "always 200"}
 
     @classmethod
     def setUpClass(cls):
@@ -299,7 +300,8 @@ class TestMgmtContract(ContractCase):
         def admin(method, template, *args, **kw):
             return go(method, template, *args, token=TOKEN, **kw)
 
-        for path in ("/healthz", "/readyz", "/metrics", "/", "/app.js", "/app.css"):
+        for path in ("/healthz", "/readyz", "/metrics", "/", "/app.js", "/app.css",
+                     "/favicon.svg", "/favicon.ico"):
             self.assertEqual(go("GET", path)[0], 200)
 
         def ingest(doc, headers=None, raw=None):
