@@ -8,7 +8,7 @@ TEST_PKGS := cmocka
 DEB_PKGS := build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 	libcurl4-openssl-dev \
 	libsqlite3-dev libjansson-dev libesmtp-dev libcmocka-dev libsodium-dev \
-	libinih-dev libarchive-dev libzstd-dev zstd libsystemd-dev python3-aiosmtpd curl sqlite3 \
+	libinih-dev libarchive-dev libzstd-dev zstd libsystemd-dev python3-aiosmtpd curl jq sqlite3 \
 	libpq-dev postgresql postgresql-contrib nginx-light prometheus \
 	prometheus-alertmanager debhelper lintian python3-jsonschema python3-yaml \
 	clang libclang-rt-14-dev \
