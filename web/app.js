@@ -97,8 +97,21 @@ let apps = [];
 
 async function loadReleases() {
   const doc = await api("/v1/stats");
-  fill($("releases"), doc.stats.map((s) => row([s.app, s.version, s.total, s.succeeded,
-    s.failed, s.timed_out, rateBar(s.failure_rate), saved(s)])));
+  // Channel, state and rollout are the gateway's; without it, "-".
+  let rels = [];
+  try { rels = (await api("/v1/releases")).releases; } catch (e) {
+    if (e instanceof AuthError) throw e;
+  }
+  const stats = new Map(doc.stats.map((s) => [s.app + " " + s.version, s]));
+  const none = { total: 0, succeeded: 0, failed: 0, timed_out: 0, failure_rate: 0, deltas: 0 };
+  const rows = rels.map((r) => [r, stats.get(r.app + " " + r.version) || none]);
+  const shown = new Set(rels.map((r) => r.app + " " + r.version));
+  for (const s of doc.stats)
+    if (!shown.has(s.app + " " + s.version)) rows.push([{ app: s.app, version: s.version }, s]);
+  fill($("releases"), rows.map(([r, s]) => row([r.app, r.version, r.channel || "-",
+    r.state ? el("span", r.state, "state-" + r.state) : "-",
+    r.rollout_percent === undefined ? "-" : r.rollout_percent + "%",
+    s.total, s.succeeded, s.failed, s.timed_out, rateBar(s.failure_rate), saved(s)])));
   const names = [...new Set(doc.stats.map((s) => s.app))].sort();
   if (names.join() !== apps.join()) {
     apps = names;
@@ -136,7 +149,7 @@ async function resume(r, button) {
   try {
     await api("/v1/halted/" + encodeURIComponent(r.app) + "/" + encodeURIComponent(r.version) +
       "/resume" + query({ channel: r.channel }), { method: "POST" });
-    await loadHalted();
+    await Promise.all([loadHalted(), loadReleases()]);
   } catch (e) {
     button.disabled = false;
     $("halted-note").textContent = "Resume failed: " + e.message;

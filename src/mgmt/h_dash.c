@@ -146,8 +146,21 @@ gateway_call(struct req *rq, struct resp *rs, const char *method,
 	return 0;
 }
 
-int
-h_halted_get(struct req *rq, struct resp *rs)
+/* A release's state as a person reads it: yanked, halted, paused or
+ * active (the first that holds). */
+static const char *
+release_state(const json_t *r)
+{
+	return json_is_true(json_object_get(r, "yanked"))   ? "yanked"
+	       : json_is_true(json_object_get(r, "halted")) ? "halted"
+	       : json_is_true(json_object_get(r, "paused")) ? "paused"
+							    : "active";
+}
+
+/* The gateway's releases, each with its state; only the halted ones
+ * when halted_only. */
+static int
+gateway_releases(struct req *rq, struct resp *rs, bool halted_only)
 {
 	json_t *ans = NULL, *list, *r;
 	size_t i;
@@ -159,12 +172,26 @@ h_halted_get(struct req *rq, struct resp *rs)
 	list = json_array();
 	json_array_foreach(json_object_get(ans, "releases"), i, r)
 	{
-		if (json_is_true(json_object_get(r, "halted")))
-			json_array_append(list, r);
+		if (halted_only && !json_is_true(json_object_get(r, "halted")))
+			continue;
+		json_object_set_new(r, "state", json_string(release_state(r)));
+		json_array_append(list, r);
 	}
 	json_decref(ans);
 	return http_reply(rs, 200,
 	    json_pack("{s:o}", "releases", list ? list : json_array()));
+}
+
+int
+h_halted_get(struct req *rq, struct resp *rs)
+{
+	return gateway_releases(rq, rs, true);
+}
+
+int
+h_releases_get(struct req *rq, struct resp *rs)
+{
+	return gateway_releases(rq, rs, false);
 }
 
 int

@@ -130,6 +130,9 @@ int h_outcomes_get(struct req *r, struct resp *rs);
 int h_outcomes_csv_get(struct req *r, struct resp *rs);
 int h_outcome_get(struct req *r, struct resp *rs);
 int h_stats_get(struct req *r, struct resp *rs);
+/* h_dash.c: GET /v1/releases, the gateway's releases with their state,
+ * for the dashboard. */
+int h_releases_get(struct req *rq, struct resp *rs);
 /* h_alert_test.c: POST /v1/alerts/test. */
 int h_alerts_test_post(struct req *rq, struct resp *rs);
 int h_alerts_get(struct req *r, struct resp *rs);

@@ -24,6 +24,7 @@ const struct http_route mg_routes[] = {
     {"GET", "/v1/events/stream", h_events_stream, HTTP_AUTH_ADMIN, 0,
 	HTTP_INTERNAL},
     {"GET", "/v1/halted", h_halted_get, HTTP_AUTH_ADMIN, 0, HTTP_INTERNAL},
+    {"GET", "/v1/releases", h_releases_get, HTTP_AUTH_ADMIN, 0, HTTP_INTERNAL},
     {"POST", "/v1/halted/{app}/{version}/resume", h_halted_resume,
 	HTTP_AUTH_ADMIN, 0, HTTP_INTERNAL},
     /* The dashboard (web/, compiled in). */

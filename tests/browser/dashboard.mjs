@@ -61,6 +61,8 @@ try {
   check(await page.locator("#releases tbody tr").count() >= 1, "releases are listed");
   check(await page.locator("#releases tbody td", { hasText: "3.0 MiB (1 upgrade)" }).count() === 1,
     "what deltas saved a release is shown");
+  check(await page.locator("#releases tbody .state-halted").count() === 1,
+    "a halted release reads as halted in the releases table");
   check(await page.locator("#chart rect").count() >= 1, "the chart has bars");
   check(await page.locator("#halted tbody tr").count() === 1, "a halted release is listed");
 
@@ -105,7 +107,8 @@ try {
   // Resume the halted release through the gateway.
   await page.click("#halted button.resume");
   await page.waitForSelector("#halted-note:has-text('No release is halted')");
-  check(true, "resume from the dashboard");
+  await page.waitForSelector("#releases tbody .state-active");
+  check(true, "resume from the dashboard, and the release reads as active");
 
   // At 1280 px no card's content runs off its right edge.
   const over = await page.evaluate(() => [...document.querySelectorAll("main .card")]

@@ -352,12 +352,17 @@ class TestMgmtContract(ContractCase):
                                   {"halted": True})[0], 200)
         self.assertEqual(admin("GET", "/v1/halted")[0], 200)
         self.assertEqual(go("GET", "/v1/halted")[0], 401)
+        st, doc = admin("GET", "/v1/releases")
+        self.assertEqual(st, 200)
+        self.assertEqual({r["state"] for r in doc["releases"]}, {"halted"})
+        self.assertEqual(go("GET", "/v1/releases")[0], 401)
         resume = "/v1/halted/{app}/{version}/resume"
         self.assertEqual(admin("POST", resume, APP, "1.5.0")[0], 200)
         self.assertEqual(admin("POST", resume, APP, "9.9.9")[0], 404)
         gw.stop()
         self.assertEqual(admin("GET", "/v1/halted")[0], 503)
         self.assertEqual(admin("POST", resume, APP, "1.5.0")[0], 503)
+        self.assertEqual(admin("GET", "/v1/releases")[0], 503)
         self.covered()
 
 
