@@ -241,6 +241,16 @@ async function loadOutcomes(more) {
   $("more").hidden = !doc.next;
 }
 
+// Digests waiting for their group window, with when each goes out.
+async function loadDigests() {
+  const doc = await api("/v1/alerts/digests");
+  const list = $("digests");
+  list.replaceChildren(...doc.digests.map((d) => el("li", "Digest pending: " + d.app + " " +
+    d.version + ", " + d.failures + " failure" + (d.failures === 1 ? "" : "s") +
+    ", goes out at " + when(d.due_at))));
+  list.hidden = !doc.digests.length;
+}
+
 async function loadAlerts() {
   const doc = await api("/v1/alerts" + query({ state: $("a-state").value, limit: 25 }));
   fill($("alerts"), doc.alerts.map((a) => row([when(a.created_at), a.kind, a.channel,
@@ -382,7 +392,7 @@ async function follow() {
 
 async function refreshAll() {
   await loadReleases();
-  await Promise.all([loadHalted(), loadChart(), loadOutcomes(false), loadAlerts()]);
+  await Promise.all([loadHalted(), loadChart(), loadOutcomes(false), loadAlerts(), loadDigests()]);
 }
 
 function logout(message) {

@@ -381,3 +381,17 @@ h_timeline_get(struct req *rq, struct resp *rs)
 	free(json);
 	return http_reply_raw(rs, 200, "application/json", body, strlen(body));
 }
+
+int
+h_digests_get(struct req *rq, struct resp *rs)
+{
+	struct mg *mg = rq->ctx;
+	char *json = NULL;
+	struct store_conn *db = store_reader_get(mg->store);
+	int err = store_digest_list(db, MAX_LIMIT, &json);
+
+	store_reader_put(mg->store, db);
+	if (err < 0)
+		return read_failed(rs, err);
+	return reply_page(rs, "digests", json, 0);
+}

@@ -133,6 +133,8 @@ int h_stats_get(struct req *r, struct resp *rs);
 /* h_dash.c: GET /v1/releases, the gateway's releases with their state,
  * for the dashboard. */
 int h_releases_get(struct req *rq, struct resp *rs);
+/* h_query.c: GET /v1/alerts/digests, digests waiting for their window. */
+int h_digests_get(struct req *rq, struct resp *rs);
 /* h_alert_test.c: POST /v1/alerts/test. */
 int h_alerts_test_post(struct req *rq, struct resp *rs);
 int h_alerts_get(struct req *r, struct resp *rs);

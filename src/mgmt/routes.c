@@ -19,6 +19,8 @@ const struct http_route mg_routes[] = {
     {"GET", "/v1/alerts", h_alerts_get, HTTP_AUTH_ADMIN, 0, HTTP_INTERNAL},
     {"POST", "/v1/alerts/test", h_alerts_test_post, HTTP_AUTH_ADMIN, 0,
 	HTTP_INTERNAL},
+    {"GET", "/v1/alerts/digests", h_digests_get, HTTP_AUTH_ADMIN, 0,
+	HTTP_INTERNAL},
     {"GET", "/v1/stats/timeline", h_timeline_get, HTTP_AUTH_ADMIN, 0,
 	HTTP_INTERNAL},
     {"GET", "/v1/events/stream", h_events_stream, HTTP_AUTH_ADMIN, 0,

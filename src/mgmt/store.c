@@ -307,6 +307,12 @@ store_next_due(struct store_conn *c, const char *channel, int64_t *at)
 }
 
 int
+store_digest_list(struct store_conn *c, int64_t limit, char **json)
+{
+	CALL(digest_list, limit, json);
+}
+
+int
 store_delivery_list(struct store_conn *c, const char *state,
     const char *channel, const char *app, int64_t after, int64_t limit,
     char **json, int64_t *next)

@@ -261,6 +261,10 @@ int store_delivery_done(struct store_conn *c, int64_t id, bool ok,
  * nothing. */
 int store_next_due(struct store_conn *c, const char *channel, int64_t *at);
 
+/* Digests waiting for their release's group window (app, version,
+ * failures, due_at), soonest first, at most limit, as JSON array text. */
+int store_digest_list(struct store_conn *c, int64_t limit, char **json);
+
 /* Deliveries with their alert, newest first, as JSON array text, filtered
  * by state, channel and app (NULL: any); *next is the next page's cursor. */
 int store_delivery_list(struct store_conn *c, const char *state,

@@ -443,6 +443,7 @@ const struct store_ops store_pg = {
     .delivery_done = store_pg_delivery_done,
     .next_due = store_pg_next_due,
     .delivery_list = store_pg_delivery_list,
+    .digest_list = store_pg_digest_list,
     .delivery_counts = store_pg_delivery_counts,
     .halts_open = store_pg_halts_open,
     .halt_resolved = store_pg_halt_resolved,

@@ -25,6 +25,7 @@ enum {
 	A_COUNTS,
 	A_HALTS_OPEN,
 	A_HALT_RESOLVED,
+	A_DIGESTS,
 	A_COUNT
 };
 
@@ -116,6 +117,11 @@ static const char *const sql[A_COUNT] = {
 	" AND ($1::text IS NULL OR channel = $1) UNION ALL"
 	" SELECT min(due_at) FROM alert_groups WHERE pending > 0"
 	" AND ($1::text IS NULL OR $1 = 'digest')) s",
+    /* Digests waiting for their group window, soonest first. */
+    [A_DIGESTS] =
+	"SELECT json_build_object('app', app, 'version', version, 'failures',"
+	" pending, 'due_at', " T("due_at") "), 0 FROM alert_groups"
+	" WHERE pending > 0 ORDER BY due_at LIMIT $1",
     [A_LIST] =
 	"SELECT json_build_object('delivery_id', d.id,"
 	" 'alert_id', a.alert_id, 'kind', a.kind, 'channel', d.channel,"
@@ -480,6 +486,23 @@ store_pg_delivery_list(struct store_conn *c, const char *state,
 	if ((err = run(c, A_LIST, &p, &res)) < 0)
 		return err;
 	err = store_pg_rows_json(res, 0, 1, limit, json, next);
+	PQclear(res);
+	return err;
+}
+
+int
+store_pg_digest_list(struct store_conn *c, int64_t limit, char **json)
+{
+	struct pg_params p;
+	PGresult *res;
+	int64_t next = 0;
+	int err;
+
+	pg_params_init(&p);
+	pg_param_int(&p, limit + 1);
+	if ((err = run(c, A_DIGESTS, &p, &res)) < 0)
+		return err;
+	err = store_pg_rows_json(res, 0, 1, limit, json, &next);
 	PQclear(res);
 	return err;
 }

@@ -338,6 +338,7 @@ const struct store_ops store_sqlite = {
     .delivery_done = store_sqlite_delivery_done,
     .next_due = store_sqlite_next_due,
     .delivery_list = store_sqlite_delivery_list,
+    .digest_list = store_sqlite_digest_list,
     .delivery_counts = store_sqlite_delivery_counts,
     .halts_open = store_sqlite_halts_open,
     .halt_resolved = store_sqlite_halt_resolved,

@@ -60,6 +60,7 @@ int store_sqlite_delivery_done(struct store_conn *c, int64_t id, bool ok,
     bool permanent, const char *error, int64_t now, int64_t next_at);
 int store_sqlite_next_due(
     struct store_conn *c, const char *channel, int64_t *at);
+int store_sqlite_digest_list(struct store_conn *c, int64_t limit, char **json);
 int store_sqlite_delivery_list(struct store_conn *c, const char *state,
     const char *channel, const char *app, int64_t after, int64_t limit,
     char **json, int64_t *next);

@@ -24,6 +24,7 @@ enum {
 	A_COUNTS,
 	A_HALTS_OPEN,
 	A_HALT_RESOLVED,
+	A_DIGESTS,
 	A_COUNT
 };
 
@@ -93,6 +94,11 @@ static const char *const sql[A_COUNT] = {
 	" WHERE a.kind = 'halt' AND a.resolved_at IS NULL ORDER BY a.id"
 	" LIMIT ?1",
     [A_HALT_RESOLVED] = "UPDATE alerts SET resolved_at = ?2 WHERE id = ?1",
+    /* Digests waiting for their group window, soonest first. */
+    [A_DIGESTS] =
+	"SELECT json_object('app', app, 'version', version, 'failures',"
+	" pending, 'due_at', " T("due_at") "), 0 FROM alert_groups"
+	" WHERE pending > 0 ORDER BY due_at LIMIT ?1",
     /* A delivery inhibited while its attempt ran stays inhibited,
      * unless the attempt sent it. */
     [A_DONE] =
@@ -432,6 +438,17 @@ store_sqlite_delivery_list(struct store_conn *c, const char *state,
 	sqlite3_bind_int64(st, 4, after > 0 ? after : INT64_MAX);
 	sqlite3_bind_int64(st, 5, limit + 1);
 	return db_rows_json(st, 0, 1, limit, json, next);
+}
+
+int
+store_sqlite_digest_list(struct store_conn *c, int64_t limit, char **json)
+{
+	sqlite3_stmt *st =
+	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_DIGESTS);
+	int64_t next = 0;
+
+	sqlite3_bind_int64(st, 1, limit + 1);
+	return db_rows_json(st, 0, 1, limit, json, &next);
 }
 
 int

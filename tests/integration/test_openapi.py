@@ -340,6 +340,8 @@ class TestMgmtContract(ContractCase):
         wait_for(lambda: mg.alerts(), what="deliveries")
         self.assertEqual(admin("GET", "/v1/alerts")[0], 200)
         self.assertEqual(admin("GET", "/v1/alerts", query={"state": "bogus"})[0], 422)
+        self.assertEqual(admin("GET", "/v1/alerts/digests")[0], 200)
+        self.assertEqual(go("GET", "/v1/alerts/digests")[0], 401)
         st, doc = admin("POST", "/v1/alerts/test")
         self.assertEqual(st, 200)
         self.assertEqual({r["channel"] for r in doc["results"]}, {"email", "popup"})
