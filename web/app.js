@@ -26,8 +26,19 @@ function row(cells, cls) {
   return tr;
 }
 
+// Put rows in a table; with none, one line says so and the column
+// headers go (no header over nothing).
 function fill(table, rows) {
   const body = table.tBodies[0];
+  const empty = rows.length === 0;
+  if (empty) {
+    const td = el("td", table.dataset.empty || "Nothing yet.", "note");
+    td.colSpan = table.tHead.rows[0].cells.length;
+    const tr = document.createElement("tr");
+    tr.append(td);
+    rows = [tr];
+  }
+  table.tHead.hidden = empty;
   body.replaceChildren(...rows);
 }
 

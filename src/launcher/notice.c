@@ -93,6 +93,14 @@ notice_next(const struct ln *l, const json_t *ans, char *out, size_t len)
 		    "offered again when an admin resumes it.");
 	} else if (*l->installed) {
 		snprintf(out, len, "Version %s starts.", l->installed);
+	} else if (strcmp(reason, "not_in_rollout") == 0) {
+		snprintf(out, len,
+		    "Nothing is installed yet, and this machine is not in the "
+		    "release's rollout yet; each launch asks again.");
+	} else if (strcmp(reason, "no_release") == 0) {
+		snprintf(out, len,
+		    "Nothing is installed yet, and no release is published "
+		    "for this platform; each launch asks again.");
 	} else {
 		snprintf(out, len,
 		    "Nothing is installed yet, so nothing "

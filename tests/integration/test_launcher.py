@@ -365,6 +365,11 @@ class TestSetup(LauncherCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("nothing of %s is installed" % APP, r.stderr)
         self.assertIn("The gateway did not answer; the next launch asks again.", r.stderr)
+        # a gateway with nothing for it: said so, and that it asks again
+        r = self.launch()
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no release is published for this platform; each launch asks again",
+                      r.stderr)
 
     def test_failed_first_install_says_when_it_is_tried_again(self):
         """A first install that fails: the user is told it was a first
