@@ -56,7 +56,7 @@ struct ctl {
 /* Which daemon a call goes to. */
 enum ctl_target { CTL_GATEWAY, CTL_MGMT };
 
-/* Call a daemon's admin API. On a 2xx, *out is the answer (NULL when it
+/* call.c, what every command shares. Call a daemon's admin API. On a 2xx, *out is the answer (NULL when it
  * has no JSON body) and *status its status when not NULL; otherwise the
  * problem is printed and the exit code returned. */
 int ctl_call(struct ctl *x, enum ctl_target t, const char *method,

@@ -55,8 +55,8 @@ gw_write_end(struct gw *gw, int err)
 
 	gw->outbox_added = false;
 	err = store_txn_end(gw->writer, err);
-	if (err == 0 && kick)
-		forward_kick(gw->forward);
+	if (err == 0 && kick && gw->outbox_kick != NULL)
+		gw->outbox_kick(gw->outbox_kick_arg);
 	return err;
 }
 

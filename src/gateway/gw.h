@@ -79,8 +79,12 @@ struct gw {
 	struct launchlog *launchlog; /* batched launch statistics */
 	struct catalog *catalog;     /* releases as launches read them */
 	bool outbox_added;	     /* this write txn queued an outcome */
-	pthread_mutex_t lock;	     /* guards token and settings */
-	char *admin_token;	     /* NULL: admin API refused */
+	/* Wakes whoever drains the outbox (the forwarder, as main.c sets
+	 * it), after a commit that queued an outcome; NULL: nobody. */
+	void (*outbox_kick)(void *arg);
+	void *outbox_kick_arg;
+	pthread_mutex_t lock; /* guards token and settings */
+	char *admin_token;    /* NULL: admin API refused */
 	struct gw_settings settings;
 	const char *conf_path; /* NULL: defaults */
 };
@@ -93,7 +97,7 @@ bool gw_authorize(void *gw, const char *token, size_t len);
 int gw_write_begin(struct gw *gw);
 /* COMMIT when err is 0, else ROLLBACK; release the writer. Returns the
  * commit's error or err. A committed txn that queued an outcome (set
- * gw->outbox_added) wakes the forwarder. */
+ * gw->outbox_added) calls gw->outbox_kick. */
 int gw_write_end(struct gw *gw, int err);
 /* Start the group committer on the writer (gw_write_begin/_end). */
 int gw_commits_start(struct gw *gw);

@@ -257,7 +257,8 @@ answer_doc(const struct decide_out *d, const struct upgrade *offer,
 			    o, "retry_at", render_time(d->retry_at));
 		if (o != NULL && d->in_progress)
 			json_object_set_new(o, "upgrade",
-			    render_offer(latest, offered_artifact(cat, latest)));
+			    render_offer(
+				latest, offered_artifact(cat, latest)));
 	}
 	if (o != NULL)
 		json_object_set_new(o, "previous_failure",

@@ -135,6 +135,12 @@ import_copy(const char *file, const char *url, const char *password)
 	return err;
 }
 
+static void
+kick_forwarder(void *forward)
+{
+	forward_kick(forward);
+}
+
 static int
 run(struct gw *gw)
 {
@@ -149,11 +155,17 @@ run(struct gw *gw)
 		return err;
 	if ((err = gw_commits_start(gw)) < 0)
 		return err;
+	/* The forwarder first: every commit that queues an outcome from
+	 * then on wakes it (gw_write_end). */
+	if ((err = forward_start(gw, &gw->forward)) < 0)
+		return err;
+	if (gw->forward != NULL) {
+		gw->outbox_kick_arg = gw->forward;
+		gw->outbox_kick = kick_forwarder;
+	}
 	if ((err = reaper_start(gw, &gw->reaper)) < 0)
 		return err;
 	if ((err = launchlog_start(gw, &gw->launchlog)) < 0)
-		return err;
-	if ((err = forward_start(gw, &gw->forward)) < 0)
 		return err;
 	hc = (struct http_config){
 	    DAEMON_HTTP_FIELDS(&gw->conf.server),
@@ -246,8 +258,11 @@ main(int argc, char **argv)
 	http_stop(gw.http);
 	gcommit_free(gw.commits);
 	launchlog_stop(gw.launchlog);
-	forward_stop(gw.forward);
+	/* Nothing writes after the reaper: then nothing wakes the
+	 * forwarder, which can go. */
 	reaper_stop(gw.reaper);
+	gw.outbox_kick = NULL;
+	forward_stop(gw.forward);
 	catalog_free(gw.catalog);
 	store_close(gw.store);
 	gw_conf_free(&gw.conf);
