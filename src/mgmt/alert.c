@@ -41,35 +41,21 @@ struct alerter {
 	struct worker halts; /* keeps Alertmanager's halt alerts true */
 };
 
-/* One delivery per configured channel: email (one message to every
- * address), SMS (one per number), the webhook, Alertmanager, and the
- * dashboard pop-up, which is delivered by being stored. Each says whom
- * it is for, as the API and dashboard show it. */
+/* One delivery per place the alert goes (notify_recipient), each
+ * saying whom it is for; the dashboard pop-up is delivered by being
+ * stored. */
 static int
 add_deliveries(
     struct store_conn *db, const struct mg_conf *c, int64_t alert, int64_t now)
 {
-	char num[STORE_NAME_MAX + 1], where[512];
+	char ch[16], who[4096];
 	int err = 0;
 
-	if (notify_list_item(c->mail_to, 0, num, sizeof(num)))
-		err = store_delivery_add(
-		    db, alert, "email", c->mail_to, "pending", now);
-	for (int i = 0; err == 0 && c->sms_url[0] != '\0' &&
-			notify_list_item(c->sms_to, i, num, sizeof(num));
+	for (int i = 0; err == 0 && notify_recipient(
+					c, i, ch, sizeof(ch), who, sizeof(who));
 	     i++)
-		err = store_delivery_add(db, alert, "sms", num, "pending", now);
-	if (err == 0 && c->webhook_url[0] != '\0') {
-		notify_url_shown(c->webhook_url, where, sizeof(where));
-		err = store_delivery_add(
-		    db, alert, "webhook", where, "pending", now);
-	}
-	if (err == 0 && c->alertmanager_url[0] != '\0')
-		err = store_delivery_add(db, alert, "alertmanager",
-		    c->alertmanager_url, "pending", now);
-	if (err == 0)
-		err = store_delivery_add(
-		    db, alert, "popup", "dashboard", "sent", now);
+		err = store_delivery_add(db, alert, ch, who,
+		    strcmp(ch, "popup") == 0 ? "sent" : "pending", now);
 	return err;
 }
 

@@ -18,25 +18,17 @@
 #include "upgate/id.h"
 #include "upgate/ts.h"
 
-static const char *const channels[] = {
-    "email", "sms", "webhook", "alertmanager", "popup"};
-#define N_CHANNELS (sizeof(channels) / sizeof(channels[0]))
-
+/* Whether alerts go to channel ch under c. */
 static bool
 configured(const struct mg_conf *c, const char *ch)
 {
-	char first[STORE_NAME_MAX + 1];
+	char got[16], who[8];
 
-	if (strcmp(ch, "email") == 0)
-		return notify_list_item(c->mail_to, 0, first, sizeof(first));
-	if (strcmp(ch, "sms") == 0)
-		return c->sms_url[0] != '\0' &&
-		       notify_list_item(c->sms_to, 0, first, sizeof(first));
-	if (strcmp(ch, "webhook") == 0)
-		return c->webhook_url[0] != '\0';
-	if (strcmp(ch, "alertmanager") == 0)
-		return c->alertmanager_url[0] != '\0';
-	return strcmp(ch, "popup") == 0;
+	for (int i = 0;
+	     notify_recipient(c, i, got, sizeof(got), who, sizeof(who)); i++)
+		if (strcmp(got, ch) == 0)
+			return true;
+	return false;
 }
 
 struct test_job {
@@ -57,9 +49,9 @@ job_free(void *arg)
 	free(j);
 }
 
-/* Send d on its channel; its result to j's list. */
+/* Send d on its channel; its result, for who, to j's list. */
 static void
-try_one(struct test_job *j, struct delivery *d, int64_t now)
+try_one(struct test_job *j, struct delivery *d, const char *who, int64_t now)
 {
 	char err[512] = "";
 	bool permanent = false;
@@ -67,8 +59,8 @@ try_one(struct test_job *j, struct delivery *d, int64_t now)
 
 	json_array_append_new(
 	    j->results, json_pack("{s:s, s:s, s:b, s:s?}", "channel",
-			    d->channel, "recipient", d->recipient, "accepted",
-			    rc == 0, "error", rc == 0 ? NULL : err));
+			    d->channel, "recipient", who, "accepted", rc == 0,
+			    "error", rc == 0 ? NULL : err));
 }
 
 static void *
@@ -83,7 +75,7 @@ job_run(void *arg)
 		      "dashboard) to check this channel.\nNo upgrade failed; "
 		      "nothing needs doing.\n";
 	char sms[] = "upgate: TEST alert, nothing failed";
-	char ids[] = "[]";
+	char ids[] = "[]", who[4096];
 	struct delivery d = {.created_at = now,
 	    .subject = subject,
 	    .body = body,
@@ -94,19 +86,12 @@ job_run(void *arg)
 	    .version = "test"};
 
 	id_new(d.alert_id);
-	for (size_t i = 0; i < N_CHANNELS; i++) {
-		const char *ch = channels[i];
-
-		if ((j->channel[0] && strcmp(j->channel, ch) != 0) ||
-		    !configured(c, ch))
+	for (int i = 0; notify_recipient(
+		 c, i, d.channel, sizeof(d.channel), who, sizeof(who));
+	     i++) {
+		if (j->channel[0] && strcmp(j->channel, d.channel) != 0)
 			continue;
-		snprintf(d.channel, sizeof(d.channel), "%s", ch);
-		if (strcmp(ch, "sms") == 0) {
-			for (int k = 0; notify_list_item(c->sms_to, k,
-				 d.recipient, sizeof(d.recipient));
-			     k++)
-				try_one(j, &d, now);
-		} else if (strcmp(ch, "popup") == 0) {
+		if (strcmp(d.channel, "popup") == 0) {
 			json_t *o = json_pack(
 			    "{s:s, s:s}", "subject", subject, "text", sms);
 			char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -116,21 +101,16 @@ job_run(void *arg)
 			mg_announce(j->mg, "test", json ? json : "{}");
 			free(json);
 			json_decref(o);
-			json_array_append_new(j->results,
-			    json_pack("{s:s, s:s, s:b, s:n}", "channel",
-				"popup", "recipient", "dashboard", "accepted",
-				1, "error"));
-		} else {
-			if (strcmp(ch, "webhook") == 0)
-				notify_url_shown(c->webhook_url, d.recipient,
-				    sizeof(d.recipient));
-			else
-				snprintf(d.recipient, sizeof(d.recipient), "%s",
-				    strcmp(ch, "email") == 0
-					? c->mail_to
-					: c->alertmanager_url);
-			try_one(j, &d, now);
+			json_array_append_new(
+			    j->results, json_pack("{s:s, s:s, s:b, s:n}",
+					    "channel", "popup", "recipient",
+					    who, "accepted", 1, "error"));
+			continue;
 		}
+		/* The SMS backend sends to d.recipient. */
+		snprintf(d.recipient, sizeof(d.recipient), "%.*s",
+		    (int)sizeof(d.recipient) - 1, who);
+		try_one(j, &d, who, now);
 	}
 	http_resume(j->rq, 0);
 	return NULL;
@@ -152,7 +132,7 @@ h_alerts_test_post(struct req *rq, struct resp *rs)
 	struct mg *mg = rq->ctx;
 	const char *ch = req_query(rq, "channel");
 	struct test_job *j;
-	char list[96] = "";
+	char list[96] = "", got[16], last[16] = "", who[8];
 	pthread_t t;
 	int err;
 
@@ -166,11 +146,16 @@ h_alerts_test_post(struct req *rq, struct resp *rs)
 	j->mg = mg;
 	j->conf = mg_conf_get(mg);
 	j->rq = rq;
-	for (size_t i = 0; i < N_CHANNELS; i++)
-		if (configured(j->conf, channels[i]))
+	/* The configured channels, each once (SMS numbers come together). */
+	for (int i = 0;
+	     notify_recipient(j->conf, i, got, sizeof(got), who, sizeof(who));
+	     i++)
+		if (strcmp(got, last) != 0) {
 			snprintf(list + strlen(list),
 			    sizeof(list) - strlen(list), "%s%s",
-			    list[0] ? ", " : "", channels[i]);
+			    list[0] ? ", " : "", got);
+			snprintf(last, sizeof(last), "%s", got);
+		}
 	if (ch != NULL &&
 	    (strlen(ch) >= sizeof(j->channel) || !configured(j->conf, ch))) {
 		job_free(j);

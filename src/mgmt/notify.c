@@ -335,3 +335,42 @@ notify_url_shown(const char *url, char *out, size_t len)
 
 	snprintf(out, len, "%.*s%s", (int)n, url, url[n] != '\0' ? "/..." : "");
 }
+
+/* Set the pair (channel, who) when k, counting each pair, reaches i. */
+static bool
+pick(int i, int *k, const char *channel, const char *who, char *ch,
+    size_t chlen, char *out, size_t len)
+{
+	if ((*k)++ != i)
+		return false;
+	snprintf(ch, chlen, "%s", channel);
+	snprintf(out, len, "%s", who);
+	return true;
+}
+
+bool
+notify_recipient(const struct mg_conf *c, int i, char *channel, size_t chlen,
+    char *who, size_t len)
+{
+	char item[STORE_NAME_MAX + 1], shown[512];
+	int k = 0;
+
+	if (notify_list_item(c->mail_to, 0, item, sizeof(item)) &&
+	    pick(i, &k, "email", c->mail_to, channel, chlen, who, len))
+		return true;
+	for (int n = 0; c->sms_url[0] != '\0' &&
+			notify_list_item(c->sms_to, n, item, sizeof(item));
+	     n++)
+		if (pick(i, &k, "sms", item, channel, chlen, who, len))
+			return true;
+	if (c->webhook_url[0] != '\0') {
+		notify_url_shown(c->webhook_url, shown, sizeof(shown));
+		if (pick(i, &k, "webhook", shown, channel, chlen, who, len))
+			return true;
+	}
+	if (c->alertmanager_url[0] != '\0' &&
+	    pick(i, &k, "alertmanager", c->alertmanager_url, channel, chlen,
+		who, len))
+		return true;
+	return pick(i, &k, "popup", "dashboard", channel, chlen, who, len);
+}

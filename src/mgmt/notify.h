@@ -73,6 +73,15 @@ int notify_alertmanager_post(const struct mg_conf *c, const struct delivery *d,
  * still retried, as every failed one). */
 bool notify_http_permanent(long status);
 
+/* The i-th (from 0) place an alert goes under c, in order: email (one
+ * message to every address in [email] to), each SMS number, the
+ * webhook, Alertmanager, the dashboard pop-up: its channel and whom it
+ * is for, as the API shows it (the addresses, the number, the webhook's
+ * scheme and host, the Alertmanager URL, "dashboard"). False past the
+ * last. */
+bool notify_recipient(const struct mg_conf *c, int i, char *channel,
+    size_t chlen, char *who, size_t len);
+
 /* Where a URL goes, as an operator may see it: scheme and host, and
  * "/..." for the rest, which may hold a secret (a Slack webhook's path
  * is its key). */
