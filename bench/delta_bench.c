@@ -56,13 +56,16 @@ main(int argc, char **argv)
 		return fail("usage: make|apply|unpack ...");
 	t0 = now();
 	if (strcmp(argv[1], "make") == 0 && argc == 6) {
+		const char *old = NULL;
+
+		/* As upgatectl publish --delta-from does it. */
 		snprintf(tar_old, sizeof(tar_old), "%s.old.tar", argv[5]);
 		snprintf(tar_new, sizeof(tar_new), "%s.new.tar", argv[5]);
-		if (delta_tar(
-			argv[2], tar_old, TAR_MAX, sha, why, sizeof(why)) < 0 ||
+		if (delta_old_tar(argv[2], tar_old, TAR_MAX, &old, why,
+			sizeof(why)) < 0 ||
 		    delta_tar(
 			argv[3], tar_new, TAR_MAX, sha, why, sizeof(why)) < 0 ||
-		    delta_make(tar_old, tar_new, atoi(argv[4]), argv[5], why,
+		    delta_make(old, tar_new, atoi(argv[4]), argv[5], why,
 			sizeof(why)) < 0)
 			return fail(why);
 		unlink(tar_old);

@@ -95,7 +95,7 @@ ctl_add_deltas(struct ctl *x, const struct ctl_artifact *a, const char *app,
 	for (size_t i = 0; rc == CTL_OK && i < a->n_delta; i++) {
 		const char *old = a->delta_from[i];
 		char patch[4200], name[4200], url[8400], sha[65];
-		const char *base = strrchr(a->file, '/');
+		const char *base = strrchr(a->file, '/'), *old_in = NULL;
 		int64_t size;
 
 		if ((err = file_sha256(old, old_sha, &size)) < 0) {
@@ -121,9 +121,11 @@ ctl_add_deltas(struct ctl *x, const struct ctl_artifact *a, const char *app,
 		snprintf(name, sizeof(name), "%s.from-%s.zst",
 		    base ? base + 1 : a->file, from);
 		snprintf(patch, sizeof(patch), "%s.from-%s.zst", a->file, from);
-		if ((err = delta_tar(
-			 old, old_tar, TAR_MAX, sha, why, sizeof(why))) < 0 ||
-		    (err = delta_make(old_tar, new_tar, (int)x->o.delta_level,
+		/* The old tar as the launcher takes it: a plain tar as it is,
+		 * else decompressed into old_tar, not hashed. */
+		if ((err = delta_old_tar(old, old_tar, TAR_MAX, &old_in, why,
+			 sizeof(why))) < 0 ||
+		    (err = delta_make(old_in, new_tar, (int)x->o.delta_level,
 			 patch, why, sizeof(why))) < 0) {
 			ctl_err(x, "%s", why);
 			rc = CTL_FAIL;

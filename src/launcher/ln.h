@@ -145,7 +145,7 @@ int fetch_artifact(struct ln *l, const struct offer *o, struct report *r);
 /* Check size and SHA-256 of the part file. */
 int fetch_verify(struct ln *l, const struct offer *o, struct report *r);
 
-/* delta.c (the launcher's): the artifact kept from the installed
+/* patch.c: the artifact kept from the installed
  * version, for the next upgrade's delta: its path into out, or -ENOENT. */
 int kept_artifact(const struct ln *l, char *out, size_t len);
 /* Keep file (the artifact or tar version was installed from) as that,
