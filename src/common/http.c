@@ -301,14 +301,17 @@ http_start(const struct http_config *cfg, struct http_server **out)
 		server_free(s);
 		return err;
 	}
+	/* Which listener serves what is settled before either takes a
+	 * connection: no moment where the public one serves admin routes. */
+	s->split = cfg->admin_listen != NULL && cfg->admin_listen[0] != '\0';
+	s->adm.admin = true;
 	if ((err = listener_start(
 		 s, &s->pub, cfg->listen, http_threads(cfg->threads, 0))) < 0 ||
-	    (cfg->admin_listen != NULL && cfg->admin_listen[0] != '\0' &&
+	    (s->split &&
 		(err = listener_start(s, &s->adm, cfg->admin_listen, 1)) < 0)) {
 		http_stop(s);
 		return err;
 	}
-	s->adm.admin = true;
 	*out = s;
 	return 0;
 }
@@ -376,8 +379,8 @@ http_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
-	http_streams_close(
-	    s); /* MHD must not stop with suspended connections */
+	/* MHD must not stop with suspended connections. */
+	http_streams_close(s);
 	if (s->pub.mhd != NULL)
 		MHD_stop_daemon(s->pub.mhd);
 	if (s->adm.mhd != NULL)

@@ -36,6 +36,9 @@ struct listener {
 
 struct http_server {
 	struct listener pub, adm; /* adm.mhd NULL: one listener */
+	/* [server] admin_listen is set: internal routes are the admin
+	 * listener's only. Set before either listener starts. */
+	bool split;
 	struct http_config cfg;
 	struct connguard *guard;
 	struct worker sweeper; /* the guard's deadlines */

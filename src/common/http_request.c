@@ -88,8 +88,7 @@ find_route(struct http_server *s, struct conn_req *cr, const char *method,
 		memcpy(cr->path_copy, url, len);
 		if (!match(rt->pattern, cr->path_copy, params))
 			continue;
-		if (s->adm.mhd != NULL && !cr->via->admin &&
-		    http_route_internal(rt)) {
+		if (s->split && !cr->via->admin && http_route_internal(rt)) {
 			if (method_serves(rt->method, method))
 				hidden = true;
 			continue;
