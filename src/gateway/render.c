@@ -97,24 +97,28 @@ render_offer(const struct upgrade *u, const struct artifact *a)
 	    a != NULL && a->tar_sha256[0] != '\0'
 		? store_artifact_delta(a, u->from_version)
 		: NULL;
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:b}",
-	    "upgrade_id", u->upgrade_id, "from_version", u->from_version,
-	    "to_version", u->to_version, "url", u->url, "size",
-	    (json_int_t)u->size, "sha256", u->sha256, "notes",
-	    u->notes ? u->notes : "", "mandatory", u->mandatory, "rollback",
-	    u->rollback);
+	json_t *delta,
+	    *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:b, s:b}",
+		"upgrade_id", u->upgrade_id, "from_version", u->from_version,
+		"to_version", u->to_version, "url", u->url, "size",
+		(json_int_t)u->size, "sha256", u->sha256, "notes",
+		u->notes ? u->notes : "", "mandatory", u->mandatory, "rollback",
+		u->rollback);
 
 	/* What a launcher with trusted keys checks the offer against. */
 	if (o != NULL && u->signed_doc != NULL && u->signature != NULL) {
 		json_object_set_new(o, "signed", json_string(u->signed_doc));
 		json_object_set_new(o, "signature", json_string(u->signature));
 	}
-	/* The patch from the client's version, when the release has one. */
-	if (o != NULL && dl != NULL)
-		json_object_set_new(o, "delta",
-		    json_pack("{s:s, s:s, s:I, s:s, s:s}", "from_version",
-			dl->from, "url", dl->url, "size", (json_int_t)dl->size,
-			"sha256", dl->sha256, "tar_sha256", a->tar_sha256));
+	/* The patch from the client's version, when the release has one:
+	 * as the manifest shows it, with what it is from and makes. */
+	if (o != NULL && dl != NULL && (delta = render_delta(dl)) != NULL) {
+		json_object_set_new(
+		    delta, "from_version", json_string(dl->from));
+		json_object_set_new(
+		    delta, "tar_sha256", json_string(a->tar_sha256));
+		json_object_set_new(o, "delta", delta);
+	}
 	return o;
 }
 
