@@ -321,7 +321,7 @@ offer_parse(const json_t *o, struct offer *out, char *why, size_t wl)
 	    json_string_value(json_object_get(o, "from_version"));
 	const char *url = json_string_value(json_object_get(o, "url"));
 	const char *sha = json_string_value(json_object_get(o, "sha256"));
-	json_t *size = json_object_get(o, "size");
+	json_t *size = json_object_get(o, "size"), *d;
 
 	out->upgrade_id[0] = '\0';
 	if (id == NULL || !id_valid(id)) {
@@ -362,16 +362,16 @@ offer_parse(const json_t *o, struct offer *out, char *why, size_t wl)
 	    from && semver_valid(from) ? from : "");
 	offer_set_sha256(out, sha);
 	out->size = json_integer_value(size);
-	return offer_set_delta(out, json_object_get(o, "delta"),
-	    json_string_value(
-		json_object_get(json_object_get(o, "delta"), "tar_sha256")));
+	d = json_object_get(o, "delta");
+	return offer_set_delta(out,
+	    json_string_value(json_object_get(d, "from_version")), d,
+	    json_string_value(json_object_get(d, "tar_sha256")));
 }
 
 int
-offer_set_delta(struct offer *o, const json_t *d, const char *tar_sha256)
+offer_set_delta(
+    struct offer *o, const char *from, const json_t *d, const char *tar_sha256)
 {
-	const char *from =
-	    json_string_value(json_object_get(d, "from_version"));
 	const char *url = json_string_value(json_object_get(d, "url"));
 	const char *sha = json_string_value(json_object_get(d, "sha256"));
 	json_int_t size = json_integer_value(json_object_get(d, "size"));

@@ -55,10 +55,11 @@ struct offer {
 /* Read the "upgrade" object of a launch answer. Returns 0 or -EBADMSG
  * with why; out->upgrade_id is set whenever the id itself was valid. */
 int offer_parse(const json_t *o, struct offer *out, char *why, size_t wl);
-/* Set o's delta from d (an offer's "delta": from_version, url, size,
- * sha256) with the tar's tar_sha256, when it is well-formed and from
- * o's from version; else o has none. Returns 0 or -ENOMEM. */
-int offer_set_delta(struct offer *o, const json_t *d, const char *tar_sha256);
+/* Set o's delta to d (url, size, sha256), a patch from version from to
+ * the tar with tar_sha256, when it is well-formed and from o's from
+ * version; else o has none. Returns 0 or -ENOMEM. */
+int offer_set_delta(
+    struct offer *o, const char *from, const json_t *d, const char *tar_sha256);
 /* Set o's sha256 from 64 hex digits (checked by the caller), lowercased. */
 void offer_set_sha256(struct offer *o, const char *hex);
 void offer_fini(struct offer *o);

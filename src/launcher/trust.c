@@ -149,20 +149,12 @@ trust_check(struct ln *l, struct offer *o, struct report *r)
 	o->size = json_integer_value(json_object_get(a, "size"));
 	offer_set_sha256(o, sha);
 	/* The delta too: the document's from this version, or none. */
-	{
-		json_t *dl = json_deep_copy(
-		    json_object_get(json_object_get(a, "deltas"), o->from));
-
-		if (dl != NULL)
-			json_object_set_new(
-			    dl, "from_version", json_string(o->from));
-		err = offer_set_delta(
-		    o, dl, json_string_value(json_object_get(a, "tar_sha256")));
-		json_decref(dl);
-		if (err < 0) {
-			report_fail(r, "install_failed", "out of memory");
-			goto out;
-		}
+	if (offer_set_delta(o, o->from,
+		json_object_get(json_object_get(a, "deltas"), o->from),
+		json_string_value(json_object_get(a, "tar_sha256"))) < 0) {
+		err = -ENOMEM;
+		report_fail(r, "install_failed", "out of memory");
+		goto out;
 	}
 	if (d.serial > seen)
 		serial_remember(l, all, d.serial);
