@@ -191,7 +191,8 @@ int daemon_log_file(const struct daemon_server *s);
 struct http_config;
 
 /* The main thread's life once the daemon is set up: start serving hc (*out
- * is set once it runs; the caller frees it with http_stop), log
+ * is set once it runs; the caller stops it with http_stop
+ * and frees it with http_free), log
  * "listening on URL (database DB)" and tell systemd READY=1, wait for TERM/INT
  * calling reload(hc->ctx) on HUP, then stop accepting and let requests in
  * flight finish for up to drain_ms. Returns 0 or -errno from http_start. */

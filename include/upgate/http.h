@@ -165,8 +165,14 @@ void http_quiesce(struct http_server *s);
  * when drained. */
 bool http_drain(struct http_server *s, int timeout_ms);
 
-/* Stop the workers, close every connection and free. NULL: nothing. */
+/* Close every connection and stop serving. The server stays allocated:
+ * a thread that still publishes to its streams (a dashboard event from a
+ * worker stopping later) publishes to none. NULL: nothing. */
 void http_stop(struct http_server *s);
+
+/* Stop if still serving, stop the server's own workers and free it, once
+ * nothing else publishes to it. NULL: nothing. */
+void http_free(struct http_server *s);
 
 /* Write request counters and latency histograms in Prometheus text. */
 void http_metrics(struct http_server *s, FILE *out);

@@ -385,5 +385,12 @@ http_stop(struct http_server *s)
 		MHD_stop_daemon(s->pub.mhd);
 	if (s->adm.mhd != NULL)
 		MHD_stop_daemon(s->adm.mhd);
+	s->pub.mhd = s->adm.mhd = NULL;
+}
+
+void
+http_free(struct http_server *s)
+{
+	http_stop(s);
 	server_free(s);
 }

@@ -255,7 +255,7 @@ main(int argc, char **argv)
 	/* Parked requests are resumed (their batch committed) before MHD
 	 * stops: it must not stop with suspended connections. */
 	gcommit_stop(gw.commits);
-	http_stop(gw.http);
+	http_free(gw.http);
 	gcommit_free(gw.commits);
 	launchlog_stop(gw.launchlog);
 	/* Nothing writes after the reaper: then nothing wakes the

@@ -222,9 +222,12 @@ main(int argc, char **argv)
 		fatal("libcurl cannot initialise");
 
 	err = run(&mg);
+	/* The watcher and the alerter publish dashboard events to the
+	 * server's streams: it is freed after them. */
 	http_stop(mg.http);
 	watcher_stop(mg.watcher);
 	alerter_stop(mg.alerter);
+	http_free(mg.http);
 	store_close(mg.store);
 	mg_conf_put(&mg, mg.conf);
 	pthread_mutex_destroy(&mg.lock);

@@ -153,7 +153,7 @@ test_server(void **state)
 	free(text);
 	http_quiesce(s);
 	assert_true(http_drain(s, 1000));
-	http_stop(s);
+	http_free(s);
 }
 
 static void

@@ -57,8 +57,10 @@ class TestIngestAndQueries(Case):
 
     def tearDown(self):
         rc = self.mg.stop()
+        log = self.mg.log_tail() if rc != 0 else ""
         self.mg.cleanup()
-        self.assertEqual(rc, 0)
+        self.assertEqual(rc, 0, "SIGTERM must end the daemon with 0; its log "
+                         "ends:\n" + log)
 
     def count(self):
         return self.mg.sql("select count(*) from outcomes")[0][0]
