@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "upgate/access.h"
 #include "upgate/jv.h"
 
 #define HTTP_MAX_PARAMS 4
@@ -20,9 +21,17 @@
 struct http_server;
 struct MHD_Connection;
 
-/* Who may call a route: anyone, the admin token holder, or a sender whose
- * request passes the server's verify callback (a signed body). */
-enum http_auth { HTTP_AUTH_NONE, HTTP_AUTH_ADMIN, HTTP_AUTH_SIGNED };
+/* Who may call a route: anyone, a sender whose request passes the
+ * server's verify callback (a signed body), or a token holder with at
+ * least the role named (access.h). On a publisher's token, a route's
+ * {app} segment and a change's "app" field must match its apps glob. */
+enum http_auth {
+	HTTP_AUTH_NONE,
+	HTTP_AUTH_SIGNED,
+	HTTP_AUTH_VIEWER,
+	HTTP_AUTH_PUBLISHER,
+	HTTP_AUTH_ADMIN,
+};
 
 /* A request as handlers see it. Everything in it is borrowed and lives
  * until the handler returns. */
@@ -39,6 +48,12 @@ struct req {
 	/* The client: the peer, or behind a trusted proxy the address it
 	 * forwarded for (http_config trusted_proxies). */
 	const struct sockaddr *client;
+	/* On a route that needs a token: whose it is. */
+	const struct access_caller *caller;
+	/* A change written to the audit log by the handler, in the change's
+	 * own transaction; else the HTTP layer writes its line (its answer
+	 * and no change) when it answers. */
+	bool audited;
 };
 
 /* A response under construction. http_reply* and http_error fill it. */
@@ -70,7 +85,7 @@ enum http_scope { HTTP_PUBLIC, HTTP_INTERNAL };
 
 /* One row of a daemon's route table. pattern segments "{x}" match any one
  * non-empty segment and land in req->params. max_body 0: the default.
- * Every HTTP_AUTH_ADMIN route is internal, whatever its scope says. */
+ * Every route that needs a token is internal, whatever its scope says. */
 struct http_route {
 	const char *method;
 	const char *pattern;
@@ -129,9 +144,14 @@ struct http_config {
 	const struct http_route *routes;
 	size_t n_routes;
 	void *ctx;
-	/* Whether token (len bytes, not NUL-terminated) is the admin token.
-	 * Called on worker threads; must be thread-safe. */
-	bool (*authorize)(void *ctx, const char *token, size_t len);
+	/* Who holds token (len bytes, not NUL-terminated): 0 and *out,
+	 * -EACCES when nobody, or why it cannot be told (503). Called on
+	 * worker threads; must be thread-safe. */
+	int (*authorize)(void *ctx, const char *token, size_t len,
+	    struct access_caller *out);
+	/* The store of tokens and of the audit log, where a request that
+	 * changes something with a token is logged. */
+	const struct access_store *access;
 	/* For HTTP_AUTH_SIGNED routes, called with the whole raw body before
 	 * it is parsed: 0 to go on, or a negative errno after filling rs with
 	 * the error (http_error). Worker threads; must be thread-safe. */
@@ -174,6 +194,12 @@ void http_stop(struct http_server *s);
  * nothing else publishes to it. NULL: nothing. */
 void http_free(struct http_server *s);
 
+/* The store of tokens and audit lines the server was started with. */
+const struct access_store *http_access(struct http_server *s);
+
+/* End the event streams opened with the token named name (revoked). */
+void http_streams_close_caller(struct http_server *s, const char *name);
+
 /* Write request counters and latency histograms in Prometheus text. */
 void http_metrics(struct http_server *s, FILE *out);
 
@@ -189,6 +215,15 @@ int http_healthz_get(struct req *r, struct resp *rs);
 
 /* Query string value (decoded), or NULL. */
 const char *req_query(const struct req *r, const char *key);
+
+/* Query parameter key as an integer within [lo, hi], dflt when absent or
+ * empty; else 422 invalid_value naming it. Returns 0 or that error. */
+int http_query_int(struct req *rq, struct resp *rs, const char *key,
+    int64_t lo, int64_t hi, int64_t dflt, int64_t *out);
+/* Query parameter key as a time (RFC 3339 or Unix seconds) in ms, 0 when
+ * absent or empty; else 422 invalid_value naming it. */
+int http_query_time(
+    struct req *rq, struct resp *rs, const char *key, int64_t *out);
 
 /* Request header value, or NULL. */
 const char *req_header(const struct req *r, const char *name);

@@ -108,8 +108,8 @@ int pg_copy_begin(struct pg *pg, const char *sql);
 int pg_copy_row(struct pg *pg, const char *const *vals, int n);
 int pg_copy_end(struct pg *pg);
 
-/* Wait up to timeout_ms for notifications on channel (an identifier;
- * LISTEN is issued on first use and again after a reconnection) and
+/* Wait up to timeout_ms for notifications on channel (an identifier, or
+ * several separated by commas; LISTEN is issued on first use and again after a reconnection) and
  * pass each to fn with its channel and payload. A connection used for
  * this is used for nothing else. 0, or -EIO when the server cannot be
  * reached (call again: it reconnects at most once a second). */

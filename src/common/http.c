@@ -245,6 +245,12 @@ listener_start(struct http_server *s, struct listener *l, const char *address,
 	return 0;
 }
 
+const struct access_store *
+http_access(struct http_server *s)
+{
+	return s->cfg.access;
+}
+
 int
 http_start(const struct http_config *cfg, struct http_server **out)
 {

@@ -48,6 +48,7 @@ struct http_server {
 	size_t n_proxies;
 	bool tls; /* HTTPS, its pair in tls.c */
 	atomic_int active;
+	atomic_ullong auth_failures; /* 401s: counted, not logged */
 	/* Open event streams; the lock also orders their suspends and
 	 * resumes (a parked request has its own: conn_req.park_lock). */
 	pthread_mutex_t streams_lock;
@@ -66,6 +67,7 @@ struct conn_req {
 	bool bad_target;	 /* an encoded control character */
 	bool must_close;	 /* the answer closes the connection */
 	const struct http_route *route;
+	struct access_caller caller; /* r.caller points here once known */
 	char *path_copy;
 	char *buf;
 	size_t len, cap, max;

@@ -100,6 +100,12 @@ void
 http_metrics(struct http_server *s, FILE *out)
 {
 	connguard_metrics(s->guard, out);
+	fprintf(out,
+	    "# HELP upgate_http_auth_failures_total Requests refused 401: no "
+	    "token, or one no token of this daemon matches.\n"
+	    "# TYPE upgate_http_auth_failures_total counter\n"
+	    "upgate_http_auth_failures_total %llu\n",
+	    (unsigned long long)atomic_load(&s->auth_failures));
 	fputs("# HELP upgate_http_requests_total HTTP requests answered, by "
 	      "route and status.\n# TYPE upgate_http_requests_total counter\n",
 	    out);

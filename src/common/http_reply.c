@@ -12,6 +12,7 @@
 
 #include "upgate/jv.h"
 #include "upgate/log.h"
+#include "upgate/ts.h"
 
 int
 http_status_from_err(int err)
@@ -182,6 +183,42 @@ const char *
 req_query(const struct req *r, const char *key)
 {
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* A positive integer query parameter within [lo, hi]; dflt when absent. */
+int
+http_query_int(struct req *rq, struct resp *rs, const char *key, int64_t lo,
+    int64_t hi, int64_t dflt, int64_t *out)
+{
+	const char *s = req_query(rq, key);
+	char *end;
+	long long v;
+
+	*out = dflt;
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v < lo || v > hi)
+		return http_error(rs, -EINVAL, "invalid_value", key,
+		    "%s must be an integer from %lld to %lld", key,
+		    (long long)lo, (long long)hi);
+	*out = v;
+	return 0;
+}
+
+int
+http_query_time(struct req *rq, struct resp *rs, const char *key, int64_t *out)
+{
+	const char *s = req_query(rq, key);
+
+	*out = 0;
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	if (ts_parse(s, out) < 0)
+		return http_error(rs, -EINVAL, "invalid_value", key,
+		    "%s must be an RFC 3339 time or Unix seconds", key);
+	return 0;
 }
 
 const char *

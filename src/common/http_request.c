@@ -62,7 +62,47 @@ method_serves(const char *route, const char *method)
 bool
 http_route_internal(const struct http_route *rt)
 {
-	return rt->scope == HTTP_INTERNAL || rt->auth == HTTP_AUTH_ADMIN;
+	return rt->scope == HTTP_INTERNAL || rt->auth >= HTTP_AUTH_VIEWER;
+}
+
+/* A request that changes something with a token: it is audited. */
+static bool
+is_change(const struct conn_req *cr)
+{
+	return cr->route != NULL && cr->route->auth >= HTTP_AUTH_VIEWER &&
+	       strcmp(cr->r.method, "GET") != 0 &&
+	       strcmp(cr->r.method, "HEAD") != 0;
+}
+
+struct audit_arg {
+	const struct req *r;
+	int status;
+};
+
+static int
+audit_run(const struct access_conn *c, void *arg)
+{
+	const struct audit_arg *a = arg;
+
+	return access_audit_req(c, a->r, a->status);
+}
+
+/* The audit line of a change the handler did not log with its change:
+ * refused, failed, or one outside this daemon's store. */
+static void
+audit_answer(struct conn_req *cr, int status)
+{
+	const struct access_store *st = cr->r.server->cfg.access;
+	struct audit_arg a = {&cr->r, status};
+	int err;
+
+	if (!is_change(cr) || cr->r.caller == NULL || cr->r.audited ||
+	    st == NULL)
+		return;
+	cr->r.audited = true;
+	if ((err = st->write(st->ctx, audit_run, &a)) < 0)
+		log_err("audit: cannot log %s %s (%d) by %s: %s", cr->r.method,
+		    cr->r.path, status, cr->caller.name, strerror(-err));
 }
 
 /* Find the route for method and path; on a path match with the wrong
@@ -129,6 +169,7 @@ send_resp(struct conn_req *cr, struct resp *rs)
 		http_error(
 		    rs, -EIO, "internal", NULL, "handler gave no answer");
 	connguard_answering(cr->guarded);
+	audit_answer(cr, rs->status);
 	if (rs->stream) {
 		if ((mr = http_stream_open(cr)) == NULL)
 			return MHD_NO;
@@ -177,19 +218,83 @@ send_error(struct conn_req *cr, int err, const char *code, const char *fmt, ...)
 	return send_resp(cr, &rs);
 }
 
-static bool
-authorized(struct http_server *s, struct conn_req *cr)
+/* Who holds the request's bearer token: 0, -EACCES, or why the daemon
+ * cannot tell. */
+static int
+identify(struct http_server *s, struct conn_req *cr)
 {
 	const char *h = MHD_lookup_connection_value(
 	    cr->r.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	int err;
 
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return false;
+		return -EACCES;
 	h += 7;
 	while (*h == ' ')
 		h++;
-	return s->cfg.authorize != NULL &&
-	       s->cfg.authorize(s->cfg.ctx, h, strlen(h));
+	if (s->cfg.authorize == NULL)
+		return -EACCES;
+	if ((err = s->cfg.authorize(s->cfg.ctx, h, strlen(h), &cr->caller)) ==
+	    0)
+		cr->r.caller = &cr->caller;
+	return err;
+}
+
+/* The {name} segment of the request's path, NULL when its route has
+ * none. */
+static const char *
+route_param(const struct conn_req *cr, const char *name)
+{
+	size_t len = strlen(name);
+	int i = 0;
+
+	for (const char *p = cr->route->pattern; (p = strchr(p, '{')); p++) {
+		if (strncmp(p + 1, name, len) == 0 && p[len + 1] == '}')
+			return i < HTTP_MAX_PARAMS ? cr->r.params[i] : NULL;
+		i++;
+	}
+	return NULL;
+}
+
+static enum MHD_Result
+send_app_refusal(struct conn_req *cr, const char *app)
+{
+	return send_error(cr, -EPERM, "forbidden",
+	    "token %s may change apps matching %s, not %s", cr->caller.name,
+	    cr->caller.apps, app);
+}
+
+static const char *
+route_role(const struct http_route *rt)
+{
+	return access_role_name(rt->auth == HTTP_AUTH_ADMIN ? ACCESS_ADMIN
+				: rt->auth == HTTP_AUTH_PUBLISHER
+				    ? ACCESS_PUBLISHER
+				    : ACCESS_VIEWER);
+}
+
+/* Whether the caller's role reaches the route's; on a publisher's token,
+ * whether the route's {app} is one of its apps. */
+static enum MHD_Result
+check_role(struct conn_req *cr, bool *refused)
+{
+	const struct http_route *rt = cr->route;
+	const struct access_caller *c = &cr->caller;
+	int need = rt->auth - HTTP_AUTH_VIEWER + ACCESS_VIEWER;
+	const char *app;
+
+	*refused = true;
+	if ((int)c->role < need)
+		return send_error(cr, -EPERM, "forbidden",
+		    "%s %s needs the %s role; token %s has the %s role",
+		    cr->r.method, rt->pattern, route_role(rt), c->name,
+		    access_role_name(c->role));
+	if (c->role < ACCESS_ADMIN && is_change(cr) &&
+	    (app = route_param(cr, "app")) != NULL &&
+	    !access_app_allowed(c, app))
+		return send_app_refusal(cr, app);
+	*refused = false;
+	return MHD_YES;
 }
 
 /* Every X-Forwarded-For header of a request, joined by commas (an
@@ -383,9 +488,23 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 	if (cr->route->auth == HTTP_AUTH_NONE && s->rl != NULL &&
 	    !rate_ok(s, cr, &retry_ms))
 		return rate_refuse(cr, retry_ms);
-	if (cr->route->auth == HTTP_AUTH_ADMIN && !authorized(s, cr))
-		return send_error(cr, -EACCES, "unauthorized",
-		    "this endpoint needs Authorization: Bearer <admin token>");
+	if (cr->route->auth >= HTTP_AUTH_VIEWER) {
+		bool refused;
+		enum MHD_Result ret;
+
+		if ((err = identify(s, cr)) == -EACCES) {
+			atomic_fetch_add(&s->auth_failures, 1);
+			return send_error(cr, -EACCES, "unauthorized",
+			    "this endpoint needs Authorization: Bearer "
+			    "<token> with the %s role",
+			    route_role(cr->route));
+		}
+		if (err < 0)
+			return send_error(cr, -EIO, "storage_unavailable",
+			    "tokens cannot be checked: %s", strerror(-err));
+		if ((ret = check_role(cr, &refused)) != MHD_YES || refused)
+			return ret;
+	}
 	cr->max =
 	    cr->route->max_body ? cr->route->max_body : HTTP_DEFAULT_MAX_BODY;
 	cl = MHD_lookup_connection_value(
@@ -543,6 +662,16 @@ finish(struct conn_req *cr)
 		if (!json_is_object(cr->r.body))
 			return send_error(cr, -EBADMSG, "malformed_json",
 			    "body must be a JSON object");
+	}
+	/* A publisher's change names its app in the body (a release, a
+	 * rollback): one of its apps, or refused before the handler. */
+	if (cr->r.caller != NULL && cr->caller.role < ACCESS_ADMIN &&
+	    is_change(cr)) {
+		const char *app =
+		    json_string_value(json_object_get(cr->r.body, "app"));
+
+		if (app != NULL && !access_app_allowed(&cr->caller, app))
+			return send_app_refusal(cr, app);
 	}
 	return answer(cr, cr->route->handler(&cr->r, &cr->resp));
 }

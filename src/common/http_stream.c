@@ -22,6 +22,7 @@ struct http_stream {
 	size_t off;	/* bytes of out already given to MHD */
 	bool suspended; /* MHD_suspend_connection() was called */
 	bool closed;	/* end the stream at the next read */
+	char caller[ACCESS_NAME_MAX + 1]; /* the token it was opened with */
 	struct http_stream *next, **pprev;
 };
 
@@ -103,13 +104,17 @@ stream_free(void *cls)
 	free(st);
 }
 
-/* Suspended ones are resumed to finish. */
-void
-http_streams_close(struct http_server *s)
+/* End the streams opened with token name (NULL: every one, for good);
+ * suspended ones are resumed to finish. */
+static void
+close_streams(struct http_server *s, const char *name)
 {
 	pthread_mutex_lock(&s->streams_lock);
-	s->streams_closed = true;
+	if (name == NULL)
+		s->streams_closed = true;
 	for (struct http_stream *st = s->streams; st != NULL; st = st->next) {
+		if (name != NULL && strcmp(st->caller, name) != 0)
+			continue;
 		st->closed = true;
 		if (st->suspended) {
 			st->suspended = false;
@@ -117,6 +122,18 @@ http_streams_close(struct http_server *s)
 		}
 	}
 	pthread_mutex_unlock(&s->streams_lock);
+}
+
+void
+http_streams_close(struct http_server *s)
+{
+	close_streams(s, NULL);
+}
+
+void
+http_streams_close_caller(struct http_server *s, const char *name)
+{
+	close_streams(s, name);
 }
 
 static void
@@ -144,6 +161,7 @@ http_stream_open(struct conn_req *cr)
 	}
 	st->s = s;
 	st->conn = cr->r.conn;
+	snprintf(st->caller, sizeof(st->caller), "%s", cr->caller.name);
 	mr = MHD_create_response_from_callback(
 	    MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
 	if (mr == NULL) {

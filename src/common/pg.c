@@ -478,13 +478,22 @@ pg_listen(struct pg *pg, const char *channel, int timeout_ms, pg_notify_fn fn,
     void *arg)
 {
 	struct pollfd p;
-	char sql[96];
+	char sql[256];
+	size_t off = 0;
 	int err;
 
 	if ((err = ensure(pg)) < 0)
 		return err;
 	if (!pg->listening) {
-		snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+		for (const char *c = channel; *c && off < sizeof(sql);) {
+			size_t n = strcspn(c, ",");
+
+			off += (size_t)snprintf(sql + off, sizeof(sql) - off,
+			    "LISTEN %.*s;", (int)n, c);
+			c += n + (c[n] == ',');
+		}
+		if (off >= sizeof(sql))
+			return -ENAMETOOLONG;
 		if ((err = pg_exec(pg, sql)) < 0)
 			return err;
 		pg->listening = true;

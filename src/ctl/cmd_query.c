@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Listing commands: upgrades (gateway), outcomes, stats and alerts
- * (mgmtd). Pages follow the daemons' cursors when --all is given. */
+ * (mgmtd), and either daemon's audit log. Pages follow the daemons' cursors
+ * when --all is given. */
 #include <stdio.h>
 #include <string.h>
 
@@ -64,8 +65,6 @@ limit(struct ctl *x, char *q, size_t len)
 		ctl_query(x, q, len, "limit", n);
 	}
 }
-
-#define NCOLS(a) (sizeof(a) / sizeof(a[0]))
 
 int
 cmd_upgrades(struct ctl *x, int argc, char **argv)
@@ -210,4 +209,29 @@ cmd_alerts(struct ctl *x, int argc, char **argv)
 	ctl_query(x, q, sizeof(q), "app", x->o.app);
 	limit(x, q, sizeof(q));
 	return list(x, CTL_MGMT, q, "alerts", cols, NCOLS(cols));
+}
+
+int
+cmd_audit(struct ctl *x, int argc, char **argv)
+{
+	static const struct col cols[] = {
+	    {"ID", "id", COL_INT},
+	    {"AT", "at", COL_STR},
+	    {"TOKEN", "token", COL_STR},
+	    {"ROLE", "role", COL_STR},
+	    {"CLIENT", "client", COL_STR},
+	    {"METHOD", "method", COL_STR},
+	    {"PATH", "path", COL_STR},
+	    {"STATUS", "status", COL_INT},
+	};
+	char q[1024] = "/v1/admin/audit";
+
+	(void)argc;
+	(void)argv;
+	ctl_query(x, q, sizeof(q), "since", x->o.since);
+	ctl_query(x, q, sizeof(q), "until", x->o.until);
+	ctl_query(x, q, sizeof(q), "token", x->o.token_name);
+	limit(x, q, sizeof(q));
+	return list(x, x->o.on_mgmt ? CTL_MGMT : CTL_GATEWAY, q, "audit", cols,
+	    NCOLS(cols));
 }

@@ -32,6 +32,8 @@ struct ctl_opts {
 	const char *app, *version, *channel, *state, *client, *result, *kind;
 	const char *since, *until, *after, *notes, *delivery_channel;
 	const char *out, *sign_key, *expires, *to;
+	const char *role, *apps, *token_name; /* token, audit */
+	bool on_mgmt;			      /* token, audit: --on mgmt */
 	int64_t limit, rollout, serial, percent;
 	int64_t delta_level; /* publish --delta-level: zstd's, 1-19 */
 	bool all, mandatory, cancel;
@@ -87,6 +89,7 @@ struct col {
 		COL_FROM /* a from_version: 0.0.0 shows as a first install */
 	} fmt;
 };
+#define NCOLS(a) (sizeof(a) / sizeof(a[0]))
 void table_print(const struct col *cols, size_t n, const json_t *rows);
 
 /* The commands, each run with the arguments after its name. */
@@ -102,6 +105,8 @@ int cmd_stats(struct ctl *x, int argc, char **argv);
 int cmd_alerts(struct ctl *x, int argc, char **argv);
 int cmd_keygen(struct ctl *x, int argc, char **argv);
 int cmd_rollback(struct ctl *x, int argc, char **argv);
+int cmd_token(struct ctl *x, int argc, char **argv);
+int cmd_audit(struct ctl *x, int argc, char **argv);
 /* After a yank with --sign-key: a signed rollback record to the newest
  * release below version, so signed launchers on it can leave. */
 int sign_after_yank(struct ctl *x, const char *app, const char *version);

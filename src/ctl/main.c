@@ -92,6 +92,23 @@ static const struct command {
 	"--channel C: email, sms, webhook, alertmanager, popup) and say "
 	"per channel whether it was accepted; nothing is stored or counted.",
 	cmd_alerts},
+    {"token",
+	"create NAME --role ROLE [--apps GLOB] | list | revoke NAME "
+	"[--on gateway|mgmt]",
+	"QGO", 1, 2,
+	"Make, list or revoke a named token on the gateway (or --on mgmt). "
+	"ROLE is viewer, publisher or admin; a publisher may change only the "
+	"apps matching GLOB (default *). create prints the token, once: "
+	"the daemon keeps only its hash. Revoking ends its requests and "
+	"event streams at once.",
+	cmd_token},
+    {"audit",
+	"[--since T] [--until T] [--token NAME] [--limit N] [--after C | "
+	"--all] [--on gateway|mgmt]",
+	"SUBlFLO", 0, 0,
+	"The audit log of the gateway (or --on mgmt), newest first: every "
+	"change made with a token, refused ones too, with its status.",
+	cmd_audit},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -131,6 +148,10 @@ static const struct option options[] = {
     {"to", required_argument, NULL, 'W'},
     {"delta-from", required_argument, NULL, 'D'},
     {"delta-level", required_argument, NULL, 'Z'},
+    {"role", required_argument, NULL, 'Q'},
+    {"apps", required_argument, NULL, 'G'},
+    {"on", required_argument, NULL, 'O'},
+    {"token", required_argument, NULL, 'B'},
     {NULL, 0, NULL, 0},
 };
 
@@ -325,6 +346,24 @@ main(int argc, char **argv)
 			break;
 		case 'a':
 			x.o.app = optarg;
+			break;
+		case 'Q':
+			x.o.role = optarg;
+			break;
+		case 'G':
+			x.o.apps = optarg;
+			break;
+		case 'B':
+			x.o.token_name = optarg;
+			break;
+		case 'O':
+			if (strcmp(optarg, "gateway") != 0 &&
+			    strcmp(optarg, "mgmt") != 0) {
+				fprintf(stderr, "upgatectl: --on wants gateway "
+						"or mgmt\n");
+				return CTL_USAGE;
+			}
+			x.o.on_mgmt = strcmp(optarg, "mgmt") == 0;
 			break;
 		case 'v':
 			x.o.version = optarg;

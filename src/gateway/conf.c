@@ -25,6 +25,8 @@ static const struct cfg_key keys[] = {
     KEY("storage", "launch_retention", CFG_DUR, launch_retention, "90d", 0,
 	3650 * MS_DAY),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
+    KEY("admin", "audit_retention", CFG_DUR, audit_retention, "365d", 0,
+	3650 * MS_DAY),
     KEY("upgrade", "session_timeout", CFG_DUR, session_timeout, "1h", 1000,
 	30 * MS_DAY),
     KEY("upgrade", "retry_backoff", CFG_DUR, retry_backoff, "24h", 0,

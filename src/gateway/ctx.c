@@ -30,8 +30,9 @@ gw_settings_get(struct gw *gw, struct gw_settings *out)
 	pthread_mutex_unlock(&gw->lock);
 }
 
-bool
-gw_authorize(void *ctx, const char *token, size_t len)
+int
+gw_authorize(
+    void *ctx, const char *token, size_t len, struct access_caller *out)
 {
 	struct gw *gw = ctx;
 	bool ok;
@@ -39,7 +40,59 @@ gw_authorize(void *ctx, const char *token, size_t len)
 	pthread_mutex_lock(&gw->lock);
 	ok = secret_equal(token, len, gw->admin_token);
 	pthread_mutex_unlock(&gw->lock);
-	return ok;
+	if (ok) {
+		*out = (struct access_caller){
+		    ACCESS_FILE_TOKEN_NAME, ACCESS_ADMIN, "*"};
+		return 0;
+	}
+	return access_lookup(&gw->access, token, len, out);
+}
+
+static int
+access_read(void *ctx, int (*fn)(const struct access_conn *, void *), void *arg)
+{
+	struct gw *gw = ctx;
+	struct store_conn *conn = store_reader_get(gw->store);
+	struct access_conn ac;
+	int err;
+
+	store_access(conn, &ac);
+	err = fn(&ac, arg);
+	store_reader_put(gw->store, conn);
+	return err;
+}
+
+static int
+access_write(
+    void *ctx, int (*fn)(const struct access_conn *, void *), void *arg)
+{
+	struct gw *gw = ctx;
+	struct access_conn ac;
+	int err;
+
+	if ((err = gw_write_begin(gw)) < 0)
+		return err;
+	store_access(gw->writer, &ac);
+	return gw_write_end(gw, fn(&ac, arg));
+}
+
+static bool
+access_file_token(void *ctx)
+{
+	struct gw *gw = ctx;
+	bool set;
+
+	pthread_mutex_lock(&gw->lock);
+	set = gw->admin_token != NULL;
+	pthread_mutex_unlock(&gw->lock);
+	return set;
+}
+
+void
+gw_access_init(struct gw *gw)
+{
+	gw->access = (struct access_store){
+	    gw, access_read, access_write, access_file_token};
 }
 
 int
@@ -57,6 +110,21 @@ gw_write_end(struct gw *gw, int err)
 	err = store_txn_end(gw->writer, err);
 	if (err == 0 && kick && gw->outbox_kick != NULL)
 		gw->outbox_kick(gw->outbox_kick_arg);
+	return err;
+}
+
+int
+gw_write_end_audited(struct gw *gw, struct req *rq, int status, int err)
+{
+	struct access_conn ac;
+
+	if (err == 0 && status > 0) {
+		store_access(gw->writer, &ac);
+		err = access_audit_req(&ac, rq, status);
+	}
+	err = gw_write_end(gw, err);
+	if (err == 0 && status > 0)
+		rq->audited = true;
 	return err;
 }
 

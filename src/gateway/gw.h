@@ -17,6 +17,7 @@ struct gw_conf {
 	struct daemon_server server; /* [server], [log] file */
 	struct daemon_storage storage;
 	int64_t launch_retention; /* ms; 0: launch records are kept */
+	int64_t audit_retention;  /* ms; 0: audit lines are kept */
 	char *token_file;
 	int64_t session_timeout; /* ms */
 	int64_t retry_backoff;	 /* ms */
@@ -84,7 +85,9 @@ struct gw {
 	void (*outbox_kick)(void *arg);
 	void *outbox_kick_arg;
 	pthread_mutex_t lock; /* guards token and settings */
-	char *admin_token;    /* NULL: admin API refused */
+	char *admin_token;    /* [admin] token_file's; NULL: none */
+	struct access_store access; /* tokens and the audit log */
+	struct access_pruner *pruner; /* audit retention */
 	struct gw_settings settings;
 	const char *conf_path; /* NULL: defaults */
 };
@@ -92,13 +95,19 @@ struct gw {
 /* ctx.c: settings, auth, and the write transaction. */
 void gw_settings_get(struct gw *gw, struct gw_settings *out);
 void gw_settings_from_conf(const struct gw_conf *c, struct gw_settings *out);
-bool gw_authorize(void *gw, const char *token, size_t len);
+int gw_authorize(
+    void *gw, const char *token, size_t len, struct access_caller *out);
+/* The gateway's store as the tokens and audit log code reaches it. */
+void gw_access_init(struct gw *gw);
 /* Take the writer and BEGIN IMMEDIATE; 0 or -errno (writer released). */
 int gw_write_begin(struct gw *gw);
 /* COMMIT when err is 0, else ROLLBACK; release the writer. Returns the
  * commit's error or err. A committed txn that queued an outcome (set
  * gw->outbox_added) calls gw->outbox_kick. */
 int gw_write_end(struct gw *gw, int err);
+/* gw_write_end for an admin change answered status (> 0; else not
+ * logged here): its audit line goes in the same transaction. */
+int gw_write_end_audited(struct gw *gw, struct req *rq, int status, int err);
 /* Start the group committer on the writer (gw_write_begin/_end). */
 int gw_commits_start(struct gw *gw);
 /* run(arg) on the writer in the next group commit, for a worker thread

@@ -353,7 +353,7 @@ h_releases_post(struct req *rq, struct resp *rs)
 		else if (err == 0)
 			err = store_release_insert(gw->writer, &r, content);
 	}
-	err = gw_write_end(gw, err);
+	err = gw_write_end_audited(gw, rq, status > 0 ? status : 0, err);
 	if (err == 0 && status == -1)
 		err = http_error(rs, -EEXIST, "serial_not_increasing", "signed",
 		    "serial %lld is not above %s's highest on %s; sign with a "
@@ -442,6 +442,12 @@ h_release_patch(struct req *rq, struct resp *rs)
 	if (err == 0)
 		err = store_release_find(
 		    gw->writer, app, channel, version, &r, NULL);
+	/* A halt is the failure rate's verdict: an admin lifts it. */
+	if (err == 0 && h == 0 && r.halted && rq->caller != NULL &&
+	    rq->caller->role < ACCESS_ADMIN) {
+		store_release_fini(&r);
+		err = -EPERM;
+	}
 	if (err == 0) {
 		err = store_release_update(
 		    gw->writer, r.id, (int)rollout, p, y, h, ts_now_ms());
@@ -450,7 +456,12 @@ h_release_patch(struct req *rq, struct resp *rs)
 	if (err == 0)
 		err = store_release_find(
 		    gw->writer, app, channel, version, &r, NULL);
-	err = gw_write_end(gw, err);
+	err = gw_write_end_audited(gw, rq, 200, err);
+	if (err == -EPERM)
+		return http_error(rs, err, "forbidden", "halted",
+		    "%s %s was halted for failing too often: resuming it "
+		    "needs the admin role",
+		    app, version);
 	if (err == -ENOENT)
 		return http_error(rs, err, "release_not_found", NULL,
 		    "no release %s %s%s%s", app, version, channel ? " on " : "",
@@ -695,7 +706,7 @@ h_rollback_post(struct req *rq, struct resp *rs)
 		rb.release_id = r.id;
 		err = store_rollback_set(gw->writer, &rb);
 	}
-	err = gw_write_end(gw, err);
+	err = gw_write_end_audited(gw, rq, 201, err);
 	if (err == -ENOENT)
 		err = http_error(rs, err, "release_not_found", "to_version",
 		    "no release %s %s on %s to roll back to", app, version,
@@ -743,7 +754,7 @@ h_rollback_get(struct req *rq, struct resp *rs)
 		err = store_rollback_get(gw->writer, app, channel, &rb);
 		if (err == 0)
 			err = store_rollback_delete(gw->writer, app, channel);
-		err = gw_write_end(gw, err);
+		err = gw_write_end_audited(gw, rq, 200, err);
 	} else {
 		conn = store_reader_get(gw->store);
 		err = store_rollback_get(conn, app, channel, &rb);

@@ -151,6 +151,7 @@ run(struct gw *gw)
 
 	if ((err = open_store(gw, threads)) < 0)
 		return err;
+	gw_access_init(gw);
 	if ((err = catalog_new(&gw->catalog)) < 0)
 		return err;
 	if ((err = gw_commits_start(gw)) < 0)
@@ -167,6 +168,7 @@ run(struct gw *gw)
 		return err;
 	if ((err = launchlog_start(gw, &gw->launchlog)) < 0)
 		return err;
+	gw->pruner = access_pruner_start(&gw->access, gw->conf.audit_retention);
 	hc = (struct http_config){
 	    DAEMON_HTTP_FIELDS(&gw->conf.server),
 	    .threads = threads,
@@ -174,6 +176,7 @@ run(struct gw *gw)
 	    .n_routes = gw_n_routes,
 	    .ctx = gw,
 	    .authorize = gw_authorize,
+	    .access = &gw->access,
 	};
 	return daemon_serve(&hc, daemon_storage_where(&gw->conf.storage),
 	    on_hup, DRAIN_MS, &gw->http);
@@ -258,6 +261,7 @@ main(int argc, char **argv)
 	http_free(gw.http);
 	gcommit_free(gw.commits);
 	launchlog_stop(gw.launchlog);
+	access_pruner_stop(gw.pruner);
 	/* Nothing writes after the reaper: then nothing wakes the
 	 * forwarder, which can go. */
 	reaper_stop(gw.reaper);

@@ -319,6 +319,12 @@ store_writer(struct store *s)
 #define CALL(fn, ...) return c->ops->fn(c, __VA_ARGS__)
 #define CALL0(fn) return c->ops->fn(c)
 
+void
+store_access(struct store_conn *c, struct access_conn *out)
+{
+	c->ops->access(c, out);
+}
+
 int
 store_begin_read(struct store_conn *c)
 {

@@ -78,6 +78,9 @@ struct store_conn *store_reader_get(struct store *s);
 void store_reader_put(struct store *s, struct store_conn *c);
 /* The one write connection: use it inside store_txn_begin/_end only. */
 struct store_conn *store_writer(struct store *s);
+/* c as the shared tokens and audit log SQL needs it (access.h). */
+struct access_conn;
+void store_access(struct store_conn *c, struct access_conn *out);
 
 /* A consistent read on a borrowed reader (ended when it is put back):
  * on SQLite one snapshot for every read until then; on PostgreSQL each

@@ -7,6 +7,7 @@
 #define GW_STORE_OPS_H
 
 #include "store.h"
+#include "upgate/access.h"
 
 /* The tables an import copies, in an order their references allow, and
  * their columns: the same names on every engine. */
@@ -143,6 +144,8 @@ struct store_ops {
 	struct store_conn *(*reader_get)(struct store *s);
 	void (*reader_put)(struct store *s, struct store_conn *c);
 	struct store_conn *(*writer)(struct store *s);
+	/* c as the tokens and audit log SQL (access.h) needs it. */
+	void (*access)(struct store_conn *c, struct access_conn *out);
 	int (*begin_read)(struct store_conn *c);
 	int (*txn_begin)(struct store_conn *c);
 	int (*txn_end)(struct store_conn *c, int err);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "store_ops.h"
+#include "upgate/access.h"
 #include "store_pg.h"
 #include "upgate/log.h"
 
@@ -130,6 +131,8 @@ static const char *const migrations[] = {
     " 'patches to this tar, by older version (store_deltas_text)';"
     "ALTER TABLE upgrades ADD COLUMN delta_used integer;"
     "ALTER TABLE upgrades ADD COLUMN bytes_downloaded bigint;",
+    /* 3: named tokens and the audit log (access.h). */
+    ACCESS_PG_TABLES,
 };
 
 static const struct pg_sqlset *const sets[] = {
@@ -137,6 +140,7 @@ static const struct pg_sqlset *const sets[] = {
     &store_pg_upgrade_sql,
     &store_pg_outbox_sql,
     &store_pg_import_sql,
+    &access_pg_sql,
 };
 
 const struct pg_schema store_pg_schema = {
@@ -294,6 +298,12 @@ pgs_bulk(struct store_conn *c, bool bulk)
 	return 0;
 }
 
+static void
+pgs_access(struct store_conn *c, struct access_conn *out)
+{
+	*out = (struct access_conn){NULL, store_pg_of(c)};
+}
+
 const struct store_ops store_pg = {
     .name = "postgres",
     .open = pgs_open,
@@ -301,6 +311,7 @@ const struct store_ops store_pg = {
     .reader_get = pgs_reader_get,
     .reader_put = pgs_reader_put,
     .writer = pgs_writer,
+    .access = pgs_access,
     .begin_read = pgs_begin_read,
     .txn_begin = pgs_txn_begin,
     .txn_end = pgs_txn_end,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "store_ops.h"
+#include "upgate/access.h"
 #include "store_sqlite.h"
 
 static const char *const migrations[] = {
@@ -153,6 +154,8 @@ static const char *const migrations[] = {
      * when the launcher did not say. */
     "ALTER TABLE upgrades ADD COLUMN delta_used INTEGER;"
     "ALTER TABLE upgrades ADD COLUMN bytes_downloaded INTEGER;",
+    /* 6: named tokens and the audit log (access.h). */
+    ACCESS_SQLITE_TABLES,
 };
 
 /* Every row of each table, as an import reads them. */
@@ -177,6 +180,7 @@ static const struct db_sqlset *const sets[] = {
     &store_sqlite_release_sql,
     &store_sqlite_upgrade_sql,
     &store_sqlite_outbox_sql,
+    &access_sqlite_sql,
 };
 
 const struct db_schema store_sqlite_schema = {
@@ -331,6 +335,12 @@ sqlite_import(struct store *to, struct store *from)
 	return -EOPNOTSUPP;
 }
 
+static void
+sqlite_access(struct store_conn *c, struct access_conn *out)
+{
+	*out = (struct access_conn){store_sqlite_db(c), NULL};
+}
+
 const struct store_ops store_sqlite = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -338,6 +348,7 @@ const struct store_ops store_sqlite = {
     .reader_get = sqlite_reader_get,
     .reader_put = sqlite_reader_put,
     .writer = sqlite_writer,
+    .access = sqlite_access,
     .begin_read = sqlite_begin_read,
     .txn_begin = sqlite_txn_begin,
     .txn_end = sqlite_txn_end,

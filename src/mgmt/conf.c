@@ -28,6 +28,8 @@ static const struct cfg_key keys[] = {
     DAEMON_STORAGE_KEYS(
 	struct mg_conf, "/var/lib/upgate/mgmt.db", "2000", "2000"),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
+    KEY("admin", "audit_retention", CFG_DUR, audit_retention, "365d", 0,
+	3650 * MS_DAY),
     STR("ingest", "secret_file", ingest_secret_file,
 	"/etc/upgate/forward.secret"),
     KEY("ingest", "max_skew", CFG_DUR, max_skew, "5m", 1000, MS_DAY),

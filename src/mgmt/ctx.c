@@ -50,15 +50,67 @@ mg_conf_swap(struct mg *mg, struct mg_conf *c)
 		mg_conf_put(mg, old);
 }
 
-bool
-mg_authorize(void *ctx, const char *token, size_t len)
+int
+mg_authorize(
+    void *ctx, const char *token, size_t len, struct access_caller *out)
 {
 	struct mg *mg = ctx;
 	struct mg_conf *c = mg_conf_get(mg);
 	bool ok = secret_equal(token, len, c->admin_token);
 
 	mg_conf_put(mg, c);
-	return ok;
+	if (ok) {
+		*out = (struct access_caller){
+		    ACCESS_FILE_TOKEN_NAME, ACCESS_ADMIN, "*"};
+		return 0;
+	}
+	return access_lookup(&mg->access, token, len, out);
+}
+
+static int
+access_read(void *ctx, int (*fn)(const struct access_conn *, void *), void *arg)
+{
+	struct mg *mg = ctx;
+	struct store_conn *conn = store_reader_get(mg->store);
+	struct access_conn ac;
+	int err;
+
+	store_access(conn, &ac);
+	err = fn(&ac, arg);
+	store_reader_put(mg->store, conn);
+	return err;
+}
+
+static int
+access_write(
+    void *ctx, int (*fn)(const struct access_conn *, void *), void *arg)
+{
+	struct mg *mg = ctx;
+	struct access_conn ac;
+	int err;
+
+	if ((err = store_txn_begin(mg->writer)) < 0)
+		return err;
+	store_access(mg->writer, &ac);
+	return store_txn_end(mg->writer, fn(&ac, arg));
+}
+
+static bool
+access_file_token(void *ctx)
+{
+	struct mg *mg = ctx;
+	struct mg_conf *c = mg_conf_get(mg);
+	bool set = c->admin_token != NULL;
+
+	mg_conf_put(mg, c);
+	return set;
+}
+
+void
+mg_access_init(struct mg *mg)
+{
+	mg->access = (struct access_store){
+	    mg, access_read, access_write, access_file_token};
 }
 
 int

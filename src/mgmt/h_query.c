@@ -13,42 +13,6 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 1000
 
-/* A positive integer query parameter within [lo, hi]; dflt when absent. */
-static int
-query_int(struct req *rq, struct resp *rs, const char *key, int64_t lo,
-    int64_t hi, int64_t dflt, int64_t *out)
-{
-	const char *s = req_query(rq, key);
-	char *end;
-	long long v;
-
-	*out = dflt;
-	if (s == NULL || s[0] == '\0')
-		return 0;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || end == s || v < lo || v > hi)
-		return http_error(rs, -EINVAL, "invalid_value", key,
-		    "%s must be an integer from %lld to %lld", key,
-		    (long long)lo, (long long)hi);
-	*out = v;
-	return 0;
-}
-
-static int
-query_time(struct req *rq, struct resp *rs, const char *key, int64_t *out)
-{
-	const char *s = req_query(rq, key);
-
-	*out = 0;
-	if (s == NULL || s[0] == '\0')
-		return 0;
-	if (ts_parse(s, out) < 0)
-		return http_error(rs, -EINVAL, "invalid_value", key,
-		    "%s must be an RFC 3339 time or Unix seconds", key);
-	return 0;
-}
-
 /* An optional filter that must be one of choices. */
 static int
 query_choice(struct req *rq, struct resp *rs, const char *key,
@@ -98,11 +62,11 @@ outcome_filter(struct req *rq, struct resp *rs, struct outcome_filter *f,
 	f->client_id = query_str(rq, "client_id");
 	if ((err = query_choice(rq, rs, "result", results, &f->result)) < 0 ||
 	    (err = query_choice(rq, rs, "kind", kinds, &f->kind)) < 0 ||
-	    (err = query_time(rq, rs, "since", &f->since)) < 0 ||
-	    (err = query_time(rq, rs, "until", &f->until)) < 0 ||
-	    (err = query_int(rq, rs, "limit", 1, dflt_limit ? MAX_LIMIT : 1e9,
+	    (err = http_query_time(rq, rs, "since", &f->since)) < 0 ||
+	    (err = http_query_time(rq, rs, "until", &f->until)) < 0 ||
+	    (err = http_query_int(rq, rs, "limit", 1, dflt_limit ? MAX_LIMIT : 1e9,
 		 dflt_limit, &f->limit)) < 0 ||
-	    (err = query_int(rq, rs, "after", 1, INT64_MAX, 0, &f->after)) < 0)
+	    (err = http_query_int(rq, rs, "after", 1, INT64_MAX, 0, &f->after)) < 0)
 		return err;
 	return 0;
 }
@@ -331,9 +295,9 @@ h_alerts_get(struct req *rq, struct resp *rs)
 
 	if ((err = query_choice(rq, rs, "state", states, &state)) < 0 ||
 	    (err = query_choice(rq, rs, "channel", channels, &channel)) < 0 ||
-	    (err = query_int(
+	    (err = http_query_int(
 		 rq, rs, "limit", 1, MAX_LIMIT, DEFAULT_LIMIT, &limit)) < 0 ||
-	    (err = query_int(rq, rs, "after", 1, INT64_MAX, 0, &after)) < 0)
+	    (err = http_query_int(rq, rs, "after", 1, INT64_MAX, 0, &after)) < 0)
 		return err;
 	db = store_reader_get(mg->store);
 	err = store_delivery_list(db, state, channel, query_str(rq, "app"),

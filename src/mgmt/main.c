@@ -135,6 +135,8 @@ run(struct mg *mg)
 	if (store_shared(mg->store) &&
 	    (err = watcher_start(mg, &mg->watcher)) < 0)
 		return err;
+	mg_access_init(mg);
+	mg->pruner = access_pruner_start(&mg->access, c->audit_retention);
 	hc = (struct http_config){
 	    DAEMON_HTTP_FIELDS(&c->server),
 	    .threads = threads,
@@ -142,6 +144,7 @@ run(struct mg *mg)
 	    .n_routes = mg_n_routes,
 	    .ctx = mg,
 	    .authorize = mg_authorize,
+	    .access = &mg->access,
 	    .verify = mg_verify,
 	};
 	return daemon_serve(&hc, daemon_storage_where(&c->storage), on_hup,
@@ -228,6 +231,7 @@ main(int argc, char **argv)
 	watcher_stop(mg.watcher);
 	alerter_stop(mg.alerter);
 	http_free(mg.http);
+	access_pruner_stop(mg.pruner);
 	store_close(mg.store);
 	mg_conf_put(&mg, mg.conf);
 	pthread_mutex_destroy(&mg.lock);

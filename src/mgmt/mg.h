@@ -18,6 +18,7 @@ struct mg_conf {
 	struct daemon_server server; /* [server], [log] file */
 	struct daemon_storage storage;
 	char *token_file;
+	int64_t audit_retention; /* ms; 0: audit lines are kept */
 	char *ingest_secret_file;
 	int64_t max_skew; /* ms */
 	char *smtp_host;
@@ -75,6 +76,8 @@ struct mg {
 	struct http_server *http;
 	struct alerter *alerter;
 	struct watcher *watcher; /* shared stores only */
+	struct access_store access;	/* tokens and the audit log */
+	struct access_pruner *pruner; /* audit retention */
 	const char *conf_path;
 	pthread_mutex_t lock; /* guards conf and the refs of every conf */
 	struct mg_conf *conf; /* the running config (holds one ref) */
@@ -88,7 +91,10 @@ void mg_conf_put(struct mg *mg, struct mg_conf *c);
 /* Make c (heap, loaded) the running config; the old one is freed when
  * its last borrower puts it back. */
 void mg_conf_swap(struct mg *mg, struct mg_conf *c);
-bool mg_authorize(void *mg, const char *token, size_t len);
+int mg_authorize(
+    void *mg, const char *token, size_t len, struct access_caller *out);
+/* The store as the tokens and audit log code reaches it. */
+void mg_access_init(struct mg *mg);
 int mg_verify(void *mg, const struct req *r, struct resp *rs);
 
 /* alert.c: the alert workers. One turns due digests into alerts; one per

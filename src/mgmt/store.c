@@ -166,6 +166,12 @@ store_watching(const struct store *s)
 /* The rest call the engine of connection c as they are. */
 #define CALL(fn, ...) return c->ops->fn(c, __VA_ARGS__)
 
+void
+store_access(struct store_conn *c, struct access_conn *out)
+{
+	c->ops->access(c, out);
+}
+
 int
 store_txn_begin(struct store_conn *c)
 {

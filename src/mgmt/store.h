@@ -59,6 +59,9 @@ struct store_conn *store_reader_get(struct store *s);
 void store_reader_put(struct store *s, struct store_conn *c);
 /* The one write connection: use it inside store_txn_begin/_end only. */
 struct store_conn *store_writer(struct store *s);
+/* c as the shared tokens and audit log SQL needs it (access.h). */
+struct access_conn;
+void store_access(struct store_conn *c, struct access_conn *out);
 /* The writer's transaction: take it (lock) and begin; then commit when
  * err is 0, else roll back, and release. _end returns the commit's error
  * or err (-EBUSY: a deadlock with another daemon; run it again). */
@@ -70,7 +73,8 @@ int store_txn_end(struct store_conn *c, int err);
 bool store_shared(const struct store *s);
 
 /* What store_watch reports: an outcome archived by any daemon sharing
- * the store that dashboards show (a failure or a halt). */
+ * the store that dashboards show (a failure or a halt), or a token
+ * revoked by any of them (event "revoked", outcome_id its name). */
 typedef void (*store_watch_fn)(
     void *arg, const char *event, const char *outcome_id);
 /* Wait up to timeout_ms for such outcomes and report each to fn. Blocks;

@@ -5,6 +5,7 @@
 #define MG_STORE_OPS_H
 
 #include "store.h"
+#include "upgate/access.h"
 
 /* The tables --import-sqlite copies, in an order that satisfies their
  * references, and their columns in both engines. The counts of /metrics
@@ -48,6 +49,8 @@ struct store_ops {
 	struct store_conn *(*reader_get)(struct store *s);
 	void (*reader_put)(struct store *s, struct store_conn *c);
 	struct store_conn *(*writer)(struct store *s);
+	/* c as the tokens and audit log SQL (access.h) needs it. */
+	void (*access)(struct store_conn *c, struct access_conn *out);
 	int (*txn_begin)(struct store_conn *c);
 	int (*txn_end)(struct store_conn *c, int err);
 	bool shared;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store_pg.h"
+#include "upgate/access.h"
 #include "upgate/buf.h"
 #include "upgate/log.h"
 
@@ -187,6 +188,8 @@ static const char *const migrations[] = {
     "  DEFAULT 0;"
     "ALTER TABLE release_stats ADD COLUMN bytes_saved bigint NOT NULL"
     "  DEFAULT 0;",
+    /* 3: named tokens and the audit log (access.h). */
+    ACCESS_PG_TABLES,
 };
 #undef NET
 #undef SLOT
@@ -196,6 +199,7 @@ static const struct pg_sqlset *const sets[] = {
     &store_pg_outcome_sql,
     &store_pg_alert_sql,
     &store_pg_import_sql,
+    &access_pg_sql,
 };
 
 const struct pg_schema store_pg_schema = {
@@ -371,7 +375,10 @@ on_notify(void *arg, const char *channel, const char *payload)
 	const char *sp = strchr(payload, ' ');
 	char event[16];
 
-	(void)channel;
+	if (strcmp(channel, ACCESS_REVOKED_CHANNEL) == 0) {
+		w->fn(w->arg, "revoked", payload);
+		return;
+	}
 	if (sp == NULL || (size_t)(sp - payload) >= sizeof(event))
 		return;
 	memcpy(event, payload, (size_t)(sp - payload));
@@ -387,7 +394,8 @@ pgs_watch(struct store *base, int timeout_ms, store_watch_fn fn, void *arg)
 	int err;
 
 	err =
-	    pg_listen(s->listener, STORE_PG_CHANNEL, timeout_ms, on_notify, &w);
+	    pg_listen(s->listener, STORE_PG_CHANNEL "," ACCESS_REVOKED_CHANNEL,
+		timeout_ms, on_notify, &w);
 	atomic_store(&s->watching, err == 0);
 	return err;
 }
@@ -409,6 +417,12 @@ pgs_rows(struct store *s, enum store_table t, store_row_fn row, void *arg)
 	return -EOPNOTSUPP;
 }
 
+static void
+pgs_access(struct store_conn *c, struct access_conn *out)
+{
+	*out = (struct access_conn){NULL, store_pg_of(c)};
+}
+
 const struct store_ops store_pg = {
     .name = "postgres",
     .open = pgs_open,
@@ -418,6 +432,7 @@ const struct store_ops store_pg = {
     .reader_get = pgs_reader_get,
     .reader_put = pgs_reader_put,
     .writer = pgs_writer,
+    .access = pgs_access,
     .txn_begin = pgs_txn_begin,
     .txn_end = pgs_txn_end,
     .shared = true,

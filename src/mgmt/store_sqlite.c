@@ -154,12 +154,15 @@ static const char *const migrations[] = {
 #undef OUTCOME_OLD
 #undef DELIVERY_NEW
 #undef DELIVERY_OLD
+    /* 8: named tokens and the audit log (access.h). */
+    ACCESS_SQLITE_TABLES,
 };
 
 static const struct db_sqlset *const sets[] = {
     &store_sqlite_outcome_sql,
     &store_sqlite_alert_sql,
     &dump_set,
+    &access_sqlite_sql,
 };
 
 const struct db_schema store_sqlite_schema = {
@@ -304,6 +307,12 @@ sqlite_watching(const struct store *s)
 	return true; /* nothing to watch: this daemon's ingest is all */
 }
 
+static void
+sqlite_access(struct store_conn *c, struct access_conn *out)
+{
+	*out = (struct access_conn){store_sqlite_db(c), NULL};
+}
+
 const struct store_ops store_sqlite = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -313,6 +322,7 @@ const struct store_ops store_sqlite = {
     .reader_get = sqlite_reader_get,
     .reader_put = sqlite_reader_put,
     .writer = sqlite_writer,
+    .access = sqlite_access,
     .txn_begin = sqlite_txn_begin,
     .txn_end = sqlite_txn_end,
     .shared = false,

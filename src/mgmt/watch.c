@@ -27,10 +27,17 @@ static void
 on_outcome(void *arg, const char *event, const char *outcome_id)
 {
 	struct mg *mg = arg;
-	struct store_conn *db = store_reader_get(mg->store);
+	struct store_conn *db;
 	char *json = NULL;
 	int err;
 
+	if (strcmp(event, "revoked") == 0) {
+		/* Its streams here end too, whichever daemon revoked it. */
+		if (mg->http != NULL)
+			http_streams_close_caller(mg->http, outcome_id);
+		return;
+	}
+	db = store_reader_get(mg->store);
 	err = store_outcome_get(db, outcome_id, &json);
 	store_reader_put(mg->store, db);
 	if (err == 0)

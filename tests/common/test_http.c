@@ -48,11 +48,14 @@ static const struct http_route routes[] = {
     {"GET", "/fail", h_fail, HTTP_AUTH_NONE, 0, HTTP_PUBLIC},
 };
 
-static bool
-auth(void *ctx, const char *token, size_t len)
+static int
+auth(void *ctx, const char *token, size_t len, struct access_caller *out)
 {
 	(void)ctx;
-	return len == 3 && memcmp(token, "tok", 3) == 0;
+	if (len != 3 || memcmp(token, "tok", 3) != 0)
+		return -EACCES;
+	*out = (struct access_caller){"tok", ACCESS_ADMIN, "*"};
+	return 0;
 }
 
 /* Send raw request text to port; return the whole answer (malloc'd). */

@@ -264,7 +264,7 @@ class TestIngestAndQueries(Case):
         self.assertIn('upgate_outcomes{kind="upgrade",result="succeeded"} 2', before)
         self.assertIn('upgate_outcomes{kind="upgrade",result="failed"} 1', before)
         # Back to schema 2: the same database without the counts (nor
-        # what schemas 4 to 7 add, which comes back with them).
+        # what schemas 4 to 8 add, which comes back with them).
         self.assertEqual(self.mg.stop(), 0)
         self.mg.sql("DROP INDEX outcomes_app_id")
         self.mg.sql("DROP INDEX outcomes_alert")
@@ -279,6 +279,8 @@ class TestIngestAndQueries(Case):
                 self.mg.sql("DROP TRIGGER %s_%s" % (t, what))
         self.mg.sql("DROP TABLE outcome_counts")
         self.mg.sql("DROP TABLE delivery_counts")
+        self.mg.sql("DROP TABLE tokens")
+        self.mg.sql("DROP TABLE audit")
         self.mg.sql("PRAGMA user_version = 2")
         self.mg.start()
         self.assertEqual(counts(), before)

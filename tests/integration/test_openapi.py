@@ -24,7 +24,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
 REDOCLY = os.path.join(ROOT, "tools/openapi/node_modules/.bin/redocly")
 APP = "com.example.contract"
 ROUTE_ROW = re.compile(r'\{"(GET|POST|PUT|PATCH|DELETE)",\s*"([^"]+)",\s*\w+,\s*(HTTP_AUTH_\w+)')
-SECURITY = {"HTTP_AUTH_NONE": [], "HTTP_AUTH_ADMIN": ["admin"], "HTTP_AUTH_SIGNED": ["signed"]}
+SECURITY = {"HTTP_AUTH_NONE": [], "HTTP_AUTH_VIEWER": ["admin"], "HTTP_AUTH_PUBLISHER": ["admin"],
+            "HTTP_AUTH_ADMIN": ["admin"], "HTTP_AUTH_SIGNED": ["signed"]}
 
 
 def json_schema(node):

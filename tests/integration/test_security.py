@@ -18,7 +18,8 @@ NASTY = "x'); DROP TABLE releases; -- \" \\ %s %n <script>alert(1)</script> \u00
 def admin_routes(path):
     with open(path) as f:
         text = f.read()
-    return re.findall(r'\{"(GET|POST|PATCH|DELETE)", "([^"]+)", \w+, HTTP_AUTH_ADMIN', text)
+    return re.findall(r'\{"(GET|POST|PATCH|DELETE)",\s*"([^"]+)",\s*\w+,\s*'
+                      r'HTTP_AUTH_(?:VIEWER|PUBLISHER|ADMIN)', text)
 
 
 def concrete(pattern):
