@@ -300,7 +300,7 @@ unit: $(UNIT_BIN)
 # The daemons' tests run again on PostgreSQL (a throwaway server the
 # tests start and stop, tests/integration/pglib.py), beside the tests of
 # several gateways and several mgmtd sharing one database.
-PG_TESTS := test_gateway.py test_mgmt.py test_dashboard.py test_delta.py
+PG_TESTS := test_gateway.py test_mgmt.py test_dashboard.py test_delta.py test_access.py
 integration: $(BINS)
 	UPGATE_BIN=$(abspath $(BINDIR)) /usr/bin/python3 -m unittest discover \
 		-s tests/integration -p 'test_*.py' -v

@@ -104,6 +104,28 @@ class TestSharedIngest(unittest.TestCase):
                              outcome(8)["outcome_id"])
 
 
+class TestSharedTokens(unittest.TestCase):
+    def test_token_made_on_one_works_on_both_and_revoking_ends_every_stream(self):
+        a, b = shared_mgmts(self)
+        a.start()
+        b.start()
+        st, _, doc = a.admin("POST", "/v1/admin/tokens", {"name": "wall", "role": "viewer"})
+        self.assertEqual(st, 201, doc)
+        token = doc["token"]
+        self.assertEqual(b.request("GET", "/v1/stats", token=token)[0], 200)
+        stream = Stream(b.port, token)
+        self.addCleanup(stream.close)
+        self.assertEqual(stream.resp.status, 200)
+        self.assertEqual(a.admin("DELETE", "/v1/admin/tokens/wall")[0], 200)
+        # b hears of it through the database and ends the stream.
+        with self.assertRaises(EOFError):
+            stream.frame()
+        self.assertEqual(b.request("GET", "/v1/stats", token=token)[0], 401)
+        audit = b.admin("GET", "/v1/admin/audit")[2]["audit"]
+        self.assertEqual([(x["method"], x["path"]) for x in audit],
+                         [("DELETE", "/v1/admin/tokens/wall"), ("POST", "/v1/admin/tokens")])
+
+
 class TestSharedAlerts(unittest.TestCase):
     def test_burst_over_both_one_email_one_digest(self):
         port = free_port()
