@@ -7,7 +7,13 @@
 
 const $ = (id) => document.getElementById(id);
 const KEY = "upgate.token";
-const state = { token: sessionStorage.getItem(KEY), after: null, streaming: false };
+const state = { token: sessionStorage.getItem(KEY), after: null, streaming: false, role: null };
+
+/* What the token's role may do (SPEC "Tokens, roles and the audit log"):
+ * resuming a halt, test alerts and the audit log are an admin's. */
+function isAdmin() {
+  return state.role === "admin";
+}
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -144,6 +150,8 @@ async function loadHalted() {
       const b = el("button", "Resume");
       b.type = "button";
       b.className = "resume";
+      b.disabled = !isAdmin();
+      if (!isAdmin()) b.title = "Resuming a halted release needs the admin role";
       b.addEventListener("click", () => resume(r, b));
       return row([r.app, r.version, r.channel, when(r.halted_at), rateBar(r.failure_rate), b]);
     }));
@@ -401,13 +409,32 @@ async function follow() {
 
 // ---- start --------------------------------------------------------------
 
+async function loadWho() {
+  const me = await api("/v1/admin/whoami");
+  state.role = me.role;
+  $("whoami").textContent = me.name + " (" + me.role + ")";
+  $("test-alert").hidden = !isAdmin();
+  $("audit-card").hidden = !isAdmin();
+}
+
+async function loadAudit() {
+  if (!isAdmin()) return;
+  const doc = await api("/v1/admin/audit" + query({ limit: 20 }));
+  fill($("audit"), doc.audit.map((a) => row([when(a.at), a.token, a.role, a.client,
+    a.method + " " + a.path, String(a.status)], a.status >= 400 ? "refused" : "")));
+}
+
 async function refreshAll() {
+  await loadWho();
   await loadReleases();
-  await Promise.all([loadHalted(), loadChart(), loadOutcomes(false), loadAlerts(), loadDigests()]);
+  await Promise.all([loadHalted(), loadChart(), loadOutcomes(false), loadAlerts(), loadDigests(),
+    loadAudit()]);
 }
 
 function logout(message) {
   state.token = null;
+  state.role = null;
+  $("whoami").textContent = "";
   sessionStorage.removeItem(KEY);
   $("main").hidden = true;
   $("detail").hidden = true;

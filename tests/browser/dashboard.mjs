@@ -8,6 +8,7 @@ import readline from "node:readline";
 
 const url = process.env.MGMT_URL;
 const token = process.env.UPGATE_TOKEN;
+const viewer = process.env.VIEWER_TOKEN; // a viewer's named token
 const shot = process.env.SCREENSHOT;
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
@@ -104,6 +105,9 @@ try {
   check((await page.textContent("#test-result")).includes("email (ops@example.com): accepted"),
     "a test alert reports per channel");
 
+  check(await page.isVisible("#audit-card"), "an admin sees the audit log");
+  check((await page.textContent("#whoami")).includes("admin (admin)"), "who is logged in");
+
   // Resume the halted release through the gateway.
   await page.click("#halted button.resume");
   await page.waitForSelector("#halted-note:has-text('No release is halted')");
@@ -128,6 +132,20 @@ try {
   await page.locator(".popup", { hasText: "browser-client-2" }).waitFor({ timeout: 15000 });
   console.log("popup after restart " + (Date.now() - t0) + " ms");
   check(true, "reconnected after mgmtd restarted");
+
+  // A viewer sees everything and can change nothing.
+  await ask("halt");
+  await page.click("#logout");
+  await page.fill("#token", viewer);
+  await page.click("#login-form button");
+  await page.waitForSelector("#main:not([hidden])");
+  await page.waitForSelector("#whoami:has-text('(viewer)')");
+  await page.waitForSelector("#halted button.resume");
+  check(await page.isDisabled("#halted button.resume"), "a viewer cannot resume a halt");
+  check(!(await page.isVisible("#test-alert")), "nor send a test alert");
+  check(!(await page.isVisible("#audit-card")), "nor read the audit log");
+  await page.waitForFunction(() => document.querySelectorAll("#outcomes tbody tr").length > 1);
+  check(true, "a viewer reads the outcomes");
   check(errors.length === 0, "no page errors: " + errors.join("; "));
 } catch (e) {
   failed = true;

@@ -54,7 +54,10 @@ class TestDashboardInBrowser(unittest.TestCase):
         shot = os.path.join(artifacts, "dashboard.png")
         if os.path.exists(shot):
             os.unlink(shot)
-        env = dict(os.environ, MGMT_URL=mgmt.url, UPGATE_TOKEN=TOKEN, SCREENSHOT=shot)
+        st, _, doc = mgmt.admin("POST", "/v1/admin/tokens", {"name": "wall", "role": "viewer"})
+        self.assertEqual(st, 201, doc)
+        env = dict(os.environ, MGMT_URL=mgmt.url, UPGATE_TOKEN=TOKEN, SCREENSHOT=shot,
+                   VIEWER_TOKEN=doc["token"])
         proc = subprocess.Popen(["node", "dashboard.mjs"], cwd=BROWSER, env=env, text=True,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
@@ -72,6 +75,8 @@ class TestDashboardInBrowser(unittest.TestCase):
                 st, _, doc = mgmt.ingest(outcome(9100 + n, client_id=what[1],
                                                  finished_at=now()))
                 self.assertEqual(st, 200, doc)
+            elif what[0] == "halt":
+                gw.admin("PATCH", "/v1/admin/releases/%s/1.5.0" % APP, {"halted": True})
             elif what[0] == "restart":
                 self.assertEqual(mgmt.stop(), 0)
                 mgmt.start()

@@ -120,6 +120,31 @@ def call(test, contract, d, method, template, args=(), query=None, body=None, to
     return st, doc
 
 
+def access_calls(test, contract, d):
+    """The token and audit routes both daemons serve: each answered with
+    a success and an error."""
+    def go(method, template, *args, **kw):
+        st, doc = call(test, contract, d, method, template, args, **kw)
+        return st, doc
+
+    st, doc = go("POST", "/v1/admin/tokens", body={"name": "oa-viewer", "role": "viewer"},
+                 token=TOKEN)
+    test.assertEqual(st, 201, doc)
+    viewer = doc["token"]
+    test.assertEqual(go("POST", "/v1/admin/tokens", body={"name": "x", "role": "root"},
+                        token=TOKEN)[0], 422)
+    test.assertEqual(go("POST", "/v1/admin/tokens", body={"name": "y", "role": "viewer"},
+                        token=viewer)[0], 403)
+    test.assertEqual(go("GET", "/v1/admin/tokens", token=TOKEN)[0], 200)
+    test.assertEqual(go("GET", "/v1/admin/tokens", token=viewer)[0], 403)
+    test.assertEqual(go("GET", "/v1/admin/whoami", token=viewer)[0], 200)
+    test.assertEqual(go("GET", "/v1/admin/whoami")[0], 401)
+    test.assertEqual(go("GET", "/v1/admin/audit", token=TOKEN)[0], 200)
+    test.assertEqual(go("GET", "/v1/admin/audit", query={"limit": 0}, token=TOKEN)[0], 422)
+    test.assertEqual(go("DELETE", "/v1/admin/tokens/{name}", "oa-viewer", token=TOKEN)[0], 200)
+    test.assertEqual(go("DELETE", "/v1/admin/tokens/{name}", "oa-viewer", token=TOKEN)[0], 404)
+
+
 class ContractCase(unittest.TestCase):
     contract = None  # set by each class
     # Routes whose errors these tests cannot cause (and why).
@@ -264,6 +289,7 @@ class TestGatewayContract(ContractCase):
         # the edge: refused before any route runs, in the same shape
         self.assertEqual(go("GET", "/v1/apps/{app}/manifest", APP,
                             headers={"Transfer-Encoding": "gzip"})[0], 501)
+        access_calls(self, c, gw)
         self.covered()
 
 
@@ -366,6 +392,7 @@ class TestMgmtContract(ContractCase):
         self.assertEqual(admin("GET", "/v1/halted")[0], 503)
         self.assertEqual(admin("POST", resume, APP, "1.5.0")[0], 503)
         self.assertEqual(admin("GET", "/v1/releases")[0], 503)
+        access_calls(self, c, mg)
         self.covered()
 
 
