@@ -146,12 +146,13 @@ struct access_store {
 	bool (*file_token)(void *ctx);
 };
 
-/* Look token up (after the daemon found it is not its token_file one):
- * 0 and *out, -EACCES when unknown or revoked, or why the store could
- * not answer. Constant time in the token: only its hash is compared, by
- * the store's index. */
-int access_lookup(const struct access_store *st, const char *token, size_t len,
-    struct access_caller *out);
+/* Who holds token: the token_file admin when the daemon found it is that
+ * one (is_file_token, compared in constant time), else the named token
+ * it is. 0 and *out, -EACCES when unknown or revoked, or why the store
+ * could not answer. Constant time in the token: only its hash is
+ * compared, by the store's index. */
+int access_identify(const struct access_store *st, bool is_file_token,
+    const char *token, size_t len, struct access_caller *out);
 
 /* Delete audit lines older than keep_ms (0: keep all), in short
  * transactions: how many, or -errno. */

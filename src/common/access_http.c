@@ -169,16 +169,14 @@ int
 access_h_token_delete(struct req *r, struct resp *rs)
 {
 	const struct access_store *st = http_access(r->server);
-	struct revoke x = {r, r->params[0], 0};
+	struct revoke x = {r, r->params[0], st->file_token(st->ctx) ? 1 : 0};
 	int err;
 
-	if (strcmp(x.name, ACCESS_FILE_TOKEN_NAME) == 0 &&
-	    st->file_token(st->ctx))
+	if (strcmp(x.name, ACCESS_FILE_TOKEN_NAME) == 0 && x.file_admins)
 		return http_error(rs, -EEXIST, "conflict", "name",
 		    "%s is the [admin] token_file token: change or empty that "
 		    "file and send SIGHUP",
 		    x.name);
-	x.file_admins = st->file_token(st->ctx) ? 1 : 0;
 	err = st->write(st->ctx, revoke_run, &x);
 	if (err == -ENOENT)
 		return http_error(rs, err, "not_found", "name",

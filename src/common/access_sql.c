@@ -176,7 +176,7 @@ caller_row(void *arg, const char *const *v, int n)
 	copy(out->name, sizeof(out->name), v[0]);
 	out->role = access_role_parse(v[1]);
 	copy(out->apps, sizeof(out->apps), v[2]);
-	return 1;
+	return 0;
 }
 
 int
@@ -187,10 +187,11 @@ access_token_find(
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	err = run(c, T_FIND, p, 1, caller_row, out, NULL);
-	if (err == 1 || (err == 0 && out->name[0] != '\0'))
-		return out->role != ACCESS_NONE ? 0 : -EACCES;
-	return err < 0 ? err : -ENOENT;
+	if ((err = run(c, T_FIND, p, 1, caller_row, out, NULL)) < 0)
+		return err;
+	if (out->name[0] == '\0')
+		return -ENOENT;
+	return out->role != ACCESS_NONE ? 0 : -EACCES;
 }
 
 int

@@ -256,45 +256,30 @@ route_param(const struct conn_req *cr, const char *name)
 	return NULL;
 }
 
+/* The least role a route that needs a token needs. */
+static enum access_role
+route_role(const struct http_route *rt)
+{
+	return rt->auth == HTTP_AUTH_ADMIN	 ? ACCESS_ADMIN
+	       : rt->auth == HTTP_AUTH_PUBLISHER ? ACCESS_PUBLISHER
+						 : ACCESS_VIEWER;
+}
+
+/* Whether the request is a change to app (NULL: none named) that its
+ * caller may not make: a publisher's token holds it to its apps. */
+static bool
+app_refused(const struct conn_req *cr, const char *app)
+{
+	return app != NULL && cr->r.caller != NULL && is_change(cr) &&
+	       !access_app_allowed(&cr->caller, app);
+}
+
 static enum MHD_Result
 send_app_refusal(struct conn_req *cr, const char *app)
 {
 	return send_error(cr, -EPERM, "forbidden",
 	    "token %s may change apps matching %s, not %s", cr->caller.name,
 	    cr->caller.apps, app);
-}
-
-static const char *
-route_role(const struct http_route *rt)
-{
-	return access_role_name(rt->auth == HTTP_AUTH_ADMIN ? ACCESS_ADMIN
-				: rt->auth == HTTP_AUTH_PUBLISHER
-				    ? ACCESS_PUBLISHER
-				    : ACCESS_VIEWER);
-}
-
-/* Whether the caller's role reaches the route's; on a publisher's token,
- * whether the route's {app} is one of its apps. */
-static enum MHD_Result
-check_role(struct conn_req *cr, bool *refused)
-{
-	const struct http_route *rt = cr->route;
-	const struct access_caller *c = &cr->caller;
-	int need = rt->auth - HTTP_AUTH_VIEWER + ACCESS_VIEWER;
-	const char *app;
-
-	*refused = true;
-	if ((int)c->role < need)
-		return send_error(cr, -EPERM, "forbidden",
-		    "%s %s needs the %s role; token %s has the %s role",
-		    cr->r.method, rt->pattern, route_role(rt), c->name,
-		    access_role_name(c->role));
-	if (c->role < ACCESS_ADMIN && is_change(cr) &&
-	    (app = route_param(cr, "app")) != NULL &&
-	    !access_app_allowed(c, app))
-		return send_app_refusal(cr, app);
-	*refused = false;
-	return MHD_YES;
 }
 
 /* Every X-Forwarded-For header of a request, joined by commas (an
@@ -489,21 +474,26 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 	    !rate_ok(s, cr, &retry_ms))
 		return rate_refuse(cr, retry_ms);
 	if (cr->route->auth >= HTTP_AUTH_VIEWER) {
-		bool refused;
-		enum MHD_Result ret;
+		enum access_role need = route_role(cr->route);
+		const char *app = route_param(cr, "app");
 
 		if ((err = identify(s, cr)) == -EACCES) {
 			atomic_fetch_add(&s->auth_failures, 1);
 			return send_error(cr, -EACCES, "unauthorized",
 			    "this endpoint needs Authorization: Bearer "
 			    "<token> with the %s role",
-			    route_role(cr->route));
+			    access_role_name(need));
 		}
 		if (err < 0)
 			return send_error(cr, -EIO, "storage_unavailable",
 			    "tokens cannot be checked: %s", strerror(-err));
-		if ((ret = check_role(cr, &refused)) != MHD_YES || refused)
-			return ret;
+		if (cr->caller.role < need)
+			return send_error(cr, -EPERM, "forbidden",
+			    "%s %s needs the %s role; token %s has the %s role",
+			    method, cr->route->pattern, access_role_name(need),
+			    cr->caller.name, access_role_name(cr->caller.role));
+		if (app_refused(cr, app))
+			return send_app_refusal(cr, app);
 	}
 	cr->max =
 	    cr->route->max_body ? cr->route->max_body : HTTP_DEFAULT_MAX_BODY;
@@ -663,14 +653,14 @@ finish(struct conn_req *cr)
 			return send_error(cr, -EBADMSG, "malformed_json",
 			    "body must be a JSON object");
 	}
-	/* A publisher's change names its app in the body (a release, a
-	 * rollback): one of its apps, or refused before the handler. */
-	if (cr->r.caller != NULL && cr->caller.role < ACCESS_ADMIN &&
-	    is_change(cr)) {
+	/* A publisher's change may name its app in the body (a release, a
+	 * rollback) rather than in the path. Requests without a token (a
+	 * launch) skip the look. */
+	if (cr->r.caller != NULL) {
 		const char *app =
 		    json_string_value(json_object_get(cr->r.body, "app"));
 
-		if (app != NULL && !access_app_allowed(&cr->caller, app))
+		if (app_refused(cr, app))
 			return send_app_refusal(cr, app);
 	}
 	return answer(cr, cr->route->handler(&cr->r, &cr->resp));

@@ -40,12 +40,7 @@ gw_authorize(
 	pthread_mutex_lock(&gw->lock);
 	ok = secret_equal(token, len, gw->admin_token);
 	pthread_mutex_unlock(&gw->lock);
-	if (ok) {
-		*out = (struct access_caller){
-		    ACCESS_FILE_TOKEN_NAME, ACCESS_ADMIN, "*"};
-		return 0;
-	}
-	return access_lookup(&gw->access, token, len, out);
+	return access_identify(&gw->access, ok, token, len, out);
 }
 
 static int

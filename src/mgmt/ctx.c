@@ -59,12 +59,7 @@ mg_authorize(
 	bool ok = secret_equal(token, len, c->admin_token);
 
 	mg_conf_put(mg, c);
-	if (ok) {
-		*out = (struct access_caller){
-		    ACCESS_FILE_TOKEN_NAME, ACCESS_ADMIN, "*"};
-		return 0;
-	}
-	return access_lookup(&mg->access, token, len, out);
+	return access_identify(&mg->access, ok, token, len, out);
 }
 
 static int
