@@ -81,7 +81,8 @@ sysconfdir  ?= /etc
 SECRETS     ?= yes
 
 .PHONY: all deps openapi-deps browser-deps run check unit integration clean install uninstall deb \
-	fuzz fuzz-build fuzz-bins valgrind soak bench bench-smoke bench-delta
+	fuzz fuzz-build fuzz-bins valgrind soak bench bench-smoke bench-delta \
+	bench-growth
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -228,6 +229,12 @@ bench-delta: deps all $(BUILD)/bench/delta_bench
 	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm >/dev/null; fi
 	DELTA_BENCH=$(abspath $(BUILD)/bench/delta_bench) /usr/bin/python3 bench/bench_delta.py
+
+# Cost as the data grows: both daemons at 0, 1M and 10M upgrades and
+# outcomes (GROWTH_SIZES), each figure against an empty pair in the same
+# rounds (bench/growth.py). BACKEND=postgres on a throwaway cluster.
+bench-growth: deps all
+	GROWTH_BACKEND=$(BACKEND) UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/growth.py
 
 bench-smoke: deps all $(BUILD)/bench/ceiling
 	BENCH_SMOKE=1 UPGATE_BIN=$(abspath bin) /usr/bin/python3 bench/bench.py

@@ -118,7 +118,8 @@ def durable(db, *args):
 
 def dump_upgrades(gw, path):
     """The sessions (b) opened, for (c) to report on."""
-    query = "SELECT upgrade_id, client_id FROM upgrades WHERE state = 'offered' ORDER BY id"
+    query = ("SELECT upgrade_id, client_id FROM upgrades"
+             " WHERE final = 0 AND state = 'offered' ORDER BY id")
     if gw.pg_db is not None:
         rows = gw.sql(query)
     else:
@@ -221,15 +222,17 @@ def mailed_count(inbox):
     return len([f for f in os.listdir(inbox) if f.endswith(".eml")])
 
 
-def storm(mgs, inbox, base=0x70000000, n=INGEST):
-    """(e): n failed outcomes in signed batches of INGEST_BATCH from 4
-    connections, spread over the mgmtd in mgs (started); every failure an
-    alert mailed to a real SMTP server on loopback. Outcomes/s counted
-    from the first post to the last answer."""
+def storm(mgs, inbox, base=0x70000000, n=INGEST, mixed=False):
+    """(e): n failed outcomes (with mixed, one in 25) in signed batches of
+    INGEST_BATCH from 4 connections, spread over the mgmtd in mgs
+    (started); every failure an alert mailed to a real SMTP server on
+    loopback. Outcomes/s counted from the first post to the last
+    answer."""
     bodies = []
     for b in range(n // INGEST_BATCH):
         batch = [outcome(base + b * INGEST_BATCH + i,
-                         client_id="storm-%d-%d" % (b, i), app="com.example.storm%d" % (i % 50))
+                         client_id="storm-%d-%d" % (b, i), app="com.example.storm%d" % (i % 50),
+                         result="failed" if not mixed or i % 25 == 0 else "succeeded")
                  for i in range(INGEST_BATCH)]
         data = json.dumps({"outcomes": batch}).encode()
         bodies.append((data, sign(data)))
@@ -330,11 +333,12 @@ def rounds(results, contenders):
         results[name] = median_run(rs)
 
 
-def lifecycle_runs(gw, tmp):
+def lifecycle_runs(gw, tmp, first=10 ** 8):
     """(b) and (c) on gw, as functions: each (b) opens sessions for
-    clients no earlier one used, and the (c) after it walks them."""
+    clients no earlier one used (numbered from first), and the (c) after
+    it walks them."""
     ups = os.path.join(tmp, "upgrades.txt")
-    starts = itertools.count(10 ** 8, 10 ** 8)
+    starts = itertools.count(first, 10 ** 8)
 
     def b_run():
         return wrk(gw.url, "launch.lua",
