@@ -7,20 +7,6 @@
 
 #include "store_ops.h"
 
-static int64_t span_max = 100000;
-
-void
-store_outcome_span_max(int64_t n)
-{
-	span_max = n;
-}
-
-int64_t
-store_span_max(void)
-{
-	return span_max;
-}
-
 void
 store_csv_field(FILE *out, const char *s)
 {

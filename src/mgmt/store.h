@@ -142,10 +142,6 @@ struct outcome_filter {
 int store_outcome_list(
     struct store_conn *c, struct outcome_filter *f, char **json, int64_t *next);
 
-/* A time window holding more than n outcomes (100,000 unless set) is
- * not bounded by the ids it spans (for tests). */
-void store_outcome_span_max(int64_t n);
-
 /* One outcome with its events, as JSON object text; -ENOENT if unknown. */
 int store_outcome_get(
     struct store_conn *c, const char *outcome_id, char **json);

@@ -102,10 +102,6 @@ struct store_ops {
 
 /* For the engines (store.c). */
 
-/* The largest time window an outcome query bounds by the ids it spans
- * (store_outcome_span_max). */
-int64_t store_span_max(void);
-
 /* One CSV field: quoted when it holds a separator, quote or line end;
  * a leading = + - @ is prefixed with ' so spreadsheets do not run it. */
 void store_csv_field(FILE *out, const char *s);

@@ -190,6 +190,26 @@ static const char *const migrations[] = {
     "  DEFAULT 0;",
     /* 3: named tokens and the audit log (access.h). */
     ACCESS_PG_TABLES,
+    /* 4: the ids each hour of finished_at spans, as SQLite's schema 9,
+     * in a row per server process modulo 16 as the counts are, so two
+     * mgmtd ingesting the same hour do not wait on each other; the
+     * hours in order, so two that share a slot lock them in one order. */
+    "CREATE TABLE outcome_hours ("
+    "  hour bigint NOT NULL, slot integer NOT NULL,"
+    "  lo bigint NOT NULL, hi bigint NOT NULL, n bigint NOT NULL,"
+    "  PRIMARY KEY (hour, slot));"
+    "INSERT INTO outcome_hours SELECT finished_at / 3600000, 0, min(id),"
+    "  max(id), count(*) FROM outcomes GROUP BY 1;"
+    "CREATE FUNCTION outcome_hours_ins() RETURNS trigger LANGUAGE plpgsql"
+    "  AS $$BEGIN INSERT INTO outcome_hours SELECT finished_at / 3600000,"
+    "  " SLOT ", min(id), max(id), count(*) FROM new_rows GROUP BY 1"
+    "  ORDER BY 1 ON CONFLICT (hour, slot) DO UPDATE SET"
+    "  lo = least(outcome_hours.lo, excluded.lo),"
+    "  hi = greatest(outcome_hours.hi, excluded.hi),"
+    "  n = outcome_hours.n + excluded.n; RETURN NULL; END$$;"
+    "CREATE TRIGGER outcomes_hours AFTER INSERT ON outcomes"
+    "  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+    "  EXECUTE FUNCTION outcome_hours_ins();",
 };
 #undef NET
 #undef SLOT

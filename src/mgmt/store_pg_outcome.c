@@ -136,9 +136,10 @@ static const char *const sql[O_COUNT] = {
 	"  WHERE kind IN ('upgrade', 'rollback') AND finished_at >= $2"
 	"  AND ($3::text IS NULL OR app = $3)) s"
 	" GROUP BY b ORDER BY b",
-    [O_SPAN] = "SELECT count(*), min(id), max(id) FROM (SELECT id"
-	       " FROM outcomes WHERE finished_at BETWEEN $1 AND $2"
-	       " LIMIT $3) s",
+    [O_SPAN] = "SELECT coalesce(sum(n), 0), min(lo), max(hi)"
+	       " FROM outcome_hours"
+	       " WHERE hour BETWEEN $1::bigint / 3600000"
+	       " AND $2::bigint / 3600000",
 };
 /* clang-format on */
 
@@ -209,7 +210,6 @@ span(struct pg *pg, struct outcome_filter *f)
 		pg_params_init(&p);
 		pg_param_int(&p, f->since != 0 ? f->since : INT64_MIN);
 		pg_param_int(&p, f->until != 0 ? f->until : INT64_MAX);
-		pg_param_int(&p, store_span_max() + 1);
 		if ((err = pg_run(
 			 pg, &store_pg_outcome_sql, O_SPAN, &p, &res)) < 0)
 			return err;
@@ -217,7 +217,7 @@ span(struct pg *pg, struct outcome_filter *f)
 		if (n == 0) {
 			lo = 1;
 			hi = 0;
-		} else if (n <= store_span_max()) {
+		} else {
 			lo = pg_int(res, 0, 1);
 			hi = pg_int(res, 0, 2);
 		}

@@ -126,10 +126,11 @@ static const char *const sql[O_COUNT] = {
 	" AND finished_at >= ?2"
 	" AND (?3 IS NULL OR app = ?3)"
 	" GROUP BY finished_at / ?1 ORDER BY finished_at / ?1",
-    /* How many outcomes finished from ?1 to ?2, counted up to ?3, and
-     * the ids they span: read from outcomes_finished alone. */
-    [O_SPAN] = "SELECT count(*), min(id), max(id) FROM (SELECT id"
-	       " FROM outcomes WHERE finished_at BETWEEN ?1 AND ?2 LIMIT ?3)",
+    /* Whether any outcome finished in the hours from ?1 to ?2, and the
+     * ids they span: read from outcome_hours alone. */
+    [O_SPAN] = "SELECT coalesce(sum(n), 0), min(lo), max(hi)"
+	       " FROM outcome_hours"
+	       " WHERE hour BETWEEN ?1 / 3600000 AND ?2 / 3600000",
 };
 
 /* clang-format on */
@@ -195,15 +196,14 @@ store_sqlite_outcome_insert(
 }
 
 /* Set f->lo and f->hi, once per filter, to the ids that the outcomes
- * finished inside its time window span. A query newest first cannot
- * tell from finished_at where a window's rows end, so without them it
- * reads down to the archive's first row whenever a page is not full: an
- * old window, or a rare result in a recent one, read the whole archive
- * (0.1-0.3 s per million outcomes). Counting the window on its index
- * costs far less, but grows with the window, so one of more than
- * span_max outcomes is left unbounded: its pages fill soon enough. The
- * range is a bound, not the answer: an outcome that reached mgmtd late
- * widens it, and the query still tests finished_at in it. */
+ * finished in the hours of its time window span (outcome_hours). A
+ * query newest first cannot tell from finished_at where a window's rows
+ * end, so without them it would read from the archive's newest row down
+ * to its first whenever a page is not full: an old window, or a rare
+ * result in a recent one, read the whole archive (0.1-0.3 s per million
+ * outcomes). With them it reads the window's ids only. The range is a
+ * bound, not the answer: an outcome that reached mgmtd late widens it,
+ * and the query still tests finished_at in it. */
 static int
 span(struct store_conn *c, struct outcome_filter *f)
 {
@@ -216,14 +216,13 @@ span(struct store_conn *c, struct outcome_filter *f)
 		    store_sqlite_db(c), &store_sqlite_outcome_sql, O_SPAN);
 		sqlite3_bind_int64(st, 1, f->since != 0 ? f->since : INT64_MIN);
 		sqlite3_bind_int64(st, 2, f->until != 0 ? f->until : INT64_MAX);
-		sqlite3_bind_int64(st, 3, store_span_max() + 1);
 		if ((err = db_row(st)) <= 0)
 			return err < 0 ? err : -EIO; /* an aggregate's row */
 		n = sqlite3_column_int64(st, 0);
 		if (n == 0) {
 			lo = 1; /* nothing finished then: an empty range */
 			hi = 0;
-		} else if (n <= store_span_max()) {
+		} else {
 			lo = sqlite3_column_int64(st, 1);
 			hi = sqlite3_column_int64(st, 2);
 		}

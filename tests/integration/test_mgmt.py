@@ -128,6 +128,37 @@ class TestIngestAndQueries(Case):
         self.assertEqual((r.status, doc["error"]["code"]), (413, "body_too_large"))
         self.assertEqual(self.count(), 0)
 
+    def test_time_windows(self):
+        """Windows read the ids their hours span: outcomes hours and days
+        apart, one that arrived late (its gateway cut off) and one from a
+        clock ahead, paged through windows inside, across and between
+        the hours, as a plain reading of the filter says."""
+        def at(h):
+            return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1790000000 + h * 3600))
+        hours = [0, 0, 1, 5, 30, 30, 31, 200, 2]  # the 2 arrives last
+        for i, h in enumerate(hours):
+            self.assertEqual(self.mg.ingest(outcome(
+                i, "failed" if i % 2 else "succeeded", finished_at=at(h),
+                started_at=at(h)))[0], 200)
+        for since, until in ((0, 1), (1, 1), (0, 31), (2, 4), (29, 29), (6, 29), (2, 2),
+                             (-5, 500), (199, None), (None, 3)):
+            q = {"limit": 2}
+            if since is not None:
+                q["since"] = at(since)
+            if until is not None:
+                q["until"] = at(until) if until == since else at(until + 1)
+            want = [i for i, h in enumerate(hours)
+                    if (since is None or h >= since)
+                    and (until is None or (h <= since if until == since else h <= until + 1))]
+            got, after = [], None
+            while True:
+                page = self.mg.outcomes(**(q | ({"after": after} if after else {})))
+                got += [int(o["outcome_id"], 16) - 0xabc000 for o in page["outcomes"]]
+                after = page["next"]
+                if after is None:
+                    break
+            self.assertEqual(got, sorted(want, reverse=True), (since, until))
+
     def test_queries_pages_csv_stats(self):
         batch = [outcome(i, "failed" if i % 3 == 0 else "succeeded") for i in range(10)]
         batch.append(outcome(10, "timed_out", to_version="1.6.0", error_code="timed_out"))

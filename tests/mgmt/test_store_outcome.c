@@ -101,7 +101,6 @@ teardown(void **state)
 {
 	store_close(*state);
 	tmpdb_remove(path);
-	store_outcome_span_max(100000);
 	return 0;
 }
 
@@ -134,7 +133,8 @@ expected(const struct outcome_filter *f, const char **want)
 
 /* Page through f as GET /v1/outcomes does, limit at a time. */
 static int
-listed(struct store_conn *db, struct outcome_filter f, int64_t limit, char **got)
+listed(
+    struct store_conn *db, struct outcome_filter f, int64_t limit, char **got)
 {
 	int n = 0;
 
@@ -169,7 +169,8 @@ listed(struct store_conn *db, struct outcome_filter f, int64_t limit, char **got
 
 /* Export f as GET /v1/outcomes.csv does, one filter for every page. */
 static int
-exported(struct store_conn *db, struct outcome_filter f, int64_t page, char **got)
+exported(
+    struct store_conn *db, struct outcome_filter f, int64_t page, char **got)
 {
 	int count = 0;
 
@@ -266,23 +267,11 @@ test_windows_bounded_by_their_ids(void **state)
 	windows_and_forms(store_writer(*state));
 }
 
-/* Windows larger than the bound are read newest first unbounded, and
- * give the same. */
-static void
-test_windows_past_the_bound(void **state)
-{
-	store_outcome_span_max(20);
-	windows_and_forms(store_writer(*state));
-	store_outcome_span_max(0);
-	windows_and_forms(store_writer(*state));
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_windows_bounded_by_their_ids),
-	    cmocka_unit_test(test_windows_past_the_bound),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
