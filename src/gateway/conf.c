@@ -24,6 +24,8 @@ static const struct cfg_key keys[] = {
 	struct gw_conf, "/var/lib/upgate/gateway.db", "512", "4096"),
     KEY("storage", "launch_retention", CFG_DUR, launch_retention, "90d", 0,
 	3650 * MS_DAY),
+    KEY("storage", "event_retention", CFG_DUR, event_retention, "30d", 0,
+	3650 * MS_DAY),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
     KEY("admin", "audit_retention", CFG_DUR, audit_retention, "365d", 0,
 	3650 * MS_DAY),

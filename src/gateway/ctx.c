@@ -19,6 +19,7 @@ gw_settings_from_conf(const struct gw_conf *c, struct gw_settings *out)
 	out->halt_min_samples = c->halt_min_samples;
 	out->manifest_max_age = c->manifest_max_age;
 	out->launch_retention = c->launch_retention;
+	out->event_retention = c->event_retention;
 	snprintf(out->gateway_id, sizeof(out->gateway_id), "%s", c->gateway_id);
 }
 

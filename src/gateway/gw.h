@@ -17,6 +17,7 @@ struct gw_conf {
 	struct daemon_server server; /* [server], [log] file */
 	struct daemon_storage storage;
 	int64_t launch_retention; /* ms; 0: launch records are kept */
+	int64_t event_retention;  /* ms; 0: finished upgrades' events kept */
 	int64_t audit_retention;  /* ms; 0: audit lines are kept */
 	char *token_file;
 	int64_t session_timeout; /* ms */
@@ -52,6 +53,7 @@ struct gw_settings {
 	int64_t halt_min_samples;
 	int64_t manifest_max_age;
 	int64_t launch_retention;
+	int64_t event_retention;
 	char gateway_id[STORE_NAME_MAX + 1];
 };
 
@@ -84,9 +86,9 @@ struct gw {
 	 * it), after a commit that queued an outcome; NULL: nobody. */
 	void (*outbox_kick)(void *arg);
 	void *outbox_kick_arg;
-	pthread_mutex_t lock; /* guards token and settings */
-	char *admin_token;    /* [admin] token_file's; NULL: none */
-	struct access_store access; /* tokens and the audit log */
+	pthread_mutex_t lock;	      /* guards token and settings */
+	char *admin_token;	      /* [admin] token_file's; NULL: none */
+	struct access_store access;   /* tokens and the audit log */
 	struct access_pruner *pruner; /* audit retention */
 	struct gw_settings settings;
 	const char *conf_path; /* NULL: defaults */

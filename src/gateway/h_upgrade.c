@@ -149,6 +149,13 @@ apply_report(void *arg)
 	}
 	if (err != -ENOENT)
 		return err;
+	/* The final report again, its events pruned since ([storage]
+	 * event_retention): still the repeat it was. */
+	if (store_state_final(u->state) && r->ev.seq == u->last_seq &&
+	    r->ev.state == u->state && r->ev.seq > 0) {
+		j->dup = true;
+		return -EEXIST;
+	}
 
 	if (!store_state_final(u->state) &&
 	    now >= u->created_at + j->s.session_timeout) {

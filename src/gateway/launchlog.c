@@ -6,7 +6,10 @@
  * last second of launch statistics; never an upgrade, a report or an
  * outcome, which are committed before their answer. The same worker
  * deletes records older than [storage] launch_retention, so a busy
- * gateway's database does not grow by every click for ever. */
+ * gateway's database does not grow by every click for ever, and the
+ * events of upgrades that finished more than [storage] event_retention
+ * ago: 190 bytes an upgrade, over a quarter of the file after a year
+ * when kept (docs/performance.md, "As the data grows"). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,12 +30,25 @@
  * (docs/performance.md). */
 #define KICK_AT 256
 #define MAX_WAITING 200000
-/* Old records go PRUNE_BATCH to a transaction, so a report or a flush
- * waits behind one batch (a few ms) at most, and PRUNE_PASS batches to a
+/* Old rows go about 1,000 to a transaction (a batch of launch records,
+ * or the events of a batch of upgrades), so a report or a flush waits
+ * behind one batch (a few ms) at most, and PRUNE_PASS batches to a
  * pass: a long backlog (retention shortened, or a first start on an old
  * database) goes over several passes. */
-#define PRUNE_BATCH 1000
 #define PRUNE_PASS 100
+
+/* What is pruned, by enum store_pruned. */
+static const struct pruned {
+	const char *what, *rows, *ago; /* for the log: "what: n rows 30d ago" */
+	int batch;
+	int (*prune)(struct store_conn *c, int64_t before, int max);
+} pruned[] = {
+    [STORE_PRUNE_LAUNCHES] = {"launch statistics", "record(s) older than", "",
+	1000, store_launch_prune},
+    [STORE_PRUNE_EVENTS] = {"upgrade events",
+	"event(s) of upgrades finished more than", " ago", 200,
+	store_events_prune},
+};
 
 /* Waiting records, packed: each is its time (8 bytes) and then its eight
  * strings, NUL-terminated ("" for a missing reason or upgrade id). About
@@ -196,9 +212,9 @@ out:
 	pthread_mutex_unlock(&ll->lock);
 }
 
-/* Delete the records made more than retention (ms) ago. */
+/* Delete the rows of p made (or finished) more than retention (ms) ago. */
 static void
-prune(struct launchlog *ll, int64_t retention)
+prune(struct launchlog *ll, const struct pruned *p, int64_t retention)
 {
 	int64_t before = ts_now_ms() - retention, total = 0;
 	int n = 0, err = 0;
@@ -207,7 +223,7 @@ prune(struct launchlog *ll, int64_t retention)
 	for (int i = 0; i < PRUNE_PASS; i++) {
 		if ((err = gw_write_begin(ll->gw)) < 0)
 			break;
-		n = store_launch_prune(ll->gw->writer, before, PRUNE_BATCH);
+		n = p->prune(ll->gw->writer, before, p->batch);
 		if ((err = gw_write_end(ll->gw, n < 0 ? n : 0)) < 0)
 			break;
 		total += n;
@@ -218,13 +234,11 @@ prune(struct launchlog *ll, int64_t retention)
 	}
 	dur_format(retention, d, sizeof(d));
 	if (err < 0)
-		log_warn("launch statistics: cannot delete records older than "
-			 "%s: %s; trying again later",
-		    d, strerror(-err));
+		log_warn("%s: cannot delete %s %s%s: %s; trying again later",
+		    p->what, p->rows, d, p->ago, strerror(-err));
 	if (total > 0)
-		log_info("launch statistics: %lld record(s) older than %s "
-			 "deleted",
-		    (long long)total, d);
+		log_info("%s: %lld %s %s%s deleted", p->what, (long long)total,
+		    p->rows, d, p->ago);
 }
 
 /* How often to look for old records: a tenth of the retention, within
@@ -241,18 +255,22 @@ static void
 launchlog_main(struct worker *w, void *arg)
 {
 	struct launchlog *ll = arg;
-	int64_t pruned_at = ts_mono_ms();
+	int64_t pruned_at[] = {ts_mono_ms(), ts_mono_ms()};
 
 	while (worker_sleep(w, FLUSH_MS, true)) {
 		struct gw_settings s;
+		int64_t retention[2];
 
 		flush(ll);
 		gw_settings_get(ll->gw, &s);
-		if (s.launch_retention > 0 &&
-		    ts_mono_ms() - pruned_at >=
-			prune_period(s.launch_retention)) {
-			prune(ll, s.launch_retention);
-			pruned_at = ts_mono_ms();
+		retention[STORE_PRUNE_LAUNCHES] = s.launch_retention;
+		retention[STORE_PRUNE_EVENTS] = s.event_retention;
+		for (size_t i = 0; i < 2; i++) {
+			if (retention[i] == 0 || ts_mono_ms() - pruned_at[i] <
+						     prune_period(retention[i]))
+				continue;
+			prune(ll, &pruned[i], retention[i]);
+			pruned_at[i] = ts_mono_ms();
 		}
 	}
 	flush(ll); /* what waits at shutdown */

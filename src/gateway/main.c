@@ -193,8 +193,8 @@ main(int argc, char **argv)
 		     "in SQLite or PostgreSQL and\nforwards each outcome to "
 		     "upgate-mgmtd.",
 	    .signals = "reloads the admin token, the [upgrade] settings,\n"
-		       "launch_retention, the log level, the forward secret "
-		       "and the TLS\ncertificate",
+		       "launch_retention, event_retention, the log level, the "
+		       "forward\nsecret and the TLS certificate",
 	    .imports = true,
 	};
 	struct daemon_opts opts;

@@ -570,7 +570,13 @@ store_launch_insert(struct store_conn *c, const struct launch_rec *l, size_t n)
 int
 store_launch_prune(struct store_conn *c, int64_t before, int max)
 {
-	CALL(launch_prune, before, max);
+	CALL(prune, STORE_PRUNE_LAUNCHES, before, max);
+}
+
+int
+store_events_prune(struct store_conn *c, int64_t before, int max)
+{
+	CALL(prune, STORE_PRUNE_EVENTS, before, max);
 }
 
 int

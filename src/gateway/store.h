@@ -369,9 +369,18 @@ struct launch_rec {
 /* Record n launch calls (l[0..n-1]). Inside a write transaction. */
 int store_launch_insert(
     struct store_conn *c, const struct launch_rec *l, size_t n);
+/* What the pruning worker deletes when it is old: launch records, and
+ * the events of finished upgrades (the upgrade keeps its final state,
+ * error and timings; mgmtd's archive keeps the events). */
+enum store_pruned { STORE_PRUNE_LAUNCHES, STORE_PRUNE_EVENTS };
+
 /* Delete those of the max oldest launch records that were made before
  * (ms). Returns how many it deleted, or -errno. Inside a write txn. */
 int store_launch_prune(struct store_conn *c, int64_t before, int max);
+/* Delete the events of those of the max oldest upgrades that still have
+ * events which finished before (ms). Returns how many events it
+ * deleted, or -errno. Inside a write txn. */
+int store_events_prune(struct store_conn *c, int64_t before, int max);
 
 /* store_outbox.c: outcomes waiting to be forwarded to mgmtd. */
 

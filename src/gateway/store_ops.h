@@ -103,7 +103,8 @@ enum store_upgrade_stmt {
 	U_STATE_MOVE,
 	U_LAUNCH,
 	U_LAUNCH_MANY,
-	U_LAUNCH_PRUNE,
+	U_LAUNCH_PRUNE, /* by enum store_pruned, in its order */
+	U_EVENTS_PRUNE,
 	U_COUNT
 };
 
@@ -213,7 +214,8 @@ struct store_ops {
 	    struct store_conn *c, int64_t counts[UPG_STATE_COUNT]);
 	int (*launch_insert)(
 	    struct store_conn *c, const struct launch_rec *l, size_t n);
-	int (*launch_prune)(struct store_conn *c, int64_t before, int max);
+	int (*prune)(struct store_conn *c, enum store_pruned what,
+	    int64_t before, int max);
 
 	/* The outbox. */
 	int (*outbox_depth)(

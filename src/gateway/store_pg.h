@@ -74,7 +74,8 @@ int store_pg_upgrade_state_counts(
     struct store_conn *c, int64_t counts[UPG_STATE_COUNT]);
 int store_pg_launch_insert(
     struct store_conn *c, const struct launch_rec *l, size_t n);
-int store_pg_launch_prune(struct store_conn *c, int64_t before, int max);
+int store_pg_prune(
+    struct store_conn *c, enum store_pruned what, int64_t before, int max);
 int store_pg_outbox_depth(struct store_conn *c, int64_t *rows, int64_t *oldest);
 int store_pg_outbox_claim(struct store_conn *c, size_t max, size_t max_bytes,
     int64_t lease, struct outbox_batch *out);

@@ -165,6 +165,14 @@ static const char *const sql[U_COUNT] = {
     [U_LAUNCH_PRUNE] = "DELETE FROM launches WHERE id IN"
 		       " (SELECT id FROM launches ORDER BY id LIMIT $2)"
 		       " AND at < $1",
+    /* Of the $2 oldest upgrades that still have events, those that
+     * finished before $1: upgrades are numbered in the order they
+     * began, and end within session_timeout of it. */
+    [U_EVENTS_PRUNE] = "DELETE FROM events WHERE upgrade IN"
+		       " (SELECT id FROM upgrades WHERE id IN"
+		       " (SELECT DISTINCT upgrade FROM events"
+		       " ORDER BY upgrade LIMIT $2)"
+		       " AND final = 1 AND finished_at < $1)",
 };
 
 const struct pg_sqlset store_pg_upgrade_sql = {"upgrade", sql, U_COUNT};
@@ -693,7 +701,8 @@ store_pg_launch_insert(
 }
 
 int
-store_pg_launch_prune(struct store_conn *c, int64_t before, int max)
+store_pg_prune(
+    struct store_conn *c, enum store_pruned what, int64_t before, int max)
 {
 	struct pg_params p;
 	PGresult *res;
@@ -703,8 +712,8 @@ store_pg_launch_prune(struct store_conn *c, int64_t before, int max)
 	pg_params_init(&p);
 	pg_param_int(&p, before);
 	pg_param_int(&p, max);
-	if ((err = pg_run(store_pg_of(c), &store_pg_upgrade_sql, U_LAUNCH_PRUNE,
-		 &p, &res)) < 0)
+	if ((err = pg_run(store_pg_of(c), &store_pg_upgrade_sql,
+		 U_LAUNCH_PRUNE + (int)what, &p, &res)) < 0)
 		return err;
 	n = pg_changes(res);
 	PQclear(res);

@@ -74,7 +74,8 @@ int store_sqlite_upgrade_state_counts(
     struct store_conn *c, int64_t counts[UPG_STATE_COUNT]);
 int store_sqlite_launch_insert(
     struct store_conn *c, const struct launch_rec *l, size_t n);
-int store_sqlite_launch_prune(struct store_conn *c, int64_t before, int max);
+int store_sqlite_prune(
+    struct store_conn *c, enum store_pruned what, int64_t before, int max);
 int store_sqlite_outbox_depth(
     struct store_conn *c, int64_t *rows, int64_t *oldest);
 int store_sqlite_outbox_claim(struct store_conn *c, size_t max,

@@ -150,6 +150,14 @@ static const char *const sql[U_COUNT] = {
     [U_LAUNCH_PRUNE] = "DELETE FROM launches WHERE id IN"
 		       " (SELECT id FROM launches ORDER BY id LIMIT ?2)"
 		       " AND at < ?1",
+    /* Of the ?2 oldest upgrades that still have events, those that
+     * finished before ?1: upgrades are numbered in the order they
+     * began, and end within session_timeout of it. */
+    [U_EVENTS_PRUNE] = "DELETE FROM events WHERE upgrade IN"
+		       " (SELECT id FROM upgrades WHERE id IN"
+		       " (SELECT DISTINCT upgrade FROM events"
+		       " ORDER BY upgrade LIMIT ?2)"
+		       " AND final = 1 AND finished_at < ?1)",
 };
 
 const struct db_sqlset store_sqlite_upgrade_sql = {"upgrade", sql, U_COUNT};
@@ -673,11 +681,12 @@ store_sqlite_launch_insert(
 }
 
 int
-store_sqlite_launch_prune(struct store_conn *c, int64_t before, int max)
+store_sqlite_prune(
+    struct store_conn *c, enum store_pruned what, int64_t before, int max)
 {
 	struct db *db = store_sqlite_db(c);
 	sqlite3_stmt *st =
-	    db_stmt(db, &store_sqlite_upgrade_sql, U_LAUNCH_PRUNE);
+	    db_stmt(db, &store_sqlite_upgrade_sql, U_LAUNCH_PRUNE + (int)what);
 	int err;
 
 	sqlite3_bind_int64(st, 1, before);

@@ -650,6 +650,57 @@ class TestLaunchRetention(GatewayCase):
         self.gw.start()
 
 
+class TestEventRetention(GatewayCase):
+    def test_events_of_old_finished_upgrades_are_deleted(self):
+        """[storage] event_retention: the events of upgrades that finished
+        longer ago are deleted by the statistics worker; the upgrade
+        keeps its state and error, an unfinished one keeps its events,
+        and a late duplicate report is still answered as one. 0 keeps
+        them; SIGHUP changes it."""
+        self.gw.stop()
+        self.gw.extra = {"storage": {"event_retention": "0"}}
+        self.gw.start()
+        self.gw.publish(APP, "1.1.0")
+        done, failed, running = (
+            self.gw.launch(c, APP, "1.0.0")["upgrade"]["upgrade_id"] for c in ("h1", "h2", "h3"))
+        for seq, state in enumerate(("downloading", "downloaded", "verifying", "installing",
+                                     "succeeded"), 1):
+            self.assertEqual(self.gw.report(done, "h1", seq, state)[0], 200)
+        self.assertEqual(self.gw.report(failed, "h2", 1, "downloading")[0], 200)
+        self.assertEqual(self.gw.report(failed, "h2", 2, "failed", error_code="disk_full",
+                                        message="no space left")[0], 200)
+        self.assertEqual(self.gw.report(running, "h3", 1, "downloading")[0], 200)
+        time.sleep(1.5)
+        self.assertEqual(self.gw.sql("select count(*) from events")[0][0], 8)
+        self.gw.extra = {"storage": {"event_retention": "1s"}}
+        self.gw.write_conf()
+        self.gw.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.gw.sql("select count(*) from events")[0][0] == 1,
+                 what="the finished upgrades' events deleted")
+        with open(self.gw.log) as f:
+            deleted = re.findall(r"upgrade events: (\d+) event\(s\) of upgrades finished"
+                                 r" more than 1s ago deleted", f.read())
+        self.assertEqual(sum(map(int, deleted)), 7)
+        st, _, doc = self.gw.request("GET", "/v1/upgrades/%s?client_id=h2" % failed)
+        self.assertEqual((st, doc["state"], doc["error_code"], doc["events"]),
+                         (200, "failed", "disk_full", []))
+        st, _, doc = self.gw.request("GET", "/v1/upgrades/%s?client_id=h3" % running)
+        self.assertEqual([e["state"] for e in doc["events"]], ["downloading"])
+        st, doc = self.gw.report(done, "h1", 5, "succeeded")
+        self.assertEqual((st, doc["state"], doc["duplicate"]), (200, "succeeded", True))
+        self.assertEqual(self.gw.integrity(), "ok")
+        self.gw.stop()
+        self.gw.extra = {"storage": {"event_retention": "a while"}}
+        self.gw.write_conf()
+        r = subprocess.run([os.path.join(BIN, "upgate-gatewayd"), "-c", self.gw.conf,
+                            "--check-config"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("event_retention", r.stdout + r.stderr)
+        self.gw.extra = {}
+        self.gw.write_conf()
+        self.gw.start()
+
+
 class TestTimeout(GatewayCase):
     upgrade = {"session_timeout": "1s", "retry_backoff": "0s"}
 
