@@ -59,6 +59,10 @@ TICK = os.sysconf("SC_CLK_TCK")
 # open-connection probe all come from 127.0.0.1.
 SERVER = {"rate_limit": 0, "threads": 0, "max_connections_per_address": 0}
 CEILING = os.path.join(HERE, "..", "build", "rel", "bench", "ceiling")
+# (c) against the bare group-commit prototype measured in the same
+# rounds: both are bound by the same fsync, and a report does a
+# prototype insert's work and more (docs/performance.md).
+TARGET_C = 0.5
 
 
 def proc_stats(pid):
@@ -100,10 +104,11 @@ def ceiling(*args):
 def durable(db, *args):
     """A FULL-durable server beside (c), on the ceiling's program with a
     fresh database db, loaded as (b) is: the baseline (one row per
-    transaction, what (c) must beat 7-fold) or, with "group", the bare
-    group-commit prototype (one writer, every queued body in one
-    transaction, requests parked meanwhile: what group commit alone gives
-    here; (c) does a report's whole work on top of it)."""
+    transaction, for scale) or, with "group", the bare group-commit
+    prototype (one writer, every queued body in one transaction, requests
+    parked meanwhile: what group commit alone gives here). (c) does a
+    report's whole work on top of it, and its target is half the
+    prototype's rate (TARGET_C)."""
     for f in (db, db + "-wal", db + "-shm"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(f)
@@ -379,8 +384,10 @@ def table(results):
             r["rss_kib"] / 1024, "%.0f" % r["cpu_percent"] if "cpu_percent" in r else "-"))
     c, base = results["c_events_lifecycle"]["rps"], results["c_baseline_single_row_full"]["rps"]
     proto = results["c_prototype_group_commit"]["rps"]
-    print("(c) durable reports: %.1fx the single-row FULL baseline, %.2f of the bare"
-          " group-commit prototype (itself %.1fx the baseline)" % (c / base, c / proto, proto / base))
+    print("(c) durable reports: %.2f of the bare group-commit prototype (target %.1f: %s);"
+          " %.1fx the single-row FULL baseline, the prototype %.1fx it" % (
+              c / proto, TARGET_C, "met" if c / proto >= TARGET_C else "NOT met",
+              c / base, proto / base))
     m = results["memory_idle_kib"]
     print("memory idle: gateway %.1f MiB, mgmtd %.1f MiB; after the load: gateway %.1f MiB"
           % (m["gateway"] / 1024, m["mgmtd"] / 1024, m["gateway_after_load"] / 1024))

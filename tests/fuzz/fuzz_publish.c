@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "../../src/gateway/h_release.c"
+#include "../../src/gateway/h_rollback.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
