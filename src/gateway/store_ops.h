@@ -101,11 +101,16 @@ enum store_upgrade_stmt {
 	U_LIST_APP,
 	U_STATE_COUNTS,
 	U_STATE_MOVE,
-	U_LAUNCH,
-	U_LAUNCH_MANY,
-	U_LAUNCH_PRUNE, /* by enum store_pruned, in its order */
-	U_EVENTS_PRUNE,
 	U_COUNT
+};
+
+/* store_*_launch.c's statements. */
+enum {
+	L_INSERT,
+	L_INSERT_MANY,
+	L_PRUNE_LAUNCHES, /* by enum store_pruned, in its order */
+	L_PRUNE_EVENTS,
+	L_COUNT
 };
 
 /* read_upgrade's columns: the upgrade's state, then what was offered. */

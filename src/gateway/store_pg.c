@@ -139,6 +139,7 @@ static const struct pg_sqlset *const sets[] = {
     &store_pg_release_sql,
     &store_pg_upgrade_sql,
     &store_pg_outbox_sql,
+    &store_pg_launch_sql,
     &store_pg_import_sql,
     &access_pg_sql,
 };

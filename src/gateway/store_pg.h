@@ -22,6 +22,7 @@ extern const struct pg_schema store_pg_schema;
 extern const struct pg_sqlset store_pg_release_sql;
 extern const struct pg_sqlset store_pg_upgrade_sql;
 extern const struct pg_sqlset store_pg_outbox_sql;
+extern const struct pg_sqlset store_pg_launch_sql;
 extern const struct pg_sqlset store_pg_import_sql;
 
 int store_pg_import(struct store *to, struct store *from);

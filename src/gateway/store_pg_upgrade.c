@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* All SQL for upgrades, their events and the launch log, on PostgreSQL.
+/* All SQL for upgrades and their events, on PostgreSQL (launch records
+ * and pruning: store_pg_launch.c).
  * What must happen once across gateways is a conditional update whose
  * row count says who did it: an upgrade finished (final = 0), a failure
  * told (failure_told = 0), a release halted (halted = 0). Finishing one
@@ -46,11 +47,6 @@
 						 " 'artifact_size', u.size,"   \
 						 " 'events', " OUTCOME_EVENTS  \
 						 ")::text"
-#define LAUNCH_INSERT                                                          \
-	"INSERT INTO launches (at, client_id, app, version, platform,"         \
-	" channel, action, reason, upgrade_id) VALUES "
-#define LAUNCH_COLS 9
-#define LAUNCH_MANY_ROWS 16
 #define UPGRADE_LIST(app, client)                                              \
 	"SELECT " UPGRADE_COLS " FROM upgrades"                                \
 	" WHERE " app " AND " client                                           \
@@ -144,35 +140,6 @@ static const char *const sql[U_COUNT] = {
 	"3") "," MOVE("installing", "4") "," MOVE("succeeded",
 	"5") "," MOVE("failed", "6") "," MOVE("timed_out",
 	"7") " WHERE release_id = $3",
-    [U_LAUNCH] = LAUNCH_INSERT "($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    [U_LAUNCH_MANY] =
-	LAUNCH_INSERT "($1, $2, $3, $4, $5, $6, $7, $8, $9), "
-		      "($10, $11, $12, $13, $14, $15, $16, $17, $18), "
-		      "($19, $20, $21, $22, $23, $24, $25, $26, $27), "
-		      "($28, $29, $30, $31, $32, $33, $34, $35, $36), "
-		      "($37, $38, $39, $40, $41, $42, $43, $44, $45), "
-		      "($46, $47, $48, $49, $50, $51, $52, $53, $54), "
-		      "($55, $56, $57, $58, $59, $60, $61, $62, $63), "
-		      "($64, $65, $66, $67, $68, $69, $70, $71, $72), "
-		      "($73, $74, $75, $76, $77, $78, $79, $80, $81), "
-		      "($82, $83, $84, $85, $86, $87, $88, $89, $90), "
-		      "($91, $92, $93, $94, $95, $96, $97, $98, $99), "
-		      "($100, $101, $102, $103, $104, $105, $106, $107, $108), "
-		      "($109, $110, $111, $112, $113, $114, $115, $116, $117), "
-		      "($118, $119, $120, $121, $122, $123, $124, $125, $126), "
-		      "($127, $128, $129, $130, $131, $132, $133, $134, $135), "
-		      "($136, $137, $138, $139, $140, $141, $142, $143, $144)",
-    [U_LAUNCH_PRUNE] = "DELETE FROM launches WHERE id IN"
-		       " (SELECT id FROM launches ORDER BY id LIMIT $2)"
-		       " AND at < $1",
-    /* Of the $2 oldest upgrades that still have events, those that
-     * finished before $1: upgrades are numbered in the order they
-     * began, and end within session_timeout of it. */
-    [U_EVENTS_PRUNE] = "DELETE FROM events WHERE upgrade IN"
-		       " (SELECT id FROM upgrades WHERE id IN"
-		       " (SELECT DISTINCT upgrade FROM events"
-		       " ORDER BY upgrade LIMIT $2)"
-		       " AND final = 1 AND finished_at < $1)",
 };
 
 const struct pg_sqlset store_pg_upgrade_sql = {"upgrade", sql, U_COUNT};
@@ -658,64 +625,4 @@ store_pg_upgrade_state_counts(
 		counts[i] = pg_int(res, 0, i);
 	PQclear(res);
 	return 0;
-}
-
-static void
-param_launch(struct pg_params *p, const struct launch_rec *l)
-{
-	pg_param_int(p, l->at);
-	pg_param_text(p, l->client_id);
-	pg_param_text(p, l->app);
-	pg_param_text(p, l->version);
-	pg_param_text(p, l->platform);
-	pg_param_text(p, l->channel);
-	pg_param_text(p, l->action);
-	pg_param_text(p, l->reason);
-	pg_param_text(p, l->upgrade_id);
-}
-
-int
-store_pg_launch_insert(
-    struct store_conn *c, const struct launch_rec *l, size_t n)
-{
-	struct pg_params *p = malloc(sizeof(*p));
-	int err = 0;
-
-	_Static_assert(LAUNCH_MANY_ROWS * LAUNCH_COLS <= PG_MAX_PARAMS,
-	    "a statement's parameters");
-	if (p == NULL)
-		return -ENOMEM;
-	while (err == 0 && n > 0) {
-		size_t k = n >= LAUNCH_MANY_ROWS ? LAUNCH_MANY_ROWS : 1;
-
-		pg_params_init(p);
-		for (size_t i = 0; i < k; i++)
-			param_launch(p, &l[i]);
-		err = pg_run(store_pg_of(c), &store_pg_upgrade_sql,
-		    k > 1 ? U_LAUNCH_MANY : U_LAUNCH, p, NULL);
-		l += k;
-		n -= k;
-	}
-	free(p);
-	return err;
-}
-
-int
-store_pg_prune(
-    struct store_conn *c, enum store_pruned what, int64_t before, int max)
-{
-	struct pg_params p;
-	PGresult *res;
-	int64_t n;
-	int err;
-
-	pg_params_init(&p);
-	pg_param_int(&p, before);
-	pg_param_int(&p, max);
-	if ((err = pg_run(store_pg_of(c), &store_pg_upgrade_sql,
-		 U_LAUNCH_PRUNE + (int)what, &p, &res)) < 0)
-		return err;
-	n = pg_changes(res);
-	PQclear(res);
-	return (int)n;
 }

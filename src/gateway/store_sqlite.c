@@ -180,6 +180,7 @@ static const struct db_sqlset *const sets[] = {
     &store_sqlite_release_sql,
     &store_sqlite_upgrade_sql,
     &store_sqlite_outbox_sql,
+    &store_sqlite_launch_sql,
     &access_sqlite_sql,
 };
 

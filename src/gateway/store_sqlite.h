@@ -25,6 +25,7 @@ extern const struct db_schema store_sqlite_schema;
 extern const struct db_sqlset store_sqlite_release_sql;
 extern const struct db_sqlset store_sqlite_upgrade_sql;
 extern const struct db_sqlset store_sqlite_outbox_sql;
+extern const struct db_sqlset store_sqlite_launch_sql;
 
 int store_sqlite_release_insert(
     struct store_conn *c, struct release *r, const char *content);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* All SQL for upgrades, their events, the outbox and the launch log. */
+/* All SQL for upgrades and their events. Launch records and pruning
+ * are store_sqlite_launch.c's. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,16 +34,6 @@
 	"   WHEN u.delta_used THEN json('true') ELSE json('false') END,"       \
 	" 'bytes_downloaded', u.bytes_downloaded, 'artifact_size', u.size,"    \
 	" 'events', " OUTCOME_EVENTS " )"
-/* Launch records: one row, or LAUNCH_MANY_ROWS rows in one statement. */
-#define LAUNCH_INSERT                                                          \
-	"INSERT INTO launches (at, client_id, app, version, platform,"         \
-	" channel, action, reason, upgrade_id) VALUES "
-#define LAUNCH_COLS 9
-#define LAUNCH_ROW "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
-#define LAUNCH_ROW4 LAUNCH_ROW ", " LAUNCH_ROW ", " LAUNCH_ROW ", " LAUNCH_ROW
-#define LAUNCH_ROW16                                                           \
-	LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4 ", " LAUNCH_ROW4
-#define LAUNCH_MANY_ROWS 16
 
 #define UPGRADE_LIST(app, client)                                              \
 	"SELECT " UPGRADE_COLS " FROM upgrades"                                \
@@ -141,23 +132,6 @@ static const char *const sql[U_COUNT] = {
 		     " failed = failed + (?2 = 6) - (?1 = 6),"
 		     " timed_out = timed_out + (?2 = 7) - (?1 = 7)"
 		     " WHERE release_id = ?3",
-    [U_LAUNCH] = LAUNCH_INSERT LAUNCH_ROW,
-    [U_LAUNCH_MANY] = LAUNCH_INSERT LAUNCH_ROW16,
-    /* Of the ?2 oldest records, those from before ?1: records are
-     * written in the order they were made, so this reads no further
-     * than it deletes, where a test of every row's time would read the
-     * whole table each time nothing is old enough. */
-    [U_LAUNCH_PRUNE] = "DELETE FROM launches WHERE id IN"
-		       " (SELECT id FROM launches ORDER BY id LIMIT ?2)"
-		       " AND at < ?1",
-    /* Of the ?2 oldest upgrades that still have events, those that
-     * finished before ?1: upgrades are numbered in the order they
-     * began, and end within session_timeout of it. */
-    [U_EVENTS_PRUNE] = "DELETE FROM events WHERE upgrade IN"
-		       " (SELECT id FROM upgrades WHERE id IN"
-		       " (SELECT DISTINCT upgrade FROM events"
-		       " ORDER BY upgrade LIMIT ?2)"
-		       " AND final = 1 AND finished_at < ?1)",
 };
 
 const struct db_sqlset store_sqlite_upgrade_sql = {"upgrade", sql, U_COUNT};
@@ -638,60 +612,4 @@ store_sqlite_upgrade_state_counts(
 		counts[i] = sqlite3_column_int64(st, i);
 	sqlite3_reset(st);
 	return 0;
-}
-
-/* Bind l's fields from parameter first on. The strings are bound in
- * place, not copied (they outlive the step; store_launch_insert unbinds
- * them after it). NULL binds NULL. */
-static void
-bind_launch(sqlite3_stmt *st, int first, const struct launch_rec *l)
-{
-	const char *text[] = {l->client_id, l->app, l->version, l->platform,
-	    l->channel, l->action, l->reason, l->upgrade_id};
-
-	sqlite3_bind_int64(st, first, l->at);
-	for (int i = 0; i < (int)(sizeof(text) / sizeof(text[0])); i++)
-		sqlite3_bind_text(
-		    st, first + 1 + i, text[i], -1, SQLITE_STATIC);
-}
-
-int
-store_sqlite_launch_insert(
-    struct store_conn *c, const struct launch_rec *l, size_t n)
-{
-	struct db *db = store_sqlite_db(c);
-	int err = 0;
-
-	/* LAUNCH_MANY_ROWS at a time where it can: a statement's start and
-	 * end cost as much as a row, and the statistics flush inserts
-	 * thousands. */
-	while (err == 0 && n > 0) {
-		size_t k = n >= LAUNCH_MANY_ROWS ? LAUNCH_MANY_ROWS : 1;
-		sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql,
-		    k > 1 ? U_LAUNCH_MANY : U_LAUNCH);
-
-		for (size_t i = 0; i < k; i++)
-			bind_launch(st, 1 + (int)i * LAUNCH_COLS, &l[i]);
-		err = db_run(st);
-		sqlite3_clear_bindings(st);
-		l += k;
-		n -= k;
-	}
-	return err;
-}
-
-int
-store_sqlite_prune(
-    struct store_conn *c, enum store_pruned what, int64_t before, int max)
-{
-	struct db *db = store_sqlite_db(c);
-	sqlite3_stmt *st =
-	    db_stmt(db, &store_sqlite_upgrade_sql, U_LAUNCH_PRUNE + (int)what);
-	int err;
-
-	sqlite3_bind_int64(st, 1, before);
-	sqlite3_bind_int(st, 2, max);
-	if ((err = db_run(st)) < 0)
-		return err;
-	return sqlite3_changes(sqlite3_db_handle(st));
 }
