@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* PostgreSQL connections: reconnection, prepared statement sets,
- * migrations under an advisory lock, transactions and a pool. */
+ * transactions, notifications and a pool. Migrations are pg_migrate.c's,
+ * COPY and imports pg_import.c's. */
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -9,34 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg_int.h"
 #include "upgate/log.h"
-#include "upgate/pg.h"
 #include "upgate/ts.h"
 
-/* One key for every upgate program: a migration waits for any other. */
-#define PG_MIGRATE_LOCK 0x75706761746531LL
 /* A broken connection is tried again at most this often, so a request
  * while the server is down fails at once rather than waiting. */
 #define PG_RETRY_MS 1000
 #define PG_CONNECT_TIMEOUT "3"
-
-struct pg {
-	PGconn *conn;
-	char *copy; /* rows waiting to be sent to a COPY */
-	size_t copy_len, copy_cap;
-	int copy_err;
-	const struct pg_schema *schema;
-	bool *prepared; /* every set's statements, set by set */
-	size_t *first;	/* index in prepared of each set's first */
-	size_t total;
-	bool txn;	  /* inside BEGIN .. COMMIT/ROLLBACK */
-	bool listening;	  /* LISTEN issued on this connection */
-	bool down;	  /* the last attempt found no server */
-	int64_t last_try; /* monotonic ms of the last reconnection */
-	char where[160];  /* user@host:port/db, for logs */
-	pthread_mutex_t lock;
-	void *user;
-};
 
 /* When a connection of this process last came back (monotonic ms): a
  * connection that failed before that tries again at once rather than
@@ -116,8 +97,8 @@ pg_ok(const struct pg *pg)
 
 /* Make sure pg has a working connection: reconnect a broken one, at most
  * once per PG_RETRY_MS. */
-static int
-ensure(struct pg *pg)
+int
+pg_ensure(struct pg *pg)
 {
 	char why[512];
 	int64_t now;
@@ -151,8 +132,8 @@ ensure(struct pg *pg)
 }
 
 /* A failed result: its errno, logged unless it is a conflict. */
-static int
-failed(struct pg *pg, PGresult *r, const char *what)
+int
+pg_failed(struct pg *pg, PGresult *r, const char *what)
 {
 	int err = sqlstate_errno(r);
 	char why[512];
@@ -171,8 +152,8 @@ failed(struct pg *pg, PGresult *r, const char *what)
 	return err;
 }
 
-static bool
-result_ok(const PGresult *r)
+bool
+pg_result_ok(const PGresult *r)
 {
 	ExecStatusType s = PQresultStatus(r);
 
@@ -185,11 +166,11 @@ pg_exec(struct pg *pg, const char *sql)
 	PGresult *r;
 	int err = 0;
 
-	if ((err = ensure(pg)) < 0)
+	if ((err = pg_ensure(pg)) < 0)
 		return err;
 	r = PQexec(pg->conn, sql);
-	if (!result_ok(r))
-		err = failed(pg, r, sql);
+	if (!pg_result_ok(r))
+		err = pg_failed(pg, r, sql);
 	PQclear(r);
 	return err;
 }
@@ -203,8 +184,8 @@ stmt_index(struct pg *pg, const struct pg_sqlset *set, int idx)
 	fatal("database: statement set %s is not in the schema", set->name);
 }
 
-static int
-prepare(struct pg *pg, size_t k, const char *sql)
+int
+pg_prepare(struct pg *pg, size_t k, const char *sql)
 {
 	char name[24];
 	PGresult *r;
@@ -212,8 +193,8 @@ prepare(struct pg *pg, size_t k, const char *sql)
 
 	snprintf(name, sizeof(name), "s%zu", k);
 	r = PQprepare(pg->conn, name, sql, 0, NULL);
-	if (!result_ok(r))
-		err = failed(pg, r, sql);
+	if (!pg_result_ok(r))
+		err = pg_failed(pg, r, sql);
 	else
 		pg->prepared[k] = true;
 	PQclear(r);
@@ -233,10 +214,10 @@ pg_run(struct pg *pg, const struct pg_sqlset *set, int idx,
 	for (int attempt = 0;; attempt++) {
 		bool in_txn = pg->txn;
 
-		if ((err = ensure(pg)) < 0)
+		if ((err = pg_ensure(pg)) < 0)
 			return err;
 		if (!pg->prepared[k] &&
-		    (err = prepare(pg, k, set->sql[idx])) < 0) {
+		    (err = pg_prepare(pg, k, set->sql[idx])) < 0) {
 			/* Found dead by the prepare: once more on a new
 			 * connection, at once. */
 			if (attempt == 0 && !in_txn &&
@@ -249,7 +230,7 @@ pg_run(struct pg *pg, const struct pg_sqlset *set, int idx,
 		}
 		r = PQexecPrepared(pg->conn, name, p ? p->n : 0,
 		    p ? p->v : NULL, NULL, NULL, 0);
-		if (result_ok(r))
+		if (pg_result_ok(r))
 			break;
 		/* A connection found dead between statements: once more on
 		 * a new one, unless a transaction was lost with it. */
@@ -260,7 +241,7 @@ pg_run(struct pg *pg, const struct pg_sqlset *set, int idx,
 			pg->down = false;
 			continue;
 		}
-		err = failed(pg, r, set->sql[idx]);
+		err = pg_failed(pg, r, set->sql[idx]);
 		PQclear(r);
 		return err;
 	}
@@ -371,10 +352,10 @@ tx(struct pg *pg, const char *sql, bool begin)
 	int err;
 
 	for (int attempt = 0;; attempt++) {
-		if ((err = ensure(pg)) < 0)
+		if ((err = pg_ensure(pg)) < 0)
 			return err;
 		r = PQexec(pg->conn, sql);
-		if (result_ok(r)) {
+		if (pg_result_ok(r)) {
 			PQclear(r);
 			return 0;
 		}
@@ -385,7 +366,7 @@ tx(struct pg *pg, const char *sql, bool begin)
 			pg->down = false;
 			continue;
 		}
-		err = failed(pg, r, sql);
+		err = pg_failed(pg, r, sql);
 		PQclear(r);
 		return err;
 	}
@@ -482,7 +463,7 @@ pg_listen(struct pg *pg, const char *channel, int timeout_ms, pg_notify_fn fn,
 	size_t off = 0;
 	int err;
 
-	if ((err = ensure(pg)) < 0)
+	if ((err = pg_ensure(pg)) < 0)
 		return err;
 	if (!pg->listening) {
 		for (const char *c = channel; *c && off < sizeof(sql);) {
@@ -503,288 +484,11 @@ pg_listen(struct pg *pg, const char *channel, int timeout_ms, pg_notify_fn fn,
 	if (poll(&p, 1, timeout_ms) < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (p.revents != 0 && PQconsumeInput(pg->conn) == 0) {
-		failed(pg, NULL, "LISTEN");
+		pg_failed(pg, NULL, "LISTEN");
 		return -EIO;
 	}
 	notifies(pg, fn, arg);
 	return 0;
-}
-
-int
-pg_copy_begin(struct pg *pg, const char *sql)
-{
-	PGresult *r;
-	int err = 0;
-
-	if ((err = ensure(pg)) < 0)
-		return err;
-	r = PQexec(pg->conn, sql);
-	if (PQresultStatus(r) != PGRES_COPY_IN)
-		err = failed(pg, r, sql);
-	PQclear(r);
-	pg->copy_len = 0;
-	pg->copy_err = err;
-	return err;
-}
-
-#define COPY_CHUNK (256 * 1024)
-
-static int
-copy_flush(struct pg *pg)
-{
-	if (pg->copy_err == 0 && pg->copy_len > 0 &&
-	    PQputCopyData(pg->conn, pg->copy, (int)pg->copy_len) != 1)
-		pg->copy_err = failed(pg, NULL, "COPY");
-	pg->copy_len = 0;
-	return pg->copy_err;
-}
-
-/* Append n bytes of p to the waiting rows. */
-static int
-copy_add(struct pg *pg, const char *p, size_t n)
-{
-	if (pg->copy_len + n > pg->copy_cap) {
-		size_t cap = pg->copy_cap ? pg->copy_cap : COPY_CHUNK;
-		char *b;
-
-		while (cap < pg->copy_len + n)
-			cap *= 2;
-		if ((b = realloc(pg->copy, cap)) == NULL)
-			return pg->copy_err = -ENOMEM;
-		pg->copy = b;
-		pg->copy_cap = cap;
-	}
-	memcpy(pg->copy + pg->copy_len, p, n);
-	pg->copy_len += n;
-	return 0;
-}
-
-int
-pg_copy_row(struct pg *pg, const char *const *vals, int n)
-{
-	for (int i = 0; pg->copy_err == 0 && i < n; i++) {
-		if (i > 0)
-			copy_add(pg, "\t", 1);
-		if (vals[i] == NULL) {
-			copy_add(pg, "\\N", 2);
-			continue;
-		}
-		/* COPY's text format: backslash escapes for what ends a
-		 * value or a row. */
-		for (const char *c = vals[i]; *c && pg->copy_err == 0; c++) {
-			const char *esc = *c == '\\'   ? "\\\\"
-					  : *c == '\t' ? "\\t"
-					  : *c == '\n' ? "\\n"
-					  : *c == '\r' ? "\\r"
-						       : NULL;
-
-			copy_add(pg, esc ? esc : c, esc ? 2 : 1);
-		}
-	}
-	copy_add(pg, "\n", 1);
-	if (pg->copy_err == 0 && pg->copy_len >= COPY_CHUNK)
-		copy_flush(pg);
-	return pg->copy_err;
-}
-
-int
-pg_copy_end(struct pg *pg)
-{
-	PGresult *r;
-	int err = copy_flush(pg);
-
-	if (PQputCopyEnd(pg->conn, err < 0 ? "upgate: import failed" : NULL) !=
-		1 &&
-	    err == 0)
-		err = failed(pg, NULL, "COPY");
-	while ((r = PQgetResult(pg->conn)) != NULL) {
-		if (!result_ok(r) && err == 0)
-			err = failed(pg, r, "COPY");
-		PQclear(r);
-	}
-	return err;
-}
-
-static int
-copy_row(void *pg, const char *const *vals, int n)
-{
-	return pg_copy_row(pg, vals, n);
-}
-
-static int
-import_tables(struct pg *pg, const char *lock,
-    const struct pg_sqlset *count_set, int count_idx,
-    const char *const *copy_sql, const char *const *before, int n,
-    pg_source_fn src_rows, void *src, const char *after)
-{
-	PGresult *res;
-	int err;
-
-	if ((err = pg_exec(pg, lock)) < 0 ||
-	    (err = pg_run(pg, count_set, count_idx, NULL, &res)) < 0)
-		return err;
-	err = pg_int(res, 0, 0) > 0 ? -ENOTEMPTY : 0;
-	PQclear(res);
-	for (int t = 0; err == 0 && t < n; t++) {
-		if (before != NULL && before[t] != NULL &&
-		    (err = pg_exec(pg, before[t])) < 0)
-			break;
-		if ((err = pg_copy_begin(pg, copy_sql[t])) < 0)
-			break;
-		err = src_rows(src, t, copy_row, pg);
-		/* Ended either way; a failed row aborts the COPY. */
-		if (err < 0)
-			pg_copy_end(pg);
-		else
-			err = pg_copy_end(pg);
-	}
-	if (err == 0)
-		err = pg_exec(pg, after);
-	return err;
-}
-
-int
-pg_import(struct pg *pg, const char *lock, const struct pg_sqlset *count_set,
-    int count_idx, const char *const *copy_sql, const char *const *before,
-    int n, pg_source_fn src_rows, void *src, const char *after)
-{
-	int err;
-
-	if ((err = pg_begin(pg)) < 0)
-		return err;
-	return pg_end(pg, import_tables(pg, lock, count_set, count_idx,
-			      copy_sql, before, n, src_rows, src, after));
-}
-
-/* One row of one column of a query run at start-up, as a number; -1
- * when there is no row. */
-static int
-query_int(struct pg *pg, const char *sql, const char *param, int64_t *out)
-{
-	PGresult *r = PQexecParams(
-	    pg->conn, sql, param ? 1 : 0, NULL, &param, NULL, NULL, 0);
-	int err = 0;
-
-	if (!result_ok(r))
-		err = failed(pg, r, sql);
-	else
-		*out = PQntuples(r) > 0 ? pg_int(r, 0, 0) : -1;
-	PQclear(r);
-	return err;
-}
-
-/* The schema's version in this database (0: none yet), refusing a
- * database of another program or of a newer schema. */
-static int
-schema_version(struct pg *pg, int64_t *out)
-{
-	const struct pg_schema *s = pg->schema;
-	int64_t v, others;
-	int err;
-
-	if ((err = query_int(pg,
-		 "SELECT count(*) FROM upgate_schema WHERE program <> $1",
-		 s->program, &others)) < 0 ||
-	    (err = query_int(pg,
-		 "SELECT version FROM upgate_schema WHERE program = $1",
-		 s->program, &v)) < 0)
-		return err;
-	if (others > 0) {
-		log_err("database %s: it belongs to another program than %s "
-			"(see its upgate_schema table); refusing to touch it",
-		    pg->where, s->program);
-		return -EPROTO;
-	}
-	if (v > (int64_t)s->n_migrations) {
-		log_err("database %s: schema version %" PRId64 " is newer "
-			"than this program knows (%zu); refusing to touch it",
-		    pg->where, v, s->n_migrations);
-		return -EPROTO;
-	}
-	*out = v < 0 ? 0 : v;
-	return 0;
-}
-
-static int
-migrate_locked(struct pg *pg)
-{
-	const struct pg_schema *s = pg->schema;
-	char ver[24];
-	int64_t v, tables;
-	int err;
-
-	/* A database with tables but no upgate_schema is someone else's:
-	 * left as it is. */
-	if ((err = query_int(pg,
-		 "SELECT count(*) FROM information_schema.tables WHERE"
-		 " table_schema = current_schema() AND table_name <> $1",
-		 "upgate_schema", &tables)) < 0 ||
-	    (err = query_int(pg, "SELECT 1 WHERE to_regclass($1) IS NOT NULL",
-		 "upgate_schema", &v)) < 0)
-		return err;
-	if (v < 0 && tables > 0) {
-		log_err("database %s: it holds %" PRId64 " table(s) of "
-			"something else; %s wants a database of its own",
-		    pg->where, tables, s->program);
-		return -EPROTO;
-	}
-	if ((err = pg_exec(pg, "CREATE TABLE IF NOT EXISTS upgate_schema ("
-			       " program text PRIMARY KEY,"
-			       " version integer NOT NULL)")) < 0 ||
-	    (err = schema_version(pg, &v)) < 0)
-		return err;
-	for (; err == 0 && v < (int64_t)s->n_migrations; v++) {
-		const char *params[2] = {s->program, ver};
-		PGresult *r;
-
-		snprintf(ver, sizeof(ver), "%" PRId64, v + 1);
-		if ((err = pg_begin(pg)) < 0)
-			return err;
-		if ((err = pg_exec(pg, s->migrations[v])) == 0) {
-			r = PQexecParams(pg->conn,
-			    "INSERT INTO upgate_schema VALUES ($1, $2)"
-			    " ON CONFLICT (program) DO UPDATE"
-			    " SET version = excluded.version",
-			    2, NULL, params, NULL, NULL, 0);
-			if (!result_ok(r))
-				err = failed(pg, r, "upgate_schema");
-			PQclear(r);
-		}
-		if ((err = pg_end(pg, err)) < 0) {
-			log_err("database %s: migration to version %s failed",
-			    pg->where, ver);
-			return err;
-		}
-		log_info("database %s: schema migrated to version %s",
-		    pg->where, ver);
-	}
-	return err;
-}
-
-static int
-migrate(struct pg *pg)
-{
-	char sql[80];
-	int err, unlock;
-
-	snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%lld)",
-	    (long long)PG_MIGRATE_LOCK);
-	if ((err = pg_exec(pg, sql)) < 0)
-		return err;
-	err = migrate_locked(pg);
-	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%lld)",
-	    (long long)PG_MIGRATE_LOCK);
-	unlock = pg_exec(pg, sql);
-	if (err == 0)
-		err = unlock;
-	/* Every statement must fit the schema: fail here, not at first use. */
-	for (size_t i = 0; err == 0 && i < pg->schema->n_sets; i++) {
-		const struct pg_sqlset *set = pg->schema->sets[i];
-
-		for (size_t j = 0; err == 0 && j < set->n; j++)
-			err = prepare(pg, pg->first[i] + j, set->sql[j]);
-	}
-	return err;
 }
 
 int
@@ -832,8 +536,8 @@ pg_open(const char *url, const char *password, const struct pg_schema *schema,
 	if ((err = pg_exec(pg, "SET TIME ZONE 'UTC'")) < 0)
 		goto fail;
 	if (migrate_it)
-		err = migrate(pg);
-	else if ((err = schema_version(pg, &v)) == 0 &&
+		err = pg_migrate(pg);
+	else if ((err = pg_schema_version(pg, &v)) == 0 &&
 		 v != (int64_t)schema->n_migrations) {
 		log_err("database %s: schema version %" PRId64 ", expected "
 			"%zu",
