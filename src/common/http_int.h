@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Inside the HTTP layer: the server and per-request state its files
  * share. http.c starts and stops listeners; http_request.c takes each
- * request from its first byte to its answer; http_reply.c builds
- * answers; http_stream.c keeps event streams; http_metrics.c counts. */
+ * request from its first byte to its answer, asking http_edge.c
+ * (address, rate, framing) and http_access.c (token, role, audit) on
+ * the way; http_reply.c builds answers; http_stream.c keeps event
+ * streams; http_metrics.c counts. */
 #ifndef UPGATE_HTTP_INT_H
 #define UPGATE_HTTP_INT_H
 
@@ -90,6 +92,38 @@ struct conn_req {
 	struct sockaddr_storage client;
 	bool client_set, forwarded;
 };
+
+/* http_edge.c: before routing. */
+/* Set cr's client address once: the peer, or the address behind it in
+ * X-Forwarded-For when the peer is a trusted proxy. */
+void http_client_of(struct http_server *s, struct conn_req *cr);
+/* Whether cr's client may make one more public request now; when not,
+ * *retry_ms says how long until it may. */
+bool http_rate_ok(
+    struct http_server *s, struct conn_req *cr, int64_t *retry_ms);
+/* Why cr's body could be read two ways or its target is bad (why may
+ * be filled), with *err -EBADMSG (400) or -ENOSYS (501); NULL when it
+ * is well framed. */
+const char *http_framing_refusal(
+    struct conn_req *cr, const char *version, char *why, size_t len, int *err);
+/* Whether a request target encodes a control character. */
+bool http_encodes_control(const char *uri);
+
+/* http_access.c: who asks, and whether they may. */
+/* Whether cr changes something with a token (it is audited). */
+bool http_is_change(const struct conn_req *cr);
+/* Who holds cr's bearer token (cr->caller): 0, -EACCES, or why the
+ * daemon cannot tell. */
+int http_identify(struct http_server *s, struct conn_req *cr);
+/* The {name} segment of cr's path, NULL when its route has none. */
+const char *http_route_param(const struct conn_req *cr, const char *name);
+/* The least role a route that needs a token needs. */
+enum access_role http_route_role(const struct http_route *rt);
+/* Whether cr is a change to app (NULL: none named) its caller may not
+ * make: a publisher's token holds it to its apps. */
+bool http_app_refused(const struct conn_req *cr, const char *app);
+/* Log the audit line of a change the handler did not log with it. */
+void http_audit_answer(struct conn_req *cr, int status);
 
 /* http_request.c: libmicrohttpd's callbacks for one listener (cls). */
 void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* One request, from its request line to its answer: framing and target
- * checks, the client address, routing, auth, rate limit, the body,
- * parking and resuming, and its log line and counters. */
+/* One request, from its request line to its answer: the edge's checks
+ * (http_edge.c) and the caller's (http_access.c) in order and their
+ * refusals, routing, the body, parking and resuming, and its log line
+ * and counters. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,7 +14,6 @@
 
 #include "upgate/connguard.h"
 #include "upgate/log.h"
-#include "upgate/ratelimit.h"
 #include "upgate/ts.h"
 
 /* Match path against pattern, storing {x} segments (pointers into the
@@ -63,46 +63,6 @@ bool
 http_route_internal(const struct http_route *rt)
 {
 	return rt->scope == HTTP_INTERNAL || rt->auth >= HTTP_AUTH_VIEWER;
-}
-
-/* A request that changes something with a token: it is audited. */
-static bool
-is_change(const struct conn_req *cr)
-{
-	return cr->route != NULL && cr->route->auth >= HTTP_AUTH_VIEWER &&
-	       strcmp(cr->r.method, "GET") != 0 &&
-	       strcmp(cr->r.method, "HEAD") != 0;
-}
-
-struct audit_arg {
-	const struct req *r;
-	int status;
-};
-
-static int
-audit_run(const struct access_conn *c, void *arg)
-{
-	const struct audit_arg *a = arg;
-
-	return access_audit_req(c, a->r, a->status);
-}
-
-/* The audit line of a change the handler did not log with its change:
- * refused, failed, or one outside this daemon's store. */
-static void
-audit_answer(struct conn_req *cr, int status)
-{
-	const struct access_store *st = cr->r.server->cfg.access;
-	struct audit_arg a = {&cr->r, status};
-	int err;
-
-	if (!is_change(cr) || cr->r.caller == NULL || cr->r.audited ||
-	    st == NULL)
-		return;
-	cr->r.audited = true;
-	if ((err = st->write(st->ctx, audit_run, &a)) < 0)
-		log_err("audit: cannot log %s %s (%d) by %s: %s", cr->r.method,
-		    cr->r.path, status, cr->caller.name, strerror(-err));
 }
 
 /* Find the route for method and path; on a path match with the wrong
@@ -169,7 +129,7 @@ send_resp(struct conn_req *cr, struct resp *rs)
 		http_error(
 		    rs, -EIO, "internal", NULL, "handler gave no answer");
 	connguard_answering(cr->guarded);
-	audit_answer(cr, rs->status);
+	http_audit_answer(cr, rs->status);
 	if (rs->stream) {
 		if ((mr = http_stream_open(cr)) == NULL)
 			return MHD_NO;
@@ -218,131 +178,12 @@ send_error(struct conn_req *cr, int err, const char *code, const char *fmt, ...)
 	return send_resp(cr, &rs);
 }
 
-/* Who holds the request's bearer token: 0, -EACCES, or why the daemon
- * cannot tell. */
-static int
-identify(struct http_server *s, struct conn_req *cr)
-{
-	const char *h = MHD_lookup_connection_value(
-	    cr->r.conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	int err;
-
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return -EACCES;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	if (s->cfg.authorize == NULL)
-		return -EACCES;
-	if ((err = s->cfg.authorize(s->cfg.ctx, h, strlen(h), &cr->caller)) ==
-	    0)
-		cr->r.caller = &cr->caller;
-	return err;
-}
-
-/* The {name} segment of the request's path, NULL when its route has
- * none. */
-static const char *
-route_param(const struct conn_req *cr, const char *name)
-{
-	size_t len = strlen(name);
-	int i = 0;
-
-	for (const char *p = cr->route->pattern; (p = strchr(p, '{')); p++) {
-		if (strncmp(p + 1, name, len) == 0 && p[len + 1] == '}')
-			return i < HTTP_MAX_PARAMS ? cr->r.params[i] : NULL;
-		i++;
-	}
-	return NULL;
-}
-
-/* The least role a route that needs a token needs. */
-static enum access_role
-route_role(const struct http_route *rt)
-{
-	return rt->auth == HTTP_AUTH_ADMIN	 ? ACCESS_ADMIN
-	       : rt->auth == HTTP_AUTH_PUBLISHER ? ACCESS_PUBLISHER
-						 : ACCESS_VIEWER;
-}
-
-/* Whether the request is a change to app (NULL: none named) that its
- * caller may not make: a publisher's token holds it to its apps. */
-static bool
-app_refused(const struct conn_req *cr, const char *app)
-{
-	return app != NULL && cr->r.caller != NULL && is_change(cr) &&
-	       !access_app_allowed(&cr->caller, app);
-}
-
 static enum MHD_Result
 send_app_refusal(struct conn_req *cr, const char *app)
 {
 	return send_error(cr, -EPERM, "forbidden",
 	    "token %s may change apps matching %s, not %s", cr->caller.name,
 	    cr->caller.apps, app);
-}
-
-/* Every X-Forwarded-For header of a request, joined by commas (an
- * intermediary may add a header rather than extend one). */
-struct xff {
-	char v[2100];
-	size_t len;
-	bool over;
-};
-
-static enum MHD_Result
-xff_add(void *arg, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	struct xff *x = arg;
-	size_t n = value ? strlen(value) : 0;
-
-	(void)kind;
-	if (strcasecmp(key, "X-Forwarded-For") != 0 || value == NULL)
-		return MHD_YES;
-	if (x->len + n + 2 >= sizeof(x->v)) {
-		x->over = true;
-		return MHD_NO;
-	}
-	if (x->len > 0)
-		x->v[x->len++] = ',';
-	memcpy(x->v + x->len, value, n + 1);
-	x->len += n;
-	return MHD_YES;
-}
-
-/* Set cr's client address once: the connection's peer, or, when the
- * peer is a trusted proxy, the address X-Forwarded-For names (SPEC,
- * "Behind a reverse proxy"). A forwarded list too long to be real is
- * not read: the peer it is. */
-static void
-client_of(struct http_server *s, struct conn_req *cr)
-{
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-	    cr->r.conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct xff x = {.len = 0};
-
-	if (cr->client_set || ci == NULL || ci->client_addr == NULL)
-		return;
-	cr->client_set = true;
-	if (s->n_proxies > 0 &&
-	    addr_in_ranges(ci->client_addr, s->proxies, s->n_proxies))
-		MHD_get_connection_values(
-		    cr->r.conn, MHD_HEADER_KIND, xff_add, &x);
-	cr->forwarded =
-	    addr_client(ci->client_addr, x.len > 0 && !x.over ? x.v : NULL,
-		s->proxies, s->n_proxies, &cr->client) == 1;
-	cr->r.client = (const struct sockaddr *)&cr->client;
-}
-
-/* Whether this client may make one more public request now; when not,
- * *retry_ms says how long until it may. */
-static bool
-rate_ok(struct http_server *s, struct conn_req *cr, int64_t *retry_ms)
-{
-	if (!cr->client_set)
-		return true;
-	return ratelimit_take(s->rl, (const struct sockaddr *)&cr->client,
-	    ts_mono_ms(), retry_ms);
 }
 
 static enum MHD_Result
@@ -360,84 +201,6 @@ rate_refuse(struct conn_req *cr, int64_t retry_ms)
 	return send_resp(cr, &rs);
 }
 
-/* The headers that say where a request's body ends (RFC 9112 section
- * 6), gathered from every header line: libmicrohttpd reads the first
- * Content-Length and knows only a lone "chunked". */
-struct framing {
-	int lengths;	/* Content-Length lines */
-	int chunked;	/* "chunked" codings */
-	char other[48]; /* the first other coding, "" none */
-	bool te;	/* a Transfer-Encoding line */
-};
-
-static enum MHD_Result
-framing_add(
-    void *arg, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	struct framing *f = arg;
-
-	(void)kind;
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-		/* "5, 5" is two values in one line. */
-		f->lengths += value != NULL && strchr(value, ',') ? 2 : 1;
-		return MHD_YES;
-	}
-	if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) != 0)
-		return MHD_YES;
-	f->te = true;
-	for (const char *p = value ? value : ""; *p != '\0';) {
-		size_t n;
-
-		p += strspn(p, " \t,");
-		n = strcspn(p, ",");
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n == 7 && strncasecmp(p, "chunked", 7) == 0)
-			f->chunked++;
-		else if (n > 0 && f->other[0] == '\0')
-			snprintf(f->other, sizeof(f->other), "%.*s",
-			    (int)(n < 40 ? n : 40), p);
-		p += strcspn(p, ",");
-	}
-	return MHD_YES;
-}
-
-/* Refuse a request whose body could be read two ways (request
- * smuggling behind a proxy that reads it the other way), and a target
- * with an encoded control character (which libmicrohttpd's decoding
- * would cut or pass on): 400, or 501 for a transfer coding we do not
- * have; the connection is closed after, since where the next request
- * starts is unknown. NULL when the request is well framed. */
-static const char *
-framing_refusal(
-    struct conn_req *cr, const char *version, char *why, size_t len, int *err)
-{
-	struct framing f = {.lengths = 0};
-
-	*err = -EBADMSG;
-	if (cr->bad_target)
-		return "the request target has an encoded control character";
-	MHD_get_connection_values(cr->r.conn, MHD_HEADER_KIND, framing_add, &f);
-	if (f.lengths > 1)
-		return "the request has more than one Content-Length";
-	if (f.te && f.lengths > 0)
-		return "the request has both Content-Length and "
-		       "Transfer-Encoding";
-	if (f.te && strcmp(version, MHD_HTTP_VERSION_1_1) != 0)
-		return "Transfer-Encoding needs HTTP/1.1";
-	if (f.other[0] != '\0') {
-		*err = -ENOSYS;
-		snprintf(why, len,
-		    "transfer coding '%s' is not supported (only chunked is)",
-		    f.other);
-		return why;
-	}
-	if (f.te && f.chunked != 1)
-		return f.chunked ? "chunked is applied more than once"
-				 : "Transfer-Encoding names no coding";
-	return NULL;
-}
-
 /* First call for a request: route, auth and declared-size checks. Returns
  * MHD_YES with nothing queued when the request may go on. */
 static enum MHD_Result
@@ -449,8 +212,9 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 	int64_t retry_ms = 0;
 	int err;
 
-	client_of(s, cr);
-	if ((refusal = framing_refusal(cr, version, why, sizeof(why), &err))) {
+	http_client_of(s, cr);
+	if ((refusal = http_framing_refusal(
+		 cr, version, why, sizeof(why), &err))) {
 		cr->must_close = true;
 		return send_error(cr, err,
 		    err == -ENOSYS ? "unsupported_transfer_coding"
@@ -471,13 +235,13 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 		return send_error(
 		    cr, -ENOENT, "not_found", "no such resource: %s", url);
 	if (cr->route->auth == HTTP_AUTH_NONE && s->rl != NULL &&
-	    !rate_ok(s, cr, &retry_ms))
+	    !http_rate_ok(s, cr, &retry_ms))
 		return rate_refuse(cr, retry_ms);
 	if (cr->route->auth >= HTTP_AUTH_VIEWER) {
-		enum access_role need = route_role(cr->route);
-		const char *app = route_param(cr, "app");
+		enum access_role need = http_route_role(cr->route);
+		const char *app = http_route_param(cr, "app");
 
-		if ((err = identify(s, cr)) == -EACCES) {
+		if ((err = http_identify(s, cr)) == -EACCES) {
 			atomic_fetch_add(&s->auth_failures, 1);
 			return send_error(cr, -EACCES, "unauthorized",
 			    "this endpoint needs Authorization: Bearer "
@@ -492,7 +256,7 @@ begin(struct http_server *s, struct conn_req *cr, const char *url,
 			    "%s %s needs the %s role; token %s has the %s role",
 			    method, cr->route->pattern, access_role_name(need),
 			    cr->caller.name, access_role_name(cr->caller.role));
-		if (app_refused(cr, app))
+		if (http_app_refused(cr, app))
 			return send_app_refusal(cr, app);
 	}
 	cr->max =
@@ -660,7 +424,7 @@ finish(struct conn_req *cr)
 		const char *app =
 		    json_string_value(json_object_get(cr->r.body, "app"));
 
-		if (app_refused(cr, app))
+		if (http_app_refused(cr, app))
 			return send_app_refusal(cr, app);
 	}
 	return answer(cr, cr->route->handler(&cr->r, &cr->resp));
@@ -672,26 +436,6 @@ finish(struct conn_req *cr)
  * so the rest of the request is due. */
 static char bad_target_mark;
 
-static bool
-encodes_control(const char *uri)
-{
-	static const char hex[] = "0123456789abcdefABCDEF";
-
-	for (const char *p = strchr(uri, '%'); p; p = strchr(p + 1, '%')) {
-		const char *a = p[1] ? strchr(hex, p[1]) : NULL;
-		const char *b = a && p[2] ? strchr(hex, p[2]) : NULL;
-		int v;
-
-		if (a == NULL || b == NULL)
-			continue;
-		v = (int)((a - hex < 16 ? a - hex : a - hex - 6) * 16 +
-			  (b - hex < 16 ? b - hex : b - hex - 6));
-		if (v < 0x20 || v == 0x7f)
-			return true;
-	}
-	return false;
-}
-
 void *
 http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
@@ -701,7 +445,7 @@ http_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	(void)cls;
 	if (ci != NULL && ci->socket_context != NULL)
 		connguard_request(ci->socket_context, ts_mono_ms());
-	return encodes_control(uri) ? &bad_target_mark : NULL;
+	return http_encodes_control(uri) ? &bad_target_mark : NULL;
 }
 
 enum MHD_Result
