@@ -170,6 +170,7 @@ def read_paths(now_ms):
     return [
         ("outcomes, first page", "mg", lambda r: "/v1/outcomes?limit=25"),
         ("outcomes of one app", "mg", lambda r: "/v1/outcomes?limit=25&app=" + r.choice(apps)),
+        ("failures, all apps", "mg", lambda r: "/v1/outcomes?limit=25&result=failed"),
         ("failures of one app", "mg",
          lambda r: "/v1/outcomes?limit=25&result=failed&app=" + r.choice(apps)),
         ("outcomes of one client", "mg",
@@ -187,6 +188,7 @@ def read_paths(now_ms):
         ("gateway: upgrades, first page", "gw", lambda r: "/v1/admin/upgrades?limit=25"),
         ("gateway: upgrades of one client", "gw",
          lambda r: "/v1/admin/upgrades?limit=25&client_id=" + client(r)),
+        ("gateway: failed upgrades", "gw", lambda r: "/v1/admin/upgrades?limit=25&state=failed"),
         ("gateway: failed upgrades of one app", "gw",
          lambda r: "/v1/admin/upgrades?limit=25&state=failed&app=" + r.choice(apps)),
         ("gateway: releases", "gw", lambda r: "/v1/admin/releases"),

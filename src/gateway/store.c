@@ -568,6 +568,18 @@ store_launch_insert(struct store_conn *c, const struct launch_rec *l, size_t n)
 }
 
 int
+store_upgrade_list_form(const struct upgrade_filter *f)
+{
+	bool failures = f->state == UPG_FAILED || f->state == UPG_TIMED_OUT;
+
+	if (f->client_id != NULL)
+		return U_LIST_CLIENT;
+	if (failures)
+		return f->app != NULL ? U_LIST_APP_FAILED : U_LIST_FAILED;
+	return f->app != NULL ? U_LIST_APP : U_LIST;
+}
+
+int
 store_launch_prune(struct store_conn *c, int64_t before, int max)
 {
 	CALL(prune, STORE_PRUNE_LAUNCHES, before, max);

@@ -96,13 +96,19 @@ enum store_upgrade_stmt {
 	U_OUTBOX_HALT,
 	U_TELL,
 	U_EXPIRED,
-	U_LIST,
+	U_LIST, /* the forms store_upgrade_list_form() picks */
 	U_LIST_CLIENT,
 	U_LIST_APP,
+	U_LIST_FAILED,
+	U_LIST_APP_FAILED,
 	U_STATE_COUNTS,
 	U_STATE_MOVE,
 	U_COUNT
 };
+
+/* The form of U_LIST that f's query takes: one an index answers,
+ * newest first, whatever the filter leaves rare. */
+int store_upgrade_list_form(const struct upgrade_filter *f);
 
 /* store_*_launch.c's statements. */
 enum {

@@ -47,11 +47,14 @@
 						 " 'artifact_size', u.size,"   \
 						 " 'events', " OUTCOME_EVENTS  \
 						 ")::text"
-#define UPGRADE_LIST(app, client)                                              \
+#define UPGRADE_LIST_ON(app, client, failed)                                   \
 	"SELECT " UPGRADE_COLS " FROM upgrades"                                \
 	" WHERE " app " AND " client                                           \
-	" AND ($3::text IS NULL OR state = $3) AND id < $4"                    \
+	" AND ($3::text IS NULL OR state = $3) AND id < $4" failed             \
 	" ORDER BY id DESC LIMIT $5"
+#define UPGRADE_LIST(app, client) UPGRADE_LIST_ON(app, client, "")
+/* Failures, from the partial indexes of schema 4. */
+#define FAILED " AND state IN ('failed', 'timed_out')"
 /* ($1 = k)::int: 1 when state number $1 is k */
 #define MOVE(col, k)                                                           \
 	" " col " = " col " + ($2::int = " k ")::int - ($1::int = " k ")::int"
@@ -128,6 +131,10 @@ static const char *const sql[U_COUNT] = {
 	UPGRADE_LIST("($1::text IS NULL OR app = $1)", "client_id = $2"),
     [U_LIST_APP] =
 	UPGRADE_LIST("app = $1", "($2::text IS NULL OR client_id = $2)"),
+    [U_LIST_FAILED] = UPGRADE_LIST_ON("($1::text IS NULL OR app = $1)",
+	"($2::text IS NULL OR client_id = $2)", FAILED),
+    [U_LIST_APP_FAILED] = UPGRADE_LIST_ON(
+	"app = $1", "($2::text IS NULL OR client_id = $2)", FAILED),
     [U_STATE_COUNTS] =
 	"SELECT coalesce(sum(offered), 0), coalesce(sum(downloading), 0),"
 	" coalesce(sum(downloaded), 0), coalesce(sum(verifying), 0),"
@@ -589,10 +596,7 @@ store_pg_upgrade_list(struct store_conn *c, const struct upgrade_filter *f,
 	pg_param_int(&p, f->after > 0 ? f->after : INT64_MAX);
 	pg_param_int(&p, f->limit);
 	if ((err = pg_run(store_pg_of(c), &store_pg_upgrade_sql,
-		 f->client_id ? U_LIST_CLIENT
-		 : f->app     ? U_LIST_APP
-			      : U_LIST,
-		 &p, &res)) < 0)
+		 store_upgrade_list_form(f), &p, &res)) < 0)
 		return err;
 	rows = (size_t)PQntuples(res);
 	if ((list = calloc(rows ? rows : 1, sizeof(*list))) == NULL)

@@ -156,6 +156,22 @@ static const char *const migrations[] = {
     "ALTER TABLE upgrades ADD COLUMN bytes_downloaded INTEGER;",
     /* 6: named tokens and the audit log (access.h). */
     ACCESS_SQLITE_TABLES,
+    /* 7: a client's failures of an app (U_FAILS, every launch of a
+     * client with upgrades) from the index alone. Through
+     * upgrades_client it read every upgrade the client ever had of the
+     * app, a row each from all over the file: at 10M upgrades (20 per
+     * client and app) a launch ran at 0.11 of its rate on an empty
+     * database (docs/performance.md, "As the data grows"). Only failed
+     * and timed-out upgrades have an entry, made once when they end. */
+    "CREATE INDEX upgrades_failures ON upgrades(client_id, app,"
+    " release_id, finished_at) WHERE state IN ('failed', 'timed_out');"
+    /* And the admin list's failures, newest first, of one app or all
+     * (U_LIST_FAILED): a state rare in the app was read through every
+     * upgrade of it, 65-150 ms at 10M. */
+    "CREATE INDEX upgrades_failed ON upgrades(id)"
+    " WHERE state IN ('failed', 'timed_out');"
+    "CREATE INDEX upgrades_failed_app ON upgrades(app, id)"
+    " WHERE state IN ('failed', 'timed_out');",
 };
 
 /* Every row of each table, as an import reads them. */

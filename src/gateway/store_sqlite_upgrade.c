@@ -35,11 +35,15 @@
 	" 'bytes_downloaded', u.bytes_downloaded, 'artifact_size', u.size,"    \
 	" 'events', " OUTCOME_EVENTS " )"
 
-#define UPGRADE_LIST(app, client)                                              \
-	"SELECT " UPGRADE_COLS " FROM upgrades"                                \
-	" WHERE " app " AND " client                                           \
-	" AND (?3 IS NULL OR state = ?3) AND id < ?4"                          \
+#define UPGRADE_LIST_ON(ix, app, client, failed)                               \
+	"SELECT " UPGRADE_COLS " FROM upgrades" ix " WHERE " app               \
+	" AND " client " AND (?3 IS NULL OR state = ?3) AND id < ?4" failed    \
 	" ORDER BY id DESC LIMIT ?5"
+#define UPGRADE_LIST(app, client) UPGRADE_LIST_ON("", app, client, "")
+/* Failures read from the partial indexes of schema 7, which hold
+ * failed and timed-out upgrades only: a state rare in the app (or in
+ * all of them) is found without reading the rest. */
+#define FAILED " AND state IN ('failed', 'timed_out')"
 
 /* release_counts has a column per state, in this order (migration 4). */
 _Static_assert(UPG_STATE_COUNT == 8, "a release_counts column per state");
@@ -117,6 +121,10 @@ static const char *const sql[U_COUNT] = {
     [U_LIST_CLIENT] =
 	UPGRADE_LIST("(?1 IS NULL OR app = ?1)", "client_id = ?2"),
     [U_LIST_APP] = UPGRADE_LIST("app = ?1", "(?2 IS NULL OR client_id = ?2)"),
+    [U_LIST_FAILED] = UPGRADE_LIST_ON(" INDEXED BY upgrades_failed",
+	"(?1 IS NULL OR app = ?1)", "(?2 IS NULL OR client_id = ?2)", FAILED),
+    [U_LIST_APP_FAILED] = UPGRADE_LIST_ON(" INDEXED BY upgrades_failed_app",
+	"app = ?1", "(?2 IS NULL OR client_id = ?2)", FAILED),
     [U_STATE_COUNTS] = "SELECT total(offered), total(downloading),"
 		       " total(downloaded), total(verifying),"
 		       " total(installing), total(succeeded), total(failed),"
@@ -562,10 +570,8 @@ store_sqlite_upgrade_list(struct store_conn *c, const struct upgrade_filter *f,
     struct upgrade **out, size_t *n)
 {
 	struct db *db = store_sqlite_db(c);
-	sqlite3_stmt *st = db_stmt(db, &store_sqlite_upgrade_sql,
-	    f->client_id ? U_LIST_CLIENT
-	    : f->app	 ? U_LIST_APP
-			 : U_LIST);
+	sqlite3_stmt *st =
+	    db_stmt(db, &store_sqlite_upgrade_sql, store_upgrade_list_form(f));
 	struct upgrade *list;
 	size_t len = 0;
 	int err;

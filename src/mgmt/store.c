@@ -62,10 +62,16 @@ store_kind_name(const struct outcome *o)
 int
 store_filter_form(const struct outcome_filter *f)
 {
+	bool failures =
+	    f->result != NULL && (strcmp(f->result, "failed") == 0 ||
+				     strcmp(f->result, "timed_out") == 0);
+
 	if (f->client_id != NULL)
 		return 1;
 	if (f->app != NULL && f->version != NULL)
 		return 2;
+	if (failures)
+		return f->app != NULL ? 5 : 4;
 	return f->app != NULL ? 3 : 0;
 }
 

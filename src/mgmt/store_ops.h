@@ -117,7 +117,8 @@ void store_gauge_row(FILE *out, const char *name, const char *l1,
 const char *store_kind_name(const struct outcome *o);
 
 /* The form of an outcome query that can use an index for f's filters:
- * 0 any, 1 by client, 2 by release, 3 by app (added to the first). */
+ * 0 any, 1 by client, 2 by release, 3 by app, 4 failures, 5 failures
+ * of an app (added to the first). */
 int store_filter_form(const struct outcome_filter *f);
 
 #endif

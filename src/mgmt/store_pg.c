@@ -210,6 +210,11 @@ static const char *const migrations[] = {
     "CREATE TRIGGER outcomes_hours AFTER INSERT ON outcomes"
     "  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
     "  EXECUTE FUNCTION outcome_hours_ins();",
+    /* 5: failures newest first, as SQLite's schema 10. */
+    "CREATE INDEX outcomes_failed ON outcomes(id)"
+    " WHERE result IN ('failed', 'timed_out');"
+    "CREATE INDEX outcomes_app_failed ON outcomes(app, id)"
+    " WHERE result IN ('failed', 'timed_out');",
 };
 #undef NET
 #undef SLOT

@@ -13,11 +13,15 @@ enum {
 	O_LIST_CLIENT,
 	O_LIST_RELEASE,
 	O_LIST_APP,
+	O_LIST_FAILED,
+	O_LIST_APP_FAILED,
 	O_GET,
-	O_CSV, /* the same four */
+	O_CSV, /* the same six */
 	O_CSV_CLIENT,
 	O_CSV_RELEASE,
 	O_CSV_APP,
+	O_CSV_FAILED,
+	O_CSV_APP_FAILED,
 	O_STATS,
 	O_COUNTS,
 	O_TIMELINE,
@@ -69,6 +73,8 @@ enum {
 	" CASE WHEN started_at > 0 THEN " T("started_at") " END,"              \
 	" " T("finished_at") ", " T("received_at") ","                         \
 	" download_ms, install_ms, id FROM outcomes"
+/* Failures, from the partial indexes of schema 5. */
+#define FAILED " AND result IN ('failed', 'timed_out')"
 
 static const char *const sql[O_COUNT] = {
     /* Every daemon sharing the database is told of a failure or a halt
@@ -105,12 +111,16 @@ static const char *const sql[O_COUNT] = {
     [O_LIST_CLIENT] = LIST BY_CLIENT LIST_END,
     [O_LIST_RELEASE] = LIST BY_RELEASE LIST_END,
     [O_LIST_APP] = LIST BY_APP LIST_END,
+    [O_LIST_FAILED] = LIST FILTER FAILED LIST_END,
+    [O_LIST_APP_FAILED] = LIST BY_APP FAILED LIST_END,
     [O_GET] = "SELECT " OUTCOME_JSON ", 'events', events::json,"
 	      " 'detail', detail::json) FROM outcomes WHERE outcome_id = $1",
     [O_CSV] = CSV FILTER LIST_END,
     [O_CSV_CLIENT] = CSV BY_CLIENT LIST_END,
     [O_CSV_RELEASE] = CSV BY_RELEASE LIST_END,
     [O_CSV_APP] = CSV BY_APP LIST_END,
+    [O_CSV_FAILED] = CSV FILTER FAILED LIST_END,
+    [O_CSV_APP_FAILED] = CSV BY_APP FAILED LIST_END,
     [O_STATS] =
 	"SELECT json_build_object('app', app, 'version', version,"
 	" 'total', total, 'succeeded', succeeded, 'failed', failed,"

@@ -9,15 +9,19 @@
 enum {
 	O_INSERT,
 	O_STATS_ADD,
-	O_LIST, /* then O_LIST + BY_CLIENT, + BY_RELEASE, + BY_APP */
+	O_LIST, /* then the forms of store_filter_form() */
 	O_LIST_CLIENT,
 	O_LIST_RELEASE,
 	O_LIST_APP,
+	O_LIST_FAILED,
+	O_LIST_APP_FAILED,
 	O_GET,
-	O_CSV, /* the same four */
+	O_CSV, /* the same six */
 	O_CSV_CLIENT,
 	O_CSV_RELEASE,
 	O_CSV_APP,
+	O_CSV_FAILED,
+	O_CSV_APP_FAILED,
 	O_STATS,
 	O_COUNTS,
 	O_TIMELINE,
@@ -74,6 +78,12 @@ enum {
 	" CASE WHEN started_at > 0 THEN " T("started_at") " END,"              \
 	" " T("finished_at") ", " T("received_at") ","                         \
 	" download_ms, install_ms, id FROM outcomes"
+/* Failures read from the partial indexes of schema 10, which hold
+ * failed and timed-out outcomes only: a result rare in an app (or in
+ * all of them) is found without reading the rest of the archive. */
+#define FAILED " AND result IN ('failed', 'timed_out')"
+#define ALL_FAILED " INDEXED BY outcomes_failed" FILTER FAILED
+#define APP_FAILED " INDEXED BY outcomes_app_failed" BY_APP FAILED
 
 static const char *const sql[O_COUNT] = {
     [O_INSERT] =
@@ -100,12 +110,16 @@ static const char *const sql[O_COUNT] = {
     [O_LIST_CLIENT] = LIST BY_CLIENT LIST_END,
     [O_LIST_RELEASE] = LIST BY_RELEASE LIST_END,
     [O_LIST_APP] = LIST BY_APP LIST_END,
+    [O_LIST_FAILED] = LIST ALL_FAILED LIST_END,
+    [O_LIST_APP_FAILED] = LIST APP_FAILED LIST_END,
     [O_GET] = "SELECT " OUTCOME_JSON ", 'events', json(events),"
 	      " 'detail', json(detail)) FROM outcomes WHERE outcome_id = ?1",
     [O_CSV] = CSV FILTER LIST_END,
     [O_CSV_CLIENT] = CSV BY_CLIENT LIST_END,
     [O_CSV_RELEASE] = CSV BY_RELEASE LIST_END,
     [O_CSV_APP] = CSV BY_APP LIST_END,
+    [O_CSV_FAILED] = CSV ALL_FAILED LIST_END,
+    [O_CSV_APP_FAILED] = CSV APP_FAILED LIST_END,
     [O_STATS] =
 	"SELECT json_object('app', app, 'version', version, 'total', total,"
 	" 'succeeded', succeeded, 'failed', failed, 'timed_out', timed_out,"

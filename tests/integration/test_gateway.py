@@ -610,6 +610,28 @@ class TestEvents(GatewayCase):
         doc = self.gw.admin("GET", "/v1/admin/upgrades?app=app.c&state=offered")[2]
         self.assertEqual([(u["app"], u["client_id"]) for u in doc["upgrades"]],
                          [("app.c", "c3")])
+        # Failures (their own indexes), of every app and of one, page as
+        # the plain list's failed rows do.
+        for i, c in enumerate(("c0", "c1", "c2", "c4")):
+            uid = next(u["upgrade_id"] for u in every if u["client_id"] == c)
+            self.assertEqual(self.gw.report(uid, c, 1, "failed" if i % 3 else "downloading",
+                                            error_code="disk_full")[0], 200)
+        uid = next(u["upgrade_id"] for u in every
+                   if u["client_id"] == "c3" and u["app"] == "app.b")
+        self.assertEqual(self.gw.report(uid, "c3", 1, "failed", error_code="x")[0], 200)
+        every = self.gw.admin("GET", "/v1/admin/upgrades?limit=100")[2]["upgrades"]
+        for q, want in (("", lambda u: True), ("&app=" + APP, lambda u: u["app"] == APP),
+                        ("&app=app.b", lambda u: u["app"] == "app.b")):
+            seen, after = [], ""
+            while True:
+                doc = self.gw.admin("GET", "/v1/admin/upgrades?state=failed&limit=1&after=%s%s"
+                                    % (after, q))[2]
+                seen += [u["upgrade_id"] for u in doc["upgrades"]]
+                if (after := doc["next"]) is None:
+                    break
+            self.assertEqual(seen, [u["upgrade_id"] for u in every
+                                    if u["state"] == "failed" and want(u)], q)
+            self.assertTrue(seen)
         self.assertError(self.gw.admin("GET", "/v1/admin/upgrades?state=bogus"), 422, None,
                          "state")
         self.assertError(self.gw.admin("GET", "/v1/admin/upgrades?limit=0"), 422, None, "limit")

@@ -248,6 +248,8 @@ windows_and_forms(struct store_conn *db)
 	    {.app = "com.example.app", .version = "1.2.0", .kind = "all"},
 	    {.app = "com.example.other"},
 	    {.app = "com.example.other", .result = "failed"},
+	    {.result = "timed_out", .kind = "all"},
+	    {.app = "com.example.app", .result = "timed_out"},
 	    {.app = "com.example.app", .kind = "all", .client_id = "host-3"},
 	};
 
