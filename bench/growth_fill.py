@@ -241,8 +241,11 @@ PG_HEX = "md5(random()::text)"
 def _pg_statements(which):
     if which == "gateway":
         sts = [s.replace(SQLITE_SERIES, PG_SERIES) for s in SQLITE_GATEWAY]
-        sts = [s.replace(SQLITE_HEX, PG_HEX).replace(
-            "(i / 5) % 100 < 4, rel.size", "((i / 5) % 100 < 4)::int, rel.size") for s in sts]
+        sts = [s.replace(SQLITE_HEX, PG_HEX)
+               .replace("(i / 5) % 100 < 4, rel.size", "((i / 5) % 100 < 4)::int, rel.size")
+               .replace("CREATE TEMP TABLE ev(seq, state)",
+                        "CREATE TEMP TABLE ev(seq int, state text)")
+               for s in sts]
         return sts
     return [REL.format(src="rels r"), _outcomes_sql(PG_TS, PG_SERIES, PG_HEX)] + _alerts_sql(PG_SERIES, PG_HEX)
 
