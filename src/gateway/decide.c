@@ -205,6 +205,10 @@ decide(const struct decide_in *in, struct decide_out *out)
 
 retries:
 	/* Rule 4: retries of a release that failed for this client. */
+	if (in->fails_unread) {
+		out->needs_failures = true;
+		return;
+	}
 	failures_of(in, out, target->id, &fails, &last_at);
 	if (fails >= in->max_attempts) {
 		out->reason = REASON_ATTEMPTS_EXHAUSTED;

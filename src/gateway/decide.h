@@ -21,6 +21,9 @@ struct decide_in {
 	int64_t session_timeout; /* ms */
 	int64_t retry_backoff;	 /* ms */
 	int64_t max_attempts;
+	/* fails not read yet: a decision that needs them stops with
+	 * needs_failures, to be made again with them. */
+	bool fails_unread;
 };
 
 enum decide_action { DECIDE_LAUNCH, DECIDE_UPGRADE };
@@ -48,7 +51,8 @@ struct decide_out {
 	bool tell_failure;		 /* latest failed, client not told */
 	bool rollback;			 /* upgrade: to a lower version */
 	bool by_rollback;		 /* ... that in->rollback ordered */
-	int64_t retry_at; /* retry_backoff: when it may be offered again */
+	int64_t retry_at;    /* retry_backoff: when it may be offered again */
+	bool needs_failures; /* in->fails_unread and rule 4 reached */
 };
 
 /* The client's stable rollout bucket for app/version: 0-99. */

@@ -25,6 +25,7 @@ struct view {
 	bool has_latest;
 	struct fail_stat *fails;
 	size_t n_fails;
+	bool fails_read; /* fails is the client's (none: NULL) */
 };
 
 static void
@@ -35,36 +36,6 @@ view_fini(struct view *v)
 		store_upgrade_fini(&v->latest);
 	free(v->fails);
 	memset(v, 0, sizeof(*v));
-}
-
-/* One read transaction: releases, the client's last upgrade, failures. */
-static int
-load_view(struct gw *gw, const struct launch_req *l, struct view *v)
-{
-	struct store_conn *conn = store_reader_get(gw->store);
-	int err;
-
-	memset(v, 0, sizeof(*v));
-	if ((err = store_begin_read(conn)) < 0)
-		goto out;
-	err = catalog_get(gw->catalog, conn, l->app, l->channel, &v->cat);
-	if (err == 0) {
-		err = store_upgrade_latest(
-		    conn, l->client_id, l->app, &v->latest);
-		v->has_latest = err == 0;
-		if (err == -ENOENT)
-			err = 0;
-	}
-	/* Failures are upgrades too: a client with none has none (the same
-	 * snapshot), and most launches come from such clients. */
-	if (err == 0 && v->has_latest)
-		err = store_upgrade_failures(
-		    conn, l->client_id, l->app, &v->fails, &v->n_fails);
-out: /* the snapshot stays with the connection while it is fresh */
-	store_reader_put(gw->store, conn);
-	if (err < 0)
-		view_fini(v);
-	return err;
 }
 
 /* One launch from decision to answer; it lives while the request is
@@ -80,6 +51,62 @@ struct launch_job {
 	int64_t now;
 	int attempt;
 };
+
+/* The decision on the view as loaded so far. */
+static void
+view_decide(struct launch_job *j)
+{
+	struct decide_in in = {j->l.client_id, j->l.version, j->l.platform,
+	    j->now, j->v.cat->releases, j->v.cat->n_releases,
+	    j->v.has_latest ? &j->v.latest : NULL, j->v.fails, j->v.n_fails,
+	    j->v.cat->rollback, j->s.session_timeout, j->s.retry_backoff,
+	    j->s.max_attempts, j->v.has_latest && !j->v.fails_read};
+
+	decide(&in, &j->d);
+}
+
+/* One read transaction: releases, the client's last upgrade, and the
+ * decision on them; the client's failures only when the decision needs
+ * them (an offer is possible). A client with no upgrade has no failures
+ * (the same snapshot), and most launches come from such clients or from
+ * clients up to date: at 10M upgrades that index's page was one of the
+ * three a launch read from all over the file (docs/performance.md). */
+static int
+load_view(struct launch_job *j)
+{
+	struct gw *gw = j->gw;
+	const struct launch_req *l = &j->l;
+	struct view *v = &j->v;
+	struct store_conn *conn = store_reader_get(gw->store);
+	int err;
+
+	memset(v, 0, sizeof(*v));
+	if ((err = store_begin_read(conn)) < 0)
+		goto out;
+	err = catalog_get(gw->catalog, conn, l->app, l->channel, &v->cat);
+	if (err == 0) {
+		err = store_upgrade_latest(
+		    conn, l->client_id, l->app, &v->latest);
+		v->has_latest = err == 0;
+		if (err == -ENOENT)
+			err = 0;
+	}
+	if (err < 0)
+		goto out;
+	view_decide(j);
+	if (j->d.needs_failures) {
+		err = store_upgrade_failures(
+		    conn, l->client_id, l->app, &v->fails, &v->n_fails);
+		v->fails_read = err == 0;
+		if (err == 0)
+			view_decide(j);
+	}
+out: /* the snapshot stays with the connection while it is fresh */
+	store_reader_put(gw->store, conn);
+	if (err < 0)
+		view_fini(v);
+	return err;
+}
 
 static void
 launch_free(void *arg)
@@ -354,21 +381,14 @@ static int
 launch_step(struct launch_job *j, struct resp *rs)
 {
 	struct gw *gw = j->gw;
-	struct decide_in in;
 	int err;
 
 	if (j->attempt++ >= 5)
 		return -EBUSY;
 	view_fini(&j->v);
 	j->now = ts_now_ms();
-	if ((err = load_view(gw, &j->l, &j->v)) < 0)
+	if ((err = load_view(j)) < 0)
 		return err;
-	in = (struct decide_in){j->l.client_id, j->l.version, j->l.platform,
-	    j->now, j->v.cat->releases, j->v.cat->n_releases,
-	    j->v.has_latest ? &j->v.latest : NULL, j->v.fails, j->v.n_fails,
-	    j->v.cat->rollback, j->s.session_timeout, j->s.retry_backoff,
-	    j->s.max_attempts};
-	decide(&in, &j->d);
 	if (j->d.action == DECIDE_LAUNCH && !j->d.expire_latest &&
 	    !j->d.tell_failure && gw->launchlog != NULL) {
 		struct launch_rec rec = launch_record(j);
