@@ -51,7 +51,7 @@ static struct decide_in
 input(const struct release *rs, size_t n)
 {
 	struct decide_in in = { "host-42", "1.0.0", "linux-x86_64", NOW, rs, n,
-		NULL, NULL, 0, NULL, HOUR, 24 * HOUR, 3 };
+		NULL, NULL, 0, NULL, HOUR, 24 * HOUR, 3, false };
 
 	return in;
 }
@@ -276,6 +276,44 @@ test_yanked_release_falls_back(void **state)
 	assert_string_equal(decide_reason_name(out.reason), "up_to_date");
 }
 
+/* Failures not read yet: a decision that could offer something stops
+ * and asks for them; one that could not (up to date, in progress) is
+ * made without them, and the same as with them. */
+static void
+test_failures_read_only_when_needed(void **state)
+{
+	struct release rs[2] = { rel(1, "1.0.0"), rel(2, "1.1.0") };
+	struct upgrade u = last(UPG_SUCCEEDED);
+	struct fail_stat f = { 2, 3, NOW - 1000 };
+	struct decide_in in = input(rs, 2);
+	struct decide_out out;
+
+	(void)state;
+	in.latest = &u;
+	in.fails_unread = true;
+	decide(&in, &out);
+	assert_true(out.needs_failures);
+	in.fails = &f;
+	in.n_fails = 1;
+	in.fails_unread = false;
+	decide(&in, &out);
+	assert_false(out.needs_failures);
+	assert_string_equal(decide_reason_name(out.reason), "attempts_exhausted");
+	in.version = "1.1.0";
+	in.fails = NULL;
+	in.n_fails = 0;
+	in.fails_unread = true;
+	decide(&in, &out);
+	assert_false(out.needs_failures);
+	assert_string_equal(decide_reason_name(out.reason), "up_to_date");
+	u = last(UPG_DOWNLOADING);
+	u.created_at = NOW - 1000;
+	in.version = "1.0.0";
+	decide(&in, &out);
+	assert_false(out.needs_failures);
+	assert_string_equal(decide_reason_name(out.reason), "upgrade_in_progress");
+}
+
 int
 main(void)
 {
@@ -289,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_timed_out_counts_as_failure),
 		cmocka_unit_test(test_rollback_ordered_by_admin),
 		cmocka_unit_test(test_yanked_release_falls_back),
+		cmocka_unit_test(test_failures_read_only_when_needed),
 	};
 
 	if (sodium_init() < 0)
