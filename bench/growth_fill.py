@@ -14,7 +14,9 @@ alert with its email and pop-up deliveries per thousand outcomes.
 
 The rows are made by the database engine itself (a recursive CTE on
 SQLite, generate_series on PostgreSQL) with the secondary indexes
-dropped and rebuilt after, so 10M of each take minutes, not hours."""
+dropped and rebuilt after, so 10M of each take minutes, not hours. They
+are inserted in time order (ORDER BY i: a hash join would group them by
+release), so ids follow time and interleave the apps, as a fleet's do."""
 import os
 import shutil
 import sqlite3
@@ -100,7 +102,7 @@ SQLITE_GATEWAY = [
          rel.url, rel.size, rel.sha256, rel.notes, rel.mandatory,
          :t0 + i * :step, :t0 + i * :step + 60000, :t0 + i * :step + 60000,
          (i / 5) % 100 < 4, rel.size
-       FROM s JOIN rel ON rel.k = """ + REL_KEY + " WHERE :n > 0",
+       FROM s JOIN rel ON rel.k = """ + REL_KEY + " WHERE :n > 0 ORDER BY i",
     """CREATE TEMP TABLE ev(seq, state);
        INSERT INTO ev VALUES (1, 'downloading'), (2, 'downloaded'), (3, 'verifying'),
          (4, 'installing'), (5, 'succeeded')""",
@@ -120,7 +122,7 @@ SQLITE_GATEWAY = [
        SELECT :l0 + i * :lstep, """ + CLIENT + """, rel.app, rel.version, rel.platform,
          rel.channel, 'launch', 'up_to_date', NULL
        FROM s JOIN rel ON rel.k = (i % :apps) * :versions + :versions - 1
-       WHERE :n > 0""",
+       WHERE :n > 0 ORDER BY i""",
     """UPDATE release_counts SET succeeded = c.s, failed = c.f, timed_out = c.t
        FROM (SELECT release_id, count(*) FILTER (WHERE state = 'succeeded') AS s,
                count(*) FILTER (WHERE state = 'failed') AS f,
@@ -153,7 +155,7 @@ def _outcomes_sql(ts, series, hexid):
          rel.app, rel.platform, rel.channel, rel.from_version, rel.version, """ + RESULT + """,
          """ + ERROR + ", " + MESSAGE + ", " + t + ", " + t + " + 60000, " + t + """ + 61000,
          2000 + i % 5000, 500 + (i / 5) % 1000, """ + events + """, rel.size, rel.size
-       FROM s JOIN rel ON rel.k = """ + REL_KEY + " WHERE :n > 0")
+       FROM s JOIN rel ON rel.k = """ + REL_KEY + " WHERE :n > 0 ORDER BY i")
 
 
 def _alerts_sql(series, hexid):
@@ -165,7 +167,7 @@ def _alerts_sql(series, hexid):
          'A client failed to upgrade: sha256_mismatch', 'upgate: ' || rel.app || ' failed',
          :t0 + i * :astep
        FROM s JOIN rel ON rel.k = (i % :apps) * :versions + (i * :versions / :alerts)
-       WHERE :alerts > 0""",
+       WHERE :alerts > 0 ORDER BY i""",
             """INSERT INTO deliveries (alert, channel, recipient, state, attempts, next_at,
          created_at, updated_at, sent_at)
        SELECT a.id, c.channel, c.recipient, 'sent', 1, a.created_at, a.created_at,
