@@ -227,8 +227,14 @@ class TestSlowClients(unittest.TestCase):
                 pass
         time.sleep(0.3)
         trickle(self.socks)
-        time.sleep(0.2)
-        held = [s for s in self.socks if not is_closed(s)]
+        # The refused ones are closed at accept; on a loaded machine that
+        # may take the daemon a moment to reach, so wait for it (bounded).
+        deadline = time.monotonic() + 10
+        while True:
+            time.sleep(0.2)
+            held = [s for s in self.socks if not is_closed(s)]
+            if len(held) <= self.CAP + 1 or time.monotonic() > deadline:
+                break
         self.assertLessEqual(len(held), self.CAP + 1)  # +1: threads may race the count
         self.assertGreaterEqual(len(held), self.CAP - 1)
         # another address, at once, while they hold theirs
