@@ -75,6 +75,14 @@ store_filter_form(const struct outcome_filter *f)
 	return f->app != NULL ? 3 : 0;
 }
 
+int
+store_next_due_form(const char *channel)
+{
+	if (channel == NULL)
+		return 0;
+	return strcmp(channel, "digest") == 0 ? 1 : 2;
+}
+
 void
 store_waiting_free(struct waiting *w, size_t n)
 {

@@ -121,4 +121,10 @@ const char *store_kind_name(const struct outcome *o);
  * of an app (added to the first). */
 int store_filter_form(const struct outcome_filter *f);
 
+/* The form of store_next_due's query for channel (added to the first of
+ * the A_NEXT_* statements): 0 anything, 1 a digest, 2 a delivery on
+ * channel. Each reads its own index: a channel's worker asking for its
+ * next delivery once read the whole queue of every other channel. */
+int store_next_due_form(const char *channel);
+
 #endif

@@ -20,7 +20,9 @@ enum {
 	A_INHIBIT,
 	A_DUE,
 	A_DONE,
-	A_NEXT_DUE,
+	A_NEXT_DUE, /* store_next_due_form() */
+	A_NEXT_DIGEST,
+	A_NEXT_LANE,
 	A_LIST,
 	A_COUNTS,
 	A_HALTS_OPEN,
@@ -92,7 +94,7 @@ static const char *const sql[A_COUNT] = {
 	"UPDATE deliveries d SET claimed_until = $2 FROM alerts a"
 	" WHERE a.id = d.alert AND d.id IN (SELECT id FROM deliveries"
 	"  WHERE state IN ('pending', 'failed') AND next_at <= $1"
-	"  AND claimed_until <= $1 AND ($4::text IS NULL OR channel = $4)"
+	"  AND claimed_until <= $1 AND channel = $4"
 	"  ORDER BY next_at, id LIMIT $3"
 	"  FOR UPDATE SKIP LOCKED)"
 	" RETURNING d.id, d.channel, d.recipient, d.attempts," ALERT_COLS,
@@ -113,10 +115,13 @@ static const char *const sql[A_COUNT] = {
 	" next_at = $6, claimed_until = 0 WHERE id = $1",
     [A_NEXT_DUE] =
 	"SELECT min(t) FROM (SELECT min(greatest(next_at, claimed_until)) AS t"
-	" FROM deliveries WHERE state IN ('pending', 'failed')"
-	" AND ($1::text IS NULL OR channel = $1) UNION ALL"
-	" SELECT min(due_at) FROM alert_groups WHERE pending > 0"
-	" AND ($1::text IS NULL OR $1 = 'digest')) s",
+	" FROM deliveries WHERE state IN ('pending', 'failed') UNION ALL"
+	" SELECT min(due_at) FROM alert_groups WHERE pending > 0) s",
+    [A_NEXT_DIGEST] =
+	"SELECT min(due_at) FROM alert_groups WHERE pending > 0",
+    [A_NEXT_LANE] =
+	"SELECT min(greatest(next_at, claimed_until)) FROM deliveries"
+	" WHERE state IN ('pending', 'failed') AND channel = $1",
     /* Digests waiting for their group window, soonest first. */
     [A_DIGESTS] =
 	"SELECT json_build_object('app', app, 'version', version, 'failures',"
@@ -460,8 +465,10 @@ store_pg_next_due(struct store_conn *c, const char *channel, int64_t *at)
 	int err;
 
 	pg_params_init(&p);
-	pg_param_text(&p, channel);
-	if ((err = run(c, A_NEXT_DUE, &p, &res)) < 0)
+	if (store_next_due_form(channel) == 2)
+		pg_param_text(&p, channel);
+	if ((err = run(c, A_NEXT_DUE + store_next_due_form(channel), &p,
+		 &res)) < 0)
 		return err;
 	*at = pg_int(res, 0, 0);
 	PQclear(res);

@@ -184,6 +184,13 @@ static const char *const migrations[] = {
     " WHERE result IN ('failed', 'timed_out');"
     "CREATE INDEX outcomes_app_failed ON outcomes(app, id)"
     " WHERE result IN ('failed', 'timed_out');",
+    /* 11: the queue of one channel, soonest first: each channel's
+     * worker reads its own deliveries (store_next_due_form), where it
+     * read past every other channel's on deliveries_due, the whole
+     * backlog of email during an alert storm for a channel with
+     * nothing to send. deliveries_due stays for the next of all. */
+    "CREATE INDEX deliveries_lane ON deliveries(channel, next_at)"
+    " WHERE state IN ('pending', 'failed');",
 };
 
 static const struct db_sqlset *const sets[] = {

@@ -19,7 +19,9 @@ enum {
 	A_INHIBIT,
 	A_DUE,
 	A_DONE,
-	A_NEXT_DUE,
+	A_NEXT_DUE, /* store_next_due_form() */
+	A_NEXT_DIGEST,
+	A_NEXT_LANE,
 	A_LIST,
 	A_COUNTS,
 	A_HALTS_OPEN,
@@ -85,8 +87,8 @@ static const char *const sql[A_COUNT] = {
     [A_DUE] =
 	"SELECT d.id, d.channel, d.recipient, d.attempts," ALERT_COLS
 	" FROM deliveries d JOIN alerts a ON a.id = d.alert"
-	" WHERE d.state IN ('pending', 'failed') AND d.next_at <= ?1"
-	" AND (?3 IS NULL OR d.channel = ?3)"
+	" WHERE d.state IN ('pending', 'failed') AND d.channel = ?3"
+	" AND d.next_at <= ?1"
 	" ORDER BY d.next_at, d.id LIMIT ?2",
     /* Halt alerts not resolved yet, as deliveries of their alert row. */
     [A_HALTS_OPEN] =
@@ -111,10 +113,13 @@ static const char *const sql[A_COUNT] = {
 	" next_at = ?6 WHERE id = ?1",
     [A_NEXT_DUE] =
 	"SELECT min(t) FROM (SELECT min(next_at) AS t FROM deliveries"
-	" WHERE state IN ('pending', 'failed')"
-	" AND (?1 IS NULL OR channel = ?1) UNION ALL"
-	" SELECT min(due_at) FROM alert_groups WHERE pending > 0"
-	" AND (?1 IS NULL OR ?1 = 'digest'))",
+	" WHERE state IN ('pending', 'failed') UNION ALL"
+	" SELECT min(due_at) FROM alert_groups WHERE pending > 0)",
+    [A_NEXT_DIGEST] =
+	"SELECT min(due_at) FROM alert_groups WHERE pending > 0",
+    [A_NEXT_LANE] =
+	"SELECT min(next_at) FROM deliveries"
+	" WHERE state IN ('pending', 'failed') AND channel = ?1",
     [A_LIST] =
 	"SELECT json_object('delivery_id', d.id, 'alert_id', a.alert_id,"
 	" 'kind', a.kind, 'channel', d.channel,"
@@ -411,11 +416,12 @@ store_sqlite_delivery_done(struct store_conn *c, int64_t id, bool ok,
 int
 store_sqlite_next_due(struct store_conn *c, const char *channel, int64_t *at)
 {
-	sqlite3_stmt *st =
-	    db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql, A_NEXT_DUE);
+	sqlite3_stmt *st = db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql,
+	    A_NEXT_DUE + store_next_due_form(channel));
 	int err;
 
-	db_bind_text(st, 1, channel);
+	if (store_next_due_form(channel) == 2)
+		db_bind_text(st, 1, channel);
 	if ((err = db_row(st)) <= 0)
 		return err == 0 ? -EIO : err;
 	*at = sqlite3_column_int64(st, 0);

@@ -295,8 +295,9 @@ class TestIngestAndQueries(Case):
         self.assertIn('upgate_outcomes{kind="upgrade",result="succeeded"} 2', before)
         self.assertIn('upgate_outcomes{kind="upgrade",result="failed"} 1', before)
         # Back to schema 2: the same database without the counts (nor
-        # what schemas 4 to 10 add, which comes back with them).
+        # what schemas 4 to 11 add, which comes back with them).
         self.assertEqual(self.mg.stop(), 0)
+        self.mg.sql("DROP INDEX deliveries_lane")
         self.mg.sql("DROP INDEX outcomes_failed")
         self.mg.sql("DROP INDEX outcomes_app_failed")
         self.mg.sql("DROP TRIGGER outcomes_hours")
