@@ -26,7 +26,7 @@ static const char *const tls_modes[] = {"no", "try", "required", NULL};
 static const struct cfg_key keys[] = {
     DAEMON_SERVER_KEYS(struct mg_conf, "127.0.0.1:8471"),
     DAEMON_STORAGE_KEYS(
-	struct mg_conf, "/var/lib/upgate/mgmt.db", "2000", "2000"),
+	struct mg_conf, "/var/lib/upgate/mgmt.db", "2000", "16000"),
     STR("admin", "token_file", token_file, "/etc/upgate/admin.token"),
     KEY("admin", "audit_retention", CFG_DUR, audit_retention, "365d", 0,
 	3650 * MS_DAY),
