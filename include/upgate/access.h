@@ -107,6 +107,26 @@ extern const struct pg_sqlset access_pg_sql;
 /* The PostgreSQL channel a revocation is announced on (its payload: the
  * token's name), so every daemon sharing the database ends the streams
  * the token holds. */
+/* What --import-sqlite copies of these tables into PostgreSQL on either
+ * daemon, each used in its place in the daemon's import lists: the
+ * columns, the SQLite reads, the COPYs, the tables to lock and count
+ * (added to the daemon's), and where the audit log's ids go on. A named
+ * token is kept only as its hash: left behind, it could not be made
+ * again with the secret its holder has. */
+#define ACCESS_COLS_TOKENS "name, role, apps, hash, created_at, created_by"
+#define ACCESS_COLS_AUDIT                                                      \
+	"id, at, token, role, client, method, path, status, change"
+#define ACCESS_DUMP_TOKENS "SELECT " ACCESS_COLS_TOKENS " FROM tokens"
+#define ACCESS_DUMP_AUDIT "SELECT " ACCESS_COLS_AUDIT " FROM audit ORDER BY id"
+#define ACCESS_COPY_TOKENS "COPY tokens (" ACCESS_COLS_TOKENS ") FROM STDIN"
+#define ACCESS_COPY_AUDIT "COPY audit (" ACCESS_COLS_AUDIT ") FROM STDIN"
+#define ACCESS_IMPORT_LOCK ", tokens, audit"
+#define ACCESS_IMPORT_COUNT                                                    \
+	" + (SELECT count(*) FROM tokens) + (SELECT count(*) FROM audit)"
+#define ACCESS_IMPORT_IDS                                                      \
+	" setval(pg_get_serial_sequence('audit', 'id'),"                       \
+	"  (SELECT coalesce(max(id), 0) + 1 FROM audit), false),"
+
 #define ACCESS_REVOKED_CHANNEL "upgate_token_revoked"
 
 /* The caller whose token hashes to hash: 0, -ENOENT, or -errno. */

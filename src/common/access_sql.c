@@ -29,7 +29,6 @@ enum {
 #define TOKEN_LIST_SQL                                                         \
 	"SELECT name, role, apps, created_at, created_by FROM tokens"          \
 	" ORDER BY name"
-#define AUDIT_COLS "id, at, token, role, client, method, path, status, change"
 
 static const char *const sqlite_sql[ACCESS_N_SQL] = {
     [T_FIND] = "SELECT name, role, apps FROM tokens WHERE hash = ?",
@@ -42,9 +41,10 @@ static const char *const sqlite_sql[ACCESS_N_SQL] = {
     [T_REVOKED] = "SELECT 1",
     [A_ADD] = "INSERT INTO audit (at, token, role, client, method, path,"
 	      " status, change) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    [A_PAGE] = "SELECT " AUDIT_COLS " FROM audit WHERE id < ? AND at >= ?"
-	       " AND at < ? AND (?4 IS NULL OR token = ?4)"
-	       " ORDER BY id DESC LIMIT ?",
+    [A_PAGE] =
+	"SELECT " ACCESS_COLS_AUDIT " FROM audit WHERE id < ? AND at >= ?"
+	" AND at < ? AND (?4 IS NULL OR token = ?4)"
+	" ORDER BY id DESC LIMIT ?",
     [A_PRUNE] = "DELETE FROM audit WHERE id IN (SELECT id FROM audit"
 		" WHERE at < ? ORDER BY id LIMIT ?)",
 };
@@ -65,9 +65,10 @@ static const char *const pg_sql[ACCESS_N_SQL] = {
     [T_REVOKED] = "SELECT pg_notify('" ACCESS_REVOKED_CHANNEL "', $1)",
     [A_ADD] = "INSERT INTO audit (at, token, role, client, method, path,"
 	      " status, change) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    [A_PAGE] = "SELECT " AUDIT_COLS " FROM audit WHERE id < $1 AND at >= $2"
-	       " AND at < $3 AND ($4::text IS NULL OR token = $4)"
-	       " ORDER BY id DESC LIMIT $5",
+    [A_PAGE] =
+	"SELECT " ACCESS_COLS_AUDIT " FROM audit WHERE id < $1 AND at >= $2"
+	" AND at < $3 AND ($4::text IS NULL OR token = $4)"
+	" ORDER BY id DESC LIMIT $5",
     [A_PRUNE] = "DELETE FROM audit WHERE id IN (SELECT id FROM audit"
 		" WHERE at < $1 ORDER BY id LIMIT $2)",
 };

@@ -20,6 +20,8 @@ enum store_table {
 	STORE_T_OUTBOX,
 	STORE_T_LAUNCHES,
 	STORE_T_RELEASE_COUNTS,
+	STORE_T_TOKENS, /* access.h */
+	STORE_T_AUDIT,
 	STORE_T_COUNT
 };
 #define STORE_COLS_RELEASES                                                    \

@@ -13,7 +13,7 @@ static const char *const sql[I_N] = {
 		     " + (SELECT count(*) FROM rollbacks)"
 		     " + (SELECT count(*) FROM upgrades)"
 		     " + (SELECT count(*) FROM outbox)"
-		     " + (SELECT count(*) FROM launches)",
+		     " + (SELECT count(*) FROM launches)" ACCESS_IMPORT_COUNT,
 };
 
 const struct pg_sqlset store_pg_import_sql = {"import", sql, I_N};
@@ -31,13 +31,15 @@ static const char *const copy_sql[STORE_T_COUNT] = {
     [STORE_T_LAUNCHES] = "COPY launches (" STORE_COLS_LAUNCHES ") FROM STDIN",
     [STORE_T_RELEASE_COUNTS] =
 	"COPY release_counts (" STORE_COLS_RELEASE_COUNTS ") FROM STDIN",
+    [STORE_T_TOKENS] = ACCESS_COPY_TOKENS,
+    [STORE_T_AUDIT] = ACCESS_COPY_AUDIT,
 };
 
 /* No gateway writes while the copy runs; the tables are checked empty
  * under the same lock. */
 static const char lock_sql[] =
     "LOCK TABLE releases, artifacts, rollbacks, upgrades, events, outbox,"
-    " launches, release_counts IN EXCLUSIVE MODE";
+    " launches, release_counts" ACCESS_IMPORT_LOCK " IN EXCLUSIVE MODE";
 /* The trigger gave each copied release zero counts: the copied counts
  * replace them. */
 static const char *const before_sql[STORE_T_COUNT] = {
@@ -45,7 +47,8 @@ static const char *const before_sql[STORE_T_COUNT] = {
 };
 /* New rows go on after the copied ids. */
 static const char ids_sql[] =
-    "SELECT setval(pg_get_serial_sequence('releases', 'id'),"
+    "SELECT" ACCESS_IMPORT_IDS
+    " setval(pg_get_serial_sequence('releases', 'id'),"
     "  (SELECT coalesce(max(id), 0) + 1 FROM releases), false),"
     " setval(pg_get_serial_sequence('upgrades', 'id'),"
     "  (SELECT coalesce(max(id), 0) + 1 FROM upgrades), false),"

@@ -188,6 +188,8 @@ static const char *const dump_sql[STORE_T_COUNT] = {
 	"SELECT " STORE_COLS_LAUNCHES " FROM launches ORDER BY id",
     [STORE_T_RELEASE_COUNTS] =
 	"SELECT " STORE_COLS_RELEASE_COUNTS " FROM release_counts",
+    [STORE_T_TOKENS] = ACCESS_DUMP_TOKENS,
+    [STORE_T_AUDIT] = ACCESS_DUMP_AUDIT,
 };
 static const struct db_sqlset dump_set = {"dump", dump_sql, STORE_T_COUNT};
 

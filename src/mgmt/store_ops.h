@@ -16,6 +16,8 @@ enum store_table {
 	STORE_T_ALERT_GROUPS,
 	STORE_T_ALERTS,
 	STORE_T_DELIVERIES,
+	STORE_T_TOKENS, /* access.h */
+	STORE_T_AUDIT,
 	STORE_T_COUNT
 };
 #define STORE_COLS_OUTCOMES                                                    \

@@ -12,7 +12,7 @@ static const char *const sql[I_N] = {
 		     " + (SELECT count(*) FROM release_stats)"
 		     " + (SELECT count(*) FROM alert_groups)"
 		     " + (SELECT count(*) FROM alerts)"
-		     " + (SELECT count(*) FROM deliveries)",
+		     " + (SELECT count(*) FROM deliveries)" ACCESS_IMPORT_COUNT,
 };
 
 const struct pg_sqlset store_pg_import_sql = {"import", sql, I_N};
@@ -28,16 +28,19 @@ static const char *const copy_sql[STORE_T_COUNT] = {
     [STORE_T_ALERTS] = "COPY alerts (" STORE_COLS_ALERTS ") FROM STDIN",
     [STORE_T_DELIVERIES] =
 	"COPY deliveries (" STORE_COLS_DELIVERIES ") FROM STDIN",
+    [STORE_T_TOKENS] = ACCESS_COPY_TOKENS,
+    [STORE_T_AUDIT] = ACCESS_COPY_AUDIT,
 };
 
 /* No daemon writes while the copy runs; the tables are checked empty
  * under the same lock. */
 static const char lock_sql[] =
     "LOCK TABLE outcomes, release_stats, alert_groups, alerts, deliveries,"
-    " outcome_counts, delivery_counts IN EXCLUSIVE MODE";
+    " outcome_counts, delivery_counts" ACCESS_IMPORT_LOCK " IN EXCLUSIVE MODE";
 /* New rows go on after the copied ids. */
 static const char ids_sql[] =
-    "SELECT setval(pg_get_serial_sequence('outcomes', 'id'),"
+    "SELECT" ACCESS_IMPORT_IDS
+    " setval(pg_get_serial_sequence('outcomes', 'id'),"
     "  (SELECT coalesce(max(id), 0) + 1 FROM outcomes), false),"
     " setval(pg_get_serial_sequence('alerts', 'id'),"
     "  (SELECT coalesce(max(id), 0) + 1 FROM alerts), false),"

@@ -16,6 +16,8 @@ static const char *const dump_sql[STORE_T_COUNT] = {
 	"SELECT " STORE_COLS_ALERT_GROUPS " FROM alert_groups",
     [STORE_T_ALERTS] = "SELECT " STORE_COLS_ALERTS " FROM alerts",
     [STORE_T_DELIVERIES] = "SELECT " STORE_COLS_DELIVERIES " FROM deliveries",
+    [STORE_T_TOKENS] = ACCESS_DUMP_TOKENS,
+    [STORE_T_AUDIT] = ACCESS_DUMP_AUDIT,
 };
 static const struct db_sqlset dump_set = {"dump", dump_sql, STORE_T_COUNT};
 

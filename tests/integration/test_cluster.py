@@ -266,11 +266,17 @@ class TestImport(unittest.TestCase):
             old.launch("plain-%d" % i, APP, "1.1.0")
         wait_for(lambda: old.sql("select count(*) from launches")[0][0] >= 43,
                  what="launch records written")
+        # A named token (kept as its hash only) and the audit log.
+        st, _, tok = old.admin("POST", "/v1/admin/tokens", {"name": "ops", "role": "viewer"})
+        self.assertEqual(st, 201, tok)
         before = {p: old.admin("GET", p)[2] for p in (
-            "/v1/admin/releases?app=" + APP, "/v1/admin/upgrades?limit=100")}
+            "/v1/admin/releases?app=" + APP, "/v1/admin/upgrades?limit=100",
+            "/v1/admin/tokens", "/v1/admin/audit")}
+        self.assertTrue(before["/v1/admin/audit"]["audit"])
         self.assertEqual(old.stop(), 0)
         counts = {t: old.sql("select count(*) from " + t)[0][0] for t in (
-            "releases", "artifacts", "upgrades", "events", "outbox", "launches")}
+            "releases", "artifacts", "upgrades", "events", "outbox", "launches",
+            "tokens", "audit")}
 
         new = Gateway(halt_min_samples=1000)
         self.addCleanup(new.cleanup)
@@ -291,6 +297,13 @@ class TestImport(unittest.TestCase):
         new.start()
         after = {p: new.admin("GET", p)[2] for p in before}
         self.assertEqual(after, before)
+        st, _, doc = new.request("GET", "/v1/admin/upgrades?limit=1", token=tok["token"])
+        self.assertEqual(st, 200, doc)
+        # the audit log goes on after the copied lines
+        self.assertEqual(new.admin("DELETE", "/v1/admin/tokens/ops")[0], 200)
+        audit = new.admin("GET", "/v1/admin/audit")[2]["audit"]
+        self.assertEqual(audit[1:], before["/v1/admin/audit"]["audit"])
+        self.assertGreater(audit[0]["id"], audit[1]["id"])
         d = new.launch("busy", APP, "1.0.0")
         self.assertEqual((d["reason"], d["upgrade"]["upgrade_id"]), ("upgrade_in_progress", busy))
         d = new.launch("failed", APP, "1.0.0")

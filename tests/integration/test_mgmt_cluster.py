@@ -238,8 +238,12 @@ class TestImport(unittest.TestCase):
                            halt_failure_rate=0.25))
         wait_for(lambda: all(d["state"] != "pending" for d in old.alerts()),
                  what="deliveries done")
+        # A named token (kept as its hash only) and the audit log.
+        st, _, tok = old.admin("POST", "/v1/admin/tokens", {"name": "ops", "role": "viewer"})
+        self.assertEqual(st, 201, tok)
         paths = ("/v1/outcomes?limit=100&kind=all", "/v1/stats", "/v1/alerts?limit=100",
-                 "/v1/outcomes/" + outcome(3)["outcome_id"])
+                 "/v1/outcomes/" + outcome(3)["outcome_id"], "/v1/admin/tokens",
+                 "/v1/admin/audit")
         before = {p: old.admin("GET", p)[2] for p in paths}
         metrics = sorted(l for l in old.request("GET", "/metrics")[2].decode().splitlines()
                          if l.startswith(("upgate_outcomes{", "upgate_alert_deliveries{")))
@@ -252,7 +256,8 @@ class TestImport(unittest.TestCase):
         cmd = [os.path.join(BIN, "upgate-mgmtd"), "-c", new.conf, "--import-sqlite", old.db]
         r = subprocess.run(cmd, capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
-        tables = ("outcomes", "release_stats", "alert_groups", "alerts", "deliveries")
+        tables = ("outcomes", "release_stats", "alert_groups", "alerts", "deliveries",
+                  "tokens", "audit")
         counts = {t: new.sql("select count(*) from " + t)[0][0] for t in tables}
         self.assertEqual(counts, {t: old.sql("select count(*) from " + t)[0][0]
                                   for t in tables})
@@ -265,6 +270,14 @@ class TestImport(unittest.TestCase):
         new.start()
         after = {p: new.admin("GET", p)[2] for p in paths}
         self.assertEqual(after, before)
+        self.assertTrue(before["/v1/admin/audit"]["audit"])
+        st, _, doc = new.request("GET", "/v1/outcomes?limit=1", token=tok["token"])
+        self.assertEqual(st, 200, doc)
+        # the audit log goes on after the copied lines
+        self.assertEqual(new.admin("DELETE", "/v1/admin/tokens/ops")[0], 200)
+        audit = new.admin("GET", "/v1/admin/audit")[2]["audit"]
+        self.assertEqual(audit[1:], before["/v1/admin/audit"]["audit"])
+        self.assertGreater(audit[0]["id"], audit[1]["id"])
         self.assertEqual(
             sorted(l for l in new.request("GET", "/metrics")[2].decode().splitlines()
                    if l.startswith(("upgate_outcomes{", "upgate_alert_deliveries{"))),
