@@ -330,6 +330,33 @@ class TestImport(unittest.TestCase):
         self.assertIn("backend = postgres", r.stderr)
 
 
+class TestThreads(unittest.TestCase):
+    """[server] threads = 0: on SQLite a CPU is left to the group-commit
+    writer; on PostgreSQL a request thread mostly waits for the server, so
+    there is one per CPU (with one, launches that read the database ran
+    at a tenth of the rate on two cores)."""
+
+    def http_threads(self, gw):
+        names = []
+        for t in os.listdir("/proc/%d/task" % gw.proc.pid):
+            with open("/proc/%d/task/%s/comm" % (gw.proc.pid, t)) as f:
+                names.append(f.read().strip())
+        return len([n for n in names if n.startswith("MHD-")])
+
+    def test_default_follows_the_engine(self):
+        cpus = len(os.sched_getaffinity(0))
+        for engine, want in (("sqlite", max(cpus - 1, 1)), ("postgres", cpus)):
+            gw = Gateway()
+            self.addCleanup(gw.cleanup)
+            if engine == "postgres":
+                gw.use_postgres()
+            else:
+                gw.pg_db = None
+            gw.server = {"threads": 0}
+            gw.start()
+            self.assertEqual(self.http_threads(gw), want, engine)
+
+
 class TestStartup(unittest.TestCase):
     """Bad storage settings and databases are refused at start, clearly,
     and never with the password in a message."""
