@@ -415,3 +415,14 @@ def gateway_and_mgmt(test, **gateway):
     mgmt.start()
     test.addCleanup(mgmt.cleanup)
     return gw, mgmt
+
+
+def check_access_moved(test, daemon, token, path, audit_before):
+    """After --import-sqlite: the named token "ops" (token) still reads
+    path, and the audit log goes on after its copied lines."""
+    st, _, doc = daemon.request("GET", path, token=token)
+    test.assertEqual(st, 200, doc)
+    test.assertEqual(daemon.admin("DELETE", "/v1/admin/tokens/ops")[0], 200)
+    audit = daemon.admin("GET", "/v1/admin/audit")[2]["audit"]
+    test.assertEqual(audit[1:], audit_before)
+    test.assertGreater(audit[0]["id"], audit[1]["id"])

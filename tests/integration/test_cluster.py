@@ -10,7 +10,7 @@ import unittest
 import urllib.request
 
 import pglib
-from gwlib import BIN, Gateway, Mgmt, artifact, free_port, wait_for
+from gwlib import BIN, Gateway, Mgmt, artifact, check_access_moved, free_port, wait_for
 
 APP = "com.example.editor"
 
@@ -297,13 +297,8 @@ class TestImport(unittest.TestCase):
         new.start()
         after = {p: new.admin("GET", p)[2] for p in before}
         self.assertEqual(after, before)
-        st, _, doc = new.request("GET", "/v1/admin/upgrades?limit=1", token=tok["token"])
-        self.assertEqual(st, 200, doc)
-        # the audit log goes on after the copied lines
-        self.assertEqual(new.admin("DELETE", "/v1/admin/tokens/ops")[0], 200)
-        audit = new.admin("GET", "/v1/admin/audit")[2]["audit"]
-        self.assertEqual(audit[1:], before["/v1/admin/audit"]["audit"])
-        self.assertGreater(audit[0]["id"], audit[1]["id"])
+        check_access_moved(self, new, tok["token"], "/v1/admin/upgrades?limit=1",
+                           before["/v1/admin/audit"]["audit"])
         d = new.launch("busy", APP, "1.0.0")
         self.assertEqual((d["reason"], d["upgrade"]["upgrade_id"]), ("upgrade_in_progress", busy))
         d = new.launch("failed", APP, "1.0.0")
