@@ -215,9 +215,10 @@ static const char *const migrations[] = {
     " WHERE result IN ('failed', 'timed_out');"
     "CREATE INDEX outcomes_app_failed ON outcomes(app, id)"
     " WHERE result IN ('failed', 'timed_out');",
-    /* 6: the queue of one channel, as SQLite's schema 11. */
-    "CREATE INDEX deliveries_lane ON deliveries(channel, next_at)"
-    " WHERE state IN ('pending', 'failed');",
+    /* 6: the queue of one channel, as SQLite's schema 11 (one statement
+     * in two literals, which clang would take for a missing comma). */
+    ("CREATE INDEX deliveries_lane ON deliveries(channel, next_at)"
+     " WHERE state IN ('pending', 'failed');"),
 };
 #undef NET
 #undef SLOT
