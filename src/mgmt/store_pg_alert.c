@@ -460,15 +460,14 @@ store_pg_delivery_done(struct store_conn *c, int64_t id, bool ok,
 int
 store_pg_next_due(struct store_conn *c, const char *channel, int64_t *at)
 {
+	int form = store_next_due_form(channel), err;
 	struct pg_params p;
 	PGresult *res;
-	int err;
 
 	pg_params_init(&p);
-	if (store_next_due_form(channel) == 2)
+	if (form == 2)
 		pg_param_text(&p, channel);
-	if ((err = run(c, A_NEXT_DUE + store_next_due_form(channel), &p,
-		 &res)) < 0)
+	if ((err = run(c, A_NEXT_DUE + form, &p, &res)) < 0)
 		return err;
 	*at = pg_int(res, 0, 0);
 	PQclear(res);

@@ -416,11 +416,11 @@ store_sqlite_delivery_done(struct store_conn *c, int64_t id, bool ok,
 int
 store_sqlite_next_due(struct store_conn *c, const char *channel, int64_t *at)
 {
-	sqlite3_stmt *st = db_stmt(store_sqlite_db(c), &store_sqlite_alert_sql,
-	    A_NEXT_DUE + store_next_due_form(channel));
-	int err;
+	int form = store_next_due_form(channel), err;
+	sqlite3_stmt *st = db_stmt(
+	    store_sqlite_db(c), &store_sqlite_alert_sql, A_NEXT_DUE + form);
 
-	if (store_next_due_form(channel) == 2)
+	if (form == 2)
 		db_bind_text(st, 1, channel);
 	if ((err = db_row(st)) <= 0)
 		return err == 0 ? -EIO : err;
