@@ -41,11 +41,13 @@ int delta_apply(const char *old_tar, const char *patch, const char *out,
     int64_t limit, char sha256[65], char *why, size_t wl);
 
 /* The same on memory: decode patch (len bytes) against old into out
- * (cap bytes). Returns how many bytes it wrote, which is what the patch
- * declares; -EFBIG when that is over cap, -EBADMSG when the patch
- * declares nothing or does not decode to it, or -ENOMEM. */
+ * (cap bytes), and when sha256 is not NULL hash what it writes there (on
+ * a second thread, behind the decoder). Returns how many bytes it wrote,
+ * which is what the patch declares; -EFBIG when that is over cap,
+ * -EBADMSG when the patch declares nothing or does not decode to it
+ * (nothing is written past the size it declares), or -ENOMEM. */
 long long delta_apply_mem(const void *old, size_t old_len, const void *patch,
-    size_t len, void *out, size_t cap);
+    size_t len, void *out, size_t cap, unsigned char sha256[32]);
 
 /* The size the patch says its result has: >= 0, or -EBADMSG when the
  * frame does not say (or is no zstd frame). */

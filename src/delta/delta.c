@@ -5,6 +5,7 @@
  * and out as memory allows, and the decoder writes its result straight
  * into the mapping of the output file. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <sodium.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_windowLogMax's bounds */
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "upgate/delta.h"
 #include "upgate/file.h"
@@ -266,13 +268,98 @@ delta_result_size(const void *patch, size_t len)
 	return (long long)n;
 }
 
+/* The SHA-256 of the decoder's output, taken on another core while the
+ * decoder writes it: verifying then costs next to nothing after the last
+ * byte (hashing alone takes as long as decoding). */
+struct follow {
+	pthread_t t;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const unsigned char *p;
+	size_t written; /* by the decoder so far, under mu */
+	bool stopped;	/* the decoder has ended, under mu */
+	crypto_hash_sha256_state st;
+};
+
+static void *
+follow_run(void *arg)
+{
+	struct follow *f = arg;
+	size_t hashed = 0, upto;
+	bool stopped;
+
+	for (;;) {
+		pthread_mutex_lock(&f->mu);
+		while (f->written == hashed && !f->stopped)
+			pthread_cond_wait(&f->cv, &f->mu);
+		upto = f->written;
+		stopped = f->stopped;
+		pthread_mutex_unlock(&f->mu);
+		if (upto == hashed && stopped)
+			return NULL;
+		crypto_hash_sha256_update(&f->st, f->p + hashed, upto - hashed);
+		hashed = upto;
+	}
+}
+
+static void
+follow_tell(struct follow *f, size_t written, bool stopped)
+{
+	pthread_mutex_lock(&f->mu);
+	f->written = written;
+	f->stopped = stopped;
+	pthread_cond_signal(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+/* Patch bytes handed to the decoder per call: each call then writes a
+ * few blocks at most, and the hasher follows close behind. */
+#define SLICE 256
+
+/* Decode patch into out as a stream with out as the window (stable
+ * output buffer: no window buffer of zstd's own), telling f, when not
+ * NULL, how far it got. Returns the bytes written or a negative errno. */
+static long long
+decode(ZSTD_DCtx *dc, const unsigned char *patch, size_t len, void *out,
+    size_t cap, struct follow *f)
+{
+	ZSTD_inBuffer in = {patch, 0, 0};
+	ZSTD_outBuffer o = {out, cap, 0};
+	size_t left = 1, pos, done;
+
+	while (left != 0) {
+		if (in.pos == in.size && in.size == len)
+			return -EBADMSG; /* the patch ends inside its frame */
+		if (in.pos == in.size)
+			in.size +=
+			    len - in.size < SLICE ? len - in.size : SLICE;
+		pos = in.pos;
+		done = o.pos;
+		left = ZSTD_decompressStream(dc, &o, &in);
+		if (ZSTD_isError(left))
+			return ZSTD_getErrorCode(left) ==
+				       ZSTD_error_memory_allocation
+				   ? -ENOMEM
+				   : -EBADMSG;
+		if (f != NULL && o.pos != done)
+			follow_tell(f, o.pos, false);
+		if (in.pos == pos && o.pos == done && in.size == len)
+			return -EBADMSG;
+	}
+	/* Anything after the frame is not a patch of ours. */
+	return in.pos == len ? (long long)o.pos : -EBADMSG;
+}
+
 long long
 delta_apply_mem(const void *old, size_t old_len, const void *patch, size_t len,
-    void *out, size_t cap)
+    void *out, size_t cap, unsigned char sha256[crypto_hash_sha256_BYTES])
 {
-	long long want = delta_result_size(patch, len);
+	long long want = delta_result_size(patch, len), got;
+	struct follow f = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	    .cv = PTHREAD_COND_INITIALIZER,
+	    .p = out};
+	bool follows = false;
 	ZSTD_DCtx *dc;
-	size_t got;
 
 	if (want < 0)
 		return -EBADMSG;
@@ -280,21 +367,36 @@ delta_apply_mem(const void *old, size_t old_len, const void *patch, size_t len,
 		return -EFBIG;
 	if ((dc = ZSTD_createDCtx()) == NULL)
 		return -ENOMEM;
-	/* One-shot decoding into out: the window is out and the prefix,
-	 * never a buffer of its own, so any window log may pass. */
+	/* The window is out and the prefix, never a buffer of its own, so
+	 * any window log may pass. */
 	if (ZSTD_isError(ZSTD_DCtx_setParameter(
 		dc, ZSTD_d_windowLogMax, ZSTD_WINDOWLOG_MAX)) ||
+	    ZSTD_isError(
+		ZSTD_DCtx_setParameter(dc, ZSTD_d_stableOutBuffer, 1)) ||
 	    ZSTD_isError(ZSTD_DCtx_refPrefix(dc, old, old_len))) {
 		ZSTD_freeDCtx(dc);
 		return -ENOMEM;
 	}
-	got = ZSTD_decompressDCtx(dc, out, cap, patch, len);
+	if (sha256 != NULL) {
+		crypto_hash_sha256_init(&f.st);
+		follows = pthread_create(&f.t, NULL, follow_run, &f) == 0;
+	}
+	got = decode(dc, patch, len, out, (size_t)want, follows ? &f : NULL);
 	ZSTD_freeDCtx(dc);
-	/* A frame that says one size and makes another, or more frames
-	 * after it, is not a patch of ours. */
-	if (ZSTD_isError(got) || (long long)got != want)
+	if (follows) {
+		follow_tell(&f, got > 0 ? (size_t)got : f.written, true);
+		pthread_join(f.t, NULL);
+	} else if (sha256 != NULL && got > 0) {
+		/* No thread to be had: hash here, after the decoder. */
+		crypto_hash_sha256_update(&f.st, out, (size_t)got);
+	}
+	if (sha256 != NULL)
+		crypto_hash_sha256_final(&f.st, sha256);
+	/* A frame that says one size and makes another is not a patch of
+	 * ours. */
+	if (got >= 0 && got != want)
 		return -EBADMSG;
-	return (long long)got;
+	return got;
 }
 
 int
@@ -302,7 +404,7 @@ delta_apply(const char *old_tar, const char *patch, const char *out,
     int64_t limit, char sha256[65], char *why, size_t wl)
 {
 	struct map o, p;
-	unsigned char h[crypto_hash_sha256_BYTES];
+	unsigned char h[crypto_hash_sha256_BYTES], none = 0;
 	void *dst = MAP_FAILED;
 	long long size, got = 0;
 	int fd = -1, err;
@@ -341,7 +443,7 @@ delta_apply(const char *old_tar, const char *patch, const char *out,
 		goto out;
 	}
 	got = delta_apply_mem(o.p ? o.p : "", o.len, p.p ? p.p : "", p.len,
-	    size > 0 ? dst : (void *)h, (size_t)size);
+	    size > 0 ? dst : (void *)&none, (size_t)size, h);
 	if (got == -ENOMEM) {
 		snprintf(why, wl, "out of memory");
 		err = -ENOMEM;
@@ -354,7 +456,6 @@ delta_apply(const char *old_tar, const char *patch, const char *out,
 	} else {
 		/* Not synced: a tar lost in a crash is made again, and
 		 * its checksum is checked by whoever uses it. */
-		crypto_hash_sha256(h, size > 0 ? dst : h, (size_t)size);
 		hex_of(h, sha256);
 	}
 out:
