@@ -111,7 +111,12 @@ def bench_pair(work, pkg, old_v, new_v):
     }
     res["targets"] = {
         "bytes <= 2% of the artifact": res["ratio"] <= 0.02,
-        "apply + verify <= 1.5 x unpack": res["apply_over_unpack"] <= 1.5,
+        # The launcher takes the old tar out of a kept .tgz while the
+        # delta downloads (src/launcher/patch.c); both figures are shown.
+        "apply + verify <= 1.5 x unpack, from a kept tar":
+            res["apply_from_tar_over_unpack"] <= 1.5,
+        "apply + verify <= 1.5 x unpack, from the kept .tgz":
+            res["apply_over_unpack"] <= 1.5,
         "peak RSS <= 2 x old tar + 64 MiB": res["apply_peak_kib"] <= res["rss_limit_kib"],
     }
     return res
@@ -137,7 +142,7 @@ def main():
             r["apply_peak_kib"] / 1024, r["zstd_cli_delta_bytes"],
             r["zstd_cli_apply_seconds"]))
         for what, ok in r["targets"].items():
-            print("    %-36s %s" % (what, "met" if ok else "NOT MET"))
+            print("    %-52s %s" % (what, "met" if ok else "NOT MET"))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "delta.json"), "w") as f:
         json.dump({"level": LEVEL, "pairs": results}, f, indent=1)

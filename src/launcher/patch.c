@@ -7,6 +7,8 @@
  * caller's cue to download the whole artifact instead. */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +70,26 @@ room(const char *path)
 	return free_bytes > (64 << 20) ? free_bytes - (64 << 20) : 0;
 }
 
+/* The kept artifact's tar, taken out on a thread of its own while the
+ * delta downloads: from a kept .tar.gz that is as long as unpacking a
+ * whole artifact, and the network time hides it. */
+struct old_tar {
+	pthread_t t;
+	const char *kept, *scratch, *tar;
+	char why[512];
+	int err;
+};
+
+static void *
+old_tar_run(void *arg)
+{
+	struct old_tar *ot = arg;
+
+	ot->err = delta_old_tar(
+	    ot->kept, ot->scratch, TAR_MAX, &ot->tar, ot->why, sizeof(ot->why));
+	return NULL;
+}
+
 int
 delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
     char *why, size_t wl)
@@ -75,7 +97,8 @@ delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
 	struct offer d = *o;
 	struct report r = REPORT_INIT("downloading");
 	char kept[4200], scratch[4200], part[4200], sha[65];
-	const char *old_tar = NULL;
+	struct old_tar ot = {.kept = kept, .scratch = scratch};
+	bool threaded;
 	int err;
 
 	if (kept_artifact(l, kept, sizeof(kept)) < 0) {
@@ -83,22 +106,32 @@ delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
 		    *l->installed ? l->installed : "the installed version");
 		return -ENOENT;
 	}
+	snprintf(scratch, sizeof(scratch), "%s/download/old-%ld.tar", l->state,
+	    (long)getpid());
+	threaded = pthread_create(&ot.t, NULL, old_tar_run, &ot) == 0;
 	/* The delta is downloaded as an artifact of its own. */
 	d.url = o->delta.url;
 	d.size = o->delta.size;
 	memcpy(d.sha256, o->delta.sha256, sizeof(d.sha256));
 	if ((err = fetch_artifact(l, &d, &r)) < 0 ||
 	    (err = fetch_verify(l, &d, &r)) < 0) {
+		/* What came of the delta stays for the next try to resume. */
 		snprintf(why, wl, "the delta: %s: %s", r.error_code, r.message);
+		if (threaded)
+			pthread_join(ot.t, NULL);
+		unlink(scratch);
 		return err;
 	}
+	if (threaded)
+		pthread_join(ot.t, NULL);
+	else
+		old_tar_run(&ot);
 	install_part_path(l, d.sha256, part, sizeof(part));
-	snprintf(scratch, sizeof(scratch), "%s/download/old-%ld.tar", l->state,
-	    (long)getpid());
-	err = delta_old_tar(kept, scratch, TAR_MAX, &old_tar, why, wl);
-	if (err == 0)
+	if ((err = ot.err) < 0)
+		snprintf(why, wl, "%s", ot.why);
+	else
 		err = delta_apply(
-		    old_tar, part, tar_out, room(l->state), sha, why, wl);
+		    ot.tar, part, tar_out, room(l->state), sha, why, wl);
 	unlink(scratch);
 	unlink(part);
 	if (err == 0 && strcmp(sha, o->delta.tar_sha256) != 0) {
