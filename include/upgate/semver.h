@@ -29,4 +29,8 @@ int semver_cmp(const struct semver *a, const struct semver *b);
 /* semver_cmp on strings; an invalid version sorts below every valid one. */
 int semver_cmp_str(const char *a, const char *b);
 
+/* An upgrade's from_version as a person should read it: the SPEC's
+ * "0.0.0" (nothing installed) is "(first install)"; v otherwise. */
+const char *semver_from_shown(const char *v);
+
 #endif

@@ -184,3 +184,9 @@ semver_cmp_str(const char *a, const char *b)
 		return oka - okb;
 	return semver_cmp(&va, &vb);
 }
+
+const char *
+semver_from_shown(const char *v)
+{
+	return v != NULL && strcmp(v, "0.0.0") == 0 ? "(first install)" : v;
+}

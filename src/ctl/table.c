@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "upgate/semver.h"
 
 #define CELL_MAX 64
 
@@ -52,9 +53,10 @@ cell(const struct col *c, const json_t *row, char out[CELL_MAX + 1])
 		}
 		break;
 	case COL_FROM: /* SPEC: a first install is "from" 0.0.0 */
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), "0.0.0") == 0) {
-			snprintf(out, CELL_MAX + 1, "(first install)");
+		if (json_is_string(v) && semver_from_shown(json_string_value(
+					     v)) != json_string_value(v)) {
+			snprintf(out, CELL_MAX + 1, "%s",
+			    semver_from_shown(json_string_value(v)));
 			return;
 		}
 		/* fall through */

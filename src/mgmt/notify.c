@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "notify.h"
+#include "upgate/semver.h"
 #include "upgate/ts.h"
 
 void
@@ -77,6 +78,7 @@ int
 notify_render_failure(const struct outcome *o, struct notify_text *t)
 {
 	char msg[1024], code[80], client[160], t1[TS_LEN], t2[TS_LEN];
+	const char *from = semver_from_shown(o->from_version);
 	FILE *subj, *body, *sms;
 	size_t sizes[3];
 
@@ -86,7 +88,7 @@ notify_render_failure(const struct outcome *o, struct notify_text *t)
 	open3(t, sizes, &subj, &body, &sms);
 	if (subj && body && sms) {
 		fprintf(subj, "[upgate] %s %s -> %s %s on %s (%s)", o->app,
-		    o->from_version, o->to_version,
+		    from, o->to_version,
 		    strcmp(o->result, "timed_out") == 0 ? "TIMED OUT"
 							: "FAILED",
 		    client, code);
@@ -109,15 +111,15 @@ notify_render_failure(const struct outcome *o, struct notify_text *t)
 		    "sent together in one digest.\n",
 		    strcmp(o->result, "timed_out") == 0 ? "timed out"
 							: "failed",
-		    o->app, o->from_version, o->to_version, client,
+		    o->app, from, o->to_version, client,
 		    o->platform ? o->platform : "-", o->result, code, msg,
 		    o->upgrade_id, o->outcome_id, when(o->started_at, t1),
 		    when(o->finished_at, t2), o->gateway_id, o->app,
 		    o->to_version);
-		fprintf(sms,
-		    "upgate: %s %s %s on %s: %s (from %s, upgrade %.8s)",
+		fprintf(sms, "upgate: %s %s %s on %s: %s (%s%s, upgrade %.8s)",
 		    o->app, o->to_version, o->result, client, code,
-		    o->from_version, o->upgrade_id);
+		    from == o->from_version ? "from " : "first install",
+		    from == o->from_version ? from : "", o->upgrade_id);
 	}
 	return finish(subj, body, sms, t);
 }
@@ -146,8 +148,8 @@ notify_render_digest(const char *app, const char *version,
 			    "- %s  client %s  from %s  %s  %s\n"
 			    "  upgrade %s: %s\n",
 			    when(w[i].finished_at, at), client,
-			    w[i].from_version, w[i].result, code,
-			    w[i].upgrade_id, msg);
+			    semver_from_shown(w[i].from_version), w[i].result,
+			    code, w[i].upgrade_id, msg);
 		}
 		if (total > n)
 			fprintf(body, "... and %lld more.\n",

@@ -59,6 +59,38 @@ test_failure_texts(void **state)
 	notify_text_fini(&t);
 }
 
+/* A first install (from "0.0.0" in the API) reads as one. */
+static void
+test_first_install_texts(void **state)
+{
+	struct outcome o = failed;
+	struct waiting w = {.finished_at = T0,
+	    .client_id = (char[]){"host-7"},
+	    .from_version = (char[]){"0.0.0"},
+	    .result = (char[]){"failed"},
+	    .error_code = (char[]){"disk_full"},
+	    .upgrade_id = (char[]){"fedcba9876543210fedcba9876543210"},
+	    .message = (char[]){"no room"}};
+	struct notify_text t;
+
+	(void)state;
+	o.from_version = "0.0.0";
+	assert_int_equal(notify_render_failure(&o, &t), 0);
+	assert_non_null(strstr(t.subject, "(first install) -> 1.5.0"));
+	assert_non_null(strstr(t.body, "From:        (first install)\n"));
+	assert_non_null(strstr(t.sms, "(first install, upgrade fedcba98)"));
+	assert_null(strstr(t.subject, "0.0.0"));
+	assert_null(strstr(t.body, "0.0.0"));
+	assert_null(strstr(t.sms, "0.0.0"));
+	notify_text_fini(&t);
+	assert_int_equal(
+	    notify_render_digest("com.example.editor", "1.5.0", &w, 1, 1, &t),
+	    0);
+	assert_non_null(strstr(t.body, "from (first install)"));
+	assert_null(strstr(t.body, "0.0.0"));
+	notify_text_fini(&t);
+}
+
 static void
 test_sms_under_160(void **state)
 {
@@ -236,6 +268,7 @@ main(void)
 	    cmocka_unit_test(test_sms_under_160),
 	    cmocka_unit_test(test_email_message),
 	    cmocka_unit_test(test_digest_and_halt),
+	    cmocka_unit_test(test_first_install_texts),
 	    cmocka_unit_test(test_list_items),
 	    cmocka_unit_test(test_spool),
 	};
