@@ -66,6 +66,10 @@ try {
     "a halted release reads as halted in the releases table");
   check(await page.locator("#chart rect").count() >= 1, "the chart has bars");
   check(await page.locator("#halted tbody tr").count() === 1, "a halted release is listed");
+  // The seeds' second failure waits for the first one's group window.
+  await page.waitForSelector("#digests:not([hidden]) li");
+  check(/^Digest pending: .* goes out at \S+/.test(await page.textContent("#digests li")),
+    "a pending digest is shown with its send time");
 
   // A failure posted now pops up.
   let t0 = Date.now();
@@ -113,11 +117,17 @@ try {
   await page.waitForSelector("#halted-note:has-text('No release is halted')");
   await page.waitForSelector("#releases tbody .state-active");
   check(true, "resume from the dashboard, and the release reads as active");
+  check(await page.isHidden("#halted"), "no table header over an empty list");
 
   // At 1280 px no card's content runs off its right edge.
   const over = await page.evaluate(() => [...document.querySelectorAll("main .card")]
     .filter((c) => !c.hidden && c.scrollWidth > c.clientWidth + 1).map((c) => c.id));
   check(over.length === 0, "no card overflows at 1280 px" + (over.length ? ": " + over : ""));
+  await page.setViewportSize({ width: 1920, height: 1000 });
+  const wide = await page.evaluate(() => [...document.querySelectorAll("main .card")]
+    .filter((c) => !c.hidden && c.scrollWidth > c.clientWidth + 1).map((c) => c.id));
+  check(wide.length === 0, "no card overflows at 1920 px" + (wide.length ? ": " + wide : ""));
+  await page.setViewportSize({ width: 1280, height: 1000 });
   const icon = await page.evaluate(async () => (await fetch("/favicon.ico")).status);
   check(icon === 200, "a favicon");
 

@@ -406,12 +406,12 @@ class FakeGateway:
         self.srv.server_close()
 
 
-def gateway_and_mgmt(test, **gateway):
+def gateway_and_mgmt(test, mgmt_sections=None, **gateway):
     """A gateway and an mgmtd that reaches its admin API ([gateway] url),
     stopped when test ends."""
     gw = Gateway(**gateway).start()
     test.addCleanup(gw.cleanup)
-    mgmt = Mgmt(gateway={"url": gw.url})
+    mgmt = Mgmt(gateway={"url": gw.url}, **(mgmt_sections or {}))
     mgmt.start()
     test.addCleanup(mgmt.cleanup)
     return gw, mgmt

@@ -39,7 +39,9 @@ def missing():
 @unittest.skipIf(missing(), missing())
 class TestDashboardInBrowser(unittest.TestCase):
     def test_dashboard(self):
-        gw, mgmt = gateway_and_mgmt(self)
+        # A group window long enough that the seeds' second failure
+        # waits in a digest the page shows.
+        gw, mgmt = gateway_and_mgmt(self, mgmt_sections={"alerts": {"group_window": "1h"}})
         # Something to show: a release with outcomes, and one halted.
         gw.publish(APP, "1.5.0")
         gw.admin("PATCH", "/v1/admin/releases/%s/1.5.0" % APP, {"halted": True})
