@@ -18,6 +18,14 @@
  * while the server is down fails at once rather than waiting. */
 #define PG_RETRY_MS 1000
 #define PG_CONNECT_TIMEOUT "3"
+/* A connection drops its cached plans this often. The server makes a
+ * prepared statement's generic plan from the table sizes it sees then
+ * and keeps it until an ANALYZE or a change of schema: a plan made while
+ * a table was empty (a gateway's first minute on a new database, or
+ * after an import) may read a whole index where one entry would do,
+ * long after the table grew. Re-planning costs a few planner runs per
+ * statement per period. */
+#define PG_REPLAN_MS 10000
 
 /* When a connection of this process last came back (monotonic ms): a
  * connection that failed before that tries again at once rather than
@@ -201,6 +209,16 @@ pg_prepare(struct pg *pg, size_t k, const char *sql)
 	return err;
 }
 
+/* Drop the connection's cached plans (PG_REPLAN_MS): its prepared
+ * statements are planned again as they next run, for the tables as they
+ * are now. A failure is left to the statement that follows. */
+static void
+replan(struct pg *pg)
+{
+	PQclear(PQexec(pg->conn, "DISCARD PLANS"));
+	pg->planned_at = ts_mono_ms();
+}
+
 int
 pg_run(struct pg *pg, const struct pg_sqlset *set, int idx,
     const struct pg_params *p, PGresult **res)
@@ -216,6 +234,8 @@ pg_run(struct pg *pg, const struct pg_sqlset *set, int idx,
 
 		if ((err = pg_ensure(pg)) < 0)
 			return err;
+		if (!in_txn && ts_mono_ms() - pg->planned_at >= PG_REPLAN_MS)
+			replan(pg);
 		if (!pg->prepared[k] &&
 		    (err = pg_prepare(pg, k, set->sql[idx])) < 0) {
 			/* Found dead by the prepare: once more on a new

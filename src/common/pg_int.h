@@ -22,11 +22,12 @@ struct pg {
 	bool *prepared; /* every set's statements, set by set */
 	size_t *first;	/* index in prepared of each set's first */
 	size_t total;
-	bool txn;	  /* inside BEGIN .. COMMIT/ROLLBACK */
-	bool listening;	  /* LISTEN issued on this connection */
-	bool down;	  /* the last attempt found no server */
-	int64_t last_try; /* monotonic ms of the last reconnection */
-	char where[160];  /* user@host:port/db, for logs */
+	bool txn;	    /* inside BEGIN .. COMMIT/ROLLBACK */
+	bool listening;	    /* LISTEN issued on this connection */
+	bool down;	    /* the last attempt found no server */
+	int64_t last_try;   /* monotonic ms of the last reconnection */
+	int64_t planned_at; /* monotonic ms its cached plans were dropped */
+	char where[160];    /* user@host:port/db, for logs */
 	pthread_mutex_t lock;
 	void *user;
 };
