@@ -343,7 +343,9 @@ decode(ZSTD_DCtx *dc, const unsigned char *patch, size_t len, void *out,
 				   : -EBADMSG;
 		if (f != NULL && o.pos != done)
 			follow_tell(f, o.pos, false);
-		if (in.pos == pos && o.pos == done && in.size == len)
+		/* Input was there to take: a call that takes none and
+		 * writes nothing is stuck (an output the frame overruns). */
+		if (in.pos == pos && o.pos == done)
 			return -EBADMSG;
 	}
 	/* Anything after the frame is not a patch of ours. */
