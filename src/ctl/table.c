@@ -52,13 +52,14 @@ cell(const struct col *c, const json_t *row, char out[CELL_MAX + 1])
 			return;
 		}
 		break;
-	case COL_FROM: /* SPEC: a first install is "from" 0.0.0 */
-		if (json_is_string(v) && semver_from_shown(json_string_value(
-					     v)) != json_string_value(v)) {
-			snprintf(out, CELL_MAX + 1, "%s",
-			    semver_from_shown(json_string_value(v)));
+	case COL_FROM: { /* SPEC: a first install is "from" 0.0.0 */
+		const char *s = json_string_value(v);
+
+		if (s != NULL && semver_from_shown(s) != s) {
+			snprintf(out, CELL_MAX + 1, "%s", semver_from_shown(s));
 			return;
 		}
+	}
 		/* fall through */
 	case COL_INT:
 	case COL_STR:

@@ -113,18 +113,17 @@ delta_upgrade(struct ln *l, const struct offer *o, const char *tar_out,
 	d.url = o->delta.url;
 	d.size = o->delta.size;
 	memcpy(d.sha256, o->delta.sha256, sizeof(d.sha256));
-	if ((err = fetch_artifact(l, &d, &r)) < 0 ||
-	    (err = fetch_verify(l, &d, &r)) < 0) {
+	if ((err = fetch_artifact(l, &d, &r)) == 0)
+		err = fetch_verify(l, &d, &r);
+	if (threaded)
+		pthread_join(ot.t, NULL);
+	if (err < 0) {
 		/* What came of the delta stays for the next try to resume. */
 		snprintf(why, wl, "the delta: %s: %s", r.error_code, r.message);
-		if (threaded)
-			pthread_join(ot.t, NULL);
 		unlink(scratch);
 		return err;
 	}
-	if (threaded)
-		pthread_join(ot.t, NULL);
-	else
+	if (!threaded)
 		old_tar_run(&ot);
 	install_part_path(l, d.sha256, part, sizeof(part));
 	if ((err = ot.err) < 0)
